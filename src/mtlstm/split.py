@@ -1,0 +1,48 @@
+"""Chronological split of rows and windows, with a purge at every boundary.
+
+Rows ``[0, train_end)`` are the training time range (the only rows any scaler or
+encoder sees), ``[train_end, val_end)`` validation, the rest test. A window that
+ends at row ``e`` reads rows ``e - lookback + 1 .. e`` and its targets up to row
+``e + max_horizon``; it belongs to a split only if that whole span lies inside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mtlstm.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+def row_bounds(n_rows: int, train: float, val: float) -> tuple[int, int]:
+    """End rows (exclusive) of the train and val time ranges."""
+    train_end = int(np.floor(n_rows * train))
+    val_end = int(np.floor(n_rows * (train + val)))
+    return train_end, val_end
+
+
+def split_windows(
+    ends: np.ndarray,
+    n_rows: int,
+    lookback: int,
+    max_horizon: int,
+    train: float,
+    val: float,
+) -> dict[str, np.ndarray]:
+    """Window end indices per split; windows crossing a boundary are dropped."""
+    train_end, val_end = row_bounds(n_rows, train, val)
+    ranges = {"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, n_rows)}
+    first, last = ends - lookback + 1, ends + max_horizon
+    out = {}
+    for name, (lo, hi) in ranges.items():
+        chosen = ends[(first >= lo) & (last < hi)].astype(np.int64)
+        if chosen.size == 0:
+            raise DataError(
+                f"split {name!r} (rows {lo}..{hi - 1} of {n_rows}) holds no complete "
+                f"window of lookback {lookback} + horizon {max_horizon}; give it a "
+                "larger fraction in split.train/split.val, use more data, or shorten "
+                "window.lookback"
+            )
+        out[name] = chosen
+    return out

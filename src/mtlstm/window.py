@@ -1,0 +1,214 @@
+"""Scale features and encode targets; describe windows by their end rows only.
+
+``fit`` sees only the training time range and returns a JSON-safe *bundle*
+(scalers, encoders, feature and task schema, lookback). ``transform`` applies a
+bundle to any table, so training, evaluation and prediction share one code path.
+Windows are never materialized: a window is the end row ``e`` of the scaled
+``N x F`` matrix, its inputs rows ``e - lookback + 1 .. e``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mtlstm.config import Features, Task
+from mtlstm.errors import DataError
+
+CALENDAR_PERIODS = {"hour_of_day": 24.0, "day_of_week": 7.0, "day_of_year": 365.25}
+
+
+def fit(
+    train_rows: pd.DataFrame,
+    features: Features,
+    tasks: dict[str, Task],
+    lookback: int,
+) -> dict[str, Any]:
+    """Learn every scaler and encoder from the training time range alone."""
+    inputs = [_fit_column(train_rows, c) for c in features.columns]
+    inputs += [{"calendar": name} for name in features.calendar]
+    task_specs = [_fit_task(train_rows, n, t) for n, t in tasks.items()]
+    inputs += [{"task_class": s["name"]} for s in task_specs if s["type"] != "regression"]
+    bundle = {
+        "lookback": lookback,
+        "max_horizon": max(t.horizon for t in tasks.values()),
+        "timezone": features.timezone,
+        "fit_rows": len(train_rows),
+        "fit_until": str(train_rows["time"].iloc[-1]),
+        "inputs": inputs,
+        "tasks": task_specs,
+    }
+    bundle["feature_names"] = feature_names(bundle)
+    return bundle
+
+
+def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:
+    values = rows[column]
+    if pd.api.types.is_bool_dtype(values):
+        return {"column": column, "kind": "boolean"}
+    if pd.api.types.is_numeric_dtype(values):
+        return {"column": column, "kind": "numeric", **_moments(values, column)}
+    return {"column": column, "kind": "categorical", "categories": sorted(values.unique())}
+
+
+def _moments(values: pd.Series, column: str) -> dict[str, float]:
+    mean, std = float(values.mean()), float(values.std(ddof=0))
+    if not std > 0:
+        raise DataError(
+            f"column {column!r} is constant ({mean}) in the training time range, so it "
+            "cannot be scaled; drop it from features.columns or use more data"
+        )
+    return {"mean": mean, "std": std}
+
+
+def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": name,
+        "type": task.type,
+        "target": task.target,
+        "horizon": task.horizon,
+    }
+    if task.type == "regression":
+        return {**spec, **_moments(rows[task.target], task.target)}
+    spec |= {"classes": list(task.classes or []), "bins": task.bins}
+    seen = np.unique(class_index(rows[task.target], spec))
+    if seen.size < 2:
+        raise DataError(
+            f"tasks.{name}: the training time range holds only class "
+            f"{spec['classes'][int(seen[0])]!r}; a classifier needs at least two "
+            f"(adjust tasks.{name}.bins/classes or split.train)"
+        )
+    return spec
+
+
+def class_index(values: pd.Series, spec: dict[str, Any]) -> np.ndarray:
+    """Class of each row: the bin of a numeric value, or a declared label's index."""
+    if spec["bins"] is not None:
+        edges = np.asarray(spec["bins"], dtype="float64")
+        return np.searchsorted(edges, values.to_numpy("float64"), side="right")
+    lookup = {label: i for i, label in enumerate(spec["classes"])}
+    codes = values.map(lookup)
+    if codes.isna().any():
+        row = int(np.flatnonzero(codes.isna().to_numpy())[0])
+        raise DataError(
+            f"tasks.{spec['name']}: column {spec['target']!r} holds "
+            f"{values.iloc[row]!r}, which is not among the declared classes "
+            f"{spec['classes']}; add it to tasks.{spec['name']}.classes"
+        )
+    return codes.to_numpy("int64")
+
+
+def feature_names(bundle: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    classes = {t["name"]: t.get("classes") for t in bundle["tasks"]}
+    for item in bundle["inputs"]:
+        if "calendar" in item:
+            names += [f"{item['calendar']}_sin", f"{item['calendar']}_cos"]
+        elif "task_class" in item:
+            names += [f"{item['task_class']}={c}" for c in classes[item["task_class"]]]
+        elif item["kind"] == "categorical":
+            names += [f"{item['column']}={c}" for c in item["categories"]]
+        else:
+            names.append(item["column"])
+    return names
+
+
+def transform(table: pd.DataFrame, bundle: dict[str, Any]) -> np.ndarray:
+    """The scaled ``N x F`` float32 feature matrix, columns in ``feature_names``."""
+    tasks = {t["name"]: t for t in bundle["tasks"]}
+    blocks = []
+    for item in bundle["inputs"]:
+        if "calendar" in item:
+            blocks.append(_calendar(table["time"], item["calendar"], bundle["timezone"]))
+        elif "task_class" in item:
+            spec = tasks[item["task_class"]]
+            blocks.append(_one_hot(class_index(table[spec["target"]], spec), spec))
+        else:
+            blocks.append(_column_block(table, item))
+    return np.hstack(blocks).astype(np.float32)
+
+
+def _column_block(table: pd.DataFrame, item: dict[str, Any]) -> np.ndarray:
+    values = table[item["column"]]
+    if item["kind"] == "boolean":
+        return values.to_numpy("float64")[:, None]
+    if item["kind"] == "numeric":
+        return ((values.to_numpy("float64") - item["mean"]) / item["std"])[:, None]
+    cats = item["categories"]
+    codes = pd.Categorical(values, categories=cats).codes
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise DataError(
+            f"column {item['column']!r} holds {values.iloc[row]!r} at "
+            f"{table['time'].iloc[row]}, a category never seen in the training time "
+            f"range (seen: {cats}); move that period into training or map it to a "
+            "known category"
+        )
+    return np.eye(len(cats))[codes]
+
+
+def _one_hot(index: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    return np.eye(len(spec["classes"]))[index]
+
+
+def _calendar(times: pd.Series, name: str, timezone: str) -> np.ndarray:
+    local = times.dt.tz_convert(timezone)
+    position = {
+        "hour_of_day": local.dt.hour + local.dt.minute / 60.0,
+        "day_of_week": local.dt.dayofweek,
+        "day_of_year": local.dt.dayofyear - 1,
+    }[name].to_numpy("float64")
+    angle = 2.0 * np.pi * position / CALENDAR_PERIODS[name]
+    return np.column_stack([np.sin(angle), np.cos(angle)])
+
+
+def targets(table: pd.DataFrame, bundle: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per task, one value per *row*: the window ending at ``e`` predicts row
+    ``e + horizon``. Regression targets are scaled, classes are int32 indices."""
+    out = {}
+    for spec in bundle["tasks"]:
+        values = table[spec["target"]]
+        if spec["type"] == "regression":
+            scaled = (values.to_numpy("float64") - spec["mean"]) / spec["std"]
+            out[spec["name"]] = scaled.astype(np.float32)
+        else:
+            out[spec["name"]] = class_index(values, spec).astype(np.int32)
+    return out
+
+
+def check_classes_seen(labels: dict[str, np.ndarray], bundle: dict, fit_rows: int) -> None:
+    """A class that first appears after the training range cannot be learned."""
+    for spec in bundle["tasks"]:
+        if spec["type"] == "regression":
+            continue
+        seen = set(np.unique(labels[spec["name"]][:fit_rows]).tolist())
+        later = labels[spec["name"]][fit_rows:]
+        unseen = np.flatnonzero(~np.isin(later, list(seen)))
+        if unseen.size:
+            label = spec["classes"][int(later[unseen[0]])]
+            raise DataError(
+                f"tasks.{spec['name']}: class {label!r} occurs after the training "
+                f"time range ({unseen.size} rows) but never inside it; adjust "
+                f"tasks.{spec['name']}.bins/classes or split.train"
+            )
+
+
+def window_ends(segment: np.ndarray, lookback: int, max_horizon: int) -> np.ndarray:
+    """End rows of every complete window whose span stays inside one segment."""
+    n = len(segment)
+    ends = np.arange(lookback - 1, n - max_horizon, dtype=np.int64)
+    if ends.size == 0:
+        raise DataError(
+            f"only {n} rows, but one window needs lookback {lookback} + horizon "
+            f"{max_horizon} = {lookback + max_horizon} rows; use more data or shorten "
+            "window.lookback / tasks.*.horizon"
+        )
+    same = segment[ends - lookback + 1] == segment[ends + max_horizon]
+    if not same.any():
+        raise DataError(
+            f"no window of {lookback + max_horizon} rows fits between the long gaps "
+            "(see data/ingest_summary.json); shorten window.lookback or fill more"
+        )
+    return ends[same]
