@@ -52,6 +52,7 @@ def main() -> None:
         validation_data=val_ds,
         epochs=cfg.epochs,
         callbacks=[stop, DVCLiveCallback(live=live)],
+        shuffle=False,  # the dataset is already shuffled (seeded) by make_dataset
         verbose=2,
     )
     with atomic_path(OUT_MODEL, suffix=".keras") as tmp:

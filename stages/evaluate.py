@@ -1,0 +1,96 @@
+"""Stage evaluate: score the model on the whole test split, in original units.
+
+Writes metrics/evaluate.json ({task: {metric: value}}), metrics/baselines.json
+(persistence on the same windows), plots/predictions/<task>.csv (regression) and
+plots/confusion/<task>.csv (classification).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtlstm import metrics
+from mtlstm.cli import run_stage
+from mtlstm.config import load_params
+from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
+from mtlstm.tf_setup import load_model
+
+from mtlstm.dataset import inputs_only, make_dataset  # isort: skip
+
+WINDOWS = Path("data/windows")
+SPLIT = Path("data/split")
+MODEL = Path("models/model.keras")
+OUT_METRICS = Path("metrics/evaluate.json")
+OUT_BASELINES = Path("metrics/baselines.json")
+PLOTS = Path("plots")
+
+
+def main() -> None:
+    cfg = load_params().evaluate
+    bundle = read_json(WINDOWS / "preprocess.json")
+    model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
+    scaled = load_npy(WINDOWS / "scaled.npy")
+    targets = load_npz(WINDOWS / "targets.npz")
+    ends = load_npy(SPLIT / "test.npy")
+    times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
+    ds = make_dataset(scaled, targets, ends, bundle, cfg.batch_size)
+    outputs = model.predict(inputs_only(ds), verbose=0)
+    scores, baselines = {}, {}
+    for spec in bundle["tasks"]:
+        name, horizon = spec["name"], spec["horizon"]
+        raw = original_units(targets[name], spec)
+        actual, output = raw[ends + horizon], to_original(outputs[name], spec)
+        scores[name] = metrics.score_task(spec, actual, output)
+        baselines[name] = {"persistence": persistence_scores(spec, raw, ends, actual)}
+        write_plot(spec, actual, output, times[ends + horizon], cfg.plot_points)
+    write_json(OUT_METRICS, scores)
+    write_json(OUT_BASELINES, baselines)
+    for name, s in scores.items():
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in s.items())
+        print(f"evaluate: {name} on {len(ends)} test windows: {shown}")
+
+
+def original_units(values: np.ndarray, spec: dict) -> np.ndarray:
+    if spec["type"] == "regression":
+        return values.astype(np.float64) * spec["std"] + spec["mean"]
+    return values.astype(np.int64)
+
+
+def to_original(output: np.ndarray, spec: dict) -> np.ndarray:
+    """Regression heads predict the scaled target; classification heads give
+    probabilities, which stay probabilities."""
+    if spec["type"] == "regression":
+        return original_units(output[:, 0], spec)
+    return output.astype(np.float64)
+
+
+def persistence_scores(spec: dict, raw: np.ndarray, ends: np.ndarray, actual) -> dict:
+    last = metrics.persistence(raw, ends)
+    if spec["type"] == "classification":
+        last = metrics.one_hot(last, len(spec["classes"]))
+    return metrics.score_task(spec, actual, last)
+
+
+def write_plot(spec: dict, actual, output, times, plot_points: int) -> None:
+    name = spec["name"]
+    if spec["type"] == "regression":
+        n = min(plot_points, len(actual))
+        frame = pd.DataFrame(
+            {
+                "time": times[:n].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "actual": actual[:n],
+                "predicted": output[:n],
+            }
+        )
+        write_csv(PLOTS / "predictions" / f"{name}.csv", frame)
+    else:
+        labels = np.asarray(spec["classes"])
+        frame = pd.DataFrame(
+            {"actual": labels[actual], "predicted": labels[np.argmax(output, axis=1)]}
+        )
+        write_csv(PLOTS / "confusion" / f"{name}.csv", frame)
+
+
+if __name__ == "__main__":
+    run_stage("evaluate", main)
