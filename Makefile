@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# DVC runs each stage's `python stages/<name>.py` through the shell: the venv's
+# python must come first on PATH for make repro, make test and their children.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install repro test lint format clean
 
@@ -15,18 +18,18 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 repro: install
-	$(BIN)/dvc repro
+	dvc repro
 
 test: install
-	$(BIN)/pytest
+	pytest
 
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	ruff check .
+	ruff format --check .
 
 format: install
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
+	ruff format .
+	ruff check --fix .
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -13,10 +13,9 @@ import pandas as pd
 from mtlstm import metrics
 from mtlstm.cli import run_stage
 from mtlstm.config import load_params
+from mtlstm.dataset import inputs_only, make_dataset
 from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
 from mtlstm.tf_setup import load_model
-
-from mtlstm.dataset import inputs_only, make_dataset  # isort: skip
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")

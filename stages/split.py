@@ -18,12 +18,22 @@ def main() -> None:
     bundle = read_json(WINDOWS / "preprocess.json")
     ends = load_npy(WINDOWS / "ends.npy")
     times = load_npy(WINDOWS / "times.npy").view("datetime64[ns]")
-    lookback, horizon, n_rows = bundle["lookback"], bundle["max_horizon"], bundle["n_rows"]
+    lookback, horizon, n_rows = (
+        bundle["lookback"],
+        bundle["max_horizon"],
+        bundle["n_rows"],
+    )
     parts = split_windows(ends, n_rows, lookback, horizon, cfg.train, cfg.val)
     for name in SPLITS:
         write_npy(OUT / f"{name}.npy", parts[name])
     summary = {
-        "row_bounds": dict(zip(("train_end", "val_end"), row_bounds(n_rows, cfg.train, cfg.val))),
+        "row_bounds": dict(
+            zip(
+                ("train_end", "val_end"),
+                row_bounds(n_rows, cfg.train, cfg.val),
+                strict=True,
+            )
+        ),
         "windows": len(ends),
         "purged": int(len(ends) - sum(p.size for p in parts.values())),
         **{name: describe(parts[name], times, lookback, horizon) for name in SPLITS},

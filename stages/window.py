@@ -41,7 +41,9 @@ def main() -> None:
     write_npy(OUT / "scaled.npy", scaled)
     write_npz(OUT / "targets.npz", labels)
     write_npy(OUT / "ends.npy", ends)
-    write_npy(OUT / "times.npy", table["time"].to_numpy("datetime64[ns]").view(np.int64))
+    write_npy(
+        OUT / "times.npy", table["time"].to_numpy("datetime64[ns]").view(np.int64)
+    )
     write_json(OUT / "preprocess.json", bundle)
     print(
         f"window: {scaled.shape[0]} rows x {scaled.shape[1]} features, "
@@ -55,8 +57,8 @@ def check_declared(table: pd.DataFrame, params) -> None:
     missing = sorted(needed - set(table.columns))
     if missing:
         raise DataError(
-            f"{IN_TABLE}: lacks column(s) {', '.join(missing)} named in features/tasks; "
-            "declare them in ingest.columns and rerun"
+            f"{IN_TABLE}: lacks column(s) {', '.join(missing)} named in "
+            "features/tasks; declare them in ingest.columns and rerun"
         )
 
 

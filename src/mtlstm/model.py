@@ -10,7 +10,10 @@ from typing import Any
 
 import keras
 
-DEFAULT_LOSS = {"regression": "mse", "classification": "sparse_categorical_crossentropy"}
+DEFAULT_LOSS = {
+    "regression": "mse",
+    "classification": "sparse_categorical_crossentropy",
+}
 DEFAULT_METRICS = {"regression": ["mae"], "classification": ["accuracy"]}
 
 
@@ -26,7 +29,9 @@ def build_model(
     x = inputs
     for i, units in enumerate(layers):
         last = i == len(layers) - 1
-        x = keras.layers.LSTM(units, return_sequences=not last, name=f"trunk_lstm_{i}")(x)
+        x = keras.layers.LSTM(units, return_sequences=not last, name=f"trunk_lstm_{i}")(
+            x
+        )
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"trunk_dropout_{i}")(x)
     outputs = {t["name"]: _head(x, t) for t in tasks}

@@ -1,14 +1,13 @@
-"""Quiet, seeded, deterministic TensorFlow. Import this before TensorFlow."""
+"""Seeded, deterministic TensorFlow, and safe loading of a trained model."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-# TensorFlow prints several lines of C++ start-up logs unless told before import.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import tensorflow as tf
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from mtlstm.errors import DataError
 
 
 def make_deterministic(seed: int) -> None:
@@ -18,12 +17,8 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def load_model(path, task_names: list[str]) -> keras.Model:
+def load_model(path: str | Path, task_names: list[str]) -> keras.Model:
     """Load a ``.keras`` file in safe mode and check it has one head per task."""
-    from pathlib import Path
-
-    from mtlstm.errors import DataError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: model file not found; run the train stage first")
