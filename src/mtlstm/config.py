@@ -12,6 +12,7 @@ import math
 import re
 import types
 import typing
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,8 +47,8 @@ class Ingest:
         default_factory=dict
     )
     freq: str = "1h"
-    aggregate: dict[str, Literal["mean", "sum", "min", "max", "first", "last"]] = (
-        field(default_factory=dict)
+    aggregate: dict[str, Literal["mean", "sum", "min", "max", "first", "last"]] = field(
+        default_factory=dict
     )
     max_fill: int = 2
     long_gaps: Literal["error", "break"] = "error"
@@ -161,7 +162,7 @@ def parse(tp: Any, value: Any, key: str) -> Any:
 
 
 def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
-    where = key or "params.yaml"
+    where = key or "top level"
     _expect(isinstance(value, dict), where, "a mapping", value)
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp)}
@@ -176,7 +177,10 @@ def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
         sub = f"{key}.{name}" if key else name
         if name in value:
             kwargs[name] = parse(hints[name], value[name], sub)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        elif (
+            f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ):
             raise ConfigError(f"{sub}: required key is missing")
     return tp(**kwargs)
 
@@ -193,7 +197,12 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
     if tp is bool:
         _expect(isinstance(value, bool), key, "true or false", value)
     elif tp is int:
-        _expect(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
+        _expect(
+            isinstance(value, int) and not isinstance(value, bool),
+            key,
+            "an integer",
+            value,
+        )
     elif tp is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         _expect(ok, key, "a number", value)
@@ -214,11 +223,16 @@ def _check_ingest(ingest: Ingest) -> None:
     for name in ingest.columns:
         if name.lower() in RESERVED_COLUMNS:
             raise ConfigError(f"ingest.columns.{name}: the name is reserved; rename it")
-    for name in ingest.aggregate:
+    for name, how in ingest.aggregate.items():
         if name not in ingest.columns:
             raise ConfigError(
                 f"ingest.aggregate.{name}: not a declared column "
                 f"(declared: {', '.join(ingest.columns)})"
+            )
+        if ingest.columns[name] == "categorical" and how in ("mean", "sum"):
+            raise ConfigError(
+                f"ingest.aggregate.{name}: {how} cannot aggregate a categorical "
+                "column; use first, last, min or max"
             )
     if ingest.max_fill < 0:
         raise ConfigError(f"ingest.max_fill: must be >= 0, got {ingest.max_fill}")
@@ -235,6 +249,13 @@ def _check_features(features: Features, ingest: Ingest) -> None:
             )
     if len(set(features.columns)) != len(features.columns):
         raise ConfigError("features.columns: a column is listed twice")
+    try:
+        zoneinfo.ZoneInfo(features.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"features.timezone: {features.timezone!r} is not a known IANA time zone "
+            "(e.g. UTC, Europe/Berlin, Australia/Melbourne)"
+        ) from None
 
 
 def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
@@ -280,7 +301,9 @@ def _check_classification(key: str, task: Task, ingest: Ingest) -> None:
                 f"{len(task.classes)} labels are listed; give one more label than edges"
             )
         if any(not math.isfinite(b) for b in bins) or bins != sorted(set(bins)):
-            raise ConfigError(f"{key}.bins: edges must be finite and strictly increasing")
+            raise ConfigError(
+                f"{key}.bins: edges must be finite and strictly increasing"
+            )
     elif kind == "categorical":
         if task.bins is not None:
             raise ConfigError(f"{key}.bins: a categorical target takes classes only")

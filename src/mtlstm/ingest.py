@@ -220,7 +220,9 @@ def to_grid(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:
             f"ingest.freq: {cfg.freq!r} is not a pandas frequency (e.g. 30min, 1h, 1D)"
         ) from None
     aggs = {c: cfg.aggregate.get(c, DEFAULT_AGG[k]) for c, k in cfg.columns.items()}
-    numeric = frame.astype({c: "float64" for c, k in cfg.columns.items() if k == "boolean"})
+    numeric = frame.astype(
+        {c: "float64" for c, k in cfg.columns.items() if k == "boolean"}
+    )
     grid = numeric.set_index("time").resample(offset).agg(aggs)
     return grid.reset_index()
 
@@ -247,7 +249,7 @@ def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
     out = filled.assign(segment=segment.astype("int32"))[keep].reset_index(drop=True)
     summary = {
         "filled_steps": int(sum(b - a for a, b in short)),
-        "filled_runs": int(len(short)),
+        "filled_runs": len(short),
         "long_gaps": [
             {"from": str(grid["time"].iloc[a]), "steps": int(b - a)} for a, b in long
         ],

@@ -8,6 +8,8 @@ ends at row ``e`` reads rows ``e - lookback + 1 .. e`` and its targets up to row
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from mtlstm.errors import DataError
@@ -17,8 +19,10 @@ SPLITS = ("train", "val", "test")
 
 def row_bounds(n_rows: int, train: float, val: float) -> tuple[int, int]:
     """End rows (exclusive) of the train and val time ranges."""
-    train_end = int(np.floor(n_rows * train))
-    val_end = int(np.floor(n_rows * (train + val)))
+    # Exact decimal arithmetic: 90 * 0.7 is 62.99999... in binary floating point.
+    n = Fraction(n_rows)
+    train_end = int(n * Fraction(str(train)))
+    val_end = int(n * (Fraction(str(train)) + Fraction(str(val))))
     return train_end, val_end
 
 
@@ -32,7 +36,11 @@ def split_windows(
 ) -> dict[str, np.ndarray]:
     """Window end indices per split; windows crossing a boundary are dropped."""
     train_end, val_end = row_bounds(n_rows, train, val)
-    ranges = {"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, n_rows)}
+    ranges = {
+        "train": (0, train_end),
+        "val": (train_end, val_end),
+        "test": (val_end, n_rows),
+    }
     first, last = ends - lookback + 1, ends + max_horizon
     out = {}
     for name, (lo, hi) in ranges.items():

