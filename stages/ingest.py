@@ -1,4 +1,8 @@
-"""Stage ingest: source table -> data/ingested.parquet + data/ingest_summary.json."""
+"""Stage ingest: source table -> data/ingested.parquet on a regular grid.
+
+Also writes data/ingest_summary.json (rows read, filled, dropped) and
+data/ingest_schema.json (how the table was read, for ``mtlstm predict``).
+"""
 
 from pathlib import Path
 
@@ -9,6 +13,7 @@ from mtlstm.io import write_json, write_parquet
 
 OUT_TABLE = Path("data/ingested.parquet")
 OUT_SUMMARY = Path("data/ingest_summary.json")
+OUT_SCHEMA = Path("data/ingest_schema.json")
 
 
 def main() -> None:
@@ -32,6 +37,7 @@ def main() -> None:
         **gaps,
     }
     write_json(OUT_SUMMARY, summary)
+    write_json(OUT_SCHEMA, ingest.schema(cfg))
     print(
         f"ingest: {summary['rows_read']} rows from {cfg.source} -> {len(table)} rows "
         f"at {cfg.freq} ({gaps['filled_steps']} filled, "

@@ -14,10 +14,11 @@ from mtlstm import window
 from mtlstm.cli import run_stage
 from mtlstm.config import load_params
 from mtlstm.errors import DataError
-from mtlstm.io import write_json, write_npy, write_npz
+from mtlstm.io import read_json, write_json, write_npy, write_npz
 from mtlstm.split import row_bounds
 
 IN_TABLE = Path("data/ingested.parquet")
+IN_SCHEMA = Path("data/ingest_schema.json")
 OUT = Path("data/windows")
 
 
@@ -38,6 +39,7 @@ def main() -> None:
     )
     scaled = window.transform(table, bundle)
     bundle["n_rows"] = len(table)
+    bundle["ingest"] = read_json(IN_SCHEMA)
     write_npy(OUT / "scaled.npy", scaled)
     write_npz(OUT / "targets.npz", labels)
     write_npy(OUT / "ends.npy", ends)

@@ -16,6 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from mtlstm.config import Ingest, parse
+from mtlstm.ingest import schema
+from mtlstm.io import write_json, write_parquet
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ROOT / "stages"
 DEFAULT_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
@@ -67,6 +71,15 @@ def make_project(directory: Path, raw: dict) -> Path:
     (Path(directory) / "data" / "raw").mkdir(parents=True, exist_ok=True)
     write_params(directory, raw)
     return Path(directory)
+
+
+def write_ingested(project: Path, table: pd.DataFrame) -> None:
+    """What the ingest stage leaves for window: the table and how it was read
+    (the ingest section of the project's params.yaml)."""
+    raw = yaml.safe_load((Path(project) / "params.yaml").read_text(encoding="utf-8"))
+    cfg = parse(Ingest, raw["ingest"], "ingest")
+    write_parquet(Path(project) / "data" / "ingested.parquet", table)
+    write_json(Path(project) / "data" / "ingest_schema.json", schema(cfg))
 
 
 def run_stage_cli(name: str, cwd: Path) -> subprocess.CompletedProcess:

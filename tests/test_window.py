@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, STAGES, make_project, synthetic_table
+from conftest import ROOT, STAGES, make_project, synthetic_table, write_ingested
 
 from mtlstm import window
 from mtlstm.config import Features, Task
 from mtlstm.errors import DataError
-from mtlstm.io import load_npy, load_npz, read_json, write_parquet
+from mtlstm.io import load_npy, load_npz, read_json
 from mtlstm.split import row_bounds
 
 # A 10-row oracle. The first 4 rows are the training range: x there is
@@ -400,7 +400,7 @@ def perturb(table: pd.DataFrame, start: int) -> pd.DataFrame:
 
 
 def run_window_and_split(project: Path, table: pd.DataFrame, monkeypatch) -> dict:
-    write_parquet(project / "data" / "ingested.parquet", table)
+    write_ingested(project, table)
     monkeypatch.chdir(project)
     for name in ("window", "split"):
         runpy.run_path(str(STAGES / f"{name}.py"))["main"]()
@@ -497,9 +497,7 @@ def test_window_stage_outputs(tmp_path, raw_params, monkeypatch):
 
 def test_window_stage_rejects_undeclared_columns(tmp_path, raw_params, monkeypatch):
     project = make_project(tmp_path, leak_params(raw_params))
-    write_parquet(
-        project / "data" / "ingested.parquet", leak_table().drop(columns="Weather")
-    )
+    write_ingested(project, leak_table().drop(columns="Weather"))
     monkeypatch.chdir(project)
     with pytest.raises(
         DataError, match=r"ingested\.parquet: lacks column\(s\) Weather"
@@ -510,7 +508,7 @@ def test_window_stage_rejects_undeclared_columns(tmp_path, raw_params, monkeypat
 
 def test_window_stage_rejects_too_few_rows(tmp_path, raw_params, monkeypatch):
     project = make_project(tmp_path, leak_params(raw_params))
-    write_parquet(project / "data" / "ingested.parquet", leak_table(2))
+    write_ingested(project, leak_table(2))
     monkeypatch.chdir(project)
     with pytest.raises(DataError, match=r"ingested\.parquet: only 2 rows; too few"):
         runpy.run_path(str(STAGES / "window.py"))["main"]()

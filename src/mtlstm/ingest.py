@@ -7,6 +7,7 @@ long to fill, and no window may span two segments.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.resources
 from dataclasses import dataclass
@@ -264,6 +265,12 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def schema(cfg: Ingest) -> dict:
+    """How to read and grid a table like the source: what ``predict`` needs to
+    check new input exactly as ingest did (the source itself is not part of it)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k != "source"}
 
 
 def restore_kinds(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:
