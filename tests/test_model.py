@@ -1,0 +1,243 @@
+"""The Keras side on tiny sizes: model shape per task, windows, loading, weights."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from mtlstm.dataset import inputs_only, make_dataset
+from mtlstm.errors import ConfigError, DataError
+from mtlstm.model import build_model, compile_model
+from mtlstm.tf_setup import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+REG = {"name": "demand", "type": "regression", "horizon": 1}
+CLS3 = {
+    "name": "temp_class",
+    "type": "classification",
+    "horizon": 1,
+    "classes": ["cold", "mild", "hot"],
+}
+CLS4 = {
+    "name": "season",
+    "type": "classification",
+    "horizon": 2,
+    "classes": ["winter", "spring", "summer", "autumn"],
+}
+LOOKBACK, N_FEATURES = 5, 3
+
+
+def _model(tasks, layers=(8,), dropout=0.0):
+    return build_model(N_FEATURES, LOOKBACK, list(tasks), list(layers), dropout)
+
+
+def _weights(tasks, value=1.0):
+    return {t["name"]: value for t in tasks}
+
+
+@pytest.mark.parametrize(
+    "tasks",
+    [[REG], [REG, CLS3], [REG, CLS3, CLS4]],
+    ids=["1-task", "2-tasks", "3-tasks-two-classifiers"],
+)
+def test_one_named_head_per_task_with_its_output_shape(tasks):
+    model = _model(tasks)
+    compile_model(model, tasks, _weights(tasks), 0.01)
+    names = [t["name"] for t in tasks]
+    assert sorted(model.output_names) == sorted(names)
+    expected = {t["name"]: len(t.get("classes", [None])) for t in tasks}
+    for name, width in expected.items():
+        head = model.get_layer(name)  # the head layer is named after the task
+        assert isinstance(head, keras.layers.Dense)
+        assert head.output.shape == (None, width)
+    out = model.predict(np.zeros((2, LOOKBACK, N_FEATURES), np.float32), verbose=0)
+    assert set(out) == set(names)
+    for name, width in expected.items():
+        assert out[name].shape == (2, width)
+        if width > 1:  # softmax probabilities
+            np.testing.assert_allclose(out[name].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_compiled_model_trains_one_step_on_a_dict_of_targets():
+    tasks = [REG, CLS3, CLS4]
+    model = _model(tasks)
+    compile_model(model, tasks, {"demand": 1.0, "temp_class": 0.5, "season": 0.0}, 0.01)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, LOOKBACK, N_FEATURES)).astype(np.float32)
+    y = {
+        "demand": rng.normal(size=(8, 1)).astype(np.float32),
+        "temp_class": rng.integers(0, 3, 8).astype(np.int32),
+        "season": rng.integers(0, 4, 8).astype(np.int32),
+    }
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert {"demand_mae", "temp_class_accuracy", "season_accuracy"} <= set(logs)
+
+
+@pytest.mark.parametrize("layers", [[8], [8, 4], [8, 6, 4]])
+def test_layers_param_stacks_lstms_all_but_last_returning_sequences(layers):
+    model = _model([REG], layers=layers, dropout=0.1)
+    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    assert [layer.units for layer in lstms] == layers
+    assert [layer.return_sequences for layer in lstms] == [True] * (len(layers) - 1) + [
+        False
+    ]
+    dropouts = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)
+    ]
+    assert len(dropouts) == len(layers)
+
+
+def test_no_dropout_layers_when_dropout_is_zero():
+    model = _model([REG], layers=[8, 4], dropout=0.0)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [{"demand": 1.0}, {"demand": 1.0, "temp_class": 1.0, "typo": 1.0}],
+    ids=["missing", "unknown"],
+)
+def test_loss_weights_must_name_exactly_the_tasks(weights):
+    tasks = [REG, CLS3]
+    model = _model(tasks)
+    with pytest.raises(ValueError, match=r"loss_weights keys .*demand") as info:
+        compile_model(model, tasks, weights, 0.01)
+    message = str(info.value)
+    assert str(sorted(weights)) in message
+    assert "['demand', 'temp_class']" in message
+
+
+# ---------------------------------------------------------------- make_dataset
+
+SCALED = np.arange(10 * 2, dtype=np.float32).reshape(10, 2)
+TARGETS = {
+    "demand": (np.arange(10) * 10.0).astype(np.float32),
+    "temp_class": (np.arange(10) % 3).astype(np.int32),
+}
+DS_TASKS = [
+    {"name": "demand", "type": "regression", "horizon": 1},
+    {"name": "temp_class", "type": "classification", "horizon": 2},
+]
+BUNDLE = {"lookback": 3, "tasks": DS_TASKS}
+ENDS = np.arange(2, 8, dtype=np.int64)  # e - 2 >= 0 and e + 2 <= 9
+
+
+def _collect(ds):
+    xs, ys = [], {t["name"]: [] for t in DS_TASKS}
+    for x, y in ds:
+        xs.append(x.numpy())
+        for name in ys:
+            ys[name].append(y[name].numpy())
+    return np.concatenate(xs), {k: np.concatenate(v) for k, v in ys.items()}
+
+
+def test_window_ending_at_row_e_reads_rows_e_minus_lookback_plus_1_to_e():
+    ds = make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size=4)
+    batches = list(ds)
+    assert [b[0].shape[0] for b in batches] == [4, 2]
+    x0, y0 = batches[0]
+    assert x0.shape == (4, 3, 2)
+    assert y0["demand"].shape == (4, 1)  # regression: (batch, 1)
+    assert y0["temp_class"].shape == (4,)  # classification: (batch,)
+    assert y0["temp_class"].dtype.name == "int32"
+    x, y = _collect(ds)
+    for i, e in enumerate(ENDS):
+        np.testing.assert_array_equal(x[i], SCALED[e - 2 : e + 1])
+        assert y["demand"][i, 0] == TARGETS["demand"][e + 1]
+        assert y["temp_class"][i] == TARGETS["temp_class"][e + 2]
+
+
+def test_inputs_only_drops_the_targets():
+    ds = inputs_only(make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size=8))
+    (x,) = list(ds)
+    assert x.shape == (6, 3, 2)
+
+
+def test_seeded_shuffle_is_a_permutation_and_repeats_with_the_seed():
+    def order(seed):
+        ds = make_dataset(
+            SCALED, TARGETS, ENDS, BUNDLE, batch_size=4, shuffle_seed=seed
+        )
+        x, y = _collect(ds)
+        # Window end = last input row's first value / 2 (SCALED[e, 0] == 2 e).
+        ends = (x[:, -1, 0] / 2).astype(int)
+        # Targets stay paired with their window.
+        np.testing.assert_array_equal(y["demand"][:, 0], TARGETS["demand"][ends + 1])
+        return ends
+
+    first, again = order(7), order(7)
+    assert sorted(first) == ENDS.tolist()
+    np.testing.assert_array_equal(first, again)
+    unshuffled = make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size=4)
+    x, _ = _collect(unshuffled)
+    np.testing.assert_array_equal((x[:, -1, 0] / 2).astype(int), ENDS)
+
+
+# ------------------------------------------------------------------ load_model
+
+
+def _saved(tmp_path, tasks):
+    model = _model(tasks)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    return path
+
+
+def test_load_model_round_trip(tmp_path):
+    path = _saved(tmp_path, [REG, CLS3])
+    model = load_model(path, ["temp_class", "demand"])
+    assert sorted(model.output_names) == ["demand", "temp_class"]
+
+
+def test_load_model_rejects_a_truncated_file(tmp_path):
+    path = _saved(tmp_path, [REG])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="corrupt"):
+        load_model(path, ["demand"])
+
+
+def test_load_model_rejects_garbage(tmp_path):
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"not a zip archive at all")
+    with pytest.raises(DataError, match="corrupt"):
+        load_model(path, ["demand"])
+
+
+def test_load_model_missing_file_says_run_train(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_model(tmp_path / "absent.keras", ["demand"])
+
+
+def test_load_model_rejects_heads_that_differ_from_the_tasks(tmp_path):
+    path = _saved(tmp_path, [REG, CLS3])
+    with pytest.raises(DataError, match=r"heads \['demand', 'temp_class'\]") as info:
+        load_model(path, ["demand", "season"])
+    assert "['demand', 'season']" in str(info.value)
+
+
+# --------------------------------------------------- stages/train.check_weights
+
+
+def _train_stage():
+    spec = importlib.util.spec_from_file_location(
+        "stage_train_under_test", ROOT / "stages" / "train.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_check_weights_rejects_tasks_that_differ_from_the_windows():
+    check_weights = _train_stage().check_weights
+    check_weights({"demand": 1.0, "temp_class": 0.5}, ["temp_class", "demand"])
+    with pytest.raises(ConfigError, match=r"\['demand', 'typo'\].*\['demand'"):
+        check_weights({"demand": 1.0, "typo": 1.0}, ["demand", "temp_class"])
+    with pytest.raises(ConfigError, match="loss_weights"):
+        check_weights({"demand": 1.0}, ["demand", "temp_class"])

@@ -1,0 +1,357 @@
+"""End to end with real DVC: a temp git repo runs the pipeline on a tiny CSV.
+
+One repo is shared by the module (each ``dvc repro`` pays TensorFlow's import time
+per TF stage). Every test first brings the pipeline up to date, then changes one
+thing and checks which stages DVC reruns, read from ``dvc status --json`` and from
+the ``Running stage '<name>'`` lines of ``dvc repro``; so the tests hold in any
+order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+DVC = VENV_BIN / "dvc"
+STAGES = ("ingest", "window", "split", "train", "evaluate")
+RUNNING = re.compile(r"Running stage '([^']+)'")
+CACHED = re.compile(r"Stage '([^']+)' is cached - skipping run")
+CSV = "data/raw/synthetic.csv"
+TIMEOUT = 600
+
+
+def write_synthetic_csv(path: Path, rows: int = 400, seed: int = 0) -> None:
+    """Hourly demand with a daily cycle; temperature crosses 15 and 25 every day."""
+    rng = np.random.default_rng(seed)
+    time = pd.date_range("2024-03-01", periods=rows, freq="h", tz="UTC")
+    hour = np.arange(rows) % 24
+    demand = 4000 + 800 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 50, rows)
+    temp = 20 + 9 * np.sin(2 * np.pi * (hour - 9) / 24) + rng.normal(0, 1, rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Demand": demand.round(2),
+            "Temperature": temp.round(2),
+            "Holiday": np.where(time.day_of_week >= 5, "true", "false"),
+        }
+    ).to_csv(path, index=False)
+
+
+def tiny_params() -> dict:
+    """The project's params.yaml, pointed at the CSV and shrunk to seconds."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["ingest"]["source"] = CSV
+    params["train"].update(layers=[8], epochs=2, batch_size=64)
+    params["window"]["lookback"] = 6
+    params["evaluate"]["plot_points"] = 24
+    return params
+
+
+def dvc_env(scratch: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    # Stages run `python stages/<name>.py` through the shell: the venv's python.
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV_BIN.parent)
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["DVC_SITE_CACHE_DIR"] = str(scratch / "dvc-site-cache")
+    env["DVC_GLOBAL_CONFIG_DIR"] = str(scratch / "dvc-global-config")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+@dataclass
+class Project:
+    root: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            args,
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"`{' '.join(args)}` exited {proc.returncode}:\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(str(DVC), *args, check=check)
+
+    def repro(self, *args: str) -> list[str]:
+        """Run ``dvc repro``; the stages whose command ran, in order."""
+        proc = self.dvc("repro", *args)
+        out = proc.stdout + proc.stderr
+        assert not CACHED.findall(out), f"unexpected run-cache restore:\n{out}"
+        return RUNNING.findall(out)
+
+    def status(self) -> dict:
+        return json.loads(self.dvc("status", "--json").stdout or "{}")
+
+    def params(self) -> dict:
+        return yaml.safe_load((self.root / "params.yaml").read_text(encoding="utf-8"))
+
+    def set_params(self, change: Callable[[dict], None]) -> None:
+        params = self.params()
+        change(params)
+        (self.root / "params.yaml").write_text(
+            yaml.safe_dump(params, sort_keys=False), encoding="utf-8"
+        )
+
+    def read_json(self, path: str):
+        return json.loads((self.root / path).read_text(encoding="utf-8"))
+
+    def up_to_date(self) -> None:
+        """Bring every stage up to date, so the next change is the only one."""
+        if self.status():
+            self.dvc("repro")  # may restore from the run cache: that is fine here
+        assert self.status() == {}
+
+
+def make_project(root: Path, scratch: Path, params: dict) -> Project:
+    """A fresh git + DVC repo holding the pipeline's code and a tiny data set."""
+    root.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for tree in ("stages", "src"):
+        shutil.copytree(ROOT / tree, root / tree, ignore=ignore)
+    for name in (
+        "dvc.yaml",
+        ".gitignore",
+        ".dvcignore",
+        ".dvc/config",
+        ".dvc/.gitignore",
+    ):
+        if (ROOT / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, root / name)
+    (root / "params.yaml").write_text(
+        yaml.safe_dump(params, sort_keys=False), encoding="utf-8"
+    )
+    write_synthetic_csv(root / CSV)
+    env = dvc_env(scratch)
+    # The copied code runs, not the editable install: deps hash what runs.
+    env["PYTHONPATH"] = str(root / "src")
+    project = Project(root, env)
+    project.run("git", "init", "-q", "-b", "main")
+    project.run("git", "config", "user.name", "mtlstm tests")
+    project.run("git", "config", "user.email", "tests@example.invalid")
+    project.run("git", "config", "commit.gpgsign", "false")
+    if not (root / ".dvc" / "config").is_file():
+        project.dvc("init", "-q")
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", "pipeline on synthetic data")
+    return project
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dvc-scratch")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, scratch):
+    """The shared project and what its very first ``dvc repro`` ran."""
+    project = make_project(
+        tmp_path_factory.mktemp("pipeline") / "repo", scratch, tiny_params()
+    )
+    before = project.status()
+    ran = project.repro()
+    return project, before, ran
+
+
+@pytest.fixture
+def project(first_run) -> Project:
+    project = first_run[0]
+    project.up_to_date()
+    return project
+
+
+def tasks_of(project: Project) -> list[str]:
+    return list(project.params()["tasks"])
+
+
+def test_first_repro_runs_every_stage_in_order(first_run):
+    project, before, ran = first_run
+    assert set(before) == set(STAGES), (
+        f"a fresh repo should have all stages due: {before}"
+    )
+    assert ran == list(STAGES)
+    scores = project.read_json("metrics/evaluate.json")
+    assert list(scores) == tasks_of(project)
+    assert set(scores["demand"]) == {"mae", "rmse", "smape"}
+    assert set(scores["temp_class"]) == {"accuracy", "macro_f1", "log_loss"}
+    for task, values in scores.items():
+        assert all(np.isfinite(v) for v in values.values()), (task, values)
+    assert (project.root / "models/model.keras").is_file()
+    assert (project.root / "dvc.lock").is_file()
+
+
+def test_second_repro_runs_nothing(project):
+    assert project.status() == {}
+    assert project.repro() == []
+
+
+def test_loss_weight_change_reruns_only_train_and_evaluate(project):
+    def change(params):
+        params["train"]["loss_weights"]["temp_class"] = 0.25
+
+    project.set_params(change)
+    status = project.status()
+    assert set(status) == {"train"}, f"only train's params changed: {status}"
+    assert project.repro() == ["train", "evaluate"]
+    assert project.status() == {}
+
+
+def test_feature_change_reruns_all_but_ingest(project):
+    def change(params):
+        columns = params["features"]["columns"]
+        assert "Holiday" in columns, "the test drops Holiday, a non-target column"
+        columns.remove("Holiday")
+
+    project.set_params(change)
+    status = project.status()
+    assert set(status) == {"window"}, f"only window reads features: {status}"
+    assert project.repro() == ["window", "split", "train", "evaluate"]
+    bundle = project.read_json("data/windows/preprocess.json")
+    assert "Holiday" not in bundle["feature_names"]
+    assert project.status() == {}
+
+
+def test_evaluate_param_change_reruns_only_evaluate(project):
+    def change(params):
+        params["evaluate"]["plot_points"] = params["evaluate"]["plot_points"] + 1
+
+    project.set_params(change)
+    assert set(project.status()) == {"evaluate"}
+    assert project.repro() == ["evaluate"]
+    points = project.params()["evaluate"]["plot_points"]
+    plot = pd.read_csv(project.root / "plots/predictions/demand.csv")
+    assert len(plot) == points
+    assert project.status() == {}
+
+
+def test_forced_repros_give_bit_identical_metrics(project):
+    runs = []
+    for _ in range(2):
+        assert project.repro("--force") == list(STAGES)
+        runs.append((project.root / "metrics/evaluate.json").read_bytes())
+    assert runs[0] == runs[1], "same params and data must give the same metrics"
+
+
+def test_dvc_metrics_show_reads_the_metrics(project):
+    shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
+    found = find_metrics(shown, "metrics/evaluate.json")
+    assert found == project.read_json("metrics/evaluate.json")
+
+
+def test_dvc_plots_show_renders_every_task(project, tmp_path):
+    out = tmp_path / "plots-html"
+    project.dvc("plots", "show", "-o", str(out))
+    html = (out / "index.html").read_text(encoding="utf-8")
+
+    def shown(path: str) -> bool:  # DVC names each plot's <div> after its file
+        return path in html or re.sub(r"[^A-Za-z0-9]", "_", path) in html
+
+    for spec in project.read_json("data/windows/preprocess.json")["tasks"]:
+        name = spec["name"]
+        kind = "predictions" if spec["type"] == "regression" else "confusion"
+        assert shown(f"plots/{kind}/{name}.csv"), f"no {kind} plot for {name}"
+        for split in ("train", "eval"):
+            curve = f"dvclive/plots/metrics/{split}/{name}_loss.tsv"
+            assert shown(curve), f"no training curve {curve}"
+
+
+def test_dvc_exp_run_with_a_changed_loss_weight(project):
+    proc = project.dvc("exp", "run", "-S", "train.loss_weights.demand=0.5")
+    assert RUNNING.findall(proc.stdout + proc.stderr) == ["train", "evaluate"]
+    shown = json.loads(project.dvc("exp", "show", "--json").stdout)
+    exps = [
+        rev
+        for rev in experiments(shown)
+        if param(rev, "train", "loss_weights", "demand") == 0.5
+    ]
+    assert len(exps) == 1, f"one experiment with demand weight 0.5 expected: {shown}"
+    metrics = find_metrics(exps[0], "metrics/evaluate.json")
+    assert metrics is not None, f"experiment {exps[0]['name']} has no metrics"
+    assert list(metrics) == tasks_of(project)
+    # `dvc exp run` leaves the experiment's results in the workspace.
+    assert metrics == project.read_json("metrics/evaluate.json")
+    csv = project.dvc("exp", "show", "--csv").stdout
+    assert exps[0]["name"] in csv
+
+
+def test_unknown_params_key_fails_the_repro_naming_the_key(tmp_path, scratch):
+    params = tiny_params()
+    params["train"]["lerning_rate"] = 0.01
+    project = make_project(tmp_path / "repo", scratch, params)
+    proc = project.dvc("repro", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "lerning_rate" in out
+    assert "unknown key" in out
+    # The first stage already refuses the file; nothing downstream ran.
+    assert RUNNING.findall(out) == ["ingest"]
+    assert not (project.root / "data/ingested.parquet").exists()
+
+
+# ----------------------------------------------------------------- JSON helpers
+
+
+def experiments(shown: list) -> list[dict]:
+    """The experiment revisions of ``dvc exp show --json`` (not the workspace, not
+    the commits they are based on)."""
+    return [
+        rev
+        for entry in shown
+        for group in entry.get("experiments") or []
+        for rev in group.get("revs", [])
+    ]
+
+
+def param(rev: dict, *keys: str):
+    for params in (rev.get("data", {}).get("params") or {}).values():
+        value = params.get("data", {})
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
+def find_metrics(node, path: str):
+    """The data of metrics file ``path`` anywhere in a DVC JSON answer."""
+    if isinstance(node, dict):
+        if path in node and isinstance(node[path], dict) and "data" in node[path]:
+            return node[path]["data"]
+        for value in node.values():
+            found = find_metrics(value, path)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for value in node:
+            found = find_metrics(value, path)
+            if found is not None:
+                return found
+    return None
