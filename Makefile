@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `mtlstm check` validates all of params.yaml first: a misspelled section that no
+# stage declares would otherwise be silently ignored by `dvc repro`.
 repro: install
+	mtlstm check
 	dvc repro
 
 test: install

@@ -1,7 +1,8 @@
 """Stage evaluate: score the model on the whole test split, in original units.
 
 Writes metrics/evaluate.json ({task: {metric: value}}), metrics/baselines.json
-(persistence on the same windows), plots/predictions/<task>.csv (regression) and
+(persistence on the same windows), predictions/test.csv (every test forecast, in
+the format of `mtlstm predict`), plots/predictions/<task>.csv (regression) and
 plots/confusion/<task>.csv (classification).
 """
 
@@ -13,8 +14,9 @@ import pandas as pd
 from mtlstm import metrics
 from mtlstm.cli import run_stage
 from mtlstm.config import load_params
-from mtlstm.dataset import inputs_only, make_dataset
+from mtlstm.dataset import make_input_dataset
 from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
+from mtlstm.predict import forecast_frame
 from mtlstm.tf_setup import load_model
 
 WINDOWS = Path("data/windows")
@@ -22,6 +24,7 @@ SPLIT = Path("data/split")
 MODEL = Path("models/model.keras")
 OUT_METRICS = Path("metrics/evaluate.json")
 OUT_BASELINES = Path("metrics/baselines.json")
+OUT_PREDICTIONS = Path("predictions/test.csv")
 PLOTS = Path("plots")
 
 
@@ -33,8 +36,10 @@ def main() -> None:
     targets = load_npz(WINDOWS / "targets.npz")
     ends = load_npy(SPLIT / "test.npy")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
-    ds = make_dataset(scaled, targets, ends, bundle, cfg.batch_size)
-    outputs = model.predict(inputs_only(ds), verbose=0)
+    ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
+    outputs = model.predict(ds, verbose=0)
+    frame = forecast_frame(bundle, times, ends, outputs)
+    write_csv(OUT_PREDICTIONS, frame)
     scores, baselines = {}, {}
     for spec in bundle["tasks"]:
         name, horizon = spec["name"], spec["horizon"]

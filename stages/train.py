@@ -1,6 +1,8 @@
 """Stage train: fit the multi-task LSTM on lazily gathered windows.
 
-Writes models/model.keras and per-task training curves under dvclive/.
+Writes models/model.keras, models/preprocess.json (the scalers, encoders and
+schema it was trained with, for `mtlstm predict`) and per-task training curves
+under dvclive/.
 """
 
 from pathlib import Path
@@ -8,7 +10,7 @@ from pathlib import Path
 from mtlstm.cli import run_stage
 from mtlstm.config import load_params
 from mtlstm.errors import ConfigError
-from mtlstm.io import atomic_path, load_npy, load_npz, read_json
+from mtlstm.io import atomic_path, load_npy, load_npz, read_json, write_json
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import make_deterministic
 from mtlstm.training import fit
@@ -16,6 +18,7 @@ from mtlstm.training import fit
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 OUT_MODEL = Path("models/model.keras")
+OUT_BUNDLE = Path("models/preprocess.json")
 LIVE_DIR = "dvclive"
 
 
@@ -44,6 +47,8 @@ def main() -> None:
     fit(model, cfg, params.base.seed, arrays, bundle, LIVE_DIR)
     with atomic_path(OUT_MODEL, suffix=".keras") as tmp:
         model.save(tmp)
+    # The model travels with the preprocessing it was trained on.
+    write_json(OUT_BUNDLE, bundle)
 
 
 def check_weights(weights: dict[str, float], names: list[str]) -> None:

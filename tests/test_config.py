@@ -534,3 +534,25 @@ def test_dataclasses_validate_when_built_directly():
             window=Window(lookback=0),
         )
     assert math.isclose(Split().train + Split().val, 0.85)
+
+
+# --- mtlstm check: the whole file, before dvc repro runs any stage -----------
+
+
+def test_cli_check_accepts_the_default_params(capsys):
+    from mtlstm.cli import main
+
+    assert main(["check", str(ROOT / "params.yaml")]) == 0
+    assert "ok (2 task(s): demand, temp_class)" in capsys.readouterr().out
+
+
+def test_cli_check_rejects_an_unknown_top_level_section(tmp_path, raw_params, capsys):
+    # No stage declares an unknown section, so DVC alone would never rerun
+    # anything for it: `make repro` runs this check first.
+    from mtlstm.cli import main
+
+    raw_params["bogus_section"] = 1
+    assert main(["check", str(write_params(tmp_path, raw_params))]) == 2
+    err = capsys.readouterr().err
+    assert "error: check:" in err
+    assert "unknown key(s) bogus_section" in err

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from mtlstm.dataset import inputs_only, make_dataset
+from mtlstm.dataset import make_dataset, make_input_dataset
 from mtlstm.errors import ConfigError, DataError
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import load_model
@@ -153,10 +153,11 @@ def test_window_ending_at_row_e_reads_rows_e_minus_lookback_plus_1_to_e():
         assert y["temp_class"][i] == TARGETS["temp_class"][e + 2]
 
 
-def test_inputs_only_drops_the_targets():
-    ds = inputs_only(make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size=8))
-    (x,) = list(ds)
+def test_input_dataset_yields_the_same_windows_without_targets():
+    (x,) = list(make_input_dataset(SCALED, ENDS, lookback=3, batch_size=8))
+    ((x_train, _),) = list(make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size=8))
     assert x.shape == (6, 3, 2)
+    np.testing.assert_array_equal(x.numpy(), x_train.numpy())
 
 
 def test_seeded_shuffle_is_a_permutation_and_repeats_with_the_seed():

@@ -1,9 +1,15 @@
-"""Run a stage's ``main`` so user errors print one clear line and exit non-zero."""
+"""Command line: stage runner, ``mtlstm check`` and ``mtlstm predict``.
+
+User errors print one line (what, where, how to fix) and exit 2, never a bare
+traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from mtlstm.errors import MtlstmError
 
@@ -14,3 +20,70 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     except MtlstmError as exc:
         print(f"error: {name}: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args)
+    except MtlstmError as exc:
+        print(f"error: {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mtlstm",
+        description="Check params.yaml, or forecast with a trained mtlstm model.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="validate params.yaml against the schema")
+    check.add_argument("params", nargs="?", default="params.yaml", type=Path)
+    check.set_defaults(run=_check)
+    predict = sub.add_parser("predict", help="forecast from new data")
+    predict.add_argument("--model", type=Path, default=Path("models/model.keras"))
+    predict.add_argument("--bundle", type=Path, default=Path("models/preprocess.json"))
+    predict.add_argument("--input", type=Path, required=True, help="CSV or Parquet")
+    predict.add_argument("--output", type=Path, required=True, help="CSV to write")
+    predict.add_argument("--batch-size", type=int, default=1024)
+    predict.set_defaults(run=_predict)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    from mtlstm.config import load_params
+
+    params = load_params(args.params)
+    print(f"{args.params}: ok ({len(params.tasks)} task(s): {', '.join(params.tasks)})")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from mtlstm.io import read_json, write_csv
+    from mtlstm.predict import forecast_frame, origins, read_input
+
+    if not args.bundle.is_file():
+        raise MtlstmError(f"{args.bundle}: bundle not found; run `dvc repro train`")
+    bundle = read_json(args.bundle)
+    table = read_input(args.input, bundle)
+    ends = origins(table["segment"].to_numpy(), bundle["lookback"], str(args.input))
+    outputs = _run_model(args, bundle, table, ends)
+    frame = forecast_frame(bundle, table["time"], ends, outputs)
+    write_csv(args.output, frame)
+    print(f"predict: {len(frame)} forecast(s) -> {args.output}")
+
+
+def _run_model(args, bundle, table, ends) -> dict:
+    # TensorFlow only for this command: `mtlstm check` stays instant.
+    from mtlstm.dataset import make_input_dataset
+    from mtlstm.tf_setup import load_model
+    from mtlstm.window import transform
+
+    model = load_model(args.model, [t["name"] for t in bundle["tasks"]])
+    scaled = transform(table, bundle)
+    ds = make_input_dataset(scaled, ends, bundle["lookback"], args.batch_size)
+    return model.predict(ds, verbose=0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,16 +22,14 @@ def make_dataset(
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
     """Yield ``(x, {task: y})`` batches; shuffled (seeded) only if a seed is given."""
-    lookback = bundle["lookback"]
-    matrix = tf.constant(scaled, dtype=tf.float32)
-    offsets = tf.range(-lookback + 1, 1, dtype=tf.int64)
+    windows = _window_gatherer(scaled, bundle["lookback"])
     heads = {
         t["name"]: (tf.constant(targets[t["name"]]), t["horizon"], t["type"])
         for t in bundle["tasks"]
     }
 
     def gather(end: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        x = tf.gather(matrix, end[:, None] + offsets[None, :])
+        x = windows(end)
         ys = {}
         for name, (values, horizon, kind) in heads.items():
             y = tf.gather(values, end + horizon)
@@ -44,5 +42,21 @@ def make_dataset(
     return ds.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
 
 
-def inputs_only(ds: tf.data.Dataset) -> tf.data.Dataset:
-    return ds.map(lambda x, _: x)
+def make_input_dataset(
+    scaled: np.ndarray, ends: np.ndarray, lookback: int, batch_size: int
+) -> tf.data.Dataset:
+    """Yield input batches only, in order: for forecasting past the last row."""
+    windows = _window_gatherer(scaled, lookback)
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(ends, dtype=np.int64))
+    return ds.batch(batch_size).map(windows).prefetch(tf.data.AUTOTUNE)
+
+
+def _window_gatherer(scaled: np.ndarray, lookback: int):
+    """A function from a batch of end rows to its ``batch x lookback x F`` block."""
+    matrix = tf.constant(scaled, dtype=tf.float32)
+    offsets = tf.range(-lookback + 1, 1, dtype=tf.int64)
+
+    def windows(end: tf.Tensor) -> tf.Tensor:
+        return tf.gather(matrix, end[:, None] + offsets[None, :])
+
+    return windows

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from dvclive import Live
 from mtlstm.config import Train
 from mtlstm.dataset import make_dataset
 

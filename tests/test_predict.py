@@ -1,0 +1,93 @@
+"""mtlstm.predict without TensorFlow: the forecast table and input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlstm.errors import DataError
+from mtlstm.predict import forecast_frame, origins, read_input
+
+BUNDLE = {
+    "ingest": {
+        "time_column": "Time",
+        "columns": {"Demand": "numeric", "Weather": "categorical"},
+        "freq": "1h",
+        "aggregate": {},
+        "max_fill": 0,
+        "long_gaps": "break",
+        "csv_sep": ",",
+        "csv_decimal": ".",
+    },
+    "tasks": [
+        {"name": "load", "type": "regression", "horizon": 2, "mean": 10.0, "std": 2.0},
+        {
+            "name": "sky",
+            "type": "classification",
+            "horizon": 1,
+            "classes": ["sun", "rain"],
+        },
+    ],
+}
+
+
+def test_forecast_frame_is_exact():
+    times = pd.Series(pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC"))
+    outputs = {
+        "load": np.array([[0.5], [-1.0]], dtype=np.float32),
+        "sky": np.array([[0.25, 0.75], [0.5, 0.5]], dtype=np.float32),
+    }
+    frame = forecast_frame(BUNDLE, times, np.array([1, 3]), outputs)
+    expected = pd.DataFrame(
+        {
+            "origin": ["2024-01-01T01:00:00Z", "2024-01-01T03:00:00Z"],
+            "load_time": ["2024-01-01T03:00:00Z", "2024-01-01T05:00:00Z"],
+            "load": [11.0, 8.0],  # 0.5 * 2 + 10, -1 * 2 + 10
+            "sky_time": ["2024-01-01T02:00:00Z", "2024-01-01T04:00:00Z"],
+            "sky": ["rain", "sun"],  # argmax; a tie goes to the first class
+            "sky_p_sun": [0.25, 0.5],
+            "sky_p_rain": [0.75, 0.5],
+        }
+    )
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+
+
+def test_origins_close_a_full_lookback_inside_one_segment():
+    segment = np.array([0, 0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(origins(segment, 2, "x.csv"), [1, 2, 4, 5, 6])
+
+
+def test_origins_refuse_input_shorter_than_one_lookback():
+    with pytest.raises(DataError, match=r"x\.csv: 2 row\(s\).*lookback of 3 rows"):
+        origins(np.zeros(2, dtype=int), 3, "x.csv")
+
+
+def test_origins_refuse_input_without_a_full_lookback_between_gaps():
+    with pytest.raises(DataError, match=r"x\.csv: no 3 consecutive rows"):
+        origins(np.array([0, 0, 1, 1, 2]), 3, "x.csv")
+
+
+def test_read_input_grids_and_breaks_at_gaps(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text(
+        "Time,Demand,Weather\n"
+        "2024-01-01T00:00:00Z,1,sun\n"
+        "2024-01-01T01:00:00Z,2,rain\n"
+        "2024-01-01T03:00:00Z,4,sun\n"
+    )
+    table = read_input(path, BUNDLE)
+    assert table["Demand"].tolist() == [1.0, 2.0, 4.0]
+    assert table["segment"].tolist() == [0, 0, 1]
+
+
+def test_read_input_applies_the_ingest_checks(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("Time,Demand,Weather\n2024-01-01T00:00:00Z,oops,sun\n")
+    with pytest.raises(DataError, match=r"new\.csv line 2: column 'Demand'"):
+        read_input(path, BUNDLE)
+
+
+def test_read_input_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.csv: input file not found"):
+        read_input(tmp_path / "nope.csv", BUNDLE)
