@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -47,9 +48,24 @@ with open(sys.argv[1], "w") as f:
 def emit(name: str, result: dict[str, Any]) -> None:
     """Print one JSON line and store it as benchmarks/results/<name>.json."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(result)
+    line = json.dumps({**result, "source": fingerprint()})
     (RESULTS_DIR / f"{name}.json").write_text(line + "\n", encoding="utf-8")
     print(line, flush=True)
+
+
+def fingerprint() -> dict[str, Any]:
+    """Which code was measured: git HEAD, files changed since, dataset.py hash."""
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return run.stdout.strip()
+
+    dataset = (ROOT / "src/mtlstm/dataset.py").read_bytes()
+    return {
+        "git_head": git("rev-parse", "--short", "HEAD"),
+        "changed": git("status", "--porcelain", "src", "stages").splitlines(),
+        "dataset_py_sha1": hashlib.sha1(dataset).hexdigest()[:12],
+    }
 
 
 def child_env() -> dict[str, str]:
@@ -237,24 +253,18 @@ def synthetic_block(start: int, n_rows: int, n_features: int) -> np.ndarray:
     return np.sin(2 * np.pi * step / periods) + noise
 
 
-def write_synthetic_parquet(
-    path: Path, n_rows: int, n_features: int, segment: bool = False
-) -> int:
-    """Write a 1-minute series in 1M-row chunks (the writer stays small).
-    ``segment`` adds the ingest stage's output columns (time, ..., segment)."""
+def write_synthetic_parquet(path: Path, n_rows: int, n_features: int) -> int:
+    """Write a 1-minute series in 1M-row chunks (the writer stays small)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = feature_columns(n_features)
-    time_col = "time" if segment else "timestamp"
     t0 = np.datetime64("2020-01-01T00:00", "m").astype("datetime64[ns]")
     writer = None
     for start in range(0, n_rows, 1_000_000):
         n = min(1_000_000, n_rows - start)
         stamps = t0 + np.arange(start, start + n).astype("timedelta64[m]")
         block = synthetic_block(start, n, n_features)
-        arrays = {time_col: pa.array(stamps, pa.timestamp("ns", tz="UTC"))}
+        arrays = {"timestamp": pa.array(stamps, pa.timestamp("ns", tz="UTC"))}
         arrays |= {c: pa.array(block[:, i]) for i, c in enumerate(cols)}
-        if segment:
-            arrays["segment"] = pa.array(np.zeros(n, dtype=np.int32))
         table = pa.table(arrays)
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)

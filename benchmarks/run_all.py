@@ -65,8 +65,8 @@ def verdicts(results: dict[str, dict[str, Any]]) -> list[str]:
         )
     if "fits" in results.get("scaling", {}):
         fits = results["scaling"]["fits"]
-        linear = {k: v["linear_at_top"] for k, v in fits.items()}
-        lines.append(f"scaling: linear between the two largest sizes: {linear}")
+        shapes = {k: v["growth"] for k, v in fits.items()}
+        lines.append(f"scaling: growth between the largest sizes: {shapes}")
     return lines
 
 

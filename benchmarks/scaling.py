@@ -1,8 +1,8 @@
 """Scaling curve: time and peak RSS of window + split + one capped train epoch.
 
-Per size, a synthetic ingested table (16 numeric columns, 1-minute steps) is
-written straight to data/ingested.parquet of a temp project; then the real
-window and split stages run, and the train stage's work for at most 200 steps
+Per size, a synthetic source table (16 numeric columns, 1-minute steps) goes
+through the real ingest (reported too), window and split stages of a temp
+project, then the train stage's work for at most 200 steps
 (benchmarks/train_steps.py). Fits ``cost = fixed + per_row x rows`` and the
 log-log slope between sizes (1.0 = linear) for every stage's time and memory.
 """
@@ -32,7 +32,7 @@ from common import (
 SIZES = (10_000, 100_000, 1_000_000, 5_000_000)
 QUICK_SIZES = (10_000, 100_000, 1_000_000)
 FEATURES, LOOKBACK, LAYERS, STEPS = 16, 48, [32], 200
-STAGES = ("window", "split", "train")
+STAGES = ("ingest", "window", "split", "train")
 
 
 def run_size(rows: int) -> dict[str, Any]:
@@ -40,9 +40,8 @@ def run_size(rows: int) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": rows}
     with temp_dir("scaling") as project:
         make_project(project, synthetic_params(FEATURES, LOOKBACK, LAYERS))
-        table = project / "data" / "ingested.parquet"
-        write_synthetic_parquet(table, rows, FEATURES, segment=True)
-        cmds = {name: stage_cmd(name) for name in ("window", "split")}
+        write_synthetic_parquet(project / "data/raw/big.parquet", rows, FEATURES)
+        cmds = {name: stage_cmd(name) for name in STAGES[:-1]}
         cmds["train"] = train_steps_cmd(STEPS, val_steps=10)
         for name, cmd in cmds.items():
             log(f"scaling: {rows} rows, {name}")
@@ -62,7 +61,10 @@ def run_size(rows: int) -> dict[str, Any]:
 
 
 def fit(rows: list[int], values: list[float]) -> dict[str, Any]:
-    """Least-squares ``fixed + per_row x rows`` and log-log slopes between sizes."""
+    """Least-squares ``fixed + per_row x rows``, log-log slopes and marginal
+    per-row costs between consecutive sizes. Growth is called linear when the
+    last two marginal costs agree within 2x (fixed start-up costs make log-log
+    slopes < 1 at small sizes even for linear work)."""
     per_row, fixed = np.polyfit(np.asarray(rows, float), np.asarray(values, float), 1)
     pairs = list(itertools.pairwise(zip(rows, values, strict=True)))
     slopes = [
@@ -76,25 +78,42 @@ def fit(rows: list[int], values: list[float]) -> dict[str, Any]:
         "per_row": float(f"{per_row:.4g}"),
         "loglog_slopes": slopes,
         "marginal_per_row": [float(f"{m:.4g}") for m in marginal],
-        "linear_at_top": bool(slopes) and 0.8 <= slopes[-1] <= 1.2,
+        "growth": growth(values, marginal),
     }
 
 
+def growth(values: list[float], marginal: list[float]) -> str:
+    if values[-1] < 1.5 * values[0]:
+        return "flat (fixed cost dominates)"
+    if len(marginal) < 2 or marginal[-2] <= 0:
+        return "unknown"
+    change = marginal[-1] / marginal[-2]
+    if change > 2:
+        return f"superlinear (marginal cost x{change:.2f})"
+    if change < 0.5:
+        return f"sublinear (marginal cost x{change:.2f})"
+    return f"linear (marginal cost x{change:.2f})"
+
+
+COLUMNS = {
+    "rows": "rows",
+    "ingest s": "ingest_s",
+    "ingest GB": "ingest_peak_gb",
+    "window s": "window_s",
+    "window GB": "window_peak_gb",
+    "split s": "split_s",
+    "split GB": "split_peak_gb",
+    "train s": "train_s",
+    "train GB": "train_peak_gb",
+    "steps": "train_steps",  # capped at STEPS: train time is not per row
+    "samples/s": "train_samples_per_s",
+    "1st batch s": "train_first_batch_s",
+}
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = [
-        "rows",
-        "window_s",
-        "window_peak_gb",
-        "split_s",
-        "split_peak_gb",
-        "train_s",
-        "train_peak_gb",
-        "train_steps",
-        "train_samples_per_s",
-        "train_first_batch_s",
-    ]
-    lines = [" | ".join(f"{c:>12}" for c in cols)]
-    lines += [" | ".join(f"{r[c]:>12}" for c in cols) for r in rows]
+    lines = [" | ".join(f"{h:>11}" for h in COLUMNS)]
+    lines += [" | ".join(f"{r[k]:>11}" for k in COLUMNS.values()) for r in rows]
     return "\n".join(lines)
 
 
@@ -117,6 +136,7 @@ def main() -> None:
             "features": FEATURES,
             "lookback": LOOKBACK,
             "train_step_cap": STEPS,
+            "table": table(results).splitlines(),
             "sizes": results,
             "fits": fits,
         },

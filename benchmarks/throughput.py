@@ -2,8 +2,11 @@
 
 Same model (mtlstm.model, one LSTM layer), same data, same steps per epoch. The
 baseline is a seed-style script: build the ``N x T x F`` array, ``model.fit`` it.
-Variants are timed interleaved, best of several rounds, after a warm-up epoch.
-Also: the LSTM's achieved GFLOP/s vs the CPU's nominal and measured matmul peak.
+Variants are timed one epoch at a time, interleaved, after a warm-up epoch; an
+epoch counts as quiet when other processes used < QUIET cores meanwhile, and each
+variant's speed is its median quiet epoch. Also: the LSTM's achieved GFLOP/s vs
+the CPU's nominal peak and a measured matmul peak, each input pipeline alone, and
+``candidate_dataset`` (a proposed make_dataset) under the same conditions.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import candidate_dataset
 import keras
 import numpy as np
 import tensorflow as tf
-from common import emit, log, timed_with_load
+from common import emit, log, timed, timed_with_load
 
 from mtlstm.dataset import make_dataset
 from mtlstm.model import build_model, compile_model
@@ -98,7 +101,7 @@ def time_rounds(
     """Warm up one epoch each, then interleave one-epoch fits (alternating order)
     until every variant has ``plan['quiet']`` quiet epochs (other processes below
     QUIET cores) or ``plan['max']`` rounds. Returns trace counts and timings."""
-    warmup = {name: _seconds(lambda f=fn: f(1)) for name, fn in fns.items()}
+    warmup = {name: timed(lambda f=fn: f(1)) for name, fn in fns.items()}
     traced = tracing_counts(models)
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
     for r in range(plan["max"]):
@@ -118,12 +121,6 @@ def estimate(runs: list[tuple[float, float]]) -> float:
     return statistics.median(quiet) if quiet else min(t for t, _ in runs)
 
 
-def _seconds(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def pipeline_only(data: Data, repeats: int = 5) -> dict[str, float]:
     """Samples/s of each input pipeline alone (one epoch, no model), best of N."""
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
@@ -139,7 +136,7 @@ def pipeline_only(data: Data, repeats: int = 5) -> dict[str, float]:
     }
     out = {}
     for name, ds in sets.items():
-        best = min(_seconds(lambda d=ds: [None for _ in d]) for _ in range(repeats))
+        best = min(timed(lambda d=ds: [None for _ in d]) for _ in range(repeats))
         out[name] = round(len(data["ends"]) / best)
     return out
 
@@ -183,7 +180,7 @@ def matmul_peak(n: int, repeats: int = 5) -> float:
     a = tf.random.normal((n, n), seed=SEED)
     b = tf.random.normal((n, n), seed=SEED + 1)
     tf.linalg.matmul(a, b).numpy()  # warm-up
-    best = min(_seconds(lambda: tf.linalg.matmul(a, b).numpy()) for _ in range(repeats))
+    best = min(timed(lambda: tf.linalg.matmul(a, b).numpy()) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 

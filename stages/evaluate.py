@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from mtlstm import metrics
-from mtlstm.cli import run_stage
 from mtlstm.config import load_params
 from mtlstm.dataset import make_input_dataset
+from mtlstm.errors import run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
 from mtlstm.predict import forecast_frame
 from mtlstm.tf_setup import load_model

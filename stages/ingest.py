@@ -7,8 +7,8 @@ data/ingest_schema.json (how the table was read, for ``mtlstm predict``).
 from pathlib import Path
 
 from mtlstm import ingest
-from mtlstm.cli import run_stage
 from mtlstm.config import load_params
+from mtlstm.errors import run_stage
 from mtlstm.io import write_json, write_parquet
 
 OUT_TABLE = Path("data/ingested.parquet")

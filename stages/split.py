@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mtlstm.cli import run_stage
 from mtlstm.config import load_params
+from mtlstm.errors import run_stage
 from mtlstm.io import load_npy, read_json, write_json, write_npy
 from mtlstm.split import SPLITS, row_bounds, split_windows
 

@@ -5,11 +5,12 @@ schema it was trained with, for `mtlstm predict`) and per-task training curves
 under dvclive/.
 """
 
+import dataclasses
 from pathlib import Path
 
-from mtlstm.cli import run_stage
+from mtlstm import resume
 from mtlstm.config import load_params
-from mtlstm.errors import ConfigError
+from mtlstm.errors import ConfigError, run_stage
 from mtlstm.io import atomic_path, load_npy, load_npz, read_json, write_json
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import make_deterministic
@@ -19,7 +20,16 @@ WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 OUT_MODEL = Path("models/model.keras")
 OUT_BUNDLE = Path("models/preprocess.json")
-LIVE_DIR = "dvclive"
+LIVE_DIR = Path("dvclive")
+# Not a DVC output: DVC would delete it before a rerun, and it must survive a kill.
+RESUME_DIR = Path("models/.resume")
+INPUTS = [
+    WINDOWS / "scaled.npy",
+    WINDOWS / "targets.npz",
+    WINDOWS / "preprocess.json",
+    SPLIT / "train.npy",
+    SPLIT / "val.npy",
+]
 
 
 def main() -> None:
@@ -44,11 +54,15 @@ def main() -> None:
         f"train: {arrays['train'].size} train / {arrays['val'].size} val windows, "
         f"{model.count_params()} weights, up to {cfg.epochs} epochs"
     )
-    fit(model, cfg, params.base.seed, arrays, bundle, LIVE_DIR)
+    settings = {"train": dataclasses.asdict(cfg), "seed": params.base.seed}
+    dirs = {"live": LIVE_DIR, "resume": RESUME_DIR}
+    fingerprint = resume.fingerprint(settings, INPUTS)
+    model = fit(model, cfg, params.base.seed, arrays, bundle, dirs, fingerprint)
     with atomic_path(OUT_MODEL, suffix=".keras") as tmp:
         model.save(tmp)
     # The model travels with the preprocessing it was trained on.
     write_json(OUT_BUNDLE, bundle)
+    resume.clear(RESUME_DIR)
 
 
 def check_weights(weights: dict[str, float], names: list[str]) -> None:

@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 
 from mtlstm import window
-from mtlstm.cli import run_stage
 from mtlstm.config import load_params
-from mtlstm.errors import DataError
+from mtlstm.errors import DataError, run_stage
 from mtlstm.io import read_json, write_json, write_npy, write_npz
 from mtlstm.split import row_bounds
 

@@ -13,14 +13,17 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 import yaml
 
@@ -406,3 +409,68 @@ def test_predict_rejects_a_corrupt_model(project, tmp_path):
     proc = predict(project, "--model", str(broken), "--input", CSV, "--output", "p.csv")
     assert proc.returncode == 2
     assert "corrupt or truncated" in proc.stderr
+
+
+# --- resume after a kill -------------------------------------------------------
+
+
+def curves(project: Project) -> dict[str, pd.DataFrame]:
+    """DVCLive's per-metric tables (step and value)."""
+    root = project.root / "dvclive/plots/metrics"
+    return {
+        str(p.relative_to(root)): pd.read_csv(p, sep="\t")
+        for p in sorted(root.rglob("*.tsv"))
+    }
+
+
+def kill_train_after(project: Project, epochs_done: int) -> subprocess.CompletedProcess:
+    """Run ``dvc repro -f train``; SIGKILL the train process (as the OOM killer
+    would) once ``epochs_done`` epochs are checkpointed."""
+    state = project.root / "models/.resume/state.json"
+    proc = subprocess.Popen(
+        [str(DVC), "repro", "-f", "train"],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (
+            state.is_file()
+            and json.loads(state.read_text())["epochs_done"] >= epochs_done
+        ):
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if "stages/train.py" in " ".join(child.cmdline()):
+                    child.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    out, _ = proc.communicate(timeout=TIMEOUT)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
+
+
+def test_killed_train_resumes_to_the_same_metrics(project):
+    def longer(p):
+        p["train"].update(epochs=12, patience=100, batch_size=16)
+
+    project.set_params(longer)
+    assert project.repro() == ["train", "evaluate"]
+    expected_metrics = (project.root / "metrics/evaluate.json").read_bytes()
+    expected_curves = curves(project)
+
+    killed = kill_train_after(project, epochs_done=3)
+    assert killed.returncode != 0, f"train was not killed:\n{killed.stdout}"
+    assert not (project.root / "models/model.keras").exists()
+    state = json.loads((project.root / "models/.resume/state.json").read_text())
+    assert 3 <= state["epochs_done"] < 12
+
+    proc = project.dvc("repro")
+    assert f"resuming after epoch {state['epochs_done']} of 12" in proc.stdout
+    assert RUNNING.findall(proc.stdout) == ["train", "evaluate"]
+    assert (project.root / "metrics/evaluate.json").read_bytes() == expected_metrics
+    got = curves(project)
+    assert got.keys() == expected_curves.keys()
+    for name, table in expected_curves.items():
+        pd.testing.assert_frame_equal(got[name], table, check_exact=True, obj=name)
+    assert not (project.root / "models/.resume").exists()

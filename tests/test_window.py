@@ -520,7 +520,7 @@ NO_TF = """
 import os, runpy, sys
 os.chdir(sys.argv[1])
 import mtlstm.cli, mtlstm.config, mtlstm.errors, mtlstm.io
-import mtlstm.ingest, mtlstm.metrics, mtlstm.split, mtlstm.window
+import mtlstm.ingest, mtlstm.metrics, mtlstm.predict, mtlstm.split, mtlstm.window
 for name in ("ingest", "window", "split"):
     runpy.run_path(os.path.join(sys.argv[2], name + ".py"), run_name="__main__")
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras"})

@@ -1,4 +1,4 @@
-"""Command line: stage runner, ``mtlstm check`` and ``mtlstm predict``.
+"""The ``mtlstm`` command: ``mtlstm check`` and ``mtlstm predict``.
 
 User errors print one line (what, where, how to fix) and exit 2, never a bare
 traceback.
@@ -8,18 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from mtlstm.errors import MtlstmError
-
-
-def run_stage(name: str, main: Callable[[], None]) -> None:
-    try:
-        main()
-    except MtlstmError as exc:
-        print(f"error: {name}: {exc}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> int:

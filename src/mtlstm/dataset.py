@@ -20,8 +20,15 @@ def make_dataset(
     bundle: dict[str, Any],
     batch_size: int,
     shuffle_seed: int | None = None,
+    epochs: tuple[int, int] = (0, 1),
 ) -> tf.data.Dataset:
-    """Yield ``(x, {task: y})`` batches; shuffled (seeded) only if a seed is given."""
+    """Yield ``(x, {task: y})`` batches, in order, or, given a seed, one shuffled
+    pass per epoch in ``range(*epochs)``.
+
+    Epoch ``k``'s order depends only on ``(seed, k)``: a run resumed at epoch ``k``
+    sees exactly the batches an uninterrupted run would. Fit it with
+    ``steps_per_epoch=steps_per_epoch(len(ends), batch_size)``.
+    """
     windows = _window_gatherer(scaled, bundle["lookback"])
     heads = {
         t["name"]: (tf.constant(targets[t["name"]]), t["horizon"], t["type"])
@@ -36,10 +43,33 @@ def make_dataset(
             ys[name] = y[:, None] if kind == "regression" else y
         return x, ys
 
+    if shuffle_seed is None:
+        ds = _end_batches(ends, batch_size)
+    else:
+        ds = _shuffled_epochs(ends, batch_size, shuffle_seed, epochs)
+    return ds.map(gather).prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(n_windows: int, batch_size: int) -> int:
+    return -(-n_windows // batch_size)
+
+
+def _end_batches(ends: np.ndarray, batch_size: int) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices(np.asarray(ends, dtype=np.int64))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(ends), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size)
+
+
+def _shuffled_epochs(
+    ends: np.ndarray, batch_size: int, seed: int, epochs: tuple[int, int]
+) -> tf.data.Dataset:
+    all_ends = tf.constant(np.asarray(ends, dtype=np.int64))
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(all_ends, seed=key)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    return tf.data.Dataset.range(*epochs).flat_map(one_epoch)
 
 
 def make_input_dataset(
@@ -47,8 +77,8 @@ def make_input_dataset(
 ) -> tf.data.Dataset:
     """Yield input batches only, in order: for forecasting past the last row."""
     windows = _window_gatherer(scaled, lookback)
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(ends, dtype=np.int64))
-    return ds.batch(batch_size).map(windows).prefetch(tf.data.AUTOTUNE)
+    ds = _end_batches(ends, batch_size)
+    return ds.map(windows).prefetch(tf.data.AUTOTUNE)
 
 
 def _window_gatherer(scaled: np.ndarray, lookback: int):

@@ -1,15 +1,18 @@
-"""Fit the model: seeded shuffling, early stopping, per-task curves to DVCLive."""
+"""Fit the model: epoch-keyed shuffling, early stopping, resumable, per-task
+curves to DVCLive."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import keras
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from mtlstm import resume
 from mtlstm.config import Train
-from mtlstm.dataset import make_dataset
+from mtlstm.dataset import make_dataset, steps_per_epoch
 
 
 def fit(
@@ -18,28 +21,45 @@ def fit(
     seed: int,
     arrays: dict[str, Any],
     bundle: dict[str, Any],
-    live_dir: str,
-) -> keras.callbacks.History:
+    dirs: dict[str, Path],
+    fingerprint: str,
+) -> keras.Model:
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
     ``arrays`` holds ``scaled`` (N x F), ``targets`` ({task: per-row values}),
-    ``train`` and ``val`` (window end rows).
+    ``train`` and ``val`` (window end rows); ``dirs`` the ``live`` (DVCLive) and
+    ``resume`` directories. Returns the trained model: a resumed run continues
+    from the saved one, so the caller must use the returned model.
     """
-    scaled, targets = arrays["scaled"], arrays["targets"]
+    saved, state = resume.load(dirs["resume"], fingerprint)
+    model = saved or model
+    first = _first_epoch(state, cfg.epochs)
+    if state:
+        print(f"train: resuming after epoch {state['epochs_done']} of {cfg.epochs}")
+    scaled, targets, train = arrays["scaled"], arrays["targets"], arrays["train"]
     train_ds = make_dataset(
-        scaled, targets, arrays["train"], bundle, cfg.batch_size, shuffle_seed=seed
+        scaled, targets, train, bundle, cfg.batch_size, seed, (first, cfg.epochs)
     )
     val_ds = make_dataset(scaled, targets, arrays["val"], bundle, cfg.batch_size)
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=cfg.patience, restore_best_weights=True
     )
-    # dvcyaml=False: dvc.yaml is ours, DVCLive must not rewrite it.
-    live = Live(live_dir, dvcyaml=False, save_dvc_exp=False)
-    return model.fit(
+    checkpoint = resume.EpochCheckpoint(dirs["resume"], fingerprint, stop, state)
+    # dvcyaml=False: dvc.yaml is ours. resume: keep the curves of earlier epochs.
+    live = Live(str(dirs["live"]), dvcyaml=False, save_dvc_exp=False, resume=first > 0)
+    model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
-        callbacks=[stop, DVCLiveCallback(live=live)],
-        shuffle=False,  # make_dataset already shuffles, seeded
+        initial_epoch=first,
+        steps_per_epoch=steps_per_epoch(len(train), cfg.batch_size),
+        callbacks=[stop, checkpoint, DVCLiveCallback(live=live)],
         verbose=2,  # one progress line per epoch
     )
+    return model
+
+
+def _first_epoch(state: dict | None, epochs: int) -> int:
+    if not state:
+        return 0
+    return epochs if state["stopped"] else min(state["epochs_done"], epochs)

@@ -1,0 +1,134 @@
+"""Resume a killed training run from its last completed epoch.
+
+After every epoch the model (weights and optimizer state) and the early-stopping
+state are saved under a directory, each file named for its epoch, and then
+``state.json`` is replaced atomically: it is the commit point, so a kill at any
+moment leaves either the previous epoch's complete state or the new one. A
+fingerprint of the training inputs guards against resuming a different run.
+Together with epoch-keyed shuffling (``make_dataset``), a resumed run ends with
+the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from mtlstm.io import atomic_path, read_json, write_json
+
+STATE = "state.json"
+
+
+def fingerprint(settings: dict[str, Any], files: list[Path]) -> str:
+    """Digest of the training settings and the bytes of every input file."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in files:
+        with open(path, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def load(directory: Path, expected: str) -> tuple[keras.Model | None, dict | None]:
+    """The saved model and state if they belong to this run; else start clean."""
+    state_path = directory / STATE
+    if state_path.is_file():
+        state = read_json(state_path)
+        if state.get("fingerprint") == expected:
+            model = keras.models.load_model(directory / state["model"], safe_mode=True)
+            _set_rng_states(model, state["rng_states"])
+            return model, state
+    clear(directory)
+    return None, None
+
+
+def _rng_states(model: keras.Model) -> dict[str, list[int]]:
+    """Dropout's random state: a saved model does not carry it, and without it
+    a resumed run would draw other dropout masks than an uninterrupted one."""
+    return {
+        layer.name: layer.seed_generator.state.numpy().tolist()
+        for layer in model.layers
+        if getattr(layer, "seed_generator", None) is not None
+    }
+
+
+def _set_rng_states(model: keras.Model, states: dict[str, list[int]]) -> None:
+    for name, value in states.items():
+        model.get_layer(name).seed_generator.state.assign(np.asarray(value, "int64"))
+
+
+def clear(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save what a resumed run needs after each epoch; restore early stopping."""
+
+    def __init__(
+        self,
+        directory: Path,
+        fingerprint: str,
+        stopper: keras.callbacks.EarlyStopping,
+        state: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.directory, self.fingerprint = Path(directory), fingerprint
+        self.stopper, self.state = stopper, state
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # EarlyStopping.on_train_begin has just reset itself; put back its past.
+        if not self.state:
+            return
+        s = self.state["early_stopping"]
+        self.stopper.wait, self.stopper.best = s["wait"], s["best"]
+        self.stopper.best_epoch = s["best_epoch"]
+        if s["best_weights"]:
+            with np.load(self.directory / s["best_weights"]) as saved:
+                self.stopper.best_weights = [saved[f"w{i}"] for i in range(len(saved))]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        model_name = f"epoch-{epoch}.keras"
+        with atomic_path(self.directory / model_name, suffix=".keras") as tmp:
+            self.model.save(tmp)
+        best_name = self._save_best_weights(epoch)
+        self.state = {
+            "fingerprint": self.fingerprint,
+            "epochs_done": epoch + 1,
+            "stopped": bool(self.model.stop_training),
+            "rng_states": _rng_states(self.model),
+            "model": model_name,
+            "early_stopping": {
+                "wait": int(self.stopper.wait),
+                "best": None if self.stopper.best is None else float(self.stopper.best),
+                "best_epoch": int(self.stopper.best_epoch),
+                "best_weights": best_name,
+            },
+        }
+        write_json(self.directory / STATE, self.state)
+        self._remove_stale()
+
+    def _save_best_weights(self, epoch: int) -> str | None:
+        weights = self.stopper.best_weights
+        if weights is None:
+            return None
+        name = f"best-{epoch}.npz"
+        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(weights)}
+        with atomic_path(self.directory / name, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+        return name
+
+    def _remove_stale(self) -> None:
+        keep = {
+            STATE,
+            self.state["model"],
+            self.state["early_stopping"]["best_weights"],
+        }
+        for path in self.directory.iterdir():
+            if path.name not in keep and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
