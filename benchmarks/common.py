@@ -167,15 +167,17 @@ def _busy_cpu_s() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def timed_with_load(fn: Callable[[], Any]) -> tuple[float, float]:
-    """Wall seconds of ``fn`` and the CPU cores other processes used meanwhile,
-    so a timing taken while someone else was busy can be recognized."""
+def timed_with_load(fn: Callable[[], Any]) -> tuple[float, float, float]:
+    """Wall seconds of ``fn``, the CPU cores other processes used meanwhile (to
+    recognize a timing disturbed by someone else) and this process's CPU seconds
+    (all threads; less sensitive to other load than wall time)."""
     busy, own = _busy_cpu_s(), sum(os.times()[:2])
     start = time.perf_counter()
     fn()
     wall = time.perf_counter() - start
-    foreign = (_busy_cpu_s() - busy) - (sum(os.times()[:2]) - own)
-    return wall, max(0.0, foreign / wall)
+    cpu = sum(os.times()[:2]) - own
+    foreign = (_busy_cpu_s() - busy) - cpu
+    return wall, max(0.0, foreign / wall), cpu
 
 
 @contextmanager
