@@ -20,7 +20,9 @@ def main() -> None:
     cfg = load_params().ingest
     path = ingest.resolve_source(cfg.source, Path.cwd())
     src = ingest.read_table(path, cfg, label=cfg.source)
-    typed, moved = ingest.order_rows(ingest.coerce(src, cfg), src)
+    typed, moved = ingest.order_rows(
+        ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates
+    )
     grid = ingest.to_grid(typed, cfg)
     table, gaps = ingest.fill_gaps(grid, cfg)
     table = ingest.restore_kinds(table, cfg)
@@ -30,6 +32,7 @@ def main() -> None:
         "source_version": ingest.source_version(cfg.source),
         "rows_read": len(typed),
         "rows_reordered": moved,
+        "duplicate_rows": int(typed["time"].duplicated().sum()),
         "freq": cfg.freq,
         "rows_out": len(table),
         "first": str(table["time"].iloc[0]),

@@ -36,7 +36,9 @@ def read(path: Path, cfg: Ingest) -> pd.DataFrame:
 def ingest_all(path: Path, cfg: Ingest) -> tuple[pd.DataFrame, int, dict]:
     """The whole ingest path of stages/ingest.py, without writing anything."""
     src = ingest.read_table(path, cfg, label=f"data/raw/{path.name}")
-    typed, moved = ingest.order_rows(ingest.coerce(src, cfg), src)
+    typed, moved = ingest.order_rows(
+        ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates
+    )
     table, summary = ingest.fill_gaps(ingest.to_grid(typed, cfg), cfg)
     return ingest.restore_kinds(table, cfg), moved, summary
 
@@ -299,6 +301,57 @@ def test_duplicate_timestamps_name_both_lines(tmp_path):
         r"timestamp 2024-01-01 01:00:00\+00:00 \(2 rows share a timestamp\)",
     ):
         ingest.order_rows(ingest.coerce(src, cfg), src)
+
+
+def test_unsorted_rows_are_an_error_when_sorting_is_off(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,0,no,a\n"
+        "2024-01-01T02:00Z,2,no,a\n"
+        "2024-01-01T01:00Z,1,no,a\n",
+    )
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 4: timestamp 2024-01-01 01:00:00\+00:00 is "
+        r"earlier than the row before \(1 such row\(s\)\); sort the file, or set "
+        r"ingest\.sort: true",
+    ):
+        ingest_all(path, config(sort=False))
+
+
+def test_sorted_input_passes_when_sorting_is_off(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n2024-01-01T00:00Z,0,no,a\n2024-01-01T01:00Z,1,no,a\n",
+    )
+    table, moved, _ = ingest_all(path, config(sort=False))
+    assert moved == 0
+    assert table["x"].tolist() == [0.0, 1.0]
+
+
+def test_duplicates_aggregate_with_the_declared_aggregation(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,1,no,a\n"
+        "2024-01-01T00:00Z,3,yes,b\n"
+        "2024-01-01T01:00Z,5,no,c\n",
+    )
+    cfg = config(duplicates="aggregate", aggregate={"x": "sum"})
+    table, _, _ = ingest_all(path, cfg)
+    assert table["x"].tolist() == [4.0, 5.0]  # 1 + 3 summed, as declared
+    assert table["flag"].tolist() == [True, False]  # boolean default: max
+    assert table["cat"].tolist() == ["b", "c"]  # categorical default: last
+
+
+def test_duplicates_error_points_at_the_option(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n2024-01-01T00:00Z,3,no,a\n",
+    )
+    with pytest.raises(DataError, match=r"set ingest\.duplicates: aggregate"):
+        ingest_all(path, config())
 
 
 def test_unsorted_rows_are_sorted_and_counted(tmp_path):
@@ -587,6 +640,7 @@ def test_cli_writes_table_and_summary(tmp_path, raw_params):
         "source_version": None,
         "rows_read": 4,
         "rows_reordered": 2,
+        "duplicate_rows": 0,
         "freq": "1h",
         "rows_out": 5,
         "first": "2024-01-01 00:00:00+00:00",

@@ -52,6 +52,8 @@ class Ingest:
     )
     max_fill: int = 2
     long_gaps: Literal["error", "break"] = "error"
+    sort: bool = True
+    duplicates: Literal["error", "aggregate"] = "error"
     csv_sep: str = ","
     csv_decimal: str = "."
 

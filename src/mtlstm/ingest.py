@@ -197,19 +197,42 @@ _PARSERS = {
 }
 
 
-def order_rows(frame: pd.DataFrame, src: Source) -> tuple[pd.DataFrame, int]:
-    """Sort by time; duplicate timestamps are an error. Returns rows moved."""
+def order_rows(
+    frame: pd.DataFrame, src: Source, sort: bool = True, duplicates: str = "error"
+) -> tuple[pd.DataFrame, int]:
+    """Sort by time (or, with ``sort=False``, insist the file is sorted). Duplicate
+    timestamps are an error unless ``duplicates="aggregate"``, which leaves them
+    to the grid's per-column aggregation. Returns the table and the rows moved."""
+    if duplicates == "error":
+        _reject_duplicates(frame, src)
+    if not sort:
+        _require_sorted(frame, src)
+    order = np.argsort(frame["time"].to_numpy(), kind="stable")
+    moved = int((order != np.arange(len(order))).sum())
+    return frame.iloc[order].reset_index(drop=True), moved
+
+
+def _reject_duplicates(frame: pd.DataFrame, src: Source) -> None:
     dup = frame["time"].duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)[:2]
         raise DataError(
             f"{src.where(int(rows[0]))} and {src.where(int(rows[1]))}: duplicate "
             f"timestamp {frame['time'].iloc[rows[0]]} ({int(dup.sum())} rows share "
-            "a timestamp); remove or aggregate the duplicates in the source"
+            "a timestamp); remove them in the source, or set "
+            "ingest.duplicates: aggregate to combine them with ingest.aggregate"
         )
-    order = np.argsort(frame["time"].to_numpy(), kind="stable")
-    moved = int((order != np.arange(len(order))).sum())
-    return frame.iloc[order].reset_index(drop=True), moved
+
+
+def _require_sorted(frame: pd.DataFrame, src: Source) -> None:
+    back = np.flatnonzero((frame["time"].diff() < pd.Timedelta(0)).to_numpy())
+    if back.size:
+        row = int(back[0])
+        raise DataError(
+            f"{src.where(row)}: timestamp {frame['time'].iloc[row]} is earlier than "
+            f"the row before ({back.size} such row(s)); sort the file, or set "
+            "ingest.sort: true to let ingest sort it"
+        )
 
 
 def to_grid(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:

@@ -25,7 +25,7 @@ def read_input(path: Path, bundle: dict[str, Any]) -> pd.DataFrame:
     schema = {**bundle["ingest"], "source": str(path)}
     cfg = parse(Ingest, schema, "preprocess.json ingest")
     src = ingest.read_table(path, cfg, label=str(path))
-    typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src)
+    typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates)
     table, _ = ingest.fill_gaps(ingest.to_grid(typed, cfg), cfg)
     return ingest.restore_kinds(table, cfg)
 

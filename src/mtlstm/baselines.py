@@ -1,0 +1,151 @@
+"""Reference forecasters, scored on the model's own test windows and units.
+
+A model's scores mean little on their own: an MAE of 150 MW is good or bad only
+next to what a trivial forecaster achieves on the same windows. Every baseline
+here forecasts exactly the windows that ``stages/evaluate.py`` scores (a window
+ending at row ``e`` predicts row ``e + horizon``) and is scored with
+``metrics.score_task`` in original units (regression) or as class
+probabilities (classification), so its numbers sit beside the model's.
+
+Pure NumPy/scikit-learn: this module must never import TensorFlow, so the
+baselines stay cheap to run and to test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
+
+from mtlstm import metrics
+
+REGRESSION_BASELINES = ("persistence", "seasonal_naive", "hgb_lag")
+CLASSIFICATION_BASELINES = ("majority", "persistence", "hgb_lag")
+
+# Fixed boosting settings: no early stopping, so no random validation split
+# (which would also shuffle time) and no failure when a rare class has a single
+# training window; 200 shallow-ish rounds fit ~18k windows in seconds on 2 cores.
+HGB_PARAMS: dict[str, Any] = {
+    "max_iter": 200,
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 31,
+    "early_stopping": False,
+}
+
+
+def original_units(values: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Per-row target in the units the model is scored in.
+
+    Mirrors ``stages/evaluate.original_units`` (a stage script, so not
+    importable): regression values are unscaled, classes stay integer indices.
+    """
+    if spec["type"] == "regression":
+        return np.asarray(values, np.float64) * spec["std"] + spec["mean"]
+    return np.asarray(values).astype(np.int64)
+
+
+def persistence(raw: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The value (or class) observed at the forecast origin ``e``."""
+    return metrics.persistence(raw, ends)
+
+
+def seasonal_naive(
+    raw: np.ndarray, ends: np.ndarray, horizon: int, season: int
+) -> np.ndarray:
+    """The value one season before the target time: ``raw[e + horizon - season]``."""
+    # With season < horizon the "seasonal" value lies after the origin, so the
+    # forecast would peek at the future instead of being a real forecast.
+    if season < horizon:
+        raise ValueError(
+            f"season ({season} steps) must be >= horizon ({horizon} steps): the "
+            "value one season before the target must already be observed at the "
+            "forecast origin"
+        )
+    rows = np.asarray(ends, np.int64) + horizon - season
+    # A negative row would silently wrap to the end of the series in NumPy.
+    if rows.size and rows.min() < 0:
+        first = int(np.asarray(ends)[np.argmin(rows)])
+        raise ValueError(
+            f"season {season} reaches before the first row for the window ending "
+            f"at row {first} (horizon {horizon}); use a shorter season or windows "
+            "that end later"
+        )
+    return raw[rows]
+
+
+def majority_proba(
+    train_labels: np.ndarray, n_windows: int, n_classes: int
+) -> np.ndarray:
+    """One-hot of the most frequent training class, for every forecast window."""
+    counts = np.bincount(np.asarray(train_labels, np.int64), minlength=n_classes)
+    # argmax breaks ties towards the lowest class index: deterministic.
+    return np.tile(metrics.one_hot(np.array([np.argmax(counts)]), n_classes), (n_windows, 1))
+
+
+def lag_features(
+    series: np.ndarray, scaled: np.ndarray, ends: np.ndarray, lookback: int
+) -> np.ndarray:
+    """``n x (lookback + F)`` tabular inputs for the windows ending at ``ends``.
+
+    Columns: the task's own per-row series at rows ``e - lookback + 1 .. e``
+    (scaled value or class index), then the full scaled feature row at ``e``.
+    Deliberately NOT an ``n x lookback x F`` window tensor: the project never
+    materializes those (memory), and one lag series plus the origin row is
+    what a tabular model can use anyway.
+    """
+    ends = np.asarray(ends, np.int64)
+    if ends.size and ends.min() < lookback - 1:
+        raise ValueError(
+            f"window ending at row {int(ends.min())} has fewer than lookback "
+            f"{lookback} rows before it"
+        )
+    rows = ends[:, None] + np.arange(1 - lookback, 1)
+    lags = np.asarray(series, np.float32)[rows]
+    return np.hstack([lags, np.asarray(scaled, np.float32)[ends]])
+
+
+def fit_hgb(
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    train_ends: np.ndarray,
+    lookback: int,
+    seed: int,
+) -> HistGradientBoostingRegressor | HistGradientBoostingClassifier:
+    """Boosted trees on lag features, fitted on the training windows only.
+
+    Targets are the per-row series at ``e + horizon`` (scaled value or class
+    index): only rows the training windows themselves predict, never a
+    validation or test row.
+    """
+    x = lag_features(series, scaled, train_ends, lookback)
+    y = np.asarray(series)[np.asarray(train_ends, np.int64) + spec["horizon"]]
+    if spec["type"] == "regression":
+        model = HistGradientBoostingRegressor(random_state=seed, **HGB_PARAMS)
+        return model.fit(x, y.astype(np.float64))
+    model = HistGradientBoostingClassifier(random_state=seed, **HGB_PARAMS)
+    return model.fit(x, y.astype(np.int64))
+
+
+def predict_hgb(
+    model: HistGradientBoostingRegressor | HistGradientBoostingClassifier,
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    ends: np.ndarray,
+    lookback: int,
+) -> np.ndarray:
+    """Forecasts in original units, or ``n x len(classes)`` probabilities."""
+    x = lag_features(series, scaled, ends, lookback)
+    if spec["type"] == "regression":
+        # The model learned the scaled target; report it in original units.
+        return original_units(model.predict(x), spec)
+    proba = np.zeros((len(ends), len(spec["classes"])))
+    # The classifier only has columns for classes it saw in training; a class
+    # absent there keeps probability 0 so columns still match spec["classes"].
+    proba[:, model.classes_.astype(np.int64)] = model.predict_proba(x)
+    return proba
