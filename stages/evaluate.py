@@ -2,8 +2,8 @@
 
 Writes metrics/evaluate.json ({task: {metric: value}}), metrics/baselines.json
 (persistence on the same windows), predictions/test.csv (every test forecast, in
-the format of `mtlstm predict`), plots/predictions/<task>.csv (regression) and
-plots/confusion/<task>.csv (classification).
+the format of `mtlstm predict`), and plots/{predictions,residuals,confusion}.csv
+(one row set per task, faceted by task in dvc plots).
 """
 
 from pathlib import Path
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtlstm import metrics
+from mtlstm import metrics, plots
 from mtlstm.config import load_params
 from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import run_stage
@@ -26,6 +26,11 @@ OUT_METRICS = Path("metrics/evaluate.json")
 OUT_BASELINES = Path("metrics/baselines.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
 PLOTS = Path("plots")
+PLOT_COLUMNS = {
+    "predictions": ["time", "series", "value", "task"],
+    "residuals": ["task", "residual"],
+    "confusion": ["task", "actual", "predicted"],
+}
 
 
 def main() -> None:
@@ -40,14 +45,18 @@ def main() -> None:
     outputs = model.predict(ds, verbose=0)
     frame = forecast_frame(bundle, times, ends, outputs)
     write_csv(OUT_PREDICTIONS, frame)
-    scores, baselines = {}, {}
+    scores, baselines, tables = {}, {}, {}
     for spec in bundle["tasks"]:
         name, horizon = spec["name"], spec["horizon"]
         raw = original_units(targets[name], spec)
         actual, output = raw[ends + horizon], to_original(outputs[name], spec)
         scores[name] = metrics.score_task(spec, actual, output)
         baselines[name] = {"persistence": persistence_scores(spec, raw, ends, actual)}
-        write_plot(spec, actual, output, times[ends + horizon], cfg.plot_points)
+        for kind, table in plot_tables(
+            spec, actual, output, times[ends + horizon], cfg.plot_points
+        ).items():
+            tables.setdefault(kind, []).append(table)
+    write_plots(tables)
     write_json(OUT_METRICS, scores)
     write_json(OUT_BASELINES, baselines)
     for name, s in scores.items():
@@ -76,24 +85,22 @@ def persistence_scores(spec: dict, raw: np.ndarray, ends: np.ndarray, actual) ->
     return metrics.score_task(spec, actual, last)
 
 
-def write_plot(spec: dict, actual, output, times, plot_points: int) -> None:
-    name = spec["name"]
+def plot_tables(spec: dict, actual, output, times, points: int) -> dict:
+    """This task's rows for each plot kind (regression or classification)."""
     if spec["type"] == "regression":
-        n = min(plot_points, len(actual))
-        frame = pd.DataFrame(
-            {
-                "time": times[:n].strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "actual": actual[:n],
-                "predicted": output[:n],
-            }
-        )
-        write_csv(PLOTS / "predictions" / f"{name}.csv", frame)
-    else:
-        labels = np.asarray(spec["classes"])
-        frame = pd.DataFrame(
-            {"actual": labels[actual], "predicted": labels[np.argmax(output, axis=1)]}
-        )
-        write_csv(PLOTS / "confusion" / f"{name}.csv", frame)
+        return {
+            "predictions": plots.predictions_table(spec, times, actual, output, points),
+            "residuals": plots.residuals_table(spec, actual, output),
+        }
+    return {"confusion": plots.confusion_table(spec, actual, output)}
+
+
+def write_plots(tables: dict[str, list[pd.DataFrame]]) -> None:
+    """One CSV per plot kind; a kind no task produces gets an empty table, so
+    the declared outputs always exist."""
+    for kind, columns in PLOT_COLUMNS.items():
+        frames = tables.get(kind) or [pd.DataFrame(columns=columns)]
+        write_csv(PLOTS / f"{kind}.csv", pd.concat(frames, ignore_index=True))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,19 @@ under dvclive/.
 import dataclasses
 from pathlib import Path
 
-from mtlstm import resume
+import pandas as pd
+
+from mtlstm import plots, resume
 from mtlstm.config import load_params
 from mtlstm.errors import ConfigError, run_stage
-from mtlstm.io import atomic_path, load_npy, load_npz, read_json, write_json
+from mtlstm.io import (
+    atomic_path,
+    load_npy,
+    load_npz,
+    read_json,
+    write_csv,
+    write_json,
+)
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import make_deterministic
 from mtlstm.training import fit
@@ -20,6 +29,7 @@ WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 OUT_MODEL = Path("models/model.keras")
 OUT_BUNDLE = Path("models/preprocess.json")
+OUT_CURVES = Path("plots/training.csv")
 LIVE_DIR = Path("dvclive")
 # Not a DVC output: DVC would delete it before a rerun, and it must survive a kill.
 RESUME_DIR = Path("models/.resume")
@@ -62,6 +72,8 @@ def main() -> None:
         model.save(tmp)
     # The model travels with the preprocessing it was trained on.
     write_json(OUT_BUNDLE, bundle)
+    curves = [plots.training_curves(LIVE_DIR, task) for task in tasks]
+    write_csv(OUT_CURVES, pd.concat(curves, ignore_index=True))
     resume.clear(RESUME_DIR)
 
 

@@ -37,13 +37,16 @@ def test_default_params_yaml_parses():
     }
     assert params.features.columns == ["Demand", "Temperature", "Holiday"]
     assert params.tasks == {
-        "demand": Task(type="regression", target="Demand", horizon=1),
+        "demand": Task(
+            type="regression", target="Demand", horizon=1, unit="MWh per 30 min"
+        ),
         "temp_class": Task(
             type="classification",
             target="Temperature",
             horizon=1,
             bins=[15.0, 25.0],
             classes=["cold", "mild", "hot"],
+            unit="class of deg C",
         ),
     }
     assert params.window == Window(lookback=24)

@@ -149,6 +149,7 @@ def make_project(root: Path, scratch: Path, params: dict) -> Project:
         if (ROOT / name).is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, root / name)
+    shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")  # templates
     (root / "params.yaml").write_text(
         yaml.safe_dump(params, sort_keys=False), encoding="utf-8"
     )
@@ -250,8 +251,10 @@ def test_evaluate_param_change_reruns_only_evaluate(project):
     assert set(project.status()) == {"evaluate"}
     assert project.repro() == ["evaluate"]
     points = project.params()["evaluate"]["plot_points"]
-    plot = pd.read_csv(project.root / "plots/predictions/demand.csv")
-    assert len(plot) == points
+    plot = pd.read_csv(project.root / "plots/predictions.csv")
+    demand = plot[plot["task"].str.startswith("demand:")]
+    assert (demand["series"] == "actual").sum() == points
+    assert (demand["series"] == "predicted").sum() == points
     assert project.status() == {}
 
 
@@ -277,13 +280,12 @@ def test_dvc_plots_show_renders_every_task(project, tmp_path):
     def shown(path: str) -> bool:  # DVC names each plot's <div> after its file
         return path in html or re.sub(r"[^A-Za-z0-9]", "_", path) in html
 
+    for path in ("training", "predictions", "residuals", "confusion"):
+        assert shown(f"plots/{path}.csv"), f"no plot of plots/{path}.csv"
+    # Every chart is faceted by a task label that names the task and its target.
     for spec in project.read_json("data/windows/preprocess.json")["tasks"]:
-        name = spec["name"]
-        kind = "predictions" if spec["type"] == "regression" else "confusion"
-        assert shown(f"plots/{kind}/{name}.csv"), f"no {kind} plot for {name}"
-        for split in ("train", "eval"):
-            curve = f"dvclive/plots/metrics/{split}/{name}_loss.tsv"
-            assert shown(curve), f"no training curve {curve}"
+        label = f"{spec['name']}: {spec['target']}"
+        assert html.count(label) >= 2, f"task {label!r} missing from the charts"
 
 
 def test_dvc_exp_run_with_a_changed_loss_weight(project):

@@ -20,6 +20,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
 )
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from mtlstm import metrics
 
@@ -28,7 +29,7 @@ CLASSIFICATION_BASELINES = ("majority", "persistence", "hgb_lag")
 
 # Fixed boosting settings: no early stopping, so no random validation split
 # (which would also shuffle time) and no failure when a rare class has a single
-# training window; 200 shallow-ish rounds fit ~18k windows in seconds on 2 cores.
+# training window; 200 rounds fit ~18k windows in seconds on one core.
 HGB_PARAMS: dict[str, Any] = {
     "max_iter": 200,
     "learning_rate": 0.1,
@@ -83,7 +84,8 @@ def majority_proba(
     """One-hot of the most frequent training class, for every forecast window."""
     counts = np.bincount(np.asarray(train_labels, np.int64), minlength=n_classes)
     # argmax breaks ties towards the lowest class index: deterministic.
-    return np.tile(metrics.one_hot(np.array([np.argmax(counts)]), n_classes), (n_windows, 1))
+    majority = np.full(n_windows, np.argmax(counts), dtype=np.int64)
+    return metrics.one_hot(majority, n_classes)
 
 
 def lag_features(
@@ -126,9 +128,14 @@ def fit_hgb(
     y = np.asarray(series)[np.asarray(train_ends, np.int64) + spec["horizon"]]
     if spec["type"] == "regression":
         model = HistGradientBoostingRegressor(random_state=seed, **HGB_PARAMS)
-        return model.fit(x, y.astype(np.float64))
-    model = HistGradientBoostingClassifier(random_state=seed, **HGB_PARAMS)
-    return model.fit(x, y.astype(np.int64))
+        y = y.astype(np.float64)
+    else:
+        model = HistGradientBoostingClassifier(random_state=seed, **HGB_PARAMS)
+        y = y.astype(np.int64)
+    # One OpenMP thread: on a busy 2-core machine the threads' spin-waits made
+    # fits ~20x slower (measured), and the result cannot depend on core count.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return model.fit(x, y)
 
 
 def predict_hgb(
@@ -141,11 +148,83 @@ def predict_hgb(
 ) -> np.ndarray:
     """Forecasts in original units, or ``n x len(classes)`` probabilities."""
     x = lag_features(series, scaled, ends, lookback)
-    if spec["type"] == "regression":
-        # The model learned the scaled target; report it in original units.
-        return original_units(model.predict(x), spec)
+    with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
+        if spec["type"] == "regression":
+            # The model learned the scaled target; report it in original units.
+            return original_units(model.predict(x), spec)
+        # scikit-learn fits a one-class target but still returns two
+        # probability columns; only that class can be forecast, with certainty.
+        one = model.classes_.size == 1
+        fitted = np.ones((len(x), 1)) if one else model.predict_proba(x)
     proba = np.zeros((len(ends), len(spec["classes"])))
     # The classifier only has columns for classes it saw in training; a class
     # absent there keeps probability 0 so columns still match spec["classes"].
-    proba[:, model.classes_.astype(np.int64)] = model.predict_proba(x)
+    proba[:, model.classes_.astype(np.int64)] = fitted
     return proba
+
+
+def task_forecasts(
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    splits: dict[str, np.ndarray],
+    lookback: int,
+    season: int = 24,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Every baseline's forecast for the ``splits["test"]`` windows of one task.
+
+    Regression forecasts are in original units; classification forecasts are
+    ``n x len(classes)`` probabilities (hard forecasts one-hot), so
+    ``metrics.score_task`` (log-loss included) scores them like the model.
+    """
+    raw = original_units(series, spec)
+    ends = np.asarray(splits["test"], np.int64)
+    model = fit_hgb(spec, series, scaled, splits["train"], lookback, seed)
+    hgb = predict_hgb(model, spec, series, scaled, ends, lookback)
+    if spec["type"] == "regression":
+        return {
+            "persistence": persistence(raw, ends),
+            "seasonal_naive": seasonal_naive(raw, ends, spec["horizon"], season),
+            "hgb_lag": hgb,
+        }
+    n_classes = len(spec["classes"])
+    # The majority class is read from what training windows predict (e + h),
+    # the same target rows the classifier is fitted on.
+    train_targets = raw[np.asarray(splits["train"], np.int64) + spec["horizon"]]
+    return {
+        "majority": majority_proba(train_targets, len(ends), n_classes),
+        "persistence": metrics.one_hot(persistence(raw, ends), n_classes),
+        "hgb_lag": hgb,
+    }
+
+
+def score_baselines(
+    bundle: dict[str, Any],
+    scaled: np.ndarray,
+    targets: dict[str, np.ndarray],
+    splits: dict[str, np.ndarray],
+    season: int = 24,
+    seed: int = 0,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{task: {baseline: {metric: value}}}`` on the ``splits["test"]`` windows.
+
+    ``targets`` is the per-row ``data/windows/targets.npz`` content; ``splits``
+    needs ``"train"`` (fitting) and ``"test"`` (scoring) window end rows.
+    """
+    missing = {"train", "test"} - set(splits)
+    if missing:
+        raise ValueError(f"splits lacks {sorted(missing)}; it needs 'train' and 'test'")
+    ends = np.asarray(splits["test"], np.int64)
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for spec in bundle["tasks"]:
+        series = targets[spec["name"]]
+        actual = original_units(series, spec)[ends + spec["horizon"]]
+        forecasts = task_forecasts(
+            spec, series, scaled, splits, bundle["lookback"], season, seed
+        )
+        scores[spec["name"]] = {
+            name: metrics.score_task(spec, actual, output)
+            for name, output in forecasts.items()
+        }
+    return scores

@@ -74,6 +74,7 @@ class Task:
     horizon: int = 1
     bins: list[float] | None = None
     classes: list[str] | None = None
+    unit: str = ""
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
         "type": task.type,
         "target": task.target,
         "horizon": task.horizon,
+        "unit": task.unit,
     }
     if task.type == "regression":
         return {**spec, **_moments(rows[task.target], task.target)}

@@ -1,0 +1,180 @@
+"""Markdown table of the test-split results: the model against its baselines.
+
+Reads what the evaluate stage wrote under metrics/:
+
+- evaluate.json  {task: {metric: value}}                  the multi-task model
+- baselines.json {task: {baseline: {metric: value}}}      e.g. persistence
+- ablation.json  {task: {metric: value}}  (optional)      single-task models
+
+and prints one row per task and metric, with the skill over persistence for
+error metrics (1 - model / persistence: 0 is no better than persistence, 1 is
+perfect). With ``--readme README.md`` it replaces the text between the
+``<!-- results:start -->`` and ``<!-- results:end -->`` markers instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+# Lower is better for these: skill over persistence is 1 - model / persistence.
+ERROR_METRICS = ("mae", "rmse", "smape", "log_loss")
+LABELS = {
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "smape": "sMAPE",
+    "log_loss": "log-loss",
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+}
+MISSING = "-"
+SKILL_NOTE = (
+    "Skill vs persistence = 1 - model / persistence, for error metrics "
+    "(0: no better than persistence; higher is better)."
+)
+
+Scores = dict[str, dict[str, float]]
+
+
+class TableError(RuntimeError):
+    """Input that cannot make a table (missing file, missing markers)."""
+
+
+def load(path: Path, required: bool = True) -> dict | None:
+    """A metrics JSON file; None for a missing optional one."""
+    if not path.is_file():
+        if required:
+            raise TableError(f"{path} not found: run `make repro` first")
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def baseline_names(baselines: dict[str, Scores]) -> list[str]:
+    """Every baseline named in baselines.json, in order of first appearance."""
+    names: dict[str, None] = {}
+    for per_task in baselines.values():
+        names.update(dict.fromkeys(per_task))
+    return list(names)
+
+
+def fmt(value: float | None) -> str:
+    """Two decimals from 1 up (thousands separated), three below 1."""
+    if value is None:
+        return MISSING
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def skill(metric: str, model: float | None, persistence: float | None) -> str:
+    """1 - model / persistence as a signed percentage, for error metrics only."""
+    if metric not in ERROR_METRICS:
+        return "n/a"
+    if model is None or not persistence:
+        return MISSING
+    return f"{1 - model / persistence:+.1%}"
+
+
+def header(names: list[str], single: Scores | None) -> list[str]:
+    cells = ["task", "metric", "model", *names]
+    if single is not None:
+        cells.append("single-task")
+    if "persistence" in names:
+        cells.append("skill vs persistence")
+    return cells
+
+
+def rows(
+    evaluate: Scores, baselines: dict[str, Scores], single: Scores | None
+) -> list[list[str]]:
+    """One row per task and metric, in evaluate.json's order."""
+    names = baseline_names(baselines)
+    out = []
+    for task, scores in evaluate.items():
+        for metric, value in scores.items():
+            base = {n: baselines.get(task, {}).get(n, {}) for n in names}
+            row = [f"`{task}`", LABELS.get(metric, metric), fmt(value)]
+            row += [fmt(base[n].get(metric)) for n in names]
+            if single is not None:
+                row.append(fmt(single.get(task, {}).get(metric)))
+            if "persistence" in names:
+                row.append(skill(metric, value, base["persistence"].get(metric)))
+            out.append(row)
+    return out
+
+
+def markdown(cells: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(cells) + " |", "|" + "---|" * len(cells)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def results_table(metrics_dir: Path) -> str:
+    """The Markdown table (plus the skill note when it has that column)."""
+    evaluate = load(metrics_dir / "evaluate.json")
+    baselines = load(metrics_dir / "baselines.json")
+    single = load(metrics_dir / "ablation.json", required=False)
+    cells = header(baseline_names(baselines), single)
+    text = markdown(cells, rows(evaluate, baselines, single))
+    if cells[-1] == "skill vs persistence":
+        text += "\n\n" + SKILL_NOTE
+    return text
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with everything between the START and END markers replaced."""
+    start = text.find(START)
+    end = text.find(END, start + len(START)) if start >= 0 else -1
+    if start < 0 or end < 0:
+        raise TableError(
+            f"markers not found: the file needs a line {START} followed by a "
+            f"line {END}; it was left unchanged"
+        )
+    return text[: start + len(START)] + "\n" + block + "\n" + text[end:]
+
+
+def update_readme(path: Path, table: str) -> None:
+    """Put ``table`` between the markers in ``path``; untouched on error."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        updated = replace_block(text, table)
+    except TableError as err:
+        raise TableError(f"{path}: {err}") from None
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--metrics-dir",
+        type=Path,
+        default=ROOT / "metrics",
+        help="folder with evaluate.json, baselines.json[, ablation.json]",
+    )
+    parser.add_argument(
+        "--readme", type=Path, help="replace the table between the markers here"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        table = results_table(args.metrics_dir)
+        if args.readme is None:
+            print(table)
+            return 0
+        update_readme(args.readme, table)
+    except (TableError, OSError, json.JSONDecodeError) as err:
+        print(f"results_table.py: {err}", file=sys.stderr)
+        return 1
+    print(f"results_table.py: updated the results in {args.readme}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""scripts/report.py on a real two-commit git + DVC repository, and
+scripts/results_table.py on small hand-made metrics files.
+
+The repository is built once per module: a params.yaml, a dvc.yaml whose one
+stage writes metrics.json from the params with a Python one-liner, committed as
+the base; then one param changes, `dvc repro` runs and the result is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "scripts" / "report.py"
+RESULTS_TABLE = ROOT / "scripts" / "results_table.py"
+BIN = Path(sys.executable).parent
+DVC = str(BIN / "dvc")
+
+STAGE_CMD = (
+    "python -c \"import json, yaml; p = yaml.safe_load(open('params.yaml'))['model'];"
+    " json.dump({'size': p['width'] * 10, 'error': 1 - p['rate']},"
+    " open('metrics.json', 'w'))\""
+)
+
+
+def env() -> dict[str, str]:
+    """The venv first on PATH (the stage's `python`), a fixed git identity, no
+    user or system git config, no DVC analytics."""
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "DVC_NO_ANALYTICS": "1",
+    }
+
+
+def sh(cwd: Path, *cmd: str) -> str:
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def write_params(repo: Path, width: int) -> None:
+    params = {"model": {"width": width, "rate": 0.25}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(repository, base commit): width 2 -> 3 between the two commits."""
+    repo = tmp_path_factory.mktemp("repo")
+    sh(repo, "git", "init", "-q")
+    sh(repo, DVC, "init", "-q")
+    write_params(repo, width=2)
+    stage = {
+        "cmd": STAGE_CMD,
+        "params": ["model"],
+        "metrics": [{"metrics.json": {"cache": False}}],
+    }
+    dvc_yaml = yaml.safe_dump({"stages": {"score": stage}}, sort_keys=False)
+    (repo / "dvc.yaml").write_text(dvc_yaml, encoding="utf-8")
+    sh(repo, DVC, "repro", "-q")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-q", "-m", "base")
+    base = sh(repo, "git", "rev-parse", "HEAD").strip()
+    write_params(repo, width=3)
+    sh(repo, DVC, "repro", "-q")
+    assert json.loads((repo / "metrics.json").read_text()) == {
+        "size": 30,
+        "error": 0.75,
+    }
+    sh(repo, "git", "commit", "-q", "-am", "width 3")
+    return repo, base
+
+
+def report(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPORT), *args],
+        cwd=repo,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def squeeze(markdown: str) -> str:
+    """DVC pads table cells to align them: compare with single spaces."""
+    return re.sub(r" +", " ", markdown)
+
+
+def test_report_shows_changed_param_and_metric(repo: tuple[Path, str]) -> None:
+    path, base = repo
+    proc = report(path, "--base", base)
+    assert proc.returncode == 0, proc.stderr
+    out = squeeze(proc.stdout)
+    assert out.startswith("# DVC report\n")
+    assert f"- base: `{base}` (`{base[:7]}" in out
+    head = sh(path, "git", "rev-parse", "--short", "HEAD").strip()
+    assert f"- head: `{head}`" in out
+    assert f"| Path | Param | {base} | workspace |" in out
+    assert "| params.yaml | model.width | 2 | 3 |" in out
+    assert "model.rate" not in out  # unchanged params are left out
+    assert "| metrics.json | size | 20 | 30 | 10 |" in out
+    assert "| metrics.json | error |" not in out
+    assert "Nothing changed" not in out
+    assert "No params changed" not in out
+
+
+def test_report_says_when_nothing_changed(repo: tuple[Path, str]) -> None:
+    path, _ = repo
+    proc = report(path, "--base", "HEAD")
+    assert proc.returncode == 0, proc.stderr
+    assert "**Nothing changed**" in proc.stdout
+    assert "## Params\n\nNo params changed.\n" in proc.stdout
+    assert "## Metrics\n\nNo metrics changed.\n" in proc.stdout
+    assert "|" not in proc.stdout
+
+
+def test_report_output_file_and_unknown_base(
+    repo: tuple[Path, str], tmp_path: Path
+) -> None:
+    path, base = repo
+    target = tmp_path / "report.md"
+    proc = report(path, "--base", base, "--output", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "| params.yaml | model.width | 2 | 3 |" in squeeze(target.read_text())
+
+    proc = report(path, "--base", "no-such-branch")
+    assert proc.returncode == 1
+    assert "unknown git revision 'no-such-branch'" in proc.stderr
+
+
+# --- scripts/results_table.py ------------------------------------------------
+
+EVALUATE = {
+    "demand": {"mae": 50.0, "rmse": 2000.0},
+    "temp_class": {"accuracy": 0.9, "log_loss": 0.25},
+}
+BASELINES = {
+    "demand": {"persistence": {"mae": 100.0, "rmse": 2500.0}, "mean": {"mae": 150}},
+    "temp_class": {"persistence": {"accuracy": 0.8, "log_loss": 1.0}},
+}
+ABLATION = {"demand": {"mae": 60.0, "rmse": 2100.0}}
+NOTE = (
+    "\n\nSkill vs persistence = 1 - model / persistence, for error metrics "
+    "(0: no better than persistence; higher is better)."
+)
+TABLE = (
+    "| task | metric | model | persistence | mean | skill vs persistence |\n"
+    "|---|---|---|---|---|---|\n"
+    "| `demand` | MAE | 50.00 | 100.00 | 150.00 | +50.0% |\n"
+    "| `demand` | RMSE | 2,000.00 | 2,500.00 | - | +20.0% |\n"
+    "| `temp_class` | accuracy | 0.900 | 0.800 | - | n/a |\n"
+    "| `temp_class` | log-loss | 0.250 | 1.00 | - | +75.0% |" + NOTE
+)
+TABLE_WITH_ABLATION = (
+    "| task | metric | model | persistence | mean | single-task"
+    " | skill vs persistence |\n"
+    "|---|---|---|---|---|---|---|\n"
+    "| `demand` | MAE | 50.00 | 100.00 | 150.00 | 60.00 | +50.0% |\n"
+    "| `demand` | RMSE | 2,000.00 | 2,500.00 | - | 2,100.00 | +20.0% |\n"
+    "| `temp_class` | accuracy | 0.900 | 0.800 | - | - | n/a |\n"
+    "| `temp_class` | log-loss | 0.250 | 1.00 | - | - | +75.0% |" + NOTE
+)
+
+
+def metrics_dir(tmp_path: Path, ablation: bool = False) -> Path:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    files = {"evaluate.json": EVALUATE, "baselines.json": BASELINES}
+    if ablation:
+        files["ablation.json"] = ABLATION
+    for name, data in files.items():
+        (folder / name).write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def results_table(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(RESULTS_TABLE), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_results_table_prints_markdown(tmp_path: Path) -> None:
+    proc = results_table("--metrics-dir", str(metrics_dir(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == TABLE + "\n"
+
+
+def test_results_table_adds_single_task_column(tmp_path: Path) -> None:
+    proc = results_table("--metrics-dir", str(metrics_dir(tmp_path, ablation=True)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == TABLE_WITH_ABLATION + "\n"
+
+
+def test_results_table_replaces_readme_block(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# title\n\n<!-- results:start -->\nold table\n<!-- results:end -->\n\nend\n",
+        encoding="utf-8",
+    )
+    args = ("--metrics-dir", str(metrics_dir(tmp_path)), "--readme", str(readme))
+    for _ in range(2):  # running it again changes nothing
+        proc = results_table(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert readme.read_text(encoding="utf-8") == (
+            "# title\n\n<!-- results:start -->\n"
+            + TABLE
+            + "\n<!-- results:end -->\n\nend\n"
+        )
+
+
+def test_results_table_without_markers_leaves_readme_alone(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    text = "# title\n\n<!-- results:end -->\n<!-- results:start -->\n"
+    readme.write_text(text, encoding="utf-8")
+    proc = results_table(
+        "--metrics-dir", str(metrics_dir(tmp_path)), "--readme", str(readme)
+    )
+    assert proc.returncode == 1
+    assert "markers not found" in proc.stderr
+    assert str(readme) in proc.stderr
+    assert readme.read_text(encoding="utf-8") == text
+
+
+def test_results_table_without_metrics_says_so(tmp_path: Path) -> None:
+    proc = results_table("--metrics-dir", str(tmp_path))
+    assert proc.returncode == 1
+    assert "evaluate.json not found: run `make repro` first" in proc.stderr
