@@ -1,10 +1,10 @@
 """Markdown table of the test-split results: the model against its baselines.
 
-Reads what the evaluate stage wrote under metrics/:
+Reads metrics/evaluate.json, where the evaluate stage puts per task:
 
-- evaluate.json  {task: {metric: value}}                  the multi-task model
-- baselines.json {task: {baseline: {metric: value}}}      e.g. persistence
-- ablation.json  {task: {metric: value}}  (optional)      single-task models
+- "model":       {metric: value}                the multi-task model
+- "baselines":   {baseline: {metric: value}}    e.g. persistence
+- "single_task": {metric: value} (optional)     the ablation stage's model
 
 and prints one row per task and metric, with the skill over persistence for
 error metrics (1 - model / persistence: 0 is no better than persistence, 1 is
@@ -45,12 +45,9 @@ class TableError(RuntimeError):
     """Input that cannot make a table (missing file, missing markers)."""
 
 
-def load(path: Path, required: bool = True) -> dict | None:
-    """A metrics JSON file; None for a missing optional one."""
+def load(path: Path) -> dict:
     if not path.is_file():
-        if required:
-            raise TableError(f"{path} not found: run `make repro` first")
-        return None
+        raise TableError(f"{path} not found: run `make repro` first")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -112,11 +109,18 @@ def markdown(cells: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def split_report(report: dict) -> tuple[Scores, dict[str, Scores], Scores | None]:
+    """evaluate.json's per-task report as model, baselines and single-task scores
+    (None when the ablation was switched off for every task)."""
+    evaluate = {task: r["model"] for task, r in report.items()}
+    baselines = {task: r.get("baselines", {}) for task, r in report.items()}
+    single = {t: r["single_task"] for t, r in report.items() if "single_task" in r}
+    return evaluate, baselines, single or None
+
+
 def results_table(metrics_dir: Path) -> str:
     """The Markdown table (plus the skill note when it has that column)."""
-    evaluate = load(metrics_dir / "evaluate.json")
-    baselines = load(metrics_dir / "baselines.json")
-    single = load(metrics_dir / "ablation.json", required=False)
+    evaluate, baselines, single = split_report(load(metrics_dir / "evaluate.json"))
     cells = header(baseline_names(baselines), single)
     text = markdown(cells, rows(evaluate, baselines, single))
     if cells[-1] == "skill vs persistence":

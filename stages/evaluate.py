@@ -1,14 +1,14 @@
 """Stage evaluate: score the model on the whole test split, in original units.
 
-Writes metrics/evaluate.json ({task: {metric: value}}), metrics/baselines.json
-(persistence on the same windows), predictions/test.csv (every test forecast, in
+Writes metrics/evaluate.json: per task the model's scores, the baselines' (from
+the baselines stage), the single-task model's (from ablation) and skill scores
+against each; predictions/test.csv (every test forecast, in
 the format of `mtlstm predict`), and plots/{predictions,residuals,confusion}.csv
 (one row set per task, faceted by task in dvc plots).
 """
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mtlstm import metrics, plots
@@ -22,14 +22,16 @@ from mtlstm.tf_setup import load_model
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 MODEL = Path("models/model.keras")
+IN_BASELINES = Path("metrics/baselines.json")
+IN_ABLATION = Path("metrics/ablation")
 OUT_METRICS = Path("metrics/evaluate.json")
-OUT_BASELINES = Path("metrics/baselines.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
 PLOTS = Path("plots")
 PLOT_COLUMNS = {
     "predictions": ["time", "series", "value", "task"],
     "residuals": ["task", "residual"],
     "confusion": ["task", "actual", "predicted"],
+    "skill": ["task", "reference", "skill"],
 }
 
 
@@ -43,46 +45,34 @@ def main() -> None:
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
     ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
     outputs = model.predict(ds, verbose=0)
-    frame = forecast_frame(bundle, times, ends, outputs)
-    write_csv(OUT_PREDICTIONS, frame)
-    scores, baselines, tables = {}, {}, {}
+    write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs))
+    scores = metrics.score_outputs(bundle, targets, ends, outputs)
+    baselines = read_json(IN_BASELINES)
+    report, tables = {}, {}
     for spec in bundle["tasks"]:
-        name, horizon = spec["name"], spec["horizon"]
-        raw = original_units(targets[name], spec)
-        actual, output = raw[ends + horizon], to_original(outputs[name], spec)
-        scores[name] = metrics.score_task(spec, actual, output)
-        baselines[name] = {"persistence": persistence_scores(spec, raw, ends, actual)}
+        name = spec["name"]
+        single = single_task_scores(name)
+        report[name] = metrics.task_report(spec, scores[name], baselines[name], single)
+        actual = metrics.original_units(targets[name], spec)[ends + spec["horizon"]]
+        output = metrics.model_output(outputs[name], spec)
+        target_times = times[ends + spec["horizon"]]
         for kind, table in plot_tables(
-            spec, actual, output, times[ends + horizon], cfg.plot_points
+            spec, actual, output, target_times, cfg.plot_points
         ).items():
             tables.setdefault(kind, []).append(table)
+        tables.setdefault("skill", []).append(plots.skill_table(spec, report[name]))
     write_plots(tables)
-    write_json(OUT_METRICS, scores)
-    write_json(OUT_BASELINES, baselines)
-    for name, s in scores.items():
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in s.items())
-        print(f"evaluate: {name} on {len(ends)} test windows: {shown}")
+    write_json(OUT_METRICS, report)
+    for name, r in report.items():
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in r["model"].items())
+        skill = ", ".join(f"{k} {v:+.3f}" for k, v in r["skill"].items())
+        print(f"evaluate: {name}: {shown}; skill {skill}")
 
 
-def original_units(values: np.ndarray, spec: dict) -> np.ndarray:
-    if spec["type"] == "regression":
-        return values.astype(np.float64) * spec["std"] + spec["mean"]
-    return values.astype(np.int64)
-
-
-def to_original(output: np.ndarray, spec: dict) -> np.ndarray:
-    """Regression heads predict the scaled target; classification heads give
-    probabilities, which stay probabilities."""
-    if spec["type"] == "regression":
-        return original_units(output[:, 0], spec)
-    return output.astype(np.float64)
-
-
-def persistence_scores(spec: dict, raw: np.ndarray, ends: np.ndarray, actual) -> dict:
-    last = metrics.persistence(raw, ends)
-    if spec["type"] == "classification":
-        last = metrics.one_hot(last, len(spec["classes"]))
-    return metrics.score_task(spec, actual, last)
+def single_task_scores(task: str) -> dict[str, float] | None:
+    """The ablation stage's single-task scores, or None if it was switched off."""
+    scores = read_json(IN_ABLATION / f"{task}.json")
+    return None if "skipped" in scores else scores
 
 
 def plot_tables(spec: dict, actual, output, times, points: int) -> dict:

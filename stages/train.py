@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtlstm import plots, resume
+from mtlstm.balancing import uncertainty_weighted
 from mtlstm.config import load_params
 from mtlstm.errors import ConfigError, run_stage
 from mtlstm.io import (
@@ -57,6 +58,8 @@ def main() -> None:
     }
     n_features = arrays["scaled"].shape[1]
     model = build_model(n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout)
+    if cfg.loss_balancing == "uncertainty":
+        model = uncertainty_weighted(model)
     compile_model(
         model, tasks, cfg.loss_weights, cfg.learning_rate, cfg.losses, cfg.metrics
     )

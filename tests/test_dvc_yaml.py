@@ -21,7 +21,10 @@ from mtlstm.config import STAGE_PARAMS, Params
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "mtlstm"
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
-STAGES: dict[str, dict] = DVC_YAML["stages"]
+# A foreach stage (ablation@<task>) keeps its definition under ``do:``.
+STAGES: dict[str, dict] = {
+    name: stage.get("do", stage) for name, stage in DVC_YAML["stages"].items()
+}
 PARAMS_YAML = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
 # Importing any mtlstm module also runs the package's __init__.py, which holds only
 # the version string; a stage may list it but need not.
@@ -111,7 +114,7 @@ def test_stages_are_the_ones_config_knows():
 def test_stage_params_equal_stage_params_in_config(name):
     declared = STAGES[name].get("params", [])
     assert all(isinstance(p, str) for p in declared), (
-        f"stage {name}: params must be params.yaml section names, got {declared}"
+        f"stage {name}: params must be params.yaml keys, got {declared}"
     )
     assert declared == list(STAGE_PARAMS[name]), (
         f"dvc.yaml stage {name!r} params {declared} != "
@@ -121,7 +124,9 @@ def test_stage_params_equal_stage_params_in_config(name):
 
 @pytest.mark.parametrize("name", list(STAGE_PARAMS))
 def test_stage_runs_its_own_script(name):
-    assert STAGES[name]["cmd"] == f"python stages/{name}.py"
+    # A foreach stage passes its item's key (the task name) as the argument.
+    args = " ${key}" if "foreach" in DVC_YAML["stages"][name] else ""
+    assert STAGES[name]["cmd"] == f"python stages/{name}.py{args}"
     assert f"stages/{name}.py" in dep_paths(STAGES[name])
 
 
@@ -146,7 +151,10 @@ def test_every_dep_exists_or_is_produced_by_a_stage():
     produced = [p for stage in STAGES.values() for p in out_paths(stage)]
     for name, stage in STAGES.items():
         for dep in dep_paths(stage):
-            made = any(dep == p or dep.startswith(p + "/") for p in produced)
+            made = any(
+                dep == p or dep.startswith(p + "/") or p.startswith(dep + "/")
+                for p in produced
+            )
             assert made or (ROOT / dep).exists(), (
                 f"stage {name!r} depends on {dep}, which neither exists nor is an "
                 "output of a stage"
@@ -154,7 +162,7 @@ def test_every_dep_exists_or_is_produced_by_a_stage():
 
 
 def test_every_params_section_is_read_by_some_stage():
-    read = {s for sections in STAGE_PARAMS.values() for s in sections}
+    read = {s.split(".")[0] for sections in STAGE_PARAMS.values() for s in sections}
     unread = sorted(set(PARAMS_YAML) - read)
     assert not unread, f"params.yaml sections {unread} are read by no stage"
     absent = sorted(read - set(PARAMS_YAML))

@@ -182,13 +182,15 @@ TABLE_WITH_ABLATION = (
 
 
 def metrics_dir(tmp_path: Path, ablation: bool = False) -> Path:
+    """metrics/evaluate.json as the evaluate stage writes it."""
     folder = tmp_path / "metrics"
     folder.mkdir()
-    files = {"evaluate.json": EVALUATE, "baselines.json": BASELINES}
-    if ablation:
-        files["ablation.json"] = ABLATION
-    for name, data in files.items():
-        (folder / name).write_text(json.dumps(data), encoding="utf-8")
+    report = {
+        task: {"model": scores, "baselines": BASELINES[task]}
+        | ({"single_task": ABLATION[task]} if ablation and task in ABLATION else {})
+        for task, scores in EVALUATE.items()
+    }
+    (folder / "evaluate.json").write_text(json.dumps(report), encoding="utf-8")
     return folder
 
 

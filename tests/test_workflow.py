@@ -72,8 +72,7 @@ def test_make_test_runs_on_every_push(workflow: dict) -> None:
     jobs = [
         job
         for job in workflow["jobs"].values()
-        if runs_on_push(job)
-        and any("make test" in s.get("run", "") for s in steps(job))
+        if runs_on_push(job) and runs(job, "make test")
     ]
     assert jobs, "no job runs `make test` on push"
     for job in jobs:

@@ -106,11 +106,7 @@ class UncertaintyWeightedModel(keras.Model):
         super().compute_loss(x, y, y_pred, sample_weight, training)
         total = ops.zeros((), dtype=self.log_vars.dtype)
         for i, name in enumerate(self.task_names):
-            weight = (
-                sample_weight.get(name)
-                if isinstance(sample_weight, dict)
-                else (sample_weight)
-            )
+            weight = _task_sample_weight(sample_weight, name)
             value = self._task_losses[name](y[name], y_pred[name], weight)
             value = ops.cast(value, self.log_vars.dtype)
             s = self.log_vars[i]
@@ -121,7 +117,7 @@ class UncertaintyWeightedModel(keras.Model):
 
     def effective_weights(self) -> dict[str, float]:
         """``w_i * exp(-s_i)`` per task: what multiplies each task's loss now."""
-        log_vars = np.asarray(keras.ops.convert_to_numpy(self.log_vars.value))
+        log_vars = self.log_vars.numpy()
         return {
             name: float(self._task_weights.get(name, 1.0) * np.exp(-log_vars[i]))
             for i, name in enumerate(self.task_names)
@@ -191,3 +187,10 @@ def _task_weights(loss_weights: Any, names: list[str]) -> dict[str, float]:
             f"got {loss_weights!r}"
         )
     return {name: float(loss_weights[name]) for name in names}
+
+
+def _task_sample_weight(sample_weight: Any, name: str) -> Any:
+    # fit() passes sample weights either per output (a dict) or one for all.
+    if isinstance(sample_weight, dict):
+        return sample_weight.get(name)
+    return sample_weight

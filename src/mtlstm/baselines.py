@@ -38,17 +38,6 @@ HGB_PARAMS: dict[str, Any] = {
 }
 
 
-def original_units(values: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """Per-row target in the units the model is scored in.
-
-    Mirrors ``stages/evaluate.original_units`` (a stage script, so not
-    importable): regression values are unscaled, classes stay integer indices.
-    """
-    if spec["type"] == "regression":
-        return np.asarray(values, np.float64) * spec["std"] + spec["mean"]
-    return np.asarray(values).astype(np.int64)
-
-
 def persistence(raw: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The value (or class) observed at the forecast origin ``e``."""
     return metrics.persistence(raw, ends)
@@ -151,7 +140,7 @@ def predict_hgb(
     with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
         if spec["type"] == "regression":
             # The model learned the scaled target; report it in original units.
-            return original_units(model.predict(x), spec)
+            return metrics.original_units(model.predict(x), spec)
         # scikit-learn fits a one-class target but still returns two
         # probability columns; only that class can be forecast, with certainty.
         one = model.classes_.size == 1
@@ -178,7 +167,7 @@ def task_forecasts(
     ``n x len(classes)`` probabilities (hard forecasts one-hot), so
     ``metrics.score_task`` (log-loss included) scores them like the model.
     """
-    raw = original_units(series, spec)
+    raw = metrics.original_units(series, spec)
     ends = np.asarray(splits["test"], np.int64)
     model = fit_hgb(spec, series, scaled, splits["train"], lookback, seed)
     hgb = predict_hgb(model, spec, series, scaled, ends, lookback)
@@ -219,7 +208,7 @@ def score_baselines(
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for spec in bundle["tasks"]:
         series = targets[spec["name"]]
-        actual = original_units(series, spec)[ends + spec["horizon"]]
+        actual = metrics.original_units(series, spec)[ends + spec["horizon"]]
         forecasts = task_forecasts(
             spec, series, scaled, splits, bundle["lookback"], season, seed
         )

@@ -24,12 +24,29 @@ from mtlstm.errors import ConfigError
 TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 RESERVED_COLUMNS = ("time", "segment")
 
-# Which params.yaml sections each stage reads; dvc.yaml declares exactly these.
+# Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
+# exactly these. ablation reads the trunk and budget of train, but not how the
+# multi-task losses are weighted: a loss-weight change must not retrain it.
+TRAIN_BUDGET = tuple(
+    f"train.{key}"
+    for key in (
+        "layers",
+        "dropout",
+        "batch_size",
+        "epochs",
+        "learning_rate",
+        "patience",
+        "losses",
+        "metrics",
+    )
+)
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "ingest": ("ingest",),
     "window": ("features", "tasks", "window", "split"),
     "split": ("split",),
+    "baselines": ("base", "baselines"),
     "train": ("base", "train"),
+    "ablation": ("base", "ablation", *TRAIN_BUDGET),
     "evaluate": ("evaluate",),
 }
 
@@ -91,6 +108,7 @@ class Split:
 @dataclass(frozen=True)
 class Train:
     loss_weights: dict[str, float]
+    loss_balancing: Literal["fixed", "uncertainty"] = "fixed"
     layers: list[int] = field(default_factory=lambda: [64, 32])
     dropout: float = 0.1
     batch_size: int = 256
@@ -99,6 +117,16 @@ class Train:
     patience: int = 3
     losses: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Baselines:
+    season: int = 24
+
+
+@dataclass(frozen=True)
+class Ablation:
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +144,8 @@ class Params:
     base: Base = field(default_factory=Base)
     window: Window = field(default_factory=Window)
     split: Split = field(default_factory=Split)
+    baselines: Baselines = field(default_factory=Baselines)
+    ablation: Ablation = field(default_factory=Ablation)
     evaluate: Evaluate = field(default_factory=Evaluate)
 
     def __post_init__(self) -> None:
@@ -322,6 +352,13 @@ def _check_numbers(p: Params) -> None:
         raise ConfigError(
             f"split: need 0 < train, 0 < val and train + val < 1 (the rest is test), "
             f"got train={s.train}, val={s.val}"
+        )
+    horizon = max(t.horizon for t in p.tasks.values())
+    if p.baselines.season < horizon:
+        raise ConfigError(
+            f"baselines.season: {p.baselines.season} steps is shorter than the "
+            f"longest horizon ({horizon}); the seasonal naive forecast must be "
+            "observed at the forecast origin"
         )
     if p.evaluate.plot_points <= 0 or p.evaluate.batch_size <= 0:
         raise ConfigError("evaluate: plot_points and batch_size must be >= 1")

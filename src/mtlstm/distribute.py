@@ -17,6 +17,15 @@ build the dataset with :func:`global_batch_size` and count
 ``steps_per_epoch`` in global batches. With ``none`` (one replica) both are the
 same number and nothing changes; with more replicas an epoch has fewer, larger
 steps, which changes the optimisation (the learning rate is not rescaled).
+Without dropout, N replicas x B train like one device with batch N x B (up to
+float rounding) as long as each batch splits evenly. A short last batch does
+not: Keras averages the replicas' per-slice means, so rows of a smaller slice
+weigh more (an empty slice counts as a loss of 0 in the logged metrics).
+
+Determinism. ``make_deterministic`` (seeds + op determinism) works under every
+kind: on CPU, runs repeat bit for bit and all workers hold identical weights.
+Create the strategy first: ``multi_worker`` must exist before any TensorFlow
+op runs (seeding alone is fine, a tensor is not).
 
 What must happen inside ``strategy.scope()``: creating the model's variables
 (``build_model``), the optimizer (``compile_model``) and any model loaded to
@@ -88,18 +97,27 @@ class _ShapeOnlyNestedReduce:
     with "AddN ... must have the same size and shape" whenever that first batch
     splits unevenly (a validation set smaller than the global batch). A nested
     value gets the first local replica's slice instead: right shapes and
-    dtypes, no cross-replica traffic. Single values, which Keras uses for losses
-    and metrics, are reduced by TensorFlow as before.
+    dtypes, no cross-replica traffic.
+
+    Single values (losses, metrics) are reduced by TensorFlow as before, except
+    that Keras's multi-worker path asks for the mean of each scalar log "over
+    axis 0", which TensorFlow rejects for a scalar ("Invalid reduction dimension
+    0"); a scalar is averaged across replicas instead, as on one worker.
     """
 
     def reduce(
         self, reduce_op: str | tf.distribute.ReduceOp, value: Any, axis: int | None
     ) -> Any:
-        if not tf.nest.is_nested(value):
-            return super().reduce(reduce_op, value, axis)
-        return tf.nest.map_structure(
-            lambda v: self.experimental_local_results(v)[0], value
-        )
+        if tf.nest.is_nested(value):
+            return tf.nest.map_structure(lambda v: _local(self, v), value)
+        if axis is not None and _local(self, value).shape.rank == 0:
+            axis = None  # a scalar has no axis 0: the mean is across replicas
+        return super().reduce(reduce_op, value, axis)
+
+
+def _local(strategy: tf.distribute.Strategy, value: Any) -> tf.Tensor:
+    """This process's first replica's part of a per-replica value (or the value)."""
+    return strategy.experimental_local_results(value)[0]
 
 
 class _Mirrored(_ShapeOnlyNestedReduce, tf.distribute.MirroredStrategy):

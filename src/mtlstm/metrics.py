@@ -72,3 +72,60 @@ def score_task(
 
 def one_hot(index: np.ndarray, n_classes: int) -> np.ndarray:
     return np.eye(n_classes)[np.asarray(index, dtype=int)]
+
+
+# Which error each task type's skill scores compare (lower is better).
+PRIMARY = {"regression": "mae", "classification": "log_loss"}
+
+
+def original_units(values: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Per-row target in the units everything is scored in: regression values
+    unscaled, classes as integer indices."""
+    if spec["type"] == "regression":
+        return np.asarray(values, np.float64) * spec["std"] + spec["mean"]
+    return np.asarray(values).astype(np.int64)
+
+
+def model_output(output: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """A head's output in scoring units: regression heads predict the scaled
+    target; classification heads' probabilities stay probabilities."""
+    if spec["type"] == "regression":
+        return original_units(np.asarray(output)[:, 0], spec)
+    return np.asarray(output, dtype=np.float64)
+
+
+def task_report(
+    spec: dict[str, Any],
+    model: dict[str, float],
+    baselines: dict[str, dict[str, float]],
+    single_task: dict[str, float] | None,
+) -> dict[str, Any]:
+    """Model and references side by side, with skill = 1 - model / reference on
+    the task's primary error: > 0 beats the reference. ``vs_single_task`` > 0
+    means training the tasks together helped this task."""
+    key = PRIMARY[spec["type"]]
+    references = dict(baselines)
+    if single_task is not None:
+        references["single_task"] = single_task
+    report: dict[str, Any] = {"model": model, "baselines": baselines}
+    if single_task is not None:
+        report["single_task"] = single_task
+    report["skill"] = {
+        f"vs_{name}": skill(model[key], ref[key]) for name, ref in references.items()
+    }
+    return report
+
+
+def score_outputs(
+    bundle: dict[str, Any],
+    targets: dict[str, np.ndarray],
+    ends: np.ndarray,
+    outputs: dict[str, np.ndarray],
+) -> dict[str, dict[str, float]]:
+    """Each task's scores for model ``outputs`` on the windows ending at ``ends``."""
+    scores = {}
+    for spec in bundle["tasks"]:
+        name = spec["name"]
+        actual = original_units(targets[name], spec)[ends + spec["horizon"]]
+        scores[name] = score_task(spec, actual, model_output(outputs[name], spec))
+    return scores

@@ -73,3 +73,15 @@ def training_curves(live_dir: Path, spec: dict[str, Any]) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True).assign(task=task_label(spec))
+
+
+def skill_table(spec: dict[str, Any], report: dict[str, Any]) -> pd.DataFrame:
+    """Skill against each reference (1 - model / reference error; > 0 is better)."""
+    skill = report["skill"]
+    return pd.DataFrame(
+        {
+            "task": task_label(spec),
+            "reference": [name.removeprefix("vs_") for name in skill],
+            "skill": list(skill.values()),
+        }
+    )

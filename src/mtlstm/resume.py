@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from mtlstm import balancing  # noqa: F401  (registers its model class for loading)
 from mtlstm.io import atomic_path, read_json, write_json
 
 STATE = "state.json"

@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from mtlstm import balancing  # noqa: F401  (registers its model class for loading)
 from mtlstm.errors import DataError
 
 

@@ -11,6 +11,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from mtlstm import resume
+from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
 from mtlstm.dataset import make_dataset, steps_per_epoch
 
@@ -27,9 +28,9 @@ def fit(
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
     ``arrays`` holds ``scaled`` (N x F), ``targets`` ({task: per-row values}),
-    ``train`` and ``val`` (window end rows); ``dirs`` the ``live`` (DVCLive) and
-    ``resume`` directories. Returns the trained model: a resumed run continues
-    from the saved one, so the caller must use the returned model.
+    ``train`` and ``val`` (window end rows); ``dirs`` the ``live`` (DVCLive, or
+    None for no curves) and ``resume`` directories. Returns the trained model:
+    a resumed run continues from the saved one, so use the returned model.
     """
     saved, state = resume.load(dirs["resume"], fingerprint)
     model = saved or model
@@ -45,18 +46,27 @@ def fit(
         monitor="val_loss", patience=cfg.patience, restore_best_weights=True
     )
     checkpoint = resume.EpochCheckpoint(dirs["resume"], fingerprint, stop, state)
-    # dvcyaml=False: dvc.yaml is ours. resume: keep the curves of earlier epochs.
-    live = Live(str(dirs["live"]), dvcyaml=False, save_dvc_exp=False, resume=first > 0)
+    # The weights logger must come before DVCLive, which reads the same logs.
+    callbacks = [EffectiveWeightsLogger(), stop, checkpoint]
+    if dirs.get("live") is not None:
+        callbacks.append(_live_callback(dirs["live"], resumed=first > 0))
     model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
         initial_epoch=first,
         steps_per_epoch=steps_per_epoch(len(train), cfg.batch_size),
-        callbacks=[stop, checkpoint, DVCLiveCallback(live=live)],
+        callbacks=callbacks,
+        shuffle=False,  # make_dataset already shuffles, keyed by (seed, epoch)
         verbose=2,  # one progress line per epoch
     )
     return model
+
+
+def _live_callback(live_dir: Path, resumed: bool) -> DVCLiveCallback:
+    # dvcyaml=False: dvc.yaml is ours. resume: keep the curves of earlier epochs.
+    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resumed)
+    return DVCLiveCallback(live=live)
 
 
 def _first_epoch(state: dict | None, epochs: int) -> int:

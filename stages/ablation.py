@@ -1,0 +1,77 @@
+"""Stage ablation@<task>: did sharing help? A single-task model for one task.
+
+Same trunk, dropout, batch, epochs, learning rate and early stopping as the
+multi-task model (the train.* budget keys), one head, scored on the same test
+windows. Writes metrics/ablation/<task>.json ({metric: value}); evaluate puts it
+next to the multi-task model. With ablation.enabled false it writes only a note.
+"""
+
+import sys
+from pathlib import Path
+
+from mtlstm import metrics, resume
+from mtlstm.config import TRAIN_BUDGET, load_params
+from mtlstm.dataset import make_input_dataset
+from mtlstm.errors import ConfigError, run_stage
+from mtlstm.io import load_npy, load_npz, read_json, write_json
+from mtlstm.model import build_model, compile_model
+from mtlstm.tf_setup import make_deterministic
+from mtlstm.training import fit
+
+WINDOWS = Path("data/windows")
+SPLIT = Path("data/split")
+OUT = Path("metrics/ablation")
+INPUTS = [WINDOWS / n for n in ("scaled.npy", "targets.npz", "preprocess.json")] + [
+    SPLIT / n for n in ("train.npy", "val.npy", "test.npy")
+]
+
+
+def main() -> None:
+    task = sys.argv[1] if len(sys.argv) == 2 else ""
+    params = load_params()
+    if task not in params.tasks:
+        raise ConfigError(f"usage: ablation.py <task>; tasks are {list(params.tasks)}")
+    if not params.ablation.enabled:
+        write_json(OUT / f"{task}.json", {"skipped": "ablation.enabled is false"})
+        print(f"ablation: {task}: skipped (ablation.enabled is false)")
+        return
+    bundle = read_json(WINDOWS / "preprocess.json")
+    single = {**bundle, "tasks": [t for t in bundle["tasks"] if t["name"] == task]}
+    scores = train_and_score(params, single)
+    write_json(OUT / f"{task}.json", scores)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+    print(f"ablation: single-task {task} on the test windows: {shown}")
+
+
+def train_and_score(params, bundle: dict) -> dict[str, float]:
+    cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
+    make_deterministic(seed)
+    arrays = {
+        "scaled": load_npy(WINDOWS / "scaled.npy"),
+        "targets": load_npz(WINDOWS / "targets.npz"),
+        **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
+    }
+    tasks = bundle["tasks"]
+    model = build_model(
+        arrays["scaled"].shape[1], bundle["lookback"], tasks, cfg.layers, cfg.dropout
+    )
+    compile_model(model, tasks, {task: 1.0}, cfg.learning_rate, cfg.losses, cfg.metrics)
+    budget = {key: params_value(params, key) for key in TRAIN_BUDGET}
+    fingerprint = resume.fingerprint({**budget, "seed": seed, "task": task}, INPUTS)
+    dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}
+    model = fit(model, cfg, seed, arrays, bundle, dirs, fingerprint)
+    ds = make_input_dataset(arrays["scaled"], arrays["test"], bundle["lookback"], 1024)
+    outputs = model.predict(ds, verbose=0)
+    resume.clear(dirs["resume"])
+    return metrics.score_outputs(bundle, arrays["targets"], arrays["test"], outputs)[
+        task
+    ]
+
+
+def params_value(params, dotted: str):
+    section, key = dotted.split(".")
+    return getattr(getattr(params, section), key)
+
+
+if __name__ == "__main__":
+    run_stage("ablation", main)

@@ -1,0 +1,324 @@
+"""train.distribute on CPU: mirrored over 2 logical CPUs, multi_worker over two
+local processes on 127.0.0.1, and the errors and batch arithmetic around them.
+
+Logical devices and collective ops must be set before TensorFlow initialises,
+so the training runs happen in fresh processes: this file, run as a script,
+is the worker (``python tests/test_distribute.py MODE OUT_DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+TIMEOUT_S = 120  # per training process; a stuck collective must not hang CI
+LOOKBACK, N_FEATURES, PER_REPLICA = 4, 3, 8
+N_WINDOWS = 64  # 4 global batches of 2 x 8: every batch splits evenly
+TASKS = [
+    {"name": "demand", "type": "regression", "horizon": 1},
+    {
+        "name": "temp_class",
+        "type": "classification",
+        "horizon": 1,
+        "classes": ["cold", "mild", "hot"],
+    },
+]
+WEIGHTS = {"demand": 1.0, "temp_class": 0.5}
+
+
+# --- in-process: no devices are split, no strategy with collectives is made ---
+
+
+def test_unknown_kind_is_a_config_error():
+    from mtlstm.distribute import make_strategy
+    from mtlstm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train.distribute is 'tpu'.*mirrored"):
+        make_strategy("tpu")
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "match"),
+    [
+        (None, r"needs the TF_CONFIG environment variable.*\"cluster\""),
+        ("", r"needs the TF_CONFIG environment variable"),
+        ("{not json", r"TF_CONFIG is not valid JSON"),
+        ('{"cluster": {"worker": ["127.0.0.1:1"]}}', r"lacks 'cluster' or 'task'"),
+        (
+            '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps"}}',
+            r"names no entry of cluster",
+        ),
+    ],
+    ids=["unset", "empty", "bad-json", "no-task", "task-not-in-cluster"],
+)
+def test_multi_worker_without_a_usable_tf_config_is_a_config_error(
+    monkeypatch, tf_config, match
+):
+    from mtlstm.distribute import make_strategy
+    from mtlstm.errors import ConfigError
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(ConfigError, match=match):
+        make_strategy("multi_worker")
+
+
+def test_none_is_the_default_single_replica_strategy():
+    import tensorflow as tf
+
+    from mtlstm.distribute import global_batch_size, is_chief, make_strategy
+
+    strategy = make_strategy("none")
+    assert strategy is tf.distribute.get_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert global_batch_size(32, strategy) == 32
+    assert is_chief(strategy)
+
+
+def test_global_batch_is_per_replica_batch_times_replicas():
+    from mtlstm.distribute import global_batch_size
+    from mtlstm.errors import ConfigError
+
+    assert global_batch_size(8, SimpleNamespace(num_replicas_in_sync=2)) == 16
+    assert global_batch_size(256, SimpleNamespace(num_replicas_in_sync=8)) == 2048
+    with pytest.raises(ConfigError, match="batch_size must be >= 1"):
+        global_batch_size(0, SimpleNamespace(num_replicas_in_sync=2))
+
+
+def test_shard_by_data_sets_the_data_policy():
+    import tensorflow as tf
+
+    from mtlstm.distribute import shard_by_data
+
+    ds = shard_by_data(tf.data.Dataset.range(4).batch(2))
+    policy = ds.options().experimental_distribute.auto_shard_policy
+    assert policy == tf.data.experimental.AutoShardPolicy.DATA
+    assert [b.tolist() for b in ds.as_numpy_iterator()] == [[0, 1], [2, 3]]
+
+
+def test_split_cpu_after_tensorflow_started_is_a_config_error():
+    import tensorflow as tf
+
+    from mtlstm.distribute import split_cpu
+    from mtlstm.errors import ConfigError
+
+    have = len(tf.config.list_logical_devices("CPU"))  # initialises devices
+    split_cpu(have)  # already so: nothing to do
+    with pytest.raises(ConfigError, match="before any TensorFlow work"):
+        split_cpu(have + 1)
+
+
+def test_cudnn_blockers_pass_the_project_model_and_name_each_violation():
+    import keras
+
+    from mtlstm.distribute import cudnn_blockers
+    from mtlstm.model import build_model
+
+    model = build_model(N_FEATURES, LOOKBACK, TASKS, [8, 4], dropout=0.1)
+    assert cudnn_blockers(model) == []
+    inputs = keras.Input((LOOKBACK, N_FEATURES))
+    lstm = keras.layers.LSTM(4, activation="relu", recurrent_dropout=0.2, name="l")
+    found = cudnn_blockers(keras.Model(inputs, lstm(inputs)))
+    assert found == [
+        "l: activation='relu', cuDNN needs 'tanh'",
+        "l: recurrent_dropout=0.2, cuDNN needs 0",
+    ]
+
+
+# --- subprocesses: real training under a strategy ---
+
+
+def test_mirrored_on_two_logical_cpus_trains_like_one_device_and_saves(tmp_path):
+    _run_workers([_worker("mirrored", tmp_path)], tmp_path)
+    result = json.loads((tmp_path / "result-0.json").read_text())
+    assert result["replicas"] == 2
+    assert result["global_batch"] == 2 * PER_REPLICA
+    assert result["chief"] is True
+    assert all(np.isfinite(result["loss"]))
+    # Same global batches, same seed: 2 replicas x 8 == 1 device x 16, up to
+    # float summation order.
+    with (
+        np.load(tmp_path / "weights-0.npz") as got,
+        np.load(tmp_path / "weights-reference.npz") as want,
+    ):
+        assert len(got) == len(want)
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6)
+    _check_saved_model(tmp_path / "model.keras")
+
+
+def test_multi_worker_on_two_local_processes_trains_and_chief_saves(tmp_path):
+    ports = _free_ports(2)
+    workers = [f"127.0.0.1:{port}" for port in ports]
+    _run_workers(
+        [
+            _worker("multi_worker", tmp_path, {"worker": workers}, index)
+            for index in range(2)
+        ],
+        tmp_path,
+    )
+    results = [json.loads((tmp_path / f"result-{i}.json").read_text()) for i in (0, 1)]
+    assert [r["replicas"] for r in results] == [2, 2]
+    assert [r["global_batch"] for r in results] == [16, 16]
+    assert [r["chief"] for r in results] == [True, False]
+    assert results[0]["loss"] == results[1]["loss"]  # one synchronous run
+    assert all(np.isfinite(results[0]["loss"]))
+    with (
+        np.load(tmp_path / "weights-0.npz") as w0,
+        np.load(tmp_path / "weights-1.npz") as w1,
+    ):
+        for key in w0:  # gradients all-reduced: the workers never diverge
+            np.testing.assert_array_equal(w0[key], w1[key])
+    # Only the chief writes the model.
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["model.keras"]
+    _check_saved_model(tmp_path / "model.keras")
+
+
+def _check_saved_model(path: Path) -> None:
+    import keras
+
+    model = keras.models.load_model(path, safe_mode=True, compile=False)
+    x = np.random.default_rng(1).normal(size=(5, LOOKBACK, N_FEATURES))
+    out = model.predict(x.astype(np.float32), verbose=0)
+    assert out["demand"].shape == (5, 1)
+    assert out["temp_class"].shape == (5, 3)
+    for values in out.values():
+        assert np.isfinite(values).all()
+    np.testing.assert_allclose(out["temp_class"].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _free_ports(n: int) -> list[int]:
+    """Ports the OS hands out for port 0, all held open at once so they differ;
+    a tiny race remains until the workers bind them."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _worker(
+    mode: str, out: Path, cluster: dict | None = None, index: int = 0
+) -> subprocess.Popen:
+    """Start ``python tests/test_distribute.py MODE OUT INDEX``, logging to
+    ``OUT/log-INDEX.txt``."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    # CPU only, so that mirrored means 2 logical CPUs on any host.
+    env.update(CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    if cluster:
+        task = {"type": "worker", "index": index}
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task})
+    with open(out / f"log-{index}.txt", "w") as log:  # the child keeps its copy
+        return subprocess.Popen(
+            [sys.executable, __file__, mode, str(out), str(index)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _run_workers(procs: list[subprocess.Popen], out: Path) -> None:
+    """Wait for all within TIMEOUT_S; kill whatever is left, always."""
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"training did not finish within {TIMEOUT_S} s")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for index, proc in enumerate(procs):
+        log = (out / f"log-{index}.txt").read_text()
+        assert proc.returncode == 0, f"worker {index} failed:\n{log[-4000:]}"
+
+
+# --- the worker, in its own process ---
+
+
+def _train(strategy, batch: int, dropout: float) -> tuple[object, list[float]]:
+    """Build and compile in the strategy's scope, fit 2 epochs of
+    ``N_WINDOWS / batch`` steps, as ``training.fit`` would."""
+    from mtlstm.dataset import make_dataset, steps_per_epoch
+    from mtlstm.distribute import shard_by_data
+    from mtlstm.model import build_model, compile_model
+    from mtlstm.tf_setup import make_deterministic
+
+    seed = 0
+    make_deterministic(seed)  # the same initial weights for every run
+    rng = np.random.default_rng(0)
+    n_rows = N_WINDOWS + LOOKBACK
+    scaled = rng.normal(size=(n_rows, N_FEATURES)).astype(np.float32)
+    targets = {
+        "demand": rng.normal(size=n_rows).astype(np.float32),
+        "temp_class": rng.integers(0, 3, n_rows).astype(np.int32),
+    }
+    ends = np.arange(LOOKBACK - 1, n_rows - 1)
+    val_ends = ends[:5]  # smaller than a global batch: splits unevenly
+    bundle = {"lookback": LOOKBACK, "tasks": TASKS}
+    with strategy.scope():
+        model = build_model(N_FEATURES, LOOKBACK, TASKS, [8], dropout)
+        compile_model(model, TASKS, WEIGHTS, 0.01)
+    train = make_dataset(scaled, targets, ends, bundle, batch, seed, (0, 2))
+    val = make_dataset(scaled, targets, val_ends, bundle, batch)
+    history = model.fit(
+        shard_by_data(train),
+        validation_data=shard_by_data(val),
+        epochs=2,
+        steps_per_epoch=steps_per_epoch(len(ends), batch),
+        verbose=0,
+    )
+    return model, [float(v) for v in history.history["loss"]]
+
+
+def _save_weights(model, path: Path) -> None:
+    np.savez(path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+
+
+def _worker_main(mode: str, out: Path, index: int) -> None:
+    from mtlstm import distribute
+
+    if mode == "mirrored":
+        distribute.split_cpu(2)  # before anything starts TensorFlow
+    strategy = distribute.make_strategy(mode)  # first: collectives, devices
+    if mode == "mirrored":
+        import tensorflow as tf
+
+        # One device, the same global batch: what mirrored must reproduce.
+        reference, _ = _train(tf.distribute.get_strategy(), 16, dropout=0.0)
+        _save_weights(reference, out / "weights-reference.npz")
+    # Dropout is on for multi_worker: its seed state must work across workers.
+    dropout = 0.1 if mode == "multi_worker" else 0.0
+    batch = distribute.global_batch_size(PER_REPLICA, strategy)
+    model, loss = _train(strategy, batch, dropout)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        model.save(out / "model.keras")
+    _save_weights(model, out / f"weights-{index}.npz")
+    result = {
+        "replicas": strategy.num_replicas_in_sync,
+        "global_batch": batch,
+        "chief": chief,
+        "loss": loss,
+    }
+    (out / f"result-{index}.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]))
