@@ -13,6 +13,7 @@ import pandas as pd
 from mtlstm import plots, resume
 from mtlstm.balancing import uncertainty_weighted
 from mtlstm.config import load_params
+from mtlstm.distribute import is_chief, make_strategy
 from mtlstm.errors import ConfigError, run_stage
 from mtlstm.io import (
     atomic_path,
@@ -46,9 +47,10 @@ INPUTS = [
 def main() -> None:
     params = load_params()
     cfg = params.train
+    # Before any TensorFlow op: multi-worker collectives are set up at start-up.
+    strategy = make_strategy(cfg.distribute)
     bundle = read_json(WINDOWS / "preprocess.json")
-    tasks = bundle["tasks"]
-    check_weights(cfg.loss_weights, [t["name"] for t in tasks])
+    check_weights(cfg.loss_weights, [t["name"] for t in bundle["tasks"]])
     make_deterministic(params.base.seed)
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy"),
@@ -56,26 +58,44 @@ def main() -> None:
         "train": load_npy(SPLIT / "train.npy"),
         "val": load_npy(SPLIT / "val.npy"),
     }
-    n_features = arrays["scaled"].shape[1]
+    with strategy.scope():
+        model = new_model(cfg, bundle, arrays["scaled"].shape[1])
+    print(
+        f"train: {arrays['train'].size} train / {arrays['val'].size} val windows, "
+        f"{model.count_params()} weights, up to {cfg.epochs} epochs, "
+        f"{strategy.num_replicas_in_sync} replica(s)"
+    )
+    settings = {
+        "train": dataclasses.asdict(cfg),
+        "seed": params.base.seed,
+        "replicas": strategy.num_replicas_in_sync,  # changes the global batch
+    }
+    fingerprint = resume.fingerprint(settings, INPUTS)
+    dirs = {"live": LIVE_DIR, "resume": RESUME_DIR}
+    model = fit(
+        model, cfg, params.base.seed, arrays, bundle, dirs, fingerprint, strategy
+    )
+    if is_chief(strategy):
+        save_outputs(model, bundle)
+
+
+def new_model(cfg, bundle: dict, n_features: int):
+    tasks = bundle["tasks"]
     model = build_model(n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout)
     if cfg.loss_balancing == "uncertainty":
         model = uncertainty_weighted(model)
     compile_model(
         model, tasks, cfg.loss_weights, cfg.learning_rate, cfg.losses, cfg.metrics
     )
-    print(
-        f"train: {arrays['train'].size} train / {arrays['val'].size} val windows, "
-        f"{model.count_params()} weights, up to {cfg.epochs} epochs"
-    )
-    settings = {"train": dataclasses.asdict(cfg), "seed": params.base.seed}
-    dirs = {"live": LIVE_DIR, "resume": RESUME_DIR}
-    fingerprint = resume.fingerprint(settings, INPUTS)
-    model = fit(model, cfg, params.base.seed, arrays, bundle, dirs, fingerprint)
+    return model
+
+
+def save_outputs(model, bundle: dict) -> None:
+    """The model, the preprocessing it was trained with, and its curves."""
     with atomic_path(OUT_MODEL, suffix=".keras") as tmp:
         model.save(tmp)
-    # The model travels with the preprocessing it was trained on.
     write_json(OUT_BUNDLE, bundle)
-    curves = [plots.training_curves(LIVE_DIR, task) for task in tasks]
+    curves = [plots.training_curves(LIVE_DIR, task) for task in bundle["tasks"]]
     write_csv(OUT_CURVES, pd.concat(curves, ignore_index=True))
     resume.clear(RESUME_DIR)
 

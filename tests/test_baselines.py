@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from mtlstm import baselines
+from mtlstm import baselines, metrics
 
 MEAN, STD = 100.0, 2.0
 
@@ -51,7 +51,7 @@ def test_persistence_is_value_at_origin():
 
 
 def test_seasonal_naive_exact_on_daily_pattern():
-    raw = baselines.original_units(daily_series(), regression_spec())
+    raw = metrics.original_units(daily_series(), regression_spec())
     ends = np.arange(23, 47)  # targets: rows 24..47, the whole second day
     forecast = baselines.seasonal_naive(raw, ends, horizon=1, season=24)
     assert_array_equal(forecast, raw[ends + 1])

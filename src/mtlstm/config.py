@@ -109,6 +109,7 @@ class Split:
 class Train:
     loss_weights: dict[str, float]
     loss_balancing: Literal["fixed", "uncertainty"] = "fixed"
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
     layers: list[int] = field(default_factory=lambda: [64, 32])
     dropout: float = 0.1
     batch_size: int = 256

@@ -76,10 +76,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         fingerprint: str,
         stopper: keras.callbacks.EarlyStopping,
         state: dict | None = None,
+        writer: bool = True,
     ) -> None:
         super().__init__()
         self.directory, self.fingerprint = Path(directory), fingerprint
-        self.stopper, self.state = stopper, state
+        self.stopper, self.state, self.writer = stopper, state, writer
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         # EarlyStopping.on_train_begin has just reset itself; put back its past.
@@ -93,6 +94,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 self.stopper.best_weights = [saved[f"w{i}"] for i in range(len(saved))]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.writer:  # a non-chief worker of a distributed run
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         model_name = f"epoch-{epoch}.keras"
         with atomic_path(self.directory / model_name, suffix=".keras") as tmp:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
@@ -14,6 +15,7 @@ from mtlstm import resume
 from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
 from mtlstm.dataset import make_dataset, steps_per_epoch
+from mtlstm.distribute import global_batch_size, is_chief, shard_by_data
 
 
 def fit(
@@ -24,6 +26,7 @@ def fit(
     bundle: dict[str, Any],
     dirs: dict[str, Path],
     fingerprint: str,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> keras.Model:
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
@@ -31,31 +34,41 @@ def fit(
     ``train`` and ``val`` (window end rows); ``dirs`` the ``live`` (DVCLive, or
     None for no curves) and ``resume`` directories. Returns the trained model:
     a resumed run continues from the saved one, so use the returned model.
+
+    Under a ``tf.distribute`` strategy ``cfg.batch_size`` is per replica: a step
+    takes ``batch_size x replicas`` windows. Only the chief writes checkpoints
+    and curves; every worker restores and early-stops alike, or they would hang.
     """
-    saved, state = resume.load(dirs["resume"], fingerprint)
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
+    with strategy.scope():  # a model loaded outside would train on one device
+        saved, state = resume.load(dirs["resume"], fingerprint)
     model = saved or model
     first = _first_epoch(state, cfg.epochs)
     if state:
         print(f"train: resuming after epoch {state['epochs_done']} of {cfg.epochs}")
     scaled, targets, train = arrays["scaled"], arrays["targets"], arrays["train"]
-    train_ds = make_dataset(
-        scaled, targets, train, bundle, cfg.batch_size, seed, (first, cfg.epochs)
+    batch = global_batch_size(cfg.batch_size, strategy)
+    train_ds = shard_by_data(
+        make_dataset(scaled, targets, train, bundle, batch, seed, (first, cfg.epochs))
     )
-    val_ds = make_dataset(scaled, targets, arrays["val"], bundle, cfg.batch_size)
+    val_ds = shard_by_data(make_dataset(scaled, targets, arrays["val"], bundle, batch))
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=cfg.patience, restore_best_weights=True
     )
-    checkpoint = resume.EpochCheckpoint(dirs["resume"], fingerprint, stop, state)
+    checkpoint = resume.EpochCheckpoint(
+        dirs["resume"], fingerprint, stop, state, writer=chief
+    )
     # The weights logger must come before DVCLive, which reads the same logs.
     callbacks = [EffectiveWeightsLogger(), stop, checkpoint]
-    if dirs.get("live") is not None:
+    if dirs.get("live") is not None and chief:
         callbacks.append(_live_callback(dirs["live"], resumed=first > 0))
     model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
         initial_epoch=first,
-        steps_per_epoch=steps_per_epoch(len(train), cfg.batch_size),
+        steps_per_epoch=steps_per_epoch(len(train), batch),
         callbacks=callbacks,
         shuffle=False,  # make_dataset already shuffles, keyed by (seed, epoch)
         verbose=2,  # one progress line per epoch
