@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format clean
+.PHONY: install repro test lint format bench plots results report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,23 @@ lint: install
 format: install
 	ruff format .
 	ruff check --fix .
+
+# Speed and memory targets, as ratios against baselines run in the same process.
+bench: install
+	python benchmarks/run_all.py
+
+# dvc plots show rendered offline (Vega from the npm registry, cached in .cache/).
+plots: install
+	python scripts/render_plots.py
+
+# The README's results table, regenerated from metrics/evaluate.json.
+results: install
+	python scripts/results_table.py --readme README.md
+
+# Markdown diff of params and metrics against a base revision (as CI posts it).
+BASE ?= main
+report: install
+	python scripts/report.py --base $(BASE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

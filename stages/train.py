@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 from mtlstm import plots, resume
-from mtlstm.balancing import uncertainty_weighted
 from mtlstm.config import load_params
 from mtlstm.distribute import is_chief, make_strategy
 from mtlstm.errors import ConfigError, run_stage
@@ -23,7 +22,7 @@ from mtlstm.io import (
     write_csv,
     write_json,
 )
-from mtlstm.model import build_model, compile_model
+from mtlstm.model import make_model
 from mtlstm.tf_setup import make_deterministic
 from mtlstm.training import fit
 
@@ -59,7 +58,7 @@ def main() -> None:
         "val": load_npy(SPLIT / "val.npy"),
     }
     with strategy.scope():
-        model = new_model(cfg, bundle, arrays["scaled"].shape[1])
+        model = make_model(cfg, bundle, arrays["scaled"].shape[1])
     print(
         f"train: {arrays['train'].size} train / {arrays['val'].size} val windows, "
         f"{model.count_params()} weights, up to {cfg.epochs} epochs, "
@@ -77,17 +76,6 @@ def main() -> None:
     )
     if is_chief(strategy):
         save_outputs(model, bundle)
-
-
-def new_model(cfg, bundle: dict, n_features: int):
-    tasks = bundle["tasks"]
-    model = build_model(n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout)
-    if cfg.loss_balancing == "uncertainty":
-        model = uncertainty_weighted(model)
-    compile_model(
-        model, tasks, cfg.loss_weights, cfg.learning_rate, cfg.losses, cfg.metrics
-    )
-    return model
 
 
 def save_outputs(model, bundle: dict) -> None:

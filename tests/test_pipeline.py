@@ -30,7 +30,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DVC = VENV_BIN / "dvc"
-STAGES = ("ingest", "window", "split", "train", "evaluate")
+STAGES = (
+    "ingest",
+    "window",
+    "split",
+    "baselines",
+    "train",
+    "ablation@demand",
+    "ablation@temp_class",
+    "evaluate",
+    "backtest",
+)
 RUNNING = re.compile(r"Running stage '([^']+)'")
 CACHED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 CSV = "data/raw/synthetic.csv"
@@ -236,8 +246,9 @@ def test_feature_change_reruns_all_but_ingest(project):
 
     project.set_params(change)
     status = project.status()
-    assert set(status) == {"window"}, f"only window reads features: {status}"
-    assert project.repro() == ["window", "split", "train", "evaluate"]
+    readers = {"window", "backtest"}  # backtest refits its own scalers per fold
+    assert set(status) == readers, f"only {readers} read features: {status}"
+    assert project.repro() == [s for s in STAGES if s != "ingest"]
     bundle = project.read_json("data/windows/preprocess.json")
     assert "Holiday" not in bundle["feature_names"]
     assert project.status() == {}
@@ -476,3 +487,27 @@ def test_killed_train_resumes_to_the_same_metrics(project):
     for name, table in expected_curves.items():
         pd.testing.assert_frame_equal(got[name], table, check_exact=True, obj=name)
     assert not (project.root / "models/.resume").exists()
+
+
+# --- backtest ------------------------------------------------------------------
+
+
+def test_enabling_the_backtest_runs_only_the_backtest(project):
+    def enable(params):
+        params["backtest"].update(enabled=True, folds=2)
+
+    project.set_params(enable)
+    assert project.repro() == ["backtest"]
+    result = project.read_json("metrics/backtest.json")
+    assert len(result["folds"]) == 2
+    for task in project.params()["tasks"]:
+        for stats in result["summary"][task].values():
+            assert set(stats) == {"mean", "std"}
+            assert np.isfinite(stats["mean"])
+
+    def disable(params):
+        params["backtest"]["enabled"] = False
+
+    project.set_params(disable)
+    assert project.repro() == ["backtest"]
+    assert "skipped" in project.read_json("metrics/backtest.json")

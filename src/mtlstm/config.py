@@ -48,6 +48,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "train": ("base", "train"),
     "ablation": ("base", "ablation", *TRAIN_BUDGET),
     "evaluate": ("evaluate",),
+    "backtest": ("base", "features", "tasks", "window", "split", "train", "backtest"),
 }
 
 
@@ -131,6 +132,13 @@ class Ablation:
 
 
 @dataclass(frozen=True)
+class Backtest:
+    enabled: bool = False
+    folds: int = 3
+    mode: Literal["retrain", "refit"] = "retrain"
+
+
+@dataclass(frozen=True)
 class Evaluate:
     plot_points: int = 336
     batch_size: int = 1024
@@ -148,6 +156,7 @@ class Params:
     baselines: Baselines = field(default_factory=Baselines)
     ablation: Ablation = field(default_factory=Ablation)
     evaluate: Evaluate = field(default_factory=Evaluate)
+    backtest: Backtest = field(default_factory=Backtest)
 
     def __post_init__(self) -> None:
         _check_ingest(self.ingest)
@@ -361,6 +370,8 @@ def _check_numbers(p: Params) -> None:
             f"longest horizon ({horizon}); the seasonal naive forecast must be "
             "observed at the forecast origin"
         )
+    if p.backtest.folds < 1:
+        raise ConfigError(f"backtest.folds: must be >= 1, got {p.backtest.folds}")
     if p.evaluate.plot_points <= 0 or p.evaluate.batch_size <= 0:
         raise ConfigError("evaluate: plot_points and batch_size must be >= 1")
 

@@ -70,3 +70,17 @@ def compile_model(
             for t in tasks
         },
     )
+
+
+def make_model(cfg: Any, bundle: dict[str, Any], n_features: int) -> keras.Model:
+    """The compiled model ``train.*`` describes for the tasks in ``bundle``."""
+    from mtlstm.balancing import uncertainty_weighted
+
+    tasks = bundle["tasks"]
+    model = build_model(n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout)
+    if cfg.loss_balancing == "uncertainty":
+        model = uncertainty_weighted(model)
+    compile_model(
+        model, tasks, cfg.loss_weights, cfg.learning_rate, cfg.losses, cfg.metrics
+    )
+    return model

@@ -41,7 +41,19 @@ def split_windows(
         "val": (train_end, val_end),
         "test": (val_end, n_rows),
     }
+    return windows_within(ends, ranges, lookback, max_horizon)
+
+
+def windows_within(
+    ends: np.ndarray,
+    ranges: dict[str, tuple[int, int]],
+    lookback: int,
+    max_horizon: int,
+) -> dict[str, np.ndarray]:
+    """Per named row range ``[lo, hi)``, the windows whose whole span (inputs and
+    targets) lies inside it; an empty range is an error naming it."""
     first, last = ends - lookback + 1, ends + max_horizon
+    n_rows = max(hi for _, hi in ranges.values())
     out = {}
     for name, (lo, hi) in ranges.items():
         chosen = ends[(first >= lo) & (last < hi)].astype(np.int64)

@@ -125,26 +125,35 @@ def feature_names(bundle: dict[str, Any]) -> list[str]:
 def transform(table: pd.DataFrame, bundle: dict[str, Any]) -> np.ndarray:
     """The scaled ``N x F`` float32 feature matrix, columns in ``feature_names``."""
     tasks = {t["name"]: t for t in bundle["tasks"]}
-    blocks = []
+    # One preallocated float32 matrix, each block written into its own columns:
+    # stacking float64 blocks and casting once held about 3x the result at peak.
+    # Casting each float64 block on assignment rounds exactly as astype did.
+    out = np.empty((len(table), len(feature_names(bundle))), dtype=np.float32)
+    col = 0
     for item in bundle["inputs"]:
         if "calendar" in item:
-            blocks.append(
-                _calendar(table["time"], item["calendar"], bundle["timezone"])
-            )
+            times, zone = table["time"], bundle["timezone"]
+            col += _write_calendar(out, col, times, item["calendar"], zone)
         elif "task_class" in item:
             spec = tasks[item["task_class"]]
-            blocks.append(_one_hot(class_index(table[spec["target"]], spec), spec))
+            index = class_index(table[spec["target"]], spec)
+            col += _write_one_hot(out, col, index, len(spec["classes"]))
         else:
-            blocks.append(_column_block(table, item))
-    return np.hstack(blocks).astype(np.float32)
+            col += _write_column(out, col, table, item)
+    return out
 
 
-def _column_block(table: pd.DataFrame, item: dict[str, Any]) -> np.ndarray:
+def _write_column(
+    out: np.ndarray, col: int, table: pd.DataFrame, item: dict[str, Any]
+) -> int:
+    """Write one declared column's block at ``out[:, col:]``; returns its width."""
     values = table[item["column"]]
     if item["kind"] == "boolean":
-        return values.to_numpy("float64")[:, None]
+        out[:, col] = values.to_numpy("float64")
+        return 1
     if item["kind"] == "numeric":
-        return ((values.to_numpy("float64") - item["mean"]) / item["std"])[:, None]
+        out[:, col] = (values.to_numpy("float64") - item["mean"]) / item["std"]
+        return 1
     cats = item["categories"]
     codes = pd.Index(cats).get_indexer(values)
     if (codes < 0).any():
@@ -155,14 +164,21 @@ def _column_block(table: pd.DataFrame, item: dict[str, Any]) -> np.ndarray:
             f"range (seen: {cats}); move that period into training or map it to a "
             "known category"
         )
-    return np.eye(len(cats))[codes]
+    return _write_one_hot(out, col, codes, len(cats))
 
 
-def _one_hot(index: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    return np.eye(len(spec["classes"]))[index]
+def _write_one_hot(out: np.ndarray, col: int, index: np.ndarray, width: int) -> int:
+    """One-hot ``index`` into ``out[:, col:col + width]``; returns ``width``."""
+    # Scattering ones avoids the N x width float64 block of np.eye(width)[index].
+    out[:, col : col + width] = 0.0
+    out[np.arange(len(index)), col + index] = 1.0
+    return width
 
 
-def _calendar(times: pd.Series, name: str, timezone: str) -> np.ndarray:
+def _write_calendar(
+    out: np.ndarray, col: int, times: pd.Series, name: str, timezone: str
+) -> int:
+    """Write the sin and cos of a calendar position at ``out[:, col:col + 2]``."""
     local = times.dt.tz_convert(timezone)
     position = {
         "hour_of_day": local.dt.hour + local.dt.minute / 60.0,
@@ -170,7 +186,9 @@ def _calendar(times: pd.Series, name: str, timezone: str) -> np.ndarray:
         "day_of_year": local.dt.day_of_year - 1,
     }[name].to_numpy("float64")
     angle = 2.0 * np.pi * position / CALENDAR_PERIODS[name]
-    return np.column_stack([np.sin(angle), np.cos(angle)])
+    out[:, col] = np.sin(angle)
+    out[:, col + 1] = np.cos(angle)
+    return 2
 
 
 def targets(table: pd.DataFrame, bundle: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -1,0 +1,86 @@
+"""Stage backtest: rolling-origin evaluation of the trained configuration.
+
+k expanding-window folds (backtest.folds), each with its own scalers fitted on
+its own training rows; the model is retrained per fold (backtest.mode retrain)
+or warm-started from the previous fold (refit). Writes metrics/backtest.json:
+per task and metric the mean and std over folds, and every fold's scores.
+Switched off by default (backtest.enabled): it trains k models.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from mtlstm import backtest, metrics
+from mtlstm.config import load_params
+from mtlstm.errors import ConfigError, run_stage
+from mtlstm.io import write_json
+
+IN_TABLE = Path("data/ingested.parquet")
+OUT = Path("metrics/backtest.json")
+
+
+def main() -> None:
+    params = load_params()
+    if not params.backtest.enabled:
+        write_json(OUT, {"skipped": "backtest.enabled is false"})
+        print("backtest: skipped (backtest.enabled is false)")
+        return
+    table = pd.read_parquet(IN_TABLE)
+    result = backtest.run(table, params, FoldTrainer(params))
+    write_json(OUT, result)
+    for task, by_metric in result["summary"].items():
+        shown = ", ".join(
+            f"{m} {s['mean']:.4g} +- {s['std']:.2g}" for m, s in by_metric.items()
+        )
+        print(f"backtest: {task}: {shown}")
+
+
+class FoldTrainer:
+    """Trains and scores one fold; remembers the model for ``refit``."""
+
+    def __init__(self, params) -> None:
+        self.params, self.previous = params, None
+        # Any change of params or data invalidates a killed fold's checkpoint.
+        self.settings = dataclasses.asdict(params)
+
+    def __call__(self, fold: dict, ranges: dict, i: int) -> dict:
+        # TensorFlow only when enabled: a switched-off backtest stays instant.
+        from mtlstm import resume
+        from mtlstm.dataset import make_input_dataset
+        from mtlstm.training import fit
+
+        params, bundle = self.params, fold["bundle"]
+        print(f"backtest: fold {i + 1}/{params.backtest.folds}, rows {ranges}")
+        model = fold_model(params, fold, self.previous)
+        dirs = {"live": None, "resume": Path(f"models/.resume-backtest-{i}")}
+        stamp = resume.fingerprint({**self.settings, "fold": i}, [IN_TABLE])
+        model = fit(model, params.train, params.base.seed, fold, bundle, dirs, stamp)
+        resume.clear(dirs["resume"])
+        self.previous = model
+        test = fold["test"]
+        ds = make_input_dataset(fold["scaled"], test, bundle["lookback"], 1024)
+        outputs = model.predict(ds, verbose=0)
+        return metrics.score_outputs(bundle, fold["targets"], test, outputs)
+
+
+def fold_model(params, fold: dict, previous):
+    """A fresh model per fold, or (refit) the previous fold's, trained further."""
+    from mtlstm.model import make_model
+    from mtlstm.tf_setup import make_deterministic
+
+    make_deterministic(params.base.seed)
+    n_features = fold["scaled"].shape[1]
+    if params.backtest.mode == "refit" and previous is not None:
+        if previous.input_shape[-1] != n_features:
+            raise ConfigError(
+                "backtest.mode refit: the folds have different feature counts "
+                "(a category first seen in a later fold); use backtest.mode retrain"
+            )
+        return previous
+    return make_model(params.train, fold["bundle"], n_features)
+
+
+if __name__ == "__main__":
+    run_stage("backtest", main)
