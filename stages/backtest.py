@@ -1,13 +1,14 @@
-"""Stage backtest: rolling-origin evaluation of the trained configuration.
+"""Stage backtest@<name>: rolling-origin evaluation of the trained configuration.
 
-k expanding-window folds (backtest.folds), each with its own scalers fitted on
-its own training rows; the model is retrained per fold (backtest.mode retrain)
-or warm-started from the previous fold (refit). Writes metrics/backtest.json:
-per task and metric the mean and std over folds, and every fold's scores.
-Switched off by default (backtest.enabled): it trains k models.
+k expanding-window folds (backtest.<name>.folds), each with its own scalers
+fitted on its own training rows; the model is retrained per fold (mode retrain)
+or warm-started from the previous fold (refit). Writes
+metrics/backtest/<name>.json: per task and metric the mean and std over folds,
+and every fold's scores. params.yaml declares no backtest by default.
 """
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,30 +19,31 @@ from mtlstm.errors import ConfigError, run_stage
 from mtlstm.io import write_json
 
 IN_TABLE = Path("data/ingested.parquet")
-OUT = Path("metrics/backtest.json")
+OUT = Path("metrics/backtest")
 
 
 def main() -> None:
+    name = sys.argv[1] if len(sys.argv) == 2 else ""
     params = load_params()
-    if not params.backtest.enabled:
-        write_json(OUT, {"skipped": "backtest.enabled is false"})
-        print("backtest: skipped (backtest.enabled is false)")
-        return
+    if name not in params.backtest:
+        declared = list(params.backtest)
+        raise ConfigError(f"usage: backtest.py <name>; backtest declares {declared}")
+    cfg = params.backtest[name]
     table = pd.read_parquet(IN_TABLE)
-    result = backtest.run(table, params, FoldTrainer(params))
-    write_json(OUT, result)
+    result = backtest.run(table, params, cfg, FoldTrainer(params, name, cfg))
+    write_json(OUT / f"{name}.json", result)
     for task, by_metric in result["summary"].items():
         shown = ", ".join(
             f"{m} {s['mean']:.4g} +- {s['std']:.2g}" for m, s in by_metric.items()
         )
-        print(f"backtest: {task}: {shown}")
+        print(f"backtest@{name}: {task}: {shown}")
 
 
 class FoldTrainer:
     """Trains and scores one fold; remembers the model for ``refit``."""
 
-    def __init__(self, params) -> None:
-        self.params, self.previous = params, None
+    def __init__(self, params, name: str, cfg) -> None:
+        self.params, self.name, self.cfg, self.previous = params, name, cfg, None
         # Any change of params or data invalidates a killed fold's checkpoint.
         self.settings = dataclasses.asdict(params)
 
@@ -52,9 +54,11 @@ class FoldTrainer:
         from mtlstm.training import fit
 
         params, bundle = self.params, fold["bundle"]
-        print(f"backtest: fold {i + 1}/{params.backtest.folds}, rows {ranges}")
-        model = fold_model(params, fold, self.previous)
-        dirs = {"live": None, "resume": Path(f"models/.resume-backtest-{i}")}
+        print(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}, rows {ranges}")
+        refit = self.cfg.mode == "refit"
+        model = fold_model(params, fold, self.previous if refit else None)
+        resume_dir = f"models/.resume-backtest-{self.name}-{i}"
+        dirs = {"live": None, "resume": Path(resume_dir)}
         stamp = resume.fingerprint({**self.settings, "fold": i}, [IN_TABLE])
         model = fit(model, params.train, params.base.seed, fold, bundle, dirs, stamp)
         resume.clear(dirs["resume"])
@@ -66,13 +70,13 @@ class FoldTrainer:
 
 
 def fold_model(params, fold: dict, previous):
-    """A fresh model per fold, or (refit) the previous fold's, trained further."""
+    """A fresh model, or the previous fold's to train further (refit)."""
     from mtlstm.model import make_model
     from mtlstm.tf_setup import make_deterministic
 
     make_deterministic(params.base.seed)
     n_features = fold["scaled"].shape[1]
-    if params.backtest.mode == "refit" and previous is not None:
+    if previous is not None:
         if previous.input_shape[-1] != n_features:
             raise ConfigError(
                 "backtest.mode refit: the folds have different feature counts "

@@ -23,16 +23,20 @@ def main() -> None:
     typed, moved = ingest.order_rows(
         ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates
     )
+    del src  # each intermediate table goes as soon as the next one exists
+    rows_read, duplicates = len(typed), ingest.count_duplicates(typed)
     grid = ingest.to_grid(typed, cfg)
+    del typed
     table, gaps = ingest.fill_gaps(grid, cfg)
+    del grid
     table = ingest.restore_kinds(table, cfg)
     write_parquet(OUT_TABLE, table)
     summary = {
         "source": cfg.source,
         "source_version": ingest.source_version(cfg.source),
-        "rows_read": len(typed),
+        "rows_read": rows_read,
         "rows_reordered": moved,
-        "duplicate_rows": int(typed["time"].duplicated().sum()),
+        "duplicate_rows": duplicates,
         "freq": cfg.freq,
         "rows_out": len(table),
         "first": str(table["time"].iloc[0]),

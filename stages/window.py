@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mtlstm import window
 from mtlstm.config import load_params
@@ -23,7 +24,7 @@ OUT = Path("data/windows")
 
 def main() -> None:
     params = load_params()
-    table = pd.read_parquet(IN_TABLE)
+    table = read_table(IN_TABLE)
     check_declared(table, params)
     train_end, _ = row_bounds(len(table), params.split.train, params.split.val)
     if train_end < 2:
@@ -51,6 +52,22 @@ def main() -> None:
         f"{ends.size} windows of {bundle['lookback']} steps; scaler fitted on rows "
         f"0..{train_end - 1} (until {bundle['fit_until']})"
     )
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The ingested table, read at a peak near its own size."""
+    # pre_buffer=False: no copy of the whole file in memory before decoding.
+    # self_destruct + split_blocks: each Arrow column is freed once converted,
+    # so the Arrow table and the frame are never both whole.
+    table = pd.read_parquet(
+        path,
+        pre_buffer=False,
+        to_pandas_kwargs={"self_destruct": True, "split_blocks": True},
+    )
+    # Arrow's allocator keeps freed buffers for reuse that never comes (about
+    # twice the table): hand them back before transform needs memory.
+    pa.default_memory_pool().release_unused()
+    return table
 
 
 def check_declared(table: pd.DataFrame, params) -> None:

@@ -38,7 +38,11 @@ def test_default_params_yaml_parses():
     assert params.features.columns == ["Demand", "Temperature", "Holiday"]
     assert params.tasks == {
         "demand": Task(
-            type="regression", target="Demand", horizon=1, unit="MWh per 30 min"
+            type="regression",
+            target="Demand",
+            horizon=1,
+            unit="MWh per 30 min",
+            predict_change=True,
         ),
         "temp_class": Task(
             type="classification",
@@ -52,7 +56,9 @@ def test_default_params_yaml_parses():
     assert params.window == Window(lookback=24)
     assert params.split == Split(train=0.7, val=0.15)
     assert params.train.loss_weights == {"demand": 1.0, "temp_class": 1.0}
-    assert params.train.learning_rate == 0.002
+    assert params.train.learning_rate == 0.004
+    assert params.train.loss_balancing == "uncertainty"
+    assert (params.train.epochs, params.train.patience) == (40, 5)
     assert params.base.seed == 42
 
 
@@ -559,3 +565,20 @@ def test_cli_check_rejects_an_unknown_top_level_section(tmp_path, raw_params, ca
     err = capsys.readouterr().err
     assert "error: check:" in err
     assert "unknown key(s) bogus_section" in err
+
+
+# --- predict_change ----------------------------------------------------------
+
+
+def test_predict_change_only_for_regression(tmp_path, raw_params):
+    raw_params["tasks"]["temp_class"]["predict_change"] = True
+    with pytest.raises(
+        ConfigError, match=r"tasks\.temp_class\.predict_change: only for regression"
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_predict_change_must_be_a_boolean(tmp_path, raw_params):
+    raw_params["tasks"]["demand"]["predict_change"] = "yes"
+    with pytest.raises(ConfigError, match=r"tasks\.demand\.predict_change: expected"):
+        load(tmp_path, raw_params)

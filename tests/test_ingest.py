@@ -596,6 +596,66 @@ def test_restore_kinds_turns_booleans_back_into_flags():
     assert out["x"].dtype == np.float64
 
 
+# --- shortcuts must give exactly what the general path gives -------------------
+
+
+def _typed(times: list[str]) -> pd.DataFrame:
+    """A frame as ``coerce`` returns it; -0.0 must keep its sign."""
+    n = len(times)
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(times, utc=True),
+            "x": np.array([-0.0, 1.5, -2.25])[:n],
+            "flag": np.arange(n) % 2 == 0,
+            "cat": pd.Series([f"c{i}" for i in range(n)]).astype(str),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("times", "freq", "on_grid"),
+    [
+        (["2024-01-01T00:00Z", "2024-01-01T01:00Z", "2024-01-01T02:00Z"], "1h", True),
+        (["2024-01-01T00:30Z", "2024-01-01T01:30Z"], "1h", False),  # off the edges
+        (["2024-01-01T01:00Z", "2024-01-01T03:00Z"], "2h", False),  # bins 00:00, 02:00
+        (["2024-01-01T00:00Z", "2024-01-01T02:00Z"], "1h", False),  # an empty step
+        (["2024-01-01T00:00Z", "2024-01-01T00:00Z"], "1h", False),  # a duplicate
+        (["2024-01-01T00:00Z", "2024-01-02T00:00Z"], "1D", False),  # not a fixed step
+    ],
+)
+def test_rows_already_on_the_grid_skip_resampling_with_the_same_result(
+    monkeypatch, times, freq, on_grid
+):
+    cfg = config(freq=freq, aggregate={"x": "sum"})
+    frame = _typed(times)
+    offset = pd.tseries.frequencies.to_offset(freq)
+    assert ingest._on_grid(frame["time"], offset) is on_grid
+    fast = ingest.to_grid(frame, cfg)
+    monkeypatch.setattr(ingest, "_on_grid", lambda *_: False)
+    slow = ingest.to_grid(frame, cfg)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    assert fast.dtypes.equals(slow.dtypes)
+
+
+def test_sorted_rows_keep_their_order_and_duplicates_are_counted():
+    frame = _typed(["2024-01-01T00:00Z", "2024-01-01T00:00Z", "2024-01-01T01:00Z"])
+    src = ingest.Source(frame, "t.csv", 2)
+    out, moved = ingest.order_rows(frame, src, duplicates="aggregate")
+    assert moved == 0
+    pd.testing.assert_frame_equal(out, frame, check_exact=True)
+    assert ingest.count_duplicates(out) == int(frame["time"].duplicated().sum()) == 1
+
+
+def test_a_grid_without_holes_passes_fill_gaps_unchanged():
+    grid = _typed(["2024-01-01T00:00Z", "2024-01-01T01:00Z"])
+    out, summary = ingest.fill_gaps(grid, config())
+    pd.testing.assert_frame_equal(
+        out, grid.assign(segment=np.zeros(2, "int32")), check_exact=True
+    )
+    assert summary["filled_steps"] == summary["dropped_gap_steps"] == 0
+    assert summary["segments"] == 1
+
+
 # --- the stage, run as DVC runs it -------------------------------------------
 
 

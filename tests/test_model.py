@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from mtlstm.dataset import make_dataset, make_input_dataset
+from mtlstm.dataset import as_tensor, make_dataset, make_input_dataset
 from mtlstm.errors import ConfigError, DataError
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import load_model
@@ -180,6 +180,34 @@ def test_seeded_shuffle_is_a_permutation_and_repeats_with_the_seed():
     np.testing.assert_array_equal((x[:, -1, 0] / 2).astype(int), ENDS)
 
 
+def _end_rows(ds) -> list[list[int]]:
+    """Each batch's window end rows (SCALED[e, 0] == 2 e)."""
+    return [(x[:, -1, 0].numpy() / 2).astype(int).tolist() for x, _ in ds]
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 6, 8])
+def test_batches_are_consecutive_slices_of_each_epochs_order(batch_size):
+    plain = _end_rows(make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size))
+    expected = [ENDS[i : i + batch_size].tolist() for i in range(0, 6, batch_size)]
+    assert plain == expected
+    shuffled = _end_rows(
+        make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size, 3, (0, 2))
+    )
+    assert [len(b) for b in shuffled] == [len(b) for b in expected] * 2
+
+
+def test_tensor_inputs_give_the_same_batches_and_resume_mid_run():
+    tensors = as_tensor(SCALED), {k: as_tensor(v) for k, v in TARGETS.items()}
+    run = make_dataset(SCALED, TARGETS, ENDS, BUNDLE, 4, 9, (0, 3))
+    shared = make_dataset(*tensors, ENDS, BUNDLE, 4, 9, (0, 3))
+    resumed = make_dataset(*tensors, ENDS, BUNDLE, 4, 9, (1, 3))
+    for a, b in zip(run, shared, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        for name in TARGETS:
+            np.testing.assert_array_equal(a[1][name], b[1][name])
+    assert _end_rows(resumed) == _end_rows(run)[2:]  # 2 batches per epoch
+
+
 # ------------------------------------------------------------------ load_model
 
 
@@ -242,3 +270,22 @@ def test_train_check_weights_rejects_tasks_that_differ_from_the_windows():
         check_weights({"demand": 1.0, "typo": 1.0}, ["demand", "temp_class"])
     with pytest.raises(ConfigError, match="loss_weights"):
         check_weights({"demand": 1.0}, ["demand", "temp_class"])
+
+
+# --- predict_change -------------------------------------------------------------
+
+
+def test_predict_change_head_starts_from_the_last_observed_value(tmp_path):
+    tasks = [{**REG, "change_of": 1}, CLS3]
+    model = build_model(3, 4, tasks, [8], 0.0)
+    assert sorted(model.output_names) == ["demand", "temp_class"]
+    x = np.random.default_rng(0).normal(size=(5, 4, 3)).astype("float32")
+    model.get_layer("demand_change").set_weights([np.zeros((8, 1)), np.zeros(1)])
+    np.testing.assert_allclose(model.predict(x, verbose=0)["demand"][:, 0], x[:, -1, 1])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(
+        tmp_path / "m.keras", safe_mode=True, compile=False
+    )
+    np.testing.assert_array_equal(
+        loaded.predict(x, verbose=0)["demand"], model.predict(x, verbose=0)["demand"]
+    )

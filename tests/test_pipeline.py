@@ -39,7 +39,6 @@ STAGES = (
     "ablation@demand",
     "ablation@temp_class",
     "evaluate",
-    "backtest",
 )
 RUNNING = re.compile(r"Running stage '([^']+)'")
 CACHED = re.compile(r"Stage '([^']+)' is cached - skipping run")
@@ -212,12 +211,22 @@ def test_first_repro_runs_every_stage_in_order(first_run):
         f"a fresh repo should have all stages due: {before}"
     )
     assert ran == list(STAGES)
-    scores = project.read_json("metrics/evaluate.json")
-    assert list(scores) == tasks_of(project)
-    assert set(scores["demand"]) == {"mae", "rmse", "smape"}
-    assert set(scores["temp_class"]) == {"accuracy", "macro_f1", "log_loss"}
-    for task, values in scores.items():
-        assert all(np.isfinite(v) for v in values.values()), (task, values)
+    report = project.read_json("metrics/evaluate.json")
+    assert list(report) == tasks_of(project)
+    expected = {
+        "demand": ({"mae", "rmse", "smape"}, {"persistence", "seasonal_naive"}),
+        "temp_class": ({"accuracy", "macro_f1", "log_loss"}, {"majority"}),
+    }
+    for task, (metric_names, some_baselines) in expected.items():
+        assert set(report[task]) == {"model", "baselines", "single_task", "skill"}
+        assert set(report[task]["model"]) == metric_names
+        assert set(report[task]["single_task"]) == metric_names
+        assert some_baselines | {"hgb_lag"} <= set(report[task]["baselines"])
+        assert {"vs_persistence", "vs_hgb_lag", "vs_single_task"} <= set(
+            report[task]["skill"]
+        )
+        for values in (report[task]["model"], report[task]["skill"]):
+            assert all(np.isfinite(v) for v in values.values()), (task, values)
     assert (project.root / "models/model.keras").is_file()
     assert (project.root / "dvc.lock").is_file()
 
@@ -246,8 +255,7 @@ def test_feature_change_reruns_all_but_ingest(project):
 
     project.set_params(change)
     status = project.status()
-    readers = {"window", "backtest"}  # backtest refits its own scalers per fold
-    assert set(status) == readers, f"only {readers} read features: {status}"
+    assert set(status) == {"window"}, f"only window reads features: {status}"
     assert project.repro() == [s for s in STAGES if s != "ingest"]
     bundle = project.read_json("data/windows/preprocess.json")
     assert "Holiday" not in bundle["feature_names"]
@@ -468,7 +476,13 @@ def test_killed_train_resumes_to_the_same_metrics(project):
         p["train"].update(epochs=12, patience=100, batch_size=16)
 
     project.set_params(longer)
-    assert project.repro() == ["train", "evaluate"]
+    # epochs, patience and batch size are also the single-task models' budget.
+    assert project.repro() == [
+        "train",
+        "ablation@demand",
+        "ablation@temp_class",
+        "evaluate",
+    ]
     expected_metrics = (project.root / "metrics/evaluate.json").read_bytes()
     expected_curves = curves(project)
 
@@ -492,22 +506,21 @@ def test_killed_train_resumes_to_the_same_metrics(project):
 # --- backtest ------------------------------------------------------------------
 
 
-def test_enabling_the_backtest_runs_only_the_backtest(project):
-    def enable(params):
-        params["backtest"].update(enabled=True, folds=2)
+def test_a_declared_backtest_is_one_more_stage(project):
+    def declare(params):
+        params["backtest"] = {"quick": {"folds": 2, "mode": "retrain"}}
 
-    project.set_params(enable)
-    assert project.repro() == ["backtest"]
-    result = project.read_json("metrics/backtest.json")
+    project.set_params(declare)
+    assert project.repro() == ["backtest@quick"]
+    result = project.read_json("metrics/backtest/quick.json")
     assert len(result["folds"]) == 2
     for task in project.params()["tasks"]:
         for stats in result["summary"][task].values():
             assert set(stats) == {"mean", "std"}
             assert np.isfinite(stats["mean"])
 
-    def disable(params):
-        params["backtest"]["enabled"] = False
+    def remove(params):
+        params["backtest"] = {}
 
-    project.set_params(disable)
-    assert project.repro() == ["backtest"]
-    assert "skipped" in project.read_json("metrics/backtest.json")
+    project.set_params(remove)
+    assert project.status() == {}, "no backtest declared, no backtest stage"

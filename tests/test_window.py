@@ -546,3 +546,27 @@ def test_data_stages_never_import_tensorflow(tmp_path, raw_params):
     assert result.stdout.splitlines()[-1] == "heavy: []"
     for name in ("ingested.parquet", "windows/scaled.npy", "split/test.npy"):
         assert (project / "data" / name).is_file(), name
+
+
+# --- predict_change: the head adds the target's own last scaled value ---------
+
+
+def test_predict_change_points_at_the_targets_own_column():
+    features = Features(columns=["flag", "cat", "z"], calendar=[], timezone="UTC")
+    tasks = {"level": Task(type="regression", target="z", predict_change=True)}
+    bundle = fit_oracle(features=features, tasks=tasks)
+    # flag (1 column), cat=a, cat=b, then z: the fourth column.
+    assert bundle["feature_names"].index("z") == 3
+    assert bundle["tasks"][0]["change_of"] == 3
+    # The target's scaler equals the feature's, so the column adds directly.
+    z = next(i for i in bundle["inputs"] if i.get("column") == "z")
+    assert (z["mean"], z["std"]) == (
+        bundle["tasks"][0]["mean"],
+        bundle["tasks"][0]["std"],
+    )
+
+
+def test_predict_change_needs_the_target_as_an_input():
+    tasks = {"level": Task(type="regression", target="z", predict_change=True)}
+    with pytest.raises(DataError, match=r"add it to features\.columns"):
+        fit_oracle(tasks=tasks)

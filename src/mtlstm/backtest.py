@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mtlstm import window
-from mtlstm.config import Params
+from mtlstm.config import Backtest, Params
 from mtlstm.errors import ConfigError
 from mtlstm.split import row_bounds, windows_within
 
@@ -75,10 +75,12 @@ def prepare_fold(
 
 
 def run(
-    table: pd.DataFrame, params: Params, train_and_score: TrainAndScore
+    table: pd.DataFrame,
+    params: Params,
+    cfg: Backtest,
+    train_and_score: TrainAndScore,
 ) -> dict[str, Any]:
     """Scores of every fold and, per task and metric, their mean and std."""
-    cfg = params.backtest
     folds = []
     for i, ranges in enumerate(
         fold_ranges(len(table), params.split.train, params.split.val, cfg.folds)

@@ -93,6 +93,7 @@ class Task:
     bins: list[float] | None = None
     classes: list[str] | None = None
     unit: str = ""
+    predict_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,6 @@ class Ablation:
 
 @dataclass(frozen=True)
 class Backtest:
-    enabled: bool = False
     folds: int = 3
     mode: Literal["retrain", "refit"] = "retrain"
 
@@ -156,7 +156,8 @@ class Params:
     baselines: Baselines = field(default_factory=Baselines)
     ablation: Ablation = field(default_factory=Ablation)
     evaluate: Evaluate = field(default_factory=Evaluate)
-    backtest: Backtest = field(default_factory=Backtest)
+    # Named backtests, one DVC stage each (backtest@<name>); none by default.
+    backtest: dict[str, Backtest] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_ingest(self.ingest)
@@ -321,6 +322,8 @@ def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
             _check_regression(key, task, ingest)
         else:
             _check_classification(key, task, ingest)
+            if task.predict_change:
+                raise ConfigError(f"{key}.predict_change: only for regression tasks")
 
 
 def _check_regression(key: str, task: Task, ingest: Ingest) -> None:
@@ -370,8 +373,14 @@ def _check_numbers(p: Params) -> None:
             f"longest horizon ({horizon}); the seasonal naive forecast must be "
             "observed at the forecast origin"
         )
-    if p.backtest.folds < 1:
-        raise ConfigError(f"backtest.folds: must be >= 1, got {p.backtest.folds}")
+    for name, bt in p.backtest.items():
+        if not TASK_NAME.match(name):
+            raise ConfigError(
+                f"backtest.{name}: names start with a letter and hold only letters, "
+                "digits and _ (the name becomes the stage backtest@<name>)"
+            )
+        if bt.folds < 1:
+            raise ConfigError(f"backtest.{name}.folds: must be >= 1, got {bt.folds}")
     if p.evaluate.plot_points <= 0 or p.evaluate.batch_size <= 0:
         raise ConfigError("evaluate: plot_points and batch_size must be >= 1")
 

@@ -7,15 +7,30 @@ scaled matrix once, never ``N x T x F``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+Matrix = np.ndarray | tf.Tensor
+
+
+def as_tensor(values: Matrix, dtype: tf.DType | None = None) -> tf.Tensor:
+    """``values`` as a tensor; one that already is one is shared, not copied.
+
+    ``tf.constant`` copies a NumPy array: convert the ``N x F`` matrix once and
+    pass the tensor to every ``make_dataset`` call (train and val) to hold it
+    once, then drop the NumPy array.
+    """
+    if isinstance(values, tf.Tensor):
+        return values if dtype is None else tf.cast(values, dtype)
+    return tf.constant(values, dtype=dtype)
+
 
 def make_dataset(
-    scaled: np.ndarray,
-    targets: dict[str, np.ndarray],
+    scaled: Matrix,
+    targets: dict[str, Matrix],
     ends: np.ndarray,
     bundle: dict[str, Any],
     batch_size: int,
@@ -27,11 +42,12 @@ def make_dataset(
 
     Epoch ``k``'s order depends only on ``(seed, k)``: a run resumed at epoch ``k``
     sees exactly the batches an uninterrupted run would. Fit it with
-    ``steps_per_epoch=steps_per_epoch(len(ends), batch_size)``.
+    ``steps_per_epoch=steps_per_epoch(len(ends), batch_size)``. ``scaled`` and
+    ``targets`` may be NumPy arrays or tensors (see ``as_tensor``).
     """
     windows = _window_gatherer(scaled, bundle["lookback"])
     heads = {
-        t["name"]: (tf.constant(targets[t["name"]]), t["horizon"], t["type"])
+        t["name"]: (as_tensor(targets[t["name"]]), t["horizon"], t["type"])
         for t in bundle["tasks"]
     }
 
@@ -47,16 +63,34 @@ def make_dataset(
         ds = _end_batches(ends, batch_size)
     else:
         ds = _shuffled_epochs(ends, batch_size, shuffle_seed, epochs)
-    return ds.map(gather).prefetch(tf.data.AUTOTUNE)
+    return _gathered(ds, gather)
 
 
 def steps_per_epoch(n_windows: int, batch_size: int) -> int:
     return -(-n_windows // batch_size)
 
 
+def _gathered(ds: tf.data.Dataset, gather: Callable) -> tf.data.Dataset:
+    # Gathers run in parallel, but deterministic=True keeps the batches in their
+    # order: the same seed still yields the same sequence, and resuming works.
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def _end_batches(ends: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(ends, dtype=np.int64))
-    return ds.batch(batch_size)
+    return _batched(tf.constant(np.asarray(ends, dtype=np.int64)), batch_size)
+
+
+def _batched(rows: tf.Tensor, batch_size: int) -> tf.data.Dataset:
+    """Consecutive ``batch_size`` slices of the 1-D ``rows``, the last one short:
+    the batches ``Dataset.batch`` makes, without batching element by element."""
+    n = int(rows.shape[0])
+    full = n // batch_size * batch_size
+    whole = tf.reshape(rows[:full], [-1, batch_size])
+    rest = tf.data.Dataset.from_tensors(rows[full:]).take(int(full < n))
+    # Concatenated even when empty: every batch then has shape [None], as from
+    # Dataset.batch, whether or not batch_size divides n.
+    return tf.data.Dataset.from_tensor_slices(whole).concatenate(rest)
 
 
 def _shuffled_epochs(
@@ -67,23 +101,22 @@ def _shuffled_epochs(
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(seed, tf.int64), epoch])
         order = tf.random.experimental.stateless_shuffle(all_ends, seed=key)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return _batched(order, batch_size)
 
     return tf.data.Dataset.range(*epochs).flat_map(one_epoch)
 
 
 def make_input_dataset(
-    scaled: np.ndarray, ends: np.ndarray, lookback: int, batch_size: int
+    scaled: Matrix, ends: np.ndarray, lookback: int, batch_size: int
 ) -> tf.data.Dataset:
     """Yield input batches only, in order: for forecasting past the last row."""
     windows = _window_gatherer(scaled, lookback)
-    ds = _end_batches(ends, batch_size)
-    return ds.map(windows).prefetch(tf.data.AUTOTUNE)
+    return _gathered(_end_batches(ends, batch_size), windows)
 
 
-def _window_gatherer(scaled: np.ndarray, lookback: int):
+def _window_gatherer(scaled: Matrix, lookback: int) -> Callable:
     """A function from a batch of end rows to its ``batch x lookback x F`` block."""
-    matrix = tf.constant(scaled, dtype=tf.float32)
+    matrix = as_tensor(scaled, tf.float32)
     offsets = tf.range(-lookback + 1, 1, dtype=tf.int64)
 
     def windows(end: tf.Tensor) -> tf.Tensor:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mtlstm.config import Ingest
@@ -76,7 +77,7 @@ def read_table(path: Path, cfg: Ingest, label: str) -> Source:
     if path.suffix.lower() == ".parquet":
         names = pq.read_schema(path).names
         _require_columns(names, wanted, label)
-        return Source(pd.read_parquet(path, columns=wanted), label, 0)
+        return Source(read_parquet(path, wanted), label, 0)
     try:
         frame = pd.read_csv(
             path,
@@ -91,6 +92,23 @@ def read_table(path: Path, cfg: Ingest, label: str) -> Source:
         raise DataError(f"{label}: cannot be read as CSV: {exc}") from None
     _require_columns(list(frame.columns), wanted, label)
     return Source(frame[wanted].reset_index(drop=True), label, 2)
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet file as a frame, read at a peak near the frame's own size."""
+    # pre_buffer=False: no copy of the whole file in memory before decoding.
+    # self_destruct + split_blocks: each Arrow column is freed once converted,
+    # so the Arrow table and the frame are never both whole. Values and dtypes
+    # are those of a plain pd.read_parquet.
+    frame = pd.read_parquet(
+        path,
+        columns=columns,
+        pre_buffer=False,
+        to_pandas_kwargs={"self_destruct": True, "split_blocks": True},
+    )
+    # Arrow's allocator keeps freed buffers for reuse: hand them back now.
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
@@ -207,12 +225,39 @@ def order_rows(
         _reject_duplicates(frame, src)
     if not sort:
         _require_sorted(frame, src)
-    order = np.argsort(frame["time"].to_numpy(), kind="stable")
+    times = _stamps(frame["time"])
+    if _is_sorted(times):
+        # A stable sort would keep every row where it is: skip the table copy.
+        return frame.reset_index(drop=True), 0
+    order = np.argsort(times, kind="stable")
     moved = int((order != np.arange(len(order))).sum())
     return frame.iloc[order].reset_index(drop=True), moved
 
 
+def _stamps(times: pd.Series) -> np.ndarray:
+    """UTC times as datetime64, to compare and sort; ``to_numpy()`` on a tz-aware
+    column would build one Timestamp object per row."""
+    if times.dt.tz is not None:
+        times = times.dt.tz_convert(None)  # the same instants, as naive UTC
+    return times.to_numpy()
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    return bool((values[1:] >= values[:-1]).all())
+
+
+def count_duplicates(frame: pd.DataFrame) -> int:
+    """Rows whose timestamp repeats an earlier row's, in a table ``order_rows``
+    returned: on sorted times, a repeat always follows its first occurrence."""
+    times = _stamps(frame["time"])
+    # Comparing neighbours needs no hash table of every timestamp.
+    return int((times[1:] == times[:-1]).sum())
+
+
 def _reject_duplicates(frame: pd.DataFrame, src: Source) -> None:
+    times = _stamps(frame["time"])
+    if (times[1:] > times[:-1]).all():
+        return  # strictly increasing: no repeats, and no hash table to build
     dup = frame["time"].duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)[:2]
@@ -247,13 +292,31 @@ def to_grid(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:
     numeric = frame.astype(
         {c: "float64" for c, k in cfg.columns.items() if k == "boolean"}
     )
+    if _on_grid(numeric["time"], offset):
+        # Every row is its own grid step, and each allowed aggregation of one
+        # value is that value: resampling would only copy the table.
+        return numeric.reset_index(drop=True)
     grid = numeric.set_index("time").resample(offset).agg(aggs)
     return grid.reset_index()
 
 
+def _on_grid(times: pd.Series, offset: pd.DateOffset) -> bool:
+    """Whether ``resample`` would put each row in its own bin, labelled with the
+    row's own time: exactly one fixed step apart, the first on a bin edge."""
+    if not isinstance(offset, pd.offsets.Tick) or times.empty:
+        return False  # a calendar offset (day, month) has no fixed step
+    step = pd.Timedelta(offset)
+    first = times.iloc[0]
+    # resample's default origin, "start_day", puts bin edges at midnight + k steps.
+    if (first - first.normalize()) % step != pd.Timedelta(0):
+        return False
+    gaps = np.diff(_stamps(times))
+    return bool((gaps == step.to_timedelta64()).all())
+
+
 def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
     """Forward-fill holes of <= max_fill steps; longer holes error or split segments."""
-    empty = grid[list(cfg.columns)].isna().all(axis=1).to_numpy()
+    empty, any_missing = _missing(grid, list(cfg.columns))
     runs = _runs(empty)
     short = [(a, b) for a, b in runs if b - a <= cfg.max_fill]
     long = [(a, b) for a, b in runs if b - a > cfg.max_fill]
@@ -265,12 +328,15 @@ def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
             f"ingest.max_fill={cfg.max_fill}); raise ingest.max_fill, or set "
             "ingest.long_gaps: break so that no window spans a gap"
         )
-    filled = grid.ffill()
+    # Without a missing value ffill changes nothing, and without a long gap every
+    # row is kept: skipping both saves two copies of the table.
+    filled = grid.ffill() if any_missing else grid
     segment = np.cumsum(np.isin(np.arange(len(grid)), [b for _, b in long]))
     keep = np.ones(len(grid), dtype=bool)
     for a, b in long:
         keep[a:b] = False
-    out = filled.assign(segment=segment.astype("int32"))[keep].reset_index(drop=True)
+    out = filled.assign(segment=segment.astype("int32"))
+    out = (out[keep] if long else out).reset_index(drop=True)
     summary = {
         "filled_steps": int(sum(b - a for a, b in short)),
         "filled_runs": len(short),
@@ -281,6 +347,19 @@ def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
         "segments": int(segment[keep].max() + 1) if keep.any() else 0,
     }
     return out, summary
+
+
+def _missing(grid: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, bool]:
+    """Rows where every column is missing (empty grid steps), and whether any
+    value at all is missing."""
+    # Column by column: ``grid[columns].isna()`` would first copy the table.
+    empty = np.ones(len(grid), dtype=bool)
+    any_missing = False
+    for column in columns:
+        missing = grid[column].isna().to_numpy()
+        empty &= missing
+        any_missing = any_missing or bool(missing.any())
+    return empty, any_missing
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -34,15 +34,40 @@ def build_model(
         )
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"trunk_dropout_{i}")(x)
-    outputs = {t["name"]: _head(x, t) for t in tasks}
+    outputs = {t["name"]: _head(x, t, inputs) for t in tasks}
     return keras.Model(inputs=inputs, outputs=outputs, name="mtlstm")
 
 
-def _head(x: keras.KerasTensor, task: dict[str, Any]) -> keras.KerasTensor:
-    if task["type"] == "regression":
-        return keras.layers.Dense(1, name=task["name"])(x)
-    n = len(task["classes"])
-    return keras.layers.Dense(n, activation="softmax", name=task["name"])(x)
+def _head(
+    x: keras.KerasTensor, task: dict[str, Any], inputs: keras.KerasTensor
+) -> keras.KerasTensor:
+    name = task["name"]
+    if task["type"] == "classification":
+        n = len(task["classes"])
+        return keras.layers.Dense(n, activation="softmax", name=name)(x)
+    if task.get("change_of") is None:
+        return keras.layers.Dense(1, name=name)(x)
+    # predict_change: the head learns the change from the value observed at the
+    # forecast origin, so persistence is where training starts, not a target.
+    change = keras.layers.Dense(1, name=f"{name}_change")(x)
+    last = LastStep(task["change_of"], name=f"{name}_last_value")(inputs)
+    return keras.layers.Add(name=name)([change, last])
+
+
+@keras.saving.register_keras_serializable(package="mtlstm")
+class LastStep(keras.layers.Layer):
+    """One input feature at the window's last step, shape ``(batch, 1)``. The
+    target's own scaled column has the target's scaling, so it adds directly."""
+
+    def __init__(self, feature: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.feature = feature
+
+    def call(self, x: Any) -> Any:
+        return x[:, -1, self.feature : self.feature + 1]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "feature": self.feature}
 
 
 def compile_model(

@@ -20,7 +20,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from mtlstm import balancing  # noqa: F401  (registers its model class for loading)
+# Imported for their registered Keras classes, which loading a model needs.
+import mtlstm.balancing
+import mtlstm.model  # noqa: F401
 from mtlstm.io import atomic_path, read_json, write_json
 
 STATE = "state.json"

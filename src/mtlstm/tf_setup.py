@@ -7,7 +7,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from mtlstm import balancing  # noqa: F401  (registers its model class for loading)
+# Imported for their registered Keras classes, which loading a model needs.
+from mtlstm import balancing, model  # noqa: F401
 from mtlstm.errors import DataError
 
 

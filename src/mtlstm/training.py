@@ -14,7 +14,7 @@ from dvclive.keras import DVCLiveCallback
 from mtlstm import resume
 from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
-from mtlstm.dataset import make_dataset, steps_per_epoch
+from mtlstm.dataset import as_tensor, make_dataset, steps_per_epoch
 from mtlstm.distribute import global_batch_size, is_chief, shard_by_data
 
 
@@ -34,6 +34,8 @@ def fit(
     ``train`` and ``val`` (window end rows); ``dirs`` the ``live`` (DVCLive, or
     None for no curves) and ``resume`` directories. Returns the trained model:
     a resumed run continues from the saved one, so use the returned model.
+    ``arrays['scaled']`` is replaced by its tensor (``mtlstm.dataset`` takes
+    either), so that its NumPy copy is freed unless held elsewhere.
 
     Under a ``tf.distribute`` strategy ``cfg.batch_size`` is per replica: a step
     takes ``batch_size x replicas`` windows. Only the chief writes checkpoints
@@ -47,8 +49,8 @@ def fit(
     first = _first_epoch(state, cfg.epochs)
     if state:
         print(f"train: resuming after epoch {state['epochs_done']} of {cfg.epochs}")
-    scaled, targets, train = arrays["scaled"], arrays["targets"], arrays["train"]
-    batch = global_batch_size(cfg.batch_size, strategy)
+    scaled, targets = _share_tensors(arrays)
+    train, batch = arrays["train"], global_batch_size(cfg.batch_size, strategy)
     train_ds = shard_by_data(
         make_dataset(scaled, targets, train, bundle, batch, seed, (first, cfg.epochs))
     )
@@ -74,6 +76,17 @@ def fit(
         verbose=2,  # one progress line per epoch
     )
     return model
+
+
+def _share_tensors(arrays: dict[str, Any]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """The matrix and targets as tensors, made once for the train and val data."""
+    # Each make_dataset call given NumPy arrays would copy them into tensors of
+    # its own. Storing the matrix's tensor back also lets its NumPy copy go: one
+    # N x F matrix in memory instead of three. (Targets, N values per task, stay
+    # NumPy in ``arrays``: callers index them after fitting.)
+    arrays["scaled"] = as_tensor(arrays["scaled"], tf.float32)
+    targets = {name: as_tensor(values) for name, values in arrays["targets"].items()}
+    return arrays["scaled"], targets
 
 
 def _live_callback(live_dir: Path, resumed: bool) -> DVCLiveCallback:

@@ -30,6 +30,10 @@ def fit(
     inputs = [_fit_column(train_rows, c) for c in features.columns]
     inputs += [{"calendar": name} for name in features.calendar]
     task_specs = [_fit_task(train_rows, n, t) for n, t in tasks.items()]
+    names = feature_names({"inputs": inputs, "tasks": task_specs})
+    for spec, task in zip(task_specs, tasks.values(), strict=True):
+        if task.predict_change:
+            spec["change_of"] = _feature_index(inputs, names, spec)
     inputs += [
         {"task_class": s["name"]} for s in task_specs if s["type"] != "regression"
     ]
@@ -57,6 +61,19 @@ def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:
         "kind": "categorical",
         "categories": sorted(values.unique()),
     }
+
+
+def _feature_index(
+    inputs: list[dict[str, Any]], names: list[str], spec: dict[str, Any]
+) -> int:
+    """Column of the feature matrix that holds the task's own scaled target."""
+    numeric = {i.get("column") for i in inputs if i.get("kind") == "numeric"}
+    if spec["target"] not in numeric:
+        raise DataError(
+            f"tasks.{spec['name']}.predict_change: the target {spec['target']!r} "
+            "must also be an input; add it to features.columns"
+        )
+    return names.index(spec["target"])
 
 
 def _moments(values: pd.Series, column: str) -> dict[str, float]:
