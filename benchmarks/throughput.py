@@ -6,8 +6,7 @@ Variants are timed one epoch at a time, interleaved, after a warm-up epoch. Each
 variant's speed is its fastest epoch (other load only slows epochs down); the
 median over quiet epochs (other processes used < QUIET cores) is reported too.
 Also: the LSTM's achieved GFLOP/s vs the CPU's nominal peak and a measured matmul
-peak, each input pipeline alone, and ``candidate_dataset`` (a proposed
-make_dataset) under the same conditions.
+peak, and each input pipeline alone.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import candidate_dataset
 import keras
 import numpy as np
 import tensorflow as tf
@@ -84,14 +82,12 @@ def fitters(data: Data) -> tuple[dict[str, Callable[[int], Any]], dict[str, Any]
     }
     args = (data["scaled"], data["targets"], data["ends"], BUNDLE, BATCH)
     ours = make_dataset(*args, shuffle_seed=SEED)
-    cand = candidate_dataset.make_dataset(*args, shuffle_seed=SEED)
-    models = {name: new_model() for name in ("materialized", "ours", "candidate")}
+    models = {name: new_model() for name in ("materialized", "ours")}
     fns = {
         "materialized": lambda e: models["materialized"].fit(
             x, y, batch_size=BATCH, epochs=e, shuffle=True, verbose=0
         ),
         "ours": lambda e: models["ours"].fit(ours, epochs=e, verbose=0),
-        "candidate": lambda e: models["candidate"].fit(cand, epochs=e, verbose=0),
     }
     info["models"] = models
     return fns, info
@@ -144,7 +140,6 @@ def pipeline_only(data: Data, repeats: int = 10) -> dict[str, float]:
             x, y, batch_size=BATCH, shuffle=True
         ).get_tf_dataset(),
         "ours": make_dataset(*args, shuffle_seed=SEED),
-        "candidate": candidate_dataset.make_dataset(*args, shuffle_seed=SEED),
     }
     out = {}
     for name, ds in sets.items():
@@ -233,8 +228,6 @@ def rates(samples: int, runs: dict[str, list], pick: Callable) -> dict | None:
     return {
         "samples_per_s": {k: round(v) for k, v in rate.items()},
         "ours_vs_materialized": round(rate["ours"] / rate["materialized"], 3),
-        "candidate_vs_materialized": round(rate["candidate"] / rate["materialized"], 3),
-        "candidate_vs_ours": round(rate["candidate"] / rate["ours"], 3),
     }
 
 
