@@ -15,7 +15,6 @@ from mtlstm.config import load_params
 from mtlstm.distribute import is_chief, make_strategy
 from mtlstm.errors import ConfigError, run_stage
 from mtlstm.io import (
-    atomic_path,
     load_npy,
     load_npz,
     read_json,
@@ -23,7 +22,7 @@ from mtlstm.io import (
     write_json,
 )
 from mtlstm.model import make_model
-from mtlstm.tf_setup import make_deterministic
+from mtlstm.tf_setup import make_deterministic, save_model
 from mtlstm.training import fit
 
 WINDOWS = Path("data/windows")
@@ -80,8 +79,7 @@ def main() -> None:
 
 def save_outputs(model, bundle: dict) -> None:
     """The model, the preprocessing it was trained with, and its curves."""
-    with atomic_path(OUT_MODEL, suffix=".keras") as tmp:
-        model.save(tmp)
+    save_model(model, OUT_MODEL)
     write_json(OUT_BUNDLE, bundle)
     curves = [plots.training_curves(LIVE_DIR, task) for task in bundle["tasks"]]
     write_csv(OUT_CURVES, pd.concat(curves, ignore_index=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 
 import keras
@@ -289,3 +290,16 @@ def test_predict_change_head_starts_from_the_last_observed_value(tmp_path):
     np.testing.assert_array_equal(
         loaded.predict(x, verbose=0)["demand"], model.predict(x, verbose=0)["demand"]
     )
+
+
+def test_saved_model_bytes_do_not_depend_on_the_time(tmp_path):
+    from mtlstm.tf_setup import save_model
+
+    model = build_model(3, 4, [REG, CLS3], [8], 0.0)
+    save_model(model, tmp_path / "a.keras")
+    time.sleep(1.1)  # Keras would stamp a different save time
+    save_model(model, tmp_path / "b.keras")
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    loaded = keras.models.load_model(tmp_path / "a.keras", safe_mode=True)
+    for got, want in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 # Imported for their registered Keras classes, which loading a model needs.
-from mtlstm import balancing, model  # noqa: F401
+import mtlstm.balancing
+import mtlstm.model  # noqa: F401
 from mtlstm.errors import DataError
+from mtlstm.io import atomic_path
 
 
 def make_deterministic(seed: int) -> None:
@@ -38,3 +42,29 @@ def load_model(path: str | Path, task_names: list[str]) -> keras.Model:
             f"{sorted(task_names)}; retrain with `dvc repro train`"
         )
     return model
+
+
+# Keras stamps the save time into a .keras archive; without it the same weights
+# give the same bytes, so DVC sees an unchanged model and dvc.lock stays stable.
+FIXED_DATE = "1980-01-01@00:00:00"
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save atomically, with the archive's save time and entry dates fixed."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+        _normalize_archive(tmp)
+
+
+def _normalize_archive(path: Path) -> None:
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in entries:
+            if info.filename == "metadata.json":
+                meta = json.loads(data)
+                meta["date_saved"] = FIXED_DATE
+                data = json.dumps(meta).encode()
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = info.compress_type
+            archive.writestr(fixed, data)
