@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -44,8 +45,9 @@ def load_model(path: str | Path, task_names: list[str]) -> keras.Model:
     return model
 
 
-# Keras stamps the save time into a .keras archive; without it the same weights
-# give the same bytes, so DVC sees an unchanged model and dvc.lock stays stable.
+# Keras stamps the save time into a .keras archive and numbers shared objects by
+# their memory address; without both, the same weights give the same bytes in
+# any process, so DVC sees an unchanged model and dvc.lock stays stable.
 FIXED_DATE = "1980-01-01@00:00:00"
 
 
@@ -65,6 +67,24 @@ def _normalize_archive(path: Path) -> None:
                 meta = json.loads(data)
                 meta["date_saved"] = FIXED_DATE
                 data = json.dumps(meta).encode()
+            elif info.filename == "config.json":
+                data = json.dumps(_renumber_shared(json.loads(data), {})).encode()
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = info.compress_type
             archive.writestr(fixed, data)
+
+
+def _renumber_shared(node: Any, ids: dict[int, int]) -> Any:
+    """Replace each ``shared_object_id`` (an ``id()``) by 1, 2, ... in order of
+    first appearance; equal ids stay equal, so loading shares the same objects."""
+    if isinstance(node, list):
+        return [_renumber_shared(item, ids) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "shared_object_id":
+            out[key] = ids.setdefault(value, len(ids) + 1)
+        else:
+            out[key] = _renumber_shared(value, ids)
+    return out
