@@ -8,6 +8,9 @@ value}}}). Its own stage, so a loss-weight change never refits them.
 
 from pathlib import Path
 
+import pandas as pd
+
+from mtlstm import grid
 from mtlstm.baselines import score_baselines
 from mtlstm.config import load_params
 from mtlstm.errors import run_stage
@@ -22,6 +25,10 @@ def main() -> None:
     params = load_params()
     bundle = read_json(WINDOWS / "preprocess.json")
     splits = {name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "test")}
+    times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
+    # Grid steps since the first row: the seasonal value is one season earlier
+    # in time, which after a dropped long gap is not one season earlier in rows.
+    positions = grid.positions(times, bundle["ingest"]["freq"], bundle["timezone"])
     scores = score_baselines(
         bundle,
         load_npy(WINDOWS / "scaled.npy"),
@@ -29,6 +36,7 @@ def main() -> None:
         splits,
         season=params.baselines.season,
         seed=params.base.seed,
+        positions=positions,
     )
     write_json(OUT, scores)
     for task, by_name in scores.items():

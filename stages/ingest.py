@@ -6,7 +6,7 @@ data/ingest_schema.json (how the table was read, for ``mtlstm predict``).
 
 from pathlib import Path
 
-from mtlstm import ingest
+from mtlstm import grid, ingest
 from mtlstm.config import load_params
 from mtlstm.errors import run_stage
 from mtlstm.io import write_json, write_parquet
@@ -17,7 +17,8 @@ OUT_SCHEMA = Path("data/ingest_schema.json")
 
 
 def main() -> None:
-    cfg = load_params().ingest
+    params = load_params()
+    cfg, timezone = params.ingest, params.features.timezone
     path = ingest.resolve_source(cfg.source, Path.cwd())
     src = ingest.read_table(path, cfg, label=cfg.source)
     typed, moved = ingest.order_rows(
@@ -25,10 +26,10 @@ def main() -> None:
     )
     del src  # each intermediate table goes as soon as the next one exists
     rows_read, duplicates = len(typed), ingest.count_duplicates(typed)
-    grid = ingest.to_grid(typed, cfg)
+    gridded = ingest.to_grid(typed, cfg, timezone)
     del typed
-    table, gaps = ingest.fill_gaps(grid, cfg)
-    del grid
+    table, gaps = ingest.fill_gaps(gridded, cfg)
+    del gridded
     table = ingest.restore_kinds(table, cfg)
     write_parquet(OUT_TABLE, table)
     summary = {
@@ -38,6 +39,8 @@ def main() -> None:
         "rows_reordered": moved,
         "duplicate_rows": duplicates,
         "freq": cfg.freq,
+        # Steps of a day or longer are local calendar days in features.timezone.
+        "grid_timezone": grid.zone(cfg.freq, timezone),
         "rows_out": len(table),
         "first": str(table["time"].iloc[0]),
         "last": str(table["time"].iloc[-1]),

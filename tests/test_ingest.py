@@ -702,6 +702,7 @@ def test_cli_writes_table_and_summary(tmp_path, raw_params):
         "rows_reordered": 2,
         "duplicate_rows": 0,
         "freq": "1h",
+        "grid_timezone": "UTC",
         "rows_out": 5,
         "first": "2024-01-01 00:00:00+00:00",
         "last": "2024-01-01 04:00:00+00:00",

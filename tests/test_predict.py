@@ -20,6 +20,7 @@ BUNDLE = {
         "csv_sep": ",",
         "csv_decimal": ".",
     },
+    "timezone": "UTC",
     "tasks": [
         {"name": "load", "type": "regression", "horizon": 2, "mean": 10.0, "std": 2.0},
         {
@@ -76,7 +77,8 @@ def test_read_input_grids_and_breaks_at_gaps(tmp_path):
         "2024-01-01T01:00:00Z,2,rain\n"
         "2024-01-01T03:00:00Z,4,sun\n"
     )
-    table = read_input(path, BUNDLE)
+    table, note = read_input(path, BUNDLE)
+    assert note is None
     assert table["Demand"].tolist() == [1.0, 2.0, 4.0]
     assert table["segment"].tolist() == [0, 0, 1]
 
@@ -91,3 +93,82 @@ def test_read_input_applies_the_ingest_checks(tmp_path):
 def test_read_input_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"nope\.csv: input file not found"):
         read_input(tmp_path / "nope.csv", BUNDLE)
+
+
+
+# --- issue 14: the grid's time zone and an incomplete last step ---------------
+
+
+def daily_bundle(timezone: str = "Europe/Berlin") -> dict:
+    ingest = {**BUNDLE["ingest"], "freq": "1D", "long_gaps": "error"}
+    tasks = [{**BUNDLE["tasks"][0], "horizon": 1}]
+    return {**BUNDLE, "ingest": ingest, "timezone": timezone, "tasks": tasks}
+
+
+def test_daily_rows_at_local_midnight_keep_their_local_day(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text(
+        "Time,Demand,Weather\n"
+        "2024-01-01T00:00:00+01:00,1,sun\n"  # Monday 1 January in Berlin
+        "2024-01-02T00:00:00+01:00,2,sun\n"
+        "2024-01-03T00:00:00+01:00,3,rain\n"
+    )
+    table, _ = read_input(path, daily_bundle())
+    local = table["time"].dt.tz_convert("Europe/Berlin")
+    assert local.dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2024-01-01 00:00",
+        "2024-01-02 00:00",
+        "2024-01-03 00:00",
+    ]
+    assert local.dt.day_of_week.tolist() == [0, 1, 2]
+    frame = forecast_frame(
+        daily_bundle(), table["time"], np.array([2]), {"load": np.zeros((1, 1))}
+    )
+    # the instant of local midnight, not the UTC day before's midnight
+    assert frame["origin"].tolist() == ["2024-01-02T23:00:00Z"]
+    assert frame["load_time"].tolist() == ["2024-01-03T23:00:00Z"]
+
+
+def test_daily_target_time_follows_local_days_across_dst():
+    times = pd.Series(pd.to_datetime(["2024-03-30T23:00:00Z"], utc=True))
+    frame = forecast_frame(
+        daily_bundle(), times, np.array([0]), {"load": np.zeros((1, 1))}
+    )
+    # 31 March 2024 has 23 hours in Berlin: the next local midnight is 22:00Z.
+    assert frame["load_time"].tolist() == ["2024-03-31T22:00:00Z"]
+
+
+HALF_HOURS = (
+    "Time,Demand,Weather\n"
+    "2024-01-01T00:00:00Z,1,sun\n"
+    "2024-01-01T00:30:00Z,3,sun\n"
+    "2024-01-01T01:00:00Z,5,sun\n"
+    "2024-01-01T01:30:00Z,7,sun\n"
+    "2024-01-01T02:00:00Z,100,rain\n"  # 02:30 not yet recorded
+)
+
+
+def test_an_incomplete_last_step_is_dropped_with_a_note(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text(HALF_HOURS)
+    table, note = read_input(path, BUNDLE)
+    assert table["Demand"].tolist() == [2.0, 6.0]
+    assert note is not None
+    assert "2024-01-01T02:00:00Z" in note and "1 source row(s)" in note
+    assert "--allow-partial-last-step" in note
+
+
+def test_an_incomplete_last_step_is_kept_on_request(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text(HALF_HOURS)
+    table, note = read_input(path, BUNDLE, allow_partial_last_step=True)
+    assert table["Demand"].tolist() == [2.0, 6.0, 100.0]
+    assert note is None
+
+
+def test_a_complete_last_step_is_kept(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text(HALF_HOURS + "2024-01-01T02:30:00Z,102,rain\n")
+    table, note = read_input(path, BUNDLE)
+    assert table["Demand"].tolist() == [2.0, 6.0, 101.0]
+    assert note is None

@@ -43,10 +43,20 @@ def persistence(raw: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return metrics.persistence(raw, ends)
 
 
-def seasonal_naive(
-    raw: np.ndarray, ends: np.ndarray, horizon: int, season: int
+def season_rows(
+    ends: np.ndarray,
+    horizon: int,
+    season: int,
+    positions: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The value one season before the target time: ``raw[e + horizon - season]``."""
+    """Row of the value exactly one season (in time) before each target row
+    ``e + horizon``, or -1 where no row has that time (a long gap ingest
+    dropped, or before the first row).
+
+    ``positions`` (``mtlstm.grid.positions``) counts each row's grid steps since
+    the first row; ``None`` means rows are consecutive steps. Counting rows
+    instead of time would read the wrong hour after a dropped gap.
+    """
     # With season < horizon the "seasonal" value lies after the origin, so the
     # forecast would peek at the future instead of being a real forecast.
     if season < horizon:
@@ -55,16 +65,32 @@ def seasonal_naive(
             "value one season before the target must already be observed at the "
             "forecast origin"
         )
-    rows = np.asarray(ends, np.int64) + horizon - season
-    # A negative row would silently wrap to the end of the series in NumPy.
-    if rows.size and rows.min() < 0:
-        first = int(np.asarray(ends)[np.argmin(rows)])
-        raise ValueError(
-            f"season {season} reaches before the first row for the window ending "
-            f"at row {first} (horizon {horizon}); use a shorter season or windows "
-            "that end later"
-        )
-    return raw[rows]
+    targets = np.asarray(ends, np.int64) + horizon
+    if positions is None:
+        rows = targets - season
+        return np.where(rows >= 0, rows, -1)
+    positions = np.asarray(positions, np.int64)
+    wanted = positions[targets] - season
+    rows = np.searchsorted(positions, wanted)
+    found = (rows < len(positions)) & (
+        positions[np.minimum(rows, len(positions) - 1)] == wanted
+    )
+    return np.where(found, rows, -1)
+
+
+def seasonal_naive(
+    raw: np.ndarray,
+    ends: np.ndarray,
+    horizon: int,
+    season: int,
+    positions: np.ndarray | None = None,
+) -> np.ndarray:
+    """The value one season before the target time (``season_rows``). Where
+    that time has no row, the forecast falls back to persistence (the value at
+    the origin), so every test window is scored; ``score_baselines`` counts
+    those windows as ``persistence_fallbacks``."""
+    rows = season_rows(ends, horizon, season, positions)
+    return np.where(rows >= 0, raw[np.maximum(rows, 0)], raw[np.asarray(ends)])
 
 
 def majority_proba(
@@ -160,6 +186,7 @@ def task_forecasts(
     lookback: int,
     season: int = 24,
     seed: int = 0,
+    positions: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every baseline's forecast for the ``splits["test"]`` windows of one task.
 
@@ -174,7 +201,9 @@ def task_forecasts(
     if spec["type"] == "regression":
         return {
             "persistence": persistence(raw, ends),
-            "seasonal_naive": seasonal_naive(raw, ends, spec["horizon"], season),
+            "seasonal_naive": seasonal_naive(
+                raw, ends, spec["horizon"], season, positions
+            ),
             "hgb_lag": hgb,
         }
     n_classes = len(spec["classes"])
@@ -195,11 +224,15 @@ def score_baselines(
     splits: dict[str, np.ndarray],
     season: int = 24,
     seed: int = 0,
+    positions: np.ndarray | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{task: {baseline: {metric: value}}}`` on the ``splits["test"]`` windows.
 
     ``targets`` is the per-row ``data/windows/targets.npz`` content; ``splits``
-    needs ``"train"`` (fitting) and ``"test"`` (scoring) window end rows.
+    needs ``"train"`` (fitting) and ``"test"`` (scoring) window end rows;
+    ``positions`` the rows' grid steps since the first (see ``season_rows``).
+    The seasonal naive scores also count the windows that fell back to
+    persistence (``persistence_fallbacks``).
     """
     missing = {"train", "test"} - set(splits)
     if missing:
@@ -210,10 +243,15 @@ def score_baselines(
         series = targets[spec["name"]]
         actual = metrics.original_units(series, spec)[ends + spec["horizon"]]
         forecasts = task_forecasts(
-            spec, series, scaled, splits, bundle["lookback"], season, seed
+            spec, series, scaled, splits, bundle["lookback"], season, seed, positions
         )
         scores[spec["name"]] = {
             name: metrics.score_task(spec, actual, output)
             for name, output in forecasts.items()
         }
+        if "seasonal_naive" in forecasts:
+            missing = season_rows(ends, spec["horizon"], season, positions) < 0
+            scores[spec["name"]]["seasonal_naive"]["persistence_fallbacks"] = int(
+                missing.sum()
+            )
     return scores

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", type=Path, required=True, help="CSV or Parquet")
     predict.add_argument("--output", type=Path, required=True, help="CSV to write")
     predict.add_argument("--batch-size", type=int, default=1024)
+    predict.add_argument(
+        "--allow-partial-last-step",
+        action="store_true",
+        help="forecast from a last grid step that holds fewer source rows than a "
+        "complete one (by default it is dropped, with a note)",
+    )
     predict.set_defaults(run=_predict)
     return parser
 
@@ -56,12 +62,17 @@ def _predict(args: argparse.Namespace) -> None:
     if not args.bundle.is_file():
         raise MtlstmError(f"{args.bundle}: bundle not found; run `dvc repro train`")
     bundle = read_json(args.bundle)
-    table = read_input(args.input, bundle)
+    table, note = read_input(args.input, bundle, args.allow_partial_last_step)
+    if note:
+        print(f"predict: note: {note}", file=sys.stderr)
     ends = origins(table["segment"].to_numpy(), bundle["lookback"], str(args.input))
     outputs = _run_model(args, bundle, table, ends)
     frame = forecast_frame(bundle, table["time"], ends, outputs)
     write_csv(args.output, frame)
-    print(f"predict: {len(frame)} forecast(s) -> {args.output}")
+    print(
+        f"predict: {len(frame)} forecast(s) -> {args.output} (last origin "
+        f"{frame['origin'].iloc[-1]})"
+    )
 
 
 def _run_model(args, bundle, table, ends) -> dict:

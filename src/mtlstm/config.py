@@ -41,7 +41,8 @@ TRAIN_BUDGET = tuple(
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "ingest": ("ingest",),
+    # features.timezone: grid steps of a day or longer are local calendar days.
+    "ingest": ("ingest", "features.timezone"),
     "window": ("features", "tasks", "window", "split"),
     "split": ("split",),
     "baselines": ("base", "baselines"),
@@ -366,12 +367,14 @@ def _check_numbers(p: Params) -> None:
             f"split: need 0 < train, 0 < val and train + val < 1 (the rest is test), "
             f"got train={s.train}, val={s.val}"
         )
-    horizon = max(t.horizon for t in p.tasks.values())
-    if p.baselines.season < horizon:
+    # Seasonal naive forecasts regression tasks only: a classification task's
+    # horizon puts no bound on the season.
+    horizons = [t.horizon for t in p.tasks.values() if t.type == "regression"]
+    if horizons and p.baselines.season < max(horizons):
         raise ConfigError(
             f"baselines.season: {p.baselines.season} steps is shorter than the "
-            f"longest horizon ({horizon}); the seasonal naive forecast must be "
-            "observed at the forecast origin"
+            f"longest regression horizon ({max(horizons)}); the seasonal naive "
+            "forecast must be observed at the forecast origin"
         )
     for name, bt in p.backtest.items():
         if not TASK_NAME.match(name):

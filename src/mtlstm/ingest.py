@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mtlstm import grid as grid_lib
 from mtlstm.config import Ingest
 from mtlstm.errors import ConfigError, DataError
 
@@ -280,24 +281,46 @@ def _require_sorted(frame: pd.DataFrame, src: Source) -> None:
         )
 
 
-def to_grid(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:
-    """Aggregate onto the ``ingest.freq`` grid; empty grid steps become NaN rows."""
-    try:
-        offset = pd.tseries.frequencies.to_offset(cfg.freq)
-    except ValueError:
-        raise ConfigError(
-            f"ingest.freq: {cfg.freq!r} is not a pandas frequency (e.g. 30min, 1h, 1D)"
-        ) from None
+def to_grid(
+    frame: pd.DataFrame, cfg: Ingest, timezone: str = "UTC"
+) -> pd.DataFrame:
+    """Aggregate onto the ``ingest.freq`` grid; empty grid steps become NaN rows.
+
+    Steps of a day or longer follow local calendar days in ``timezone``
+    (``features.timezone``); shorter steps are laid in UTC (see mtlstm.grid).
+    """
+    grid, _ = to_grid_counted(frame, cfg, timezone)
+    return grid
+
+
+def to_grid_counted(
+    frame: pd.DataFrame, cfg: Ingest, timezone: str = "UTC"
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``to_grid`` plus the number of source rows in each grid step."""
+    offset = grid_lib.offset(cfg.freq)
     aggs = {c: cfg.aggregate.get(c, DEFAULT_AGG[k]) for c, k in cfg.columns.items()}
     numeric = frame.astype(
         {c: "float64" for c, k in cfg.columns.items() if k == "boolean"}
     )
-    if _on_grid(numeric["time"], offset):
+    if not grid_lib.is_calendar(offset) and _on_grid(numeric["time"], offset):
         # Every row is its own grid step, and each allowed aggregation of one
         # value is that value: resampling would only copy the table.
-        return numeric.reset_index(drop=True)
-    grid = numeric.set_index("time").resample(offset).agg(aggs)
-    return grid.reset_index()
+        return numeric.reset_index(drop=True), np.ones(len(numeric), np.int64)
+    indexed = numeric.set_index("time")
+    zone = grid_lib.zone(cfg.freq, timezone)
+    if zone != "UTC":
+        indexed = indexed.tz_convert(zone)  # local days, DST-aware bins
+    bins = indexed.resample(offset)
+    grid = bins.agg(aggs)
+    counts = bins.size().to_numpy(np.int64)
+    # A step with no source row is missing, whatever the aggregation: a sum of
+    # no rows is 0 to pandas, which would hide the hole from fill_gaps.
+    empty = counts == 0
+    for column in (c for c, how in aggs.items() if how == "sum"):
+        if empty.any():
+            grid.loc[empty, column] = np.nan
+    grid.index = grid.index.tz_convert("UTC")
+    return grid.reset_index(), counts
 
 
 def _on_grid(times: pd.Series, offset: pd.DateOffset) -> bool:

@@ -27,14 +27,17 @@ def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, fl
 def classification_scores(
     actual: np.ndarray, proba: np.ndarray, n_classes: int
 ) -> dict[str, float]:
-    """Accuracy, macro-F1 and log-loss from class probabilities."""
+    """Accuracy, macro-F1 and log-loss from class probabilities.
+
+    Macro-F1 averages over the classes present in the truth or the forecast
+    (a class absent from both has no F1 to score, not an F1 of 0); log-loss
+    keeps the full label set, so probability given to absent classes counts.
+    """
     labels = list(range(n_classes))
     predicted = np.argmax(proba, axis=1)
     return {
         "accuracy": float(accuracy_score(actual, predicted)),
-        "macro_f1": float(
-            f1_score(actual, predicted, labels=labels, average="macro", zero_division=0)
-        ),
+        "macro_f1": float(f1_score(actual, predicted, average="macro")),
         "log_loss": float(log_loss(actual, _clip(proba), labels=labels)),
     }
 

@@ -13,21 +13,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtlstm import ingest
+from mtlstm import grid, ingest
 from mtlstm.config import Ingest, parse
 from mtlstm.errors import DataError
 
 
-def read_input(path: Path, bundle: dict[str, Any]) -> pd.DataFrame:
-    """Read and grid a CSV/Parquet like the training source, or fail clearly."""
+def read_input(
+    path: Path, bundle: dict[str, Any], allow_partial_last_step: bool = False
+) -> tuple[pd.DataFrame, str | None]:
+    """Read and grid a CSV/Parquet like the training source, or fail clearly.
+
+    Returns the table and a note when an incomplete last grid step was dropped.
+    """
     if not path.is_file():
         raise DataError(f"{path}: input file not found")
     schema = {**bundle["ingest"], "source": str(path)}
     cfg = parse(Ingest, schema, "preprocess.json ingest")
     src = ingest.read_table(path, cfg, label=str(path))
     typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates)
-    table, _ = ingest.fill_gaps(ingest.to_grid(typed, cfg), cfg)
-    return ingest.restore_kinds(table, cfg)
+    gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
+    note = None
+    if not allow_partial_last_step and partial_last_step(counts):
+        note = (
+            f"the last grid step ({_iso(pd.DatetimeIndex(gridded['time'][-1:]))[0]}) "
+            f"holds {counts[-1]} source row(s), fewer than a complete step's "
+            f"{int(np.median(counts[:-1][counts[:-1] > 0]))}: dropped it (pass "
+            "--allow-partial-last-step to forecast from it anyway)"
+        )
+        gridded = gridded.iloc[:-1]
+    table, _ = ingest.fill_gaps(gridded, cfg)
+    return ingest.restore_kinds(table, cfg), note
+
+
+def partial_last_step(counts: np.ndarray) -> bool:
+    """Whether the input ends inside its last grid step: that step holds fewer
+    source rows than the typical (median) non-empty step before it, so its
+    mean, sum or last value is computed from part of the step."""
+    earlier = counts[:-1][counts[:-1] > 0]
+    return bool(earlier.size and counts[-1] < np.median(earlier))
 
 
 def origins(segment: np.ndarray, lookback: int, label: str) -> np.ndarray:
@@ -52,13 +75,13 @@ def forecast_frame(
 ) -> pd.DataFrame:
     """One row per forecast origin: every task's forecast in original units, its
     target time, and per-class probabilities for classification tasks."""
-    step = pd.tseries.frequencies.to_offset(bundle["ingest"]["freq"])
-    origin = pd.DatetimeIndex(times)[ends].tz_convert(None)  # UTC, zone dropped
+    freq, zone = bundle["ingest"]["freq"], bundle["timezone"]
+    origin = pd.DatetimeIndex(times)[ends]
     frame = {"origin": _iso(origin)}
     for spec in bundle["tasks"]:
         name = spec["name"]
         out = np.asarray(outputs[name], dtype=np.float64)
-        frame[f"{name}_time"] = _iso(origin + spec["horizon"] * step)
+        frame[f"{name}_time"] = _iso(grid.shift(origin, spec["horizon"], freq, zone))
         if spec["type"] == "regression":
             frame[name] = out[:, 0] * spec["std"] + spec["mean"]
             continue
@@ -69,4 +92,5 @@ def forecast_frame(
 
 
 def _iso(stamps: pd.DatetimeIndex) -> np.ndarray:
-    return stamps.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+    """UTC instants as ISO 8601 text with a Z."""
+    return stamps.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
