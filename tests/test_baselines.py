@@ -10,10 +10,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from mtlstm import baselines, metrics
+from mtlstm import baselines, grid, metrics
 
 MEAN, STD = 100.0, 2.0
 
@@ -229,3 +230,75 @@ def test_baselines_never_import_tensorflow():
         "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- issue 14: one season earlier in time, and horizons above 1 ---------------
+
+
+def test_seasonal_naive_reads_one_season_earlier_in_time_across_a_dropped_gap():
+    # 60 days of hourly rows with a 72 h hole (dropped by long_gaps: break)
+    # starting at hour 1200; the row after the hole is 72 steps later in time.
+    times = pd.date_range("2024-01-01", periods=60 * 24, freq="h", tz="UTC")
+    kept = np.r_[0:1200, 1272 : len(times)]
+    times = times[kept]
+    positions = grid.positions(times, "1h", "UTC")
+    assert positions[1199] == 1199 and positions[1200] == 1272
+    raw = np.asarray(kept, np.float64)  # each row holds its own grid hour
+    ends = np.arange(1250, len(times) - 1)
+    forecast = baselines.seasonal_naive(raw, ends, 1, 168, positions)
+    target_hour = raw[ends + 1]
+    season_hour = target_hour - 168
+    in_hole = (season_hour >= 1200) & (season_hour < 1272)
+    # Every forecast is the value of exactly 168 hours before its target ...
+    assert_array_equal(forecast[~in_hole], season_hour[~in_hole])
+    # ... and where that hour was dropped, persistence (the origin's value).
+    assert in_hole.sum() == 72
+    assert_array_equal(forecast[in_hole], raw[ends[in_hole]])
+
+
+def test_season_rows_mark_times_before_the_series_and_in_holes():
+    positions = np.array([0, 1, 2, 5, 6, 7])  # grid steps 3 and 4 were dropped
+    rows = baselines.season_rows(np.array([2, 3, 4]), 1, 3, positions)
+    # targets: rows 3, 4, 5 = steps 5, 6, 7; a season earlier: steps 2, 3, 4
+    assert_array_equal(rows, [2, -1, -1])
+    assert_array_equal(baselines.season_rows(np.array([0, 5]), 1, 3), [-1, 3])
+
+
+def test_score_baselines_counts_persistence_fallbacks():
+    spec = regression_spec()
+    bundle = {"lookback": 4, "tasks": [spec]}
+    series = daily_series(3)
+    positions = np.r_[0:30, 40 : 72 + 10]  # a 10-step hole after row 29
+    splits = {"train": np.arange(3, 20), "test": np.arange(40, 60)}
+    scores = baselines.score_baselines(
+        bundle, series[:, None], {"load": series}, splits, positions=positions
+    )
+    # targets at rows 41..60 = steps 51..70; 24 steps earlier: 27..46, of which
+    # steps 30..39 (targets at steps 54..63) fall in the hole.
+    assert scores["load"]["seasonal_naive"]["persistence_fallbacks"] == 10
+
+
+def test_score_baselines_scores_row_e_plus_horizon():
+    spec = regression_spec(horizon=2)
+    bundle = {"lookback": 4, "tasks": [spec]}
+    series = np.arange(60, dtype=np.float32)  # a ramp: persistence is off by h
+    splits = {"train": np.arange(3, 30), "test": np.arange(30, 50)}
+    scores = baselines.score_baselines(
+        bundle, series[:, None], {"load": series}, splits, season=24
+    )
+    # raw = 100 + 2 * row: persistence misses row e + 2 by 2 * 2 = 4 units, and
+    # the seasonal value (22 rows before the target's row) by 2 * 24 = 48.
+    assert scores["load"]["persistence"]["mae"] == pytest.approx(4.0)
+    assert scores["load"]["seasonal_naive"]["mae"] == pytest.approx(48.0)
+
+
+def test_classification_baselines_score_row_e_plus_horizon():
+    spec = class_spec(horizon=2)
+    bundle = {"lookback": 2, "tasks": [spec]}
+    labels = np.tile(np.array([0, 1, 2], dtype=np.int32), 20)
+    splits = {"train": np.arange(1, 30), "test": np.arange(30, 57)}
+    scores = baselines.score_baselines(
+        bundle, labels[:, None].astype(np.float32), {"level": labels}, splits
+    )
+    # the class at e + 2 is never the class at e in a 0, 1, 2 cycle
+    assert scores["level"]["persistence"]["accuracy"] == 0.0

@@ -250,6 +250,22 @@ def test_horizon_must_be_positive(tmp_path, raw_params, horizon):
         load(tmp_path, raw_params)
 
 
+def test_season_shorter_than_a_regression_horizon_is_refused(tmp_path, raw_params):
+    raw_params["tasks"]["demand"]["horizon"] = 48
+    with pytest.raises(
+        ConfigError,
+        match=r"baselines\.season: 24 steps is shorter than the longest regression "
+        r"horizon \(48\)",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_a_classification_horizon_does_not_bound_the_season(tmp_path, raw_params):
+    # seasonal naive forecasts regression tasks only
+    raw_params["tasks"]["temp_class"]["horizon"] = 48
+    assert load(tmp_path, raw_params).tasks["temp_class"].horizon == 48
+
+
 def test_bins_and_classes_count_mismatch(tmp_path, raw_params):
     raw_params["tasks"]["temp_class"]["classes"] = ["cold", "warm"]
     with pytest.raises(

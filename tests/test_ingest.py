@@ -586,6 +586,107 @@ def test_long_gap_break_starts_a_new_segment(tmp_path):
     }
 
 
+# --- issue 14: a sum never hides a hole; daily steps are local days ----------
+
+
+def daily_sales_csv(tmp_path: Path) -> Path:
+    """1-10 Jan and 21-25 Jan: a hole of 10 days (11-20 Jan)."""
+    days = [*range(1, 11), *range(21, 26)]
+    rows = "".join(f"2024-01-{d:02d},{d},{d / 10}\n" for d in days)
+    return write_csv(tmp_path, "Time,units,price\n" + rows)
+
+
+SALES = {"units": "numeric", "price": "numeric"}
+
+
+def test_sum_aggregation_does_not_hide_a_long_gap(tmp_path):
+    cfg = config(columns=SALES, freq="1D", aggregate={"units": "sum"}, max_fill=1)
+    with pytest.raises(
+        DataError, match=r"^gap of 10 missing step\(s\) of 1D from 2024-01-11"
+    ):
+        ingest_all(daily_sales_csv(tmp_path), cfg)
+
+
+def test_sum_aggregation_breaks_segments_at_a_long_gap(tmp_path):
+    cfg = config(
+        columns=SALES,
+        freq="1D",
+        aggregate={"units": "sum"},
+        max_fill=1,
+        long_gaps="break",
+    )
+    table, _, summary = ingest_all(daily_sales_csv(tmp_path), cfg)
+    assert len(table) == 15  # no invented rows for 11-20 Jan
+    assert 0.0 not in table["units"].tolist()
+    assert table["segment"].tolist() == [0] * 10 + [1] * 5
+    assert summary["dropped_gap_steps"] == 10
+    assert summary["filled_steps"] == 0
+
+
+def test_sum_aggregation_fills_a_short_hole_like_any_other(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,units,price\n"
+        "2024-01-01T00:00Z,1,1\n"
+        "2024-01-01T00:30Z,2,1\n"
+        "2024-01-01T02:00Z,4,2\n",  # 01:00 has no source row
+    )
+    cfg = config(columns=SALES, aggregate={"units": "sum"}, max_fill=1)
+    table, _, summary = ingest_all(path, cfg)
+    assert table["units"].tolist() == [3.0, 3.0, 4.0]  # filled, not 0
+    assert summary["filled_steps"] == 1
+
+
+def ingest_in(path: Path, cfg: Ingest, timezone: str) -> pd.DataFrame:
+    src = ingest.read_table(path, cfg, label=f"data/raw/{path.name}")
+    typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src)
+    table, _ = ingest.fill_gaps(ingest.to_grid(typed, cfg, timezone), cfg)
+    return table
+
+
+def test_daily_grid_follows_local_days_in_the_features_timezone(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,units,price\n"
+        "2024-01-01T00:00:00+01:00,1,1\n"
+        "2024-01-02T00:00:00+01:00,2,1\n"
+        "2024-01-03T00:00:00+01:00,3,1\n",
+    )
+    cfg = config(columns=SALES, freq="1D")
+    table = ingest_in(path, cfg, "Europe/Berlin")
+    local = table["time"].dt.tz_convert("Europe/Berlin")
+    assert local.dt.day_of_week.tolist() == [0, 1, 2]  # Mon, Tue, Wed
+    assert local.dt.hour.tolist() == [0, 0, 0]
+    assert table["units"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_sub_daily_rows_aggregate_within_one_local_day(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,units,price\n"
+        "2024-01-01T22:30:00Z,1,1\n"  # 23:30 on 1 Jan in Berlin
+        "2024-01-01T23:30:00Z,10,1\n"  # 00:30 on 2 Jan in Berlin
+        "2024-01-02T12:00:00Z,100,1\n",
+    )
+    cfg = config(columns=SALES, freq="1D", aggregate={"units": "sum"})
+    table = ingest_in(path, cfg, "Europe/Berlin")
+    assert table["units"].tolist() == [1.0, 110.0]
+    assert_times(table["time"], "2023-12-31T23:00Z", "2024-01-01T23:00Z")
+
+
+def test_daily_grid_across_dst_has_one_row_per_local_day(tmp_path):
+    days = ["2024-03-30", "2024-03-31", "2024-04-01"]
+    rows = "".join(f"{d}T12:00:00+01:00,1,1\n" for d in days)
+    path = write_csv(tmp_path, "Time,units,price\n" + rows)
+    table = ingest_in(path, config(columns=SALES, freq="1D"), "Europe/Berlin")
+    local = table["time"].dt.tz_convert("Europe/Berlin")
+    assert local.dt.strftime("%m-%d %H").tolist() == [
+        "03-30 00",
+        "03-31 00",
+        "04-01 00",
+    ]
+
+
 def test_restore_kinds_turns_booleans_back_into_flags():
     frame = pd.DataFrame({"flag": [1.0, 0.0], "x": [1.0, 2.0]})
     out = ingest.restore_kinds(

@@ -95,7 +95,6 @@ def test_read_input_missing_file(tmp_path):
         read_input(tmp_path / "nope.csv", BUNDLE)
 
 
-
 # --- issue 14: the grid's time zone and an incomplete last step ---------------
 
 

@@ -281,9 +281,7 @@ def _require_sorted(frame: pd.DataFrame, src: Source) -> None:
         )
 
 
-def to_grid(
-    frame: pd.DataFrame, cfg: Ingest, timezone: str = "UTC"
-) -> pd.DataFrame:
+def to_grid(frame: pd.DataFrame, cfg: Ingest, timezone: str = "UTC") -> pd.DataFrame:
     """Aggregate onto the ``ingest.freq`` grid; empty grid steps become NaN rows.
 
     Steps of a day or longer follow local calendar days in ``timezone``
