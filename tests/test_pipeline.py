@@ -68,6 +68,8 @@ def tiny_params() -> dict:
     """The project's params.yaml, pointed at the CSV and shrunk to seconds."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["ingest"]["source"] = CSV
+    # A horizon above 1: scoring must read row e + horizon, not e + 1.
+    params["tasks"]["demand"]["horizon"] = 3
     params["train"].update(layers=[8], epochs=2, batch_size=64)
     params["window"]["lookback"] = 6
     params["evaluate"]["plot_points"] = 24
@@ -379,6 +381,51 @@ def find_metrics(node, path: str):
             if found is not None:
                 return found
     return None
+
+
+def test_evaluate_metrics_match_a_recomputation_from_the_forecasts(project):
+    """metrics/evaluate.json against scores recomputed independently from
+    predictions/test.csv and the raw CSV (targets looked up by target time)."""
+    from sklearn.metrics import f1_score, log_loss
+
+    forecasts = pd.read_csv(project.root / "predictions/test.csv")
+    source = pd.read_csv(project.root / CSV).set_index("Time")
+    report = project.read_json("metrics/evaluate.json")
+    tasks = project.params()["tasks"]
+    assert tasks["demand"]["horizon"] == 3
+
+    actual = source.loc[forecasts["demand_time"], "Demand"].to_numpy()
+    err = forecasts["demand"].to_numpy() - actual
+    smape = 200 * np.mean(np.abs(err) / (np.abs(actual) + np.abs(actual + err)))
+    model = report["demand"]["model"]
+    assert model["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-6)
+    assert model["rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-6)
+    assert model["smape"] == pytest.approx(smape, rel=1e-6)
+
+    spec = tasks["temp_class"]
+    temperature = source.loc[forecasts["temp_class_time"], "Temperature"]
+    truth = np.searchsorted(spec["bins"], temperature.to_numpy(), side="right")
+    proba = forecasts[[f"temp_class_p_{c}" for c in spec["classes"]]].to_numpy()
+    predicted = [spec["classes"].index(c) for c in forecasts["temp_class"]]
+    model = report["temp_class"]["model"]
+    assert model["accuracy"] == pytest.approx(np.mean(truth == predicted))
+    assert model["macro_f1"] == pytest.approx(
+        f1_score(truth, predicted, average="macro")
+    )
+    clipped = np.clip(proba, 1e-7, 1)
+    clipped /= clipped.sum(axis=1, keepdims=True)
+    expected = log_loss(truth, clipped, labels=range(len(spec["classes"])))
+    assert model["log_loss"] == pytest.approx(expected, rel=1e-5)
+
+    for name, r in report.items():
+        key = "mae" if tasks[name]["type"] == "regression" else "log_loss"
+        for ref, value in r["skill"].items():
+            scores = (
+                r["single_task"]
+                if ref == "vs_single_task"
+                else (r["baselines"][ref.removeprefix("vs_")])
+            )
+            assert value == pytest.approx(1 - r["model"][key] / scores[key])
 
 
 # --- mtlstm predict against evaluate ------------------------------------------
