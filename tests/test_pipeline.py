@@ -571,3 +571,67 @@ def test_a_declared_backtest_is_one_more_stage(project):
 
     project.set_params(remove)
     assert project.status() == {}, "no backtest declared, no backtest stage"
+
+
+# --- the README's "Use your own data" example, as written ------------------------
+
+
+def readme_own_data_params() -> dict:
+    """The project's params.yaml edited with the README's example block: its
+    sections replace ours, except train, whose keys it sets."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Use your own data") :]
+    block = section[
+        section.index("```yaml") + len("```yaml") : section.index("```\n\n")
+    ]
+    example = yaml.safe_load(block)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    for key, value in example.items():
+        if key == "train":
+            params["train"].update(value)
+        else:
+            params[key] = value
+    return params
+
+
+def write_sales_csv(path: Path, days: int = 420) -> None:
+    """Two sales records a day at local times in Berlin (; separated, comma
+    decimals), a one-day hole (filled) and a five-day hole (a new segment)."""
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2023-01-02", periods=days, freq="D", tz="Europe/Berlin")
+    dates = dates.delete([*range(100, 101), *range(200, 205)])
+    lines = ["timestamp;units;price;promo;store;unused"]
+    for i, day in enumerate(dates):
+        weekly = 20 + 10 * (day.day_of_week >= 5)
+        store = "north" if (i // 3) % 2 else "south"
+        for hour in (9, 15):
+            stamp = (day + pd.Timedelta(hours=hour)).isoformat()
+            units = weekly + int(rng.integers(0, 5))
+            price = f"{2.5 + rng.random():.2f}".replace(".", ",")
+            promo = "yes" if day.day % 10 == 0 else "no"
+            lines.append(f"{stamp};{units};{price};{promo};{store};x")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_readme_own_data_example_runs_as_written(tmp_path, scratch):
+    params = readme_own_data_params()
+    params["train"].update(layers=[8], epochs=1)  # the test's budget, not the README's
+    project = make_project(tmp_path / "repo", scratch, params)
+    write_sales_csv(project.root / params["ingest"]["source"])
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", "sales data")
+    assert project.run(sys.executable, "-m", "mtlstm.cli", "check").returncode == 0
+    ran = project.repro()
+    assert "evaluate" in ran and "ablation@store_busy" in ran
+    summary = project.read_json("data/ingest_summary.json")
+    assert summary["grid_timezone"] == "Europe/Berlin"
+    assert summary["filled_steps"] == 1 and summary["dropped_gap_steps"] == 5
+    table = pd.read_parquet(project.root / "data/ingested.parquet")
+    local = table["time"].dt.tz_convert("Europe/Berlin")
+    assert (local.dt.hour == 0).all()  # one row per local day
+    assert local.iloc[0].day_of_week == 0  # 2 January 2023 was a Monday
+    assert table["units"].min() >= 40  # two records summed, no empty day as 0
+    report = project.read_json("metrics/evaluate.json")
+    assert set(report) == {"units_next_week", "store_busy"}
+    assert report["units_next_week"]["baselines"]["seasonal_naive"]["mae"] >= 0
