@@ -157,6 +157,25 @@ def test_missing_or_nan_feature_value_names_line_and_column(tmp_path, value):
         read(path, config())
 
 
+@pytest.mark.parametrize("value", ["1e308", "-2e16", "1.7976931348623157e308"])
+def test_values_that_would_overflow_scaling_are_refused(tmp_path, value):
+    path = write_csv(
+        tmp_path,
+        f"Time,x,flag,cat\n2024-01-01T00:00Z,1,no,a\n2024-01-01T01:00Z,{value},no,a\n",
+    )
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 3: column 'x' holds .* \(1 value\(s\) beyond "
+        r"\+-1e\+15, where scaling and aggregation overflow",
+    ):
+        read(path, config())
+
+
+def test_values_up_to_the_limit_are_read(tmp_path):
+    path = write_csv(tmp_path, "Time,x,flag,cat\n2024-01-01T00:00Z,-1e15,no,a\n")
+    assert read(path, config())["x"].tolist() == [-1e15]
+
+
 def test_bad_boolean_names_line_and_column(tmp_path):
     path = write_csv(
         tmp_path,

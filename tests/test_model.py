@@ -306,3 +306,7 @@ def test_saved_model_bytes_do_not_depend_on_time_or_memory(tmp_path):
     loaded = keras.models.load_model(tmp_path / "a.keras", safe_mode=True)
     for got, want in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
+    # A model restored from a checkpoint (as a resumed train is) shares its
+    # dtype policy and initializers differently; its bytes must not differ.
+    save_model(loaded, tmp_path / "c.keras")
+    assert (tmp_path / "c.keras").read_bytes() == (tmp_path / "a.keras").read_bytes()

@@ -531,6 +531,8 @@ def test_killed_train_resumes_to_the_same_metrics(project):
         "evaluate",
     ]
     expected_metrics = (project.root / "metrics/evaluate.json").read_bytes()
+    expected_model = (project.root / "models/model.keras").read_bytes()
+    expected_lock = (project.root / "dvc.lock").read_text()
     expected_curves = curves(project)
 
     killed = kill_train_after(project, epochs_done=3)
@@ -543,6 +545,9 @@ def test_killed_train_resumes_to_the_same_metrics(project):
     assert f"resuming after epoch {state['epochs_done']} of 12" in proc.stdout
     assert RUNNING.findall(proc.stdout) == ["train", "evaluate"]
     assert (project.root / "metrics/evaluate.json").read_bytes() == expected_metrics
+    # Byte-identical, not just metric-identical: a teammate's cache must match.
+    assert (project.root / "models/model.keras").read_bytes() == expected_model
+    assert (project.root / "dvc.lock").read_text() == expected_lock
     got = curves(project)
     assert got.keys() == expected_curves.keys()
     for name, table in expected_curves.items():

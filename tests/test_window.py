@@ -164,6 +164,19 @@ def test_transform_on_other_rows_uses_the_fitted_bundle():
     )
 
 
+def test_a_value_that_overflows_float32_once_scaled_is_refused():
+    table = ORACLE.copy()
+    # a training range with a tiny spread (std 1e-30), then a value 1e10 away
+    table["x"] = [0.0, 2e-30, 0.0, 2e-30, 0, 0, 1e10, 0, 0, 0]
+    bundle = fit_oracle(table)
+    with pytest.raises(
+        DataError,
+        match=r"^column 'x' at 2024-01-01 06:00:00\+00:00: 1e\+10 is 1 value\(s\) "
+        r"beyond float32's range",
+    ):
+        window.transform(table, bundle)
+
+
 def test_fit_ignores_rows_after_the_training_range():
     changed = ORACLE.copy()
     changed.loc[TRAIN_ROWS:, "x"] = 1e9

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mtlstm.errors import MtlstmError
+from mtlstm.errors import MtlstmError, report_bug
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     except MtlstmError as exc:
         print(f"error: {args.command}: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        return report_bug(args.command, exc)
     return 0
 
 

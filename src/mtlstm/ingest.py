@@ -27,6 +27,10 @@ USER_DATA_DIR = Path("data/raw")
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
 DEFAULT_AGG = {"numeric": "mean", "boolean": "max", "categorical": "last"}
+# Largest magnitude a numeric value may have. Beyond it, sums and variances
+# overflow float64 (1e308) or, near it, lose every digit that distinguishes
+# one value from the next (float64 holds integers exactly to about 9e15).
+MAX_ABS = 1e15
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,15 @@ def _reject_missing(src: Source, name: str, values: pd.Series) -> None:
             f"{src.where(row)}: column {name!r} has a missing, NaN or infinite value "
             f"({bad.size} in all); fill or remove those rows in the source. Only "
             "whole missing time steps are filled (ingest.max_fill)"
+        )
+    huge = np.flatnonzero(np.abs(arr) > MAX_ABS)
+    if huge.size:
+        row = int(huge[0])
+        raise DataError(
+            f"{src.where(row)}: column {name!r} holds {arr[row]:.6g} ({huge.size} "
+            f"value(s) beyond +-{MAX_ABS:.0e}, where scaling and aggregation "
+            "overflow or lose precision); rescale the column in the source (e.g. "
+            "to thousands) or fix the value"
         )
 
 

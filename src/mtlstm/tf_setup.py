@@ -45,9 +45,12 @@ def load_model(path: str | Path, task_names: list[str]) -> keras.Model:
     return model
 
 
-# Keras stamps the save time into a .keras archive and numbers shared objects by
-# their memory address; without both, the same weights give the same bytes in
-# any process, so DVC sees an unchanged model and dvc.lock stays stable.
+# Keras stamps the save time into a .keras archive and tags shared objects
+# (dtype policy, initializers) with their memory address. A fresh model and the
+# same model restored from a checkpoint share those objects differently, so the
+# tags are dropped altogether: the same weights and architecture give the same
+# bytes in any process and after a resume, so dvc.lock stays stable. The shared
+# objects are stateless configuration; loading rebuilds one per use.
 FIXED_DATE = "1980-01-01@00:00:00"
 
 
@@ -68,23 +71,20 @@ def _normalize_archive(path: Path) -> None:
                 meta["date_saved"] = FIXED_DATE
                 data = json.dumps(meta).encode()
             elif info.filename == "config.json":
-                data = json.dumps(_renumber_shared(json.loads(data), {})).encode()
+                data = json.dumps(_drop_shared_ids(json.loads(data))).encode()
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = info.compress_type
             archive.writestr(fixed, data)
 
 
-def _renumber_shared(node: Any, ids: dict[int, int]) -> Any:
-    """Replace each ``shared_object_id`` (an ``id()``) by 1, 2, ... in order of
-    first appearance; equal ids stay equal, so loading shares the same objects."""
+def _drop_shared_ids(node: Any) -> Any:
+    """The config without ``shared_object_id`` keys (an ``id()`` per object)."""
     if isinstance(node, list):
-        return [_renumber_shared(item, ids) for item in node]
+        return [_drop_shared_ids(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {}
-    for key, value in node.items():
-        if key == "shared_object_id":
-            out[key] = ids.setdefault(value, len(ids) + 1)
-        else:
-            out[key] = _renumber_shared(value, ids)
-    return out
+    return {
+        key: _drop_shared_ids(value)
+        for key, value in node.items()
+        if key != "shared_object_id"
+    }

@@ -169,7 +169,9 @@ def _write_column(
         out[:, col] = values.to_numpy("float64")
         return 1
     if item["kind"] == "numeric":
-        out[:, col] = (values.to_numpy("float64") - item["mean"]) / item["std"]
+        with np.errstate(over="ignore"):  # an overflow is refused just below
+            out[:, col] = (values.to_numpy("float64") - item["mean"]) / item["std"]
+        _require_finite(out[:, col], table, item)
         return 1
     cats = item["categories"]
     codes = pd.Index(cats).get_indexer(values)
@@ -182,6 +184,21 @@ def _write_column(
             "known category"
         )
     return _write_one_hot(out, col, codes, len(cats))
+
+
+def _require_finite(scaled: np.ndarray, table: pd.DataFrame, item: dict) -> None:
+    """A value far outside the training range (relative to its tiny spread)
+    overflows float32 when scaled: refuse it instead of training on inf."""
+    bad = np.flatnonzero(~np.isfinite(scaled))
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            f"column {item['column']!r} at {table['time'].iloc[row]}: "
+            f"{table[item['column']].iloc[row]:.6g} is {bad.size} value(s) beyond "
+            f"float32's range (3.4e38) once scaled by the training range's mean "
+            f"{item['mean']:.6g} and std {item['std']:.3g}; fix the value or drop "
+            "the column from features.columns"
+        )
 
 
 def _write_one_hot(out: np.ndarray, col: int, index: np.ndarray, width: int) -> int:

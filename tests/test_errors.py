@@ -1,0 +1,67 @@
+"""How errors reach the user: one line, the right exit code, no bare traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mtlstm.errors import DataError, run_stage
+
+
+def failing(exc: BaseException):
+    def main() -> None:
+        raise exc
+
+    return main
+
+
+def test_a_user_error_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage("ingest", failing(DataError("data/raw/a.csv line 3: bad")))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: ingest: data/raw/a.csv line 3: bad\n"
+
+
+def test_an_unexpected_error_is_a_bug_line_with_its_traceback_file(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage("window", failing(ZeroDivisionError("division by zero")))
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: window: an internal error, a bug in mtlstm")
+    assert "ZeroDivisionError: division by zero" in err
+    assert "logs/window-traceback.txt" in err
+    log = (tmp_path / "logs" / "window-traceback.txt").read_text()
+    assert "Traceback (most recent call last)" in log
+    assert "ZeroDivisionError: division by zero" in log
+
+
+def test_a_long_multi_line_message_is_cut_to_one_short_line(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        run_stage("train", failing(ValueError("x" * 5000 + "\nsecond line")))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 600
+    assert "second line" not in err
+
+
+def test_the_cli_reports_a_bug_without_a_bare_traceback(tmp_path):
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text("[1, 2]")  # valid JSON, but not a bundle: a TypeError inside
+    (tmp_path / "x.csv").write_text("Time,x\n2024-01-01T00:00Z,1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mtlstm.cli", "predict", "--bundle", str(bundle),
+         "--input", "x.csv", "--output", "y.csv"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "an internal error, a bug in mtlstm" in proc.stderr
+    assert (tmp_path / "logs" / "predict-traceback.txt").is_file()
