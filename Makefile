@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format bench plots results report clean
+.PHONY: install repro test lint format fuzz bench plots results report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: install
 format: install
 	ruff format .
 	ruff check --fix .
+
+# A long property-based search over every input path (Hypothesis); make test
+# runs a short derandomized one. FUZZ_EXAMPLES examples per property.
+FUZZ_EXAMPLES ?= 1500
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) pytest tests/test_fuzz.py \
+		-q -p no:cacheprovider --hypothesis-show-statistics
 
 # Speed and memory targets, as ratios against baselines run in the same process.
 bench: install

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mtlstm.errors import MtlstmError, report_bug
+from mtlstm.errors import MtlstmError, one_line, report_bug
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except MtlstmError as exc:
-        print(f"error: {args.command}: {exc}", file=sys.stderr)
+        print(f"error: {args.command}: {one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         return report_bug(args.command, exc)

@@ -27,10 +27,15 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     try:
         main()
     except MtlstmError as exc:
-        print(f"error: {name}: {exc}", file=sys.stderr)
+        print(f"error: {name}: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
         sys.exit(report_bug(name, exc))
+
+
+def one_line(exc: BaseException) -> str:
+    """The message on one line: a quoted library message may span several."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def report_bug(name: str, exc: BaseException) -> int:
