@@ -42,6 +42,12 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
+def shorten(text: object, limit: int = QUOTE_LIMIT) -> str:
+    """``str(text)`` as is when short, else its first ``limit`` characters."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 _REPR = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
 _REPR.maxlevel = 3
 _REPR.maxtuple = _REPR.maxlist = _REPR.maxdict = 4
