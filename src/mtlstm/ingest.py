@@ -53,6 +53,8 @@ def resolve_source(source: str, root: Path) -> Path:
     if source in BUILTIN:
         package, member = BUILTIN[source]
         return Path(str(importlib.resources.files(package).joinpath(member)))
+    if "\0" in source:  # Path.resolve would raise a bare ValueError
+        raise ConfigError(f"ingest.source: {quote(source)} holds a NUL byte")
     path = (root / source).resolve()
     raw_dir = (root / USER_DATA_DIR).resolve()
     if raw_dir not in path.parents:
