@@ -239,6 +239,15 @@ def test_grid_limit_message_names_the_sizes_and_the_fix(tmp_path):
     assert "use a coarser ingest.freq" in message
 
 
+@pytest.mark.parametrize("freq", ["-1h", "0min"])
+def test_a_step_that_is_not_positive_is_refused(tmp_path, freq):
+    path = write_text(tmp_path / "data" / "raw" / "a.csv", FAR_APART)
+    with pytest.raises(
+        ConfigError, match=rf"ingest\.freq: '{freq}' must be a positive"
+    ):
+        ingest_all(path, cfg(freq=freq))
+
+
 def test_a_sparse_but_sane_grid_is_still_built(tmp_path):
     # 2 rows 10 days apart at 1min: 14401 steps, under the 1,000,000 floor.
     text = "Time,x,flag\n2024-01-01T00:00:00Z,1,true\n2024-01-11T00:00:00Z,2,false\n"

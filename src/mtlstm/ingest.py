@@ -295,7 +295,8 @@ def to_grid(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:
         offset = pd.tseries.frequencies.to_offset(cfg.freq)
     except ValueError:
         raise ConfigError(
-            f"ingest.freq: {cfg.freq!r} is not a pandas frequency (e.g. 30min, 1h, 1D)"
+            f"ingest.freq: {quote(cfg.freq)} is not a pandas frequency "
+            "(e.g. 30min, 1h, 1D)"
         ) from None
     _check_grid_size(frame["time"], offset, cfg.freq)
     aggs = {c: cfg.aggregate.get(c, DEFAULT_AGG[k]) for c, k in cfg.columns.items()}
