@@ -362,8 +362,7 @@ def _check_features(features: Features, ingest: Ingest) -> None:
         if name not in ingest.columns:
             raise ConfigError(
                 f"features.columns[{i}]: {quote(name)} is not declared in "
-                "ingest.columns "
-                f"(declared: {', '.join(ingest.columns)})"
+                f"ingest.columns (declared: {', '.join(ingest.columns)})"
             )
     if len(set(features.columns)) != len(features.columns):
         raise ConfigError("features.columns: a column is listed twice")
@@ -372,8 +371,7 @@ def _check_features(features: Features, ingest: Ingest) -> None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
             f"features.timezone: {quote(features.timezone)} is not a known IANA "
-            "time zone "
-            "(e.g. UTC, Europe/Berlin, Australia/Melbourne)"
+            "time zone (e.g. UTC, Europe/Berlin, Australia/Melbourne)"
         ) from None
 
 
