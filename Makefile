@@ -9,10 +9,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install repro test lint format fuzz bench plots results report clean
 
-$(STAMP): pyproject.toml
+# Linters with native binaries (actionlint, shellcheck) come from hash-pinned
+# wheels only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
+$(STAMP): pyproject.toml requirements-lint.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: \
+		--require-hashes -r requirements-lint.txt
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,7 +3,10 @@
 DVC's HTML loads Vega from a CDN; this machine (and many CI runners) have no web
 access. The Vega, Vega-Lite and Vega-Embed builds come from the npm registry
 once, into the git-ignored ``.cache/vega/``, and a local HTML template points at
-them::
+them. The page runs in a browser with file access, so the versions are exact
+and each tarball's sha512 must equal the registry's ``dist.integrity`` pinned
+below (checked on every run, also for a cached tarball) before a file of it is
+used::
 
     python scripts/render_plots.py                       # -> dvc_plots/index.html
     python scripts/render_plots.py --screenshot plots.png  # needs Debian chromium
@@ -12,6 +15,8 @@ them::
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -21,10 +26,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "vega"
+# name -> (exact version, `npm view <name>@<version> dist.integrity`, build file).
+# To upgrade: change the version, paste the new integrity, check the plots.
 PACKAGES = {
-    "vega@5": "vega.min.js",
-    "vega-lite@5": "vega-lite.min.js",
-    "vega-embed@6": "vega-embed.min.js",
+    "vega": (
+        "5.33.1",
+        "sha512-1fArfVDUqVbb5z8n+/nVQb+VNBzx8svY6CrsyTK4Ujm4yrd9I1auoKxBAPXLCavY1Lcr"
+        "bHUskQbGUP8gXOzyQw==",
+        "vega.min.js",
+    ),
+    "vega-lite": (
+        "5.23.0",
+        "sha512-l4J6+AWE3DIjvovEoHl2LdtCUkfm4zs8Xxx7INwZEAv+XVb6kR6vIN1gt3t2gN2gs/y4"
+        "DYTs/RPoTeYAuEg6mA==",
+        "vega-lite.min.js",
+    ),
+    "vega-embed": (
+        "6.29.0",
+        "sha512-PmlshTLtLFLgWtF/b23T1OwX53AugJ9RZ3qPE2c01VFAbgt3/GSNI/etzA/GzdrkceXF"
+        "ma+FDHNXUppKuM0U6Q==",
+        "vega-embed.min.js",
+    ),
 }
 TEMPLATE = """<!DOCTYPE html>
 <html>
@@ -42,23 +64,59 @@ TEMPLATE = """<!DOCTYPE html>
 """
 
 
-def vega_scripts() -> list[Path]:
-    """The three Vega builds, fetched with ``npm pack`` if not cached yet."""
-    wanted = [CACHE / name for name in PACKAGES.values()]
-    if all(p.is_file() for p in wanted):
-        return wanted
+class IntegrityError(RuntimeError):
+    """A tarball's sha512 is not the pinned ``dist.integrity``."""
+
+
+def integrity(path: Path) -> str:
+    """npm's Subresource Integrity string of a file: sha512-<base64 digest>."""
+    digest = hashlib.sha512(path.read_bytes()).digest()
+    return "sha512-" + base64.b64encode(digest).decode("ascii")
+
+
+def verify(tgz: Path, expected: str) -> None:
+    got = integrity(tgz)
+    if got != expected:
+        tgz.unlink()  # never reuse it; the next run fetches it again
+        raise IntegrityError(
+            f"{tgz.name}: sha512 integrity {got} is not the pinned {expected}; "
+            "the tarball was removed, nothing of it was used"
+        )
+
+
+def fetch(name: str, version: str) -> Path:
+    """``npm pack name@version`` into the cache (no install scripts run)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            ["npm", "pack", "--silent", *PACKAGES], cwd=tmp, check=True, text=True
+            ["npm", "pack", "--silent", "--ignore-scripts", f"{name}@{version}"],
+            cwd=tmp,
+            check=True,
+            text=True,
         )
-        for tgz in Path(tmp).glob("*.tgz"):
-            with tarfile.open(tgz) as archive:
-                for member in archive.getmembers():
-                    if Path(member.name).name in PACKAGES.values():
-                        member.name = Path(member.name).name
-                        archive.extract(member, CACHE, filter="data")
-    return wanted
+        (tgz,) = Path(tmp).glob("*.tgz")
+        return Path(shutil.move(tgz, CACHE / f"{name}-{version}.tgz"))
+
+
+def extract(tgz: Path, member: str, target: Path) -> None:
+    with tarfile.open(tgz) as archive:
+        data = archive.extractfile(archive.getmember(member))
+        assert data is not None, f"{tgz.name}: {member} is not a file"
+        target.write_bytes(data.read())
+
+
+def vega_scripts() -> list[Path]:
+    """The three pinned Vega builds, each from a tarball verified on every run."""
+    scripts = []
+    for name, (version, expected, build) in PACKAGES.items():
+        tgz = CACHE / f"{name}-{version}.tgz"
+        if not tgz.is_file():
+            tgz = fetch(name, version)
+        verify(tgz, expected)
+        target = CACHE / build
+        extract(tgz, f"package/build/{build}", target)
+        scripts.append(target)
+    return scripts
 
 
 def render(out_dir: Path) -> Path:
@@ -101,6 +159,13 @@ def screenshot(page: Path, png: Path, height: int) -> None:
 
 
 def main() -> None:
+    try:
+        run()
+    except IntegrityError as exc:
+        sys.exit(f"error: render_plots: {exc}")
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dvc_plots")
     parser.add_argument("--screenshot", type=Path, help="write a PNG of the page")

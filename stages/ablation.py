@@ -6,13 +6,12 @@ windows. Writes metrics/ablation/<task>.json ({metric: value}); evaluate puts it
 next to the multi-task model. With ablation.enabled false it writes only a note.
 """
 
-import sys
 from pathlib import Path
 
 from mtlstm import metrics, resume
 from mtlstm.config import TRAIN_BUDGET, load_params
 from mtlstm.dataset import make_input_dataset
-from mtlstm.errors import ConfigError, run_stage
+from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_json
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import make_deterministic
@@ -27,10 +26,13 @@ INPUTS = [WINDOWS / n for n in ("scaled.npy", "targets.npz", "preprocess.json")]
 
 
 def main() -> None:
-    task = sys.argv[1] if len(sys.argv) == 2 else ""
+    task = foreach_key("ablation")  # from DVC_STAGE: no params value in the shell
     params = load_params()
     if task not in params.tasks:
-        raise ConfigError(f"usage: ablation.py <task>; tasks are {list(params.tasks)}")
+        raise ConfigError(
+            f"ablation: no task {quote(task)} in params.yaml; tasks are "
+            f"{list(params.tasks)}"
+        )
     if not params.ablation.enabled:
         write_json(OUT / f"{task}.json", {"skipped": "ablation.enabled is false"})
         print(f"ablation: {task}: skipped (ablation.enabled is false)")

@@ -8,14 +8,13 @@ and every fold's scores. params.yaml declares no backtest by default.
 """
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from mtlstm import backtest, metrics
 from mtlstm.config import load_params
-from mtlstm.errors import ConfigError, run_stage
+from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
 from mtlstm.io import write_json
 
 IN_TABLE = Path("data/ingested.parquet")
@@ -23,11 +22,13 @@ OUT = Path("metrics/backtest")
 
 
 def main() -> None:
-    name = sys.argv[1] if len(sys.argv) == 2 else ""
+    name = foreach_key("backtest")  # from DVC_STAGE: no params value in the shell
     params = load_params()
     if name not in params.backtest:
-        declared = list(params.backtest)
-        raise ConfigError(f"usage: backtest.py <name>; backtest declares {declared}")
+        raise ConfigError(
+            f"backtest: no backtest {quote(name)} in params.yaml; backtest "
+            f"declares {list(params.backtest)}"
+        )
     cfg = params.backtest[name]
     table = pd.read_parquet(IN_TABLE)
     result = backtest.run(table, params, cfg, FoldTrainer(params, name, cfg))

@@ -443,9 +443,10 @@ def test_predict_on_the_test_period_reproduces_evaluate(project, tmp_path):
     source = pd.read_csv(project.root / CSV)
     first = source.index[source["Time"] == expected["origin"].iloc[0]][0]
     source.iloc[first - lookback + 1 :].to_csv(tmp_path / "new.csv", index=False)
-    proc = predict(project, "--input", str(tmp_path / "new.csv"), "--output", "p.csv")
+    out = tmp_path / "p.csv"
+    proc = predict(project, "--input", str(tmp_path / "new.csv"), "--output", str(out))
     assert proc.returncode == 0, proc.stderr
-    got = pd.read_csv(project.root / "p.csv")
+    got = pd.read_csv(out)
     # predict also forecasts past the data's end, where evaluate has no target.
     assert got["origin"].iloc[: len(expected)].tolist() == expected["origin"].tolist()
     pd.testing.assert_frame_equal(got.iloc[: len(expected)], expected, check_exact=True)
@@ -455,7 +456,8 @@ def test_predict_refuses_input_shorter_than_one_lookback(project, tmp_path):
     lookback = project.params()["window"]["lookback"]
     source = pd.read_csv(project.root / CSV)
     source.iloc[: lookback - 1].to_csv(tmp_path / "short.csv", index=False)
-    proc = predict(project, "--input", str(tmp_path / "short.csv"), "--output", "p.csv")
+    out = str(tmp_path / "p.csv")
+    proc = predict(project, "--input", str(tmp_path / "short.csv"), "--output", out)
     assert proc.returncode == 2
     assert f"needs a full lookback of {lookback} rows" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -474,7 +476,8 @@ def test_predict_checks_input_like_ingest(project, tmp_path):
 def test_predict_rejects_a_corrupt_model(project, tmp_path):
     broken = tmp_path / "model.keras"
     broken.write_bytes((project.root / "models/model.keras").read_bytes()[:500])
-    proc = predict(project, "--model", str(broken), "--input", CSV, "--output", "p.csv")
+    out = str(tmp_path / "p.csv")
+    proc = predict(project, "--model", str(broken), "--input", CSV, "--output", out)
     assert proc.returncode == 2
     assert "corrupt or truncated" in proc.stderr
 

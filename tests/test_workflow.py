@@ -1,9 +1,11 @@
-"""The GitHub Actions workflow: actionlint finds nothing, and it does what the
-README promises (tests on every push; on pull requests the pipeline reproduced
-over a cached DVC cache and a params/metrics report)."""
+"""The GitHub Actions workflow: actionlint (with shellcheck) finds nothing, and it
+does what the README promises (tests on every push; on pull requests the pipeline
+reproduced over a cached DVC cache and a params/metrics report) without handing
+a write token or movable code to the jobs that run the project."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -16,10 +18,23 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 
 
-def actionlint() -> str | None:
-    """The actionlint next to this interpreter (a dev dependency), else on PATH."""
-    local = Path(sys.executable).parent / "actionlint"
-    return str(local) if local.is_file() else shutil.which("actionlint")
+def tool(name: str) -> str | None:
+    """``name`` next to this interpreter (requirements-lint.txt), else on PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.is_file() else shutil.which(name)
+
+
+def actionlint(*args: str) -> subprocess.CompletedProcess:
+    binary = tool("actionlint")
+    if binary is None:
+        pytest.skip("actionlint is not installed (make install: requirements-lint.txt)")
+    return subprocess.run(
+        [binary, "-no-color", *args, str(WORKFLOW.relative_to(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +61,101 @@ def runs_on_push(job: dict) -> bool:
 
 
 def test_actionlint_reports_nothing() -> None:
-    binary = actionlint()
-    if binary is None:
-        pytest.skip("actionlint is not installed (pip install the dev extra)")
+    proc = actionlint("-shellcheck=")  # the workflow itself; shell: see below
+    assert proc.returncode == 0 and not proc.stdout.strip(), (
+        f"actionlint (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+    )
+
+
+def test_actionlint_with_shellcheck_reports_nothing() -> None:
+    shellcheck = tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip(
+            "shellcheck is not installed (make install: requirements-lint.txt), so "
+            "the run: scripts were NOT shellchecked"
+        )
+    proc = actionlint(f"-shellcheck={shellcheck}")
+    assert proc.returncode == 0 and not proc.stdout.strip(), (
+        f"actionlint + shellcheck (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+    )
+
+
+def test_actionlint_with_shellcheck_finds_a_planted_bug(tmp_path) -> None:
+    """The check above can fail: an unquoted variable is reported."""
+    shellcheck = tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed: nothing to prove")
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo $HOME/*.txt\n",
+        encoding="utf-8",
+    )
     proc = subprocess.run(
-        [binary, "-no-color", str(WORKFLOW.relative_to(ROOT))],
-        cwd=ROOT,
+        [tool("actionlint"), "-no-color", f"-shellcheck={shellcheck}", str(bad)],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 0 and not proc.stdout.strip(), (
-        f"actionlint (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
-    )
+    assert proc.returncode == 1 and "SC2086" in proc.stdout, proc.stdout
+
+
+# --- supply chain ------------------------------------------------------------------
+
+PINNED = re.compile(
+    r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*$"
+)
+
+
+def test_every_action_is_pinned_to_a_commit_sha_with_its_tag() -> None:
+    lines = [
+        line
+        for line in WORKFLOW.read_text(encoding="utf-8").splitlines()
+        if re.match(r"^\s*(- )?uses:", line)
+    ]
+    assert lines, "no action used?"
+    for line in lines:
+        assert PINNED.match(line), f"not pinned to a full SHA with its tag: {line}"
+
+
+def test_only_the_comment_job_can_write_and_it_runs_no_project_code(
+    workflow: dict,
+) -> None:
+    assert workflow["permissions"] == {"contents": "read"}
+    writers = {
+        name: job
+        for name, job in workflow["jobs"].items()
+        if "write" in (job.get("permissions") or {}).values()
+    }
+    assert list(writers) == ["comment"], f"jobs with a write token: {list(writers)}"
+    comment = writers["comment"]
+    assert comment["permissions"] == {"pull-requests": "write"}
+    assert comment["needs"] == "repro"
+    assert "head.repo.full_name == github.repository" in comment["if"]
+    actions = [s["uses"].split("@")[0] for s in steps(comment) if "uses" in s]
+    assert actions == ["actions/download-artifact"]
+    scripts = [s["run"] for s in steps(comment) if "run" in s]
+    assert len(scripts) == 1 and scripts[0].startswith("gh pr comment")
+    assert "--body-file report.md" in scripts[0]
+    for name, job in workflow["jobs"].items():
+        if name != "comment":
+            assert job.get("permissions", {"contents": "read"}) == {
+                "contents": "read"
+            }, name
+
+
+def test_checkouts_do_not_keep_the_token(workflow: dict) -> None:
+    checkouts = [
+        s
+        for job in workflow["jobs"].values()
+        for s in steps(job)
+        if uses(s, "actions/checkout")
+    ]
+    assert checkouts
+    for step in checkouts:
+        assert step["with"]["persist-credentials"] is False
 
 
 def test_triggers_on_push_and_pull_request(workflow: dict) -> None:

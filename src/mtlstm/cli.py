@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--bundle", type=Path, default=Path("models/preprocess.json"))
     predict.add_argument("--input", type=Path, required=True, help="CSV or Parquet")
     predict.add_argument("--output", type=Path, required=True, help="CSV to write")
+    predict.add_argument(
+        "--force", action="store_true", help="replace --output if it exists"
+    )
     predict.add_argument("--batch-size", type=int, default=1024)
     predict.add_argument(
         "--allow-partial-last-step",
@@ -48,6 +51,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(run=_predict)
     return parser
+
+
+def _check_predict_args(args: argparse.Namespace) -> None:
+    """--batch-size >= 1; --output must not clobber an input, nor (without --force)
+    any existing file, and must name a file in an existing folder; checked
+    before any work, so a refused command changes nothing."""
+    if args.batch_size < 1:
+        raise MtlstmError(f"--batch-size must be >= 1, got {args.batch_size}")
+    out = args.output.resolve()
+    for option in ("input", "model", "bundle"):
+        given = getattr(args, option)
+        # samefile: also a symlink or hard link to the input is the input.
+        if out == given.resolve() or (
+            out.exists() and given.exists() and out.samefile(given)
+        ):
+            raise MtlstmError(
+                f"--output {args.output} is the --{option} file; write the "
+                "forecasts to another file"
+            )
+    if out.is_dir():
+        raise MtlstmError(f"--output {args.output} is a folder; name a CSV file")
+    if not out.parent.is_dir():
+        raise MtlstmError(f"--output {args.output}: folder {out.parent} not found")
+    if out.exists() and not args.force:
+        raise MtlstmError(f"--output {args.output} exists; pass --force to replace it")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -61,6 +89,7 @@ def _predict(args: argparse.Namespace) -> None:
     from mtlstm.io import read_json, write_csv
     from mtlstm.predict import forecast_frame, origins, read_input
 
+    _check_predict_args(args)
     if not args.bundle.is_file():
         raise MtlstmError(f"{args.bundle}: bundle not found; run `dvc repro train`")
     bundle = read_json(args.bundle)

@@ -19,9 +19,14 @@ from typing import Any, Literal
 
 import yaml
 
-from mtlstm.errors import ConfigError
+from mtlstm.errors import ConfigError, quote, shorten
 
 TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Bounds on hostile input: params.yaml is read whole, nested and quoted in
+# messages, so its size, depth and every key and string in it are capped.
+MAX_PARAMS_BYTES = 1_000_000
+MAX_DEPTH = 20
+MAX_TEXT = 1024
 RESERVED_COLUMNS = ("time", "segment")
 
 # Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
@@ -173,14 +178,68 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found; run from the project root")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = _read_yaml(path)
     try:
         return parse(Params, raw, "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _read_yaml(path: Path) -> Any:
+    """``yaml.safe_load`` with bounded work: size capped, no aliases, no deep
+    nesting (a "billion laughs" document expands aliases into gigabytes)."""
+    with path.open("rb") as f:
+        data = f.read(MAX_PARAMS_BYTES + 1)
+    if len(data) > MAX_PARAMS_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_PARAMS_BYTES} bytes; params.yaml holds "
+            "settings only, not data"
+        )
+    try:
+        return yaml.load(data.decode("utf-8"), Loader=_BoundedLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    except (RecursionError, ValueError) as exc:  # e.g. an int of 5000 digits
+        raise ConfigError(f"{path}: a value cannot be read: {str(exc)[:200]}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where (line, column) and what, without PyYAML's snippet."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())[:300]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem[:300]}"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors, aliases and nesting deeper than
+    ``MAX_DEPTH``, before building any object."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "anchors and aliases (&name, *name) are not allowed in params.yaml; "
+                "write each value out",
+                event.start_mark,
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def parse(tp: Any, value: Any, key: str) -> Any:
@@ -193,7 +252,7 @@ def parse(tp: Any, value: Any, key: str) -> Any:
     if origin is Literal:
         if value not in typing.get_args(tp):
             allowed = ", ".join(repr(a) for a in typing.get_args(tp))
-            raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
+            raise ConfigError(f"{key}: {quote(value)} is not one of {allowed}")
         return value
     if origin is list:
         _expect(isinstance(value, list), key, "a list", value)
@@ -202,7 +261,7 @@ def parse(tp: Any, value: Any, key: str) -> Any:
     if origin is dict:
         _expect(isinstance(value, dict), key, "a mapping", value)
         _, item = typing.get_args(tp)
-        return {str(k): parse(item, v, f"{key}.{k}") for k, v in value.items()}
+        return {_text(k, key): parse(item, v, f"{key}.{k}") for k, v in value.items()}
     return _parse_scalar(tp, value, key)
 
 
@@ -211,11 +270,12 @@ def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
     _expect(isinstance(value, dict), where, "a mapping", value)
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp)}
-    unknown = sorted(set(value) - set(fields))
+    unknown = sorted(set(value) - set(fields), key=str)
     if unknown:
+        shown = ", ".join(shorten(k) for k in unknown[:10])
+        more = f" ({len(unknown)} in all)" if len(unknown) > 10 else ""
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
-            f"allowed: {', '.join(fields)}"
+            f"{where}: unknown key(s) {shown}{more}; allowed: {', '.join(fields)}"
         )
     kwargs = {}
     for name, f in fields.items():
@@ -254,12 +314,25 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
         return float(value)
     elif tp is str:
         _expect(isinstance(value, str), key, "a string", value)
+        _text(value, key)
     return value
 
 
 def _expect(ok: bool, key: str, what: str, value: Any) -> None:
     if not ok:
-        raise ConfigError(f"{key}: expected {what}, got {value!r}")
+        raise ConfigError(f"{key}: expected {what}, got {quote(value)}")
+
+
+def _text(value: Any, key: str) -> str:
+    """A key or string value of at most ``MAX_TEXT`` characters (messages quote
+    names whole), without NUL bytes (which no path or name may hold)."""
+    text = str(value)
+    if len(text) > MAX_TEXT or "\0" in text:
+        raise ConfigError(
+            f"{key}: {quote(text)}: names and strings in params.yaml hold at most "
+            f"{MAX_TEXT} characters and no NUL byte"
+        )
+    return text
 
 
 def _check_ingest(ingest: Ingest) -> None:
@@ -289,8 +362,8 @@ def _check_features(features: Features, ingest: Ingest) -> None:
     for i, name in enumerate(features.columns):
         if name not in ingest.columns:
             raise ConfigError(
-                f"features.columns[{i}]: {name!r} is not declared in ingest.columns "
-                f"(declared: {', '.join(ingest.columns)})"
+                f"features.columns[{i}]: {quote(name)} is not declared in "
+                f"ingest.columns (declared: {', '.join(ingest.columns)})"
             )
     if len(set(features.columns)) != len(features.columns):
         raise ConfigError("features.columns: a column is listed twice")
@@ -298,8 +371,8 @@ def _check_features(features: Features, ingest: Ingest) -> None:
         zoneinfo.ZoneInfo(features.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"features.timezone: {features.timezone!r} is not a known IANA time zone "
-            "(e.g. UTC, Europe/Berlin, Australia/Melbourne)"
+            f"features.timezone: {quote(features.timezone)} is not a known IANA "
+            "time zone (e.g. UTC, Europe/Berlin, Australia/Melbourne)"
         ) from None
 
 
@@ -315,7 +388,7 @@ def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
             )
         if task.target not in ingest.columns:
             raise ConfigError(
-                f"{key}.target: {task.target!r} is not declared in ingest.columns"
+                f"{key}.target: {quote(task.target)} is not declared in ingest.columns"
             )
         if task.horizon <= 0:
             raise ConfigError(f"{key}.horizon: must be >= 1, got {task.horizon}")

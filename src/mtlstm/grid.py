@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlstm.errors import ConfigError
+from mtlstm.errors import ConfigError, quote
 
 DAY = pd.Timedelta(days=1)
 
@@ -26,7 +26,7 @@ def offset(freq: str) -> pd.DateOffset:
         return pd.tseries.frequencies.to_offset(freq)
     except (ValueError, TypeError):
         raise ConfigError(
-            f"ingest.freq: {freq!r} is not a pandas frequency (e.g. 30min, 1h, 1D)"
+            f"ingest.freq: {quote(freq)} is not a pandas frequency (e.g. 30min, 1h, 1D)"
         ) from None
 
 

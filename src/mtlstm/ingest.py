@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from mtlstm import grid as grid_lib
 from mtlstm.config import Ingest
-from mtlstm.errors import ConfigError, DataError
+from mtlstm.errors import ConfigError, DataError, quote, shorten
 
 BUILTIN = {"vic_elec": ("tsdata", "fpp3/vic_elec.csv")}
 USER_DATA_DIR = Path("data/raw")
@@ -31,6 +31,12 @@ DEFAULT_AGG = {"numeric": "mean", "boolean": "max", "categorical": "last"}
 # overflow float64 (1e308) or, near it, lose every digit that distinguishes
 # one value from the next (float64 holds integers exactly to about 9e15).
 MAX_ABS = 1e15
+# The time range sets the grid's length, not the row count: two rows from 1678
+# and 2261 would make millions of steps. A grid may hold at most GRID_PER_ROW
+# steps per input row (but GRID_FLOOR steps for any table) and MAX_GRID_STEPS.
+GRID_PER_ROW = 100
+GRID_FLOOR = 1_000_000
+MAX_GRID_STEPS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,13 @@ def resolve_source(source: str, root: Path) -> Path:
     if source in BUILTIN:
         package, member = BUILTIN[source]
         return Path(str(importlib.resources.files(package).joinpath(member)))
+    if "\0" in source:  # Path.resolve would raise a bare ValueError
+        raise ConfigError(f"ingest.source: {quote(source)} holds a NUL byte")
     path = (root / source).resolve()
     raw_dir = (root / USER_DATA_DIR).resolve()
     if raw_dir not in path.parents:
         raise ConfigError(
-            f"ingest.source: {source!r} is neither a built-in data set "
+            f"ingest.source: {quote(source)} is neither a built-in data set "
             f"({', '.join(BUILTIN)}) nor a file under {USER_DATA_DIR}/; copy your "
             f"file into {USER_DATA_DIR}/ (a declared dependency of ingest) and "
             "point ingest.source at it"
@@ -94,7 +102,7 @@ def read_table(path: Path, cfg: Ingest, label: str) -> Source:
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the file is empty; expected a header row") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{label}: cannot be read as CSV: {exc}") from None
+        raise DataError(f"{label}: cannot be read as CSV: {str(exc)[:300]}") from None
     _require_columns(list(frame.columns), wanted, label)
     return Source(frame[wanted].reset_index(drop=True), label, 2)
 
@@ -121,7 +129,8 @@ def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
     if missing:
         raise DataError(
             f"{label}: missing column(s) {', '.join(missing)} "
-            f"(found: {', '.join(map(str, have))}); fix the file or "
+            f"(found: {', '.join(shorten(c) for c in have[:20])}"
+            f"{' ...' if len(have) > 20 else ''}); fix the file or "
             "ingest.time_column / ingest.columns in params.yaml"
         )
 
@@ -147,7 +156,7 @@ def _parse_time(src: Source, column: str) -> pd.Series:
         row = int(bad[0])
         raise DataError(
             f"{src.where(row)}: column {column!r}: cannot parse "
-            f"{values.iloc[row]!r} as a timestamp ({bad.size} bad value(s)); use "
+            f"{quote(values.iloc[row])} as a timestamp ({bad.size} bad value(s)); use "
             "ISO 8601, e.g. 2024-01-31T13:00:00Z"
         )
     return parsed
@@ -168,7 +177,7 @@ def _parse_numeric(src: Source, name: str, cfg: Ingest) -> pd.Series:
             row = int(bad[0])
             raise DataError(
                 f"{src.where(row)}: column {name!r} is declared numeric but holds "
-                f"{raw.iloc[row]!r} ({bad.size} such value(s)); fix the data, set "
+                f"{quote(raw.iloc[row])} ({bad.size} such value(s)); fix the data, set "
                 "ingest.csv_decimal, or declare the column categorical"
             )
     _reject_missing(src, name, values)
@@ -206,7 +215,7 @@ def _parse_boolean(src: Source, name: str, cfg: Ingest) -> pd.Series:
         row = int(np.flatnonzero(~known)[0])
         raise DataError(
             f"{src.where(row)}: column {name!r} is declared boolean but holds "
-            f"{raw.iloc[row]!r}; use true/false, yes/no or 1/0"
+            f"{quote(raw.iloc[row])}; use true/false, yes/no or 1/0"
         )
     return text.isin(TRUE_WORDS)
 
@@ -309,6 +318,7 @@ def to_grid_counted(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """``to_grid`` plus the number of source rows in each grid step."""
     offset = grid_lib.offset(cfg.freq)
+    _check_grid_size(frame["time"], offset, cfg.freq)
     aggs = {c: cfg.aggregate.get(c, DEFAULT_AGG[k]) for c, k in cfg.columns.items()}
     numeric = frame.astype(
         {c: "float64" for c, k in cfg.columns.items() if k == "boolean"}
@@ -332,6 +342,27 @@ def to_grid_counted(
             grid.loc[empty, column] = np.nan
     grid.index = grid.index.tz_convert("UTC")
     return grid.reset_index(), counts
+
+
+def _check_grid_size(times: pd.Series, offset: pd.DateOffset, freq: str) -> None:
+    """Refuse, before allocating it, a grid far longer than the table."""
+    if times.empty:
+        return
+    first, last = times.min(), times.max()
+    step = pd.Timedelta(offset) if isinstance(offset, pd.offsets.Tick) else None
+    if step is None:  # a calendar offset: one step from the start, roughly
+        step = (first + offset) - first
+    if step <= pd.Timedelta(0):
+        raise ConfigError(f"ingest.freq: {quote(freq)} must be a positive step")
+    steps = (last - first) // step + 1
+    limit = min(MAX_GRID_STEPS, max(GRID_FLOOR, GRID_PER_ROW * len(times)))
+    if steps > limit:
+        raise DataError(
+            f"timestamps from {first} to {last} make a grid of about {steps} steps "
+            f"of {freq} for {len(times)} row(s), more than the limit of {limit} "
+            f"(max({GRID_FLOOR}, {GRID_PER_ROW} per row), at most {MAX_GRID_STEPS}); "
+            "fix wrong dates in the time column or use a coarser ingest.freq"
+        )
 
 
 def _on_grid(times: pd.Series, offset: pd.DateOffset) -> bool:

@@ -13,7 +13,7 @@ import tensorflow as tf
 # Imported for their registered Keras classes, which loading a model needs.
 import mtlstm.balancing
 import mtlstm.model  # noqa: F401
-from mtlstm.errors import DataError
+from mtlstm.errors import DataError, shorten
 from mtlstm.io import atomic_path
 
 
@@ -32,9 +32,17 @@ def load_model(path: str | Path, task_names: list[str]) -> keras.Model:
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive
+        reason = shorten(" ".join(str(exc).split()), 200)
+        if _refused_by_safe_mode(exc):
+            raise DataError(
+                f"{path}: refused: the model holds code or objects that Keras safe "
+                f"mode will not load ({type(exc).__name__}: {reason}); this pipeline "
+                "never saves such a model, so the file was not produced by it. Do "
+                "not load it with safe_mode=False; rebuild with `dvc repro -f train`"
+            ) from None
         raise DataError(
             f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: "
-            f"{exc}); the file is corrupt or truncated, rerun `dvc repro -f train`"
+            f"{reason}); the file is corrupt or truncated, rerun `dvc repro -f train`"
         ) from None
     heads = sorted(model.output_names)
     if heads != sorted(task_names):
@@ -43,6 +51,27 @@ def load_model(path: str | Path, task_names: list[str]) -> keras.Model:
             f"{sorted(task_names)}; retrain with `dvc repro train`"
         )
     return model
+
+
+# What Keras says when safe mode refuses a config entry: a Python lambda or a
+# Lambda layer ("arbitrary code execution"), a function or class outside Keras
+# and this package ("Could not locate", "not a KerasSaveable", "Could not
+# deserialize"), a non-modeling Keras API ("disallowed").
+SAFE_MODE_REFUSALS = (
+    "safe_mode",
+    "arbitrary code",
+    "Could not locate",
+    "Could not deserialize",
+    "KerasSaveable",
+    "disallowed",
+)
+
+
+def _refused_by_safe_mode(exc: Exception) -> bool:
+    text = str(exc)
+    return isinstance(exc, ValueError | TypeError) and any(
+        marker in text for marker in SAFE_MODE_REFUSALS
+    )
 
 
 # Keras stamps the save time into a .keras archive and tags shared objects

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mtlstm.config import Features, Task
-from mtlstm.errors import DataError
+from mtlstm.errors import DataError, quote
 
 CALENDAR_PERIODS = {"hour_of_day": 24.0, "day_of_week": 7.0, "day_of_year": 365.25}
 
@@ -118,7 +118,7 @@ def class_index(values: pd.Series, spec: dict[str, Any]) -> np.ndarray:
         row = int(np.flatnonzero(codes.isna().to_numpy())[0])
         raise DataError(
             f"tasks.{spec['name']}: column {spec['target']!r} holds "
-            f"{values.iloc[row]!r}, which is not among the declared classes "
+            f"{quote(values.iloc[row])}, which is not among the declared classes "
             f"{spec['classes']}; add it to tasks.{spec['name']}.classes"
         )
     return codes.to_numpy("int64")
@@ -178,7 +178,7 @@ def _write_column(
     if (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
         raise DataError(
-            f"column {item['column']!r} holds {values.iloc[row]!r} at "
+            f"column {item['column']!r} holds {quote(values.iloc[row])} at "
             f"{table['time'].iloc[row]}, a category never seen in the training time "
             f"range (seen: {cats}); move that period into training or map it to a "
             "known category"
