@@ -23,6 +23,7 @@ from mtlstm.errors import ConfigError
 
 TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 RESERVED_COLUMNS = ("time", "segment")
+MIN_BOOTSTRAP = 100  # evaluate.bootstrap_samples
 
 # Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
 # exactly these. ablation reads the trunk and budget of train, but not how the
@@ -47,7 +48,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "baselines": ("base", "baselines"),
     "train": ("base", "train"),
     "ablation": ("base", "ablation", *TRAIN_BUDGET),
-    "evaluate": ("evaluate",),
+    # evaluate: base.seed seeds the bootstrap, one season is its block length.
+    "evaluate": ("base", "baselines.season", "evaluate"),
     "backtest": ("base", "features", "tasks", "window", "split", "train", "backtest"),
 }
 
@@ -142,6 +144,7 @@ class Backtest:
 class Evaluate:
     plot_points: int = 336
     batch_size: int = 1024
+    bootstrap_samples: int = 1000  # resamples behind each skill's 95% interval
 
 
 @dataclass(frozen=True)
@@ -383,6 +386,11 @@ def _check_numbers(p: Params) -> None:
             raise ConfigError(f"backtest.{name}.folds: must be >= 1, got {bt.folds}")
     if p.evaluate.plot_points <= 0 or p.evaluate.batch_size <= 0:
         raise ConfigError("evaluate: plot_points and batch_size must be >= 1")
+    if p.evaluate.bootstrap_samples < MIN_BOOTSTRAP:
+        raise ConfigError(
+            f"evaluate.bootstrap_samples: must be >= {MIN_BOOTSTRAP} for a 95% "
+            f"interval's 2.5% tails, got {p.evaluate.bootstrap_samples}"
+        )
 
 
 def _check_train(t: Train, task_names: list[str]) -> None:
