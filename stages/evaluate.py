@@ -47,17 +47,7 @@ def main() -> None:
     params = load_params()
     cfg = params.evaluate
     bundle = read_json(WINDOWS / "preprocess.json")
-    model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
-    scaled = load_npy(WINDOWS / "scaled.npy")
-    targets = load_npz(WINDOWS / "targets.npz")
     ends = load_npy(SPLIT / "test.npy")
-    times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
-    ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
-    outputs = model.predict(ds, verbose=0)
-    write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs))
-    scores = metrics.score_outputs(bundle, targets, ends, outputs)
-    baselines = read_json(IN_BASELINES)
-    baseline_forecasts = load_forecasts(IN_BASELINE_FORECASTS, ends)
     season = params.baselines.season
     if len(ends) < season:
         raise DataError(
@@ -65,21 +55,29 @@ def main() -> None:
             f"(baselines.season = {season}), the block length of the bootstrap "
             "intervals; use more data, a larger test share or a shorter season"
         )
+    # Every input is read and checked before anything is written.
+    baselines = read_json(IN_BASELINES)
+    references = reference_forecasts(bundle, baselines, ends)
+    model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
+    scaled = load_npy(WINDOWS / "scaled.npy")
+    targets = load_npz(WINDOWS / "targets.npz")
+    times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
+    ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
+    outputs = model.predict(ds, verbose=0)
+    write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs))
+    scores = metrics.score_outputs(bundle, targets, ends, outputs)
     report, tables = {}, {}
     for spec in bundle["tasks"]:
         name = spec["name"]
         single = single_task_scores(name)
         actual = metrics.original_units(targets[name], spec)[ends + spec["horizon"]]
         output = metrics.model_output(outputs[name], spec)
-        references = {
-            ref: baseline_forecasts[f"{name}.{ref}"] for ref in baselines[name]
-        }
-        if single is not None:
-            path = IN_SINGLE_FORECASTS / f"{name}.npz"
-            references["single_task"] = load_forecasts(path, ends)["forecast"]
         skill = uncertainty.compare(
             metrics.window_losses(spec, actual, output),
-            {r: metrics.window_losses(spec, actual, f) for r, f in references.items()},
+            {
+                ref: metrics.window_losses(spec, actual, forecast)
+                for ref, forecast in references[name].items()
+            },
             block=season,
             samples=cfg.bootstrap_samples,
             seed=params.base.seed,
@@ -103,6 +101,22 @@ def main() -> None:
                 f"evaluate: {name}: skill {ref} {s['value']:+.3f} "
                 f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], DM p {s['dm_p']:.3g}"
             )
+
+
+def reference_forecasts(
+    bundle: dict, baselines: dict, ends: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """{task: {reference: per-window test forecast}}: every baseline of
+    baselines.json, and the single-task model unless the ablation was off."""
+    forecasts = load_forecasts(IN_BASELINE_FORECASTS, ends)
+    out = {}
+    for spec in bundle["tasks"]:
+        name = spec["name"]
+        out[name] = {ref: forecasts[f"{name}.{ref}"] for ref in baselines[name]}
+        if single_task_scores(name) is not None:
+            path = IN_SINGLE_FORECASTS / f"{name}.npz"
+            out[name]["single_task"] = load_forecasts(path, ends)["forecast"]
+    return out
 
 
 def load_forecasts(path: Path, ends: np.ndarray) -> dict[str, np.ndarray]:
