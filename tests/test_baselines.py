@@ -11,10 +11,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import make_project, run_stage_cli
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from mtlstm import baselines, metrics
+from mtlstm.io import load_npz, read_json, write_json, write_npy, write_npz
 
 MEAN, STD = 100.0, 2.0
 
@@ -445,3 +447,56 @@ def test_baselines_never_import_tensorflow():
         "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- the stage ------------------------------------------------------------------
+
+
+def test_stage_writes_scores_choices_and_forecasts_and_warns(tmp_path, raw_params):
+    """stages/baselines.py on hand-written windows: a steady upward trend, which
+    persistence follows but trees cannot extrapolate beyond the training
+    range, so boosting loses to persistence on validation and the stage says
+    so."""
+    n, lookback = 400, 3
+    series = np.arange(n, dtype=np.float32) / 100  # scaled target, +0.01 per row
+    spec = {**regression_spec(), "name": "demand"}
+    bundle = {"lookback": lookback, "tasks": [spec]}
+    splits = {
+        "train": np.arange(2, 280),
+        "val": np.arange(281, 340),
+        "test": np.arange(341, n - 1),
+    }
+    make_project(tmp_path, raw_params)
+    write_json(tmp_path / "data/windows/preprocess.json", bundle)
+    write_npy(tmp_path / "data/windows/scaled.npy", series[:, None])
+    write_npz(tmp_path / "data/windows/targets.npz", {"demand": series})
+    for name, ends in splits.items():
+        write_npy(tmp_path / f"data/split/{name}.npy", ends)
+
+    proc = run_stage_cli("baselines", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "baselines: warning: demand: gradient boosting's validation mae" in proc.stdout
+    )
+    assert "is no better than persistence's 0.02" in proc.stdout
+    test = read_json(tmp_path / "metrics/baselines.json")
+    val = read_json(tmp_path / "metrics/baselines_val.json")
+    assert list(test["demand"]) == ["persistence", "seasonal_naive", "hgb_lag"]
+    # persistence is off by one step (0.01 scaled = 0.02 original) everywhere
+    assert val["demand"]["val"]["persistence"]["mae"] == pytest.approx(0.02)
+    assert test["demand"]["persistence"]["mae"] == pytest.approx(0.02)
+    assert val["demand"]["hgb_lag"]["max_iter"] == baselines.MAX_ITER
+    forecasts = load_npz(tmp_path / "predictions/baselines.npz")
+    assert set(forecasts) == {
+        "ends",
+        "demand.persistence",
+        "demand.seasonal_naive",
+        "demand.hgb_lag",
+    }
+    assert_array_equal(forecasts["ends"], splits["test"])
+    actual = metrics.original_units(series, spec)[splits["test"] + 1]
+    for name, forecast in forecasts.items():
+        if name != "ends":
+            baseline = name.split(".")[1]
+            scores = metrics.score_task(spec, actual, forecast)
+            assert scores == test["demand"][baseline]
