@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from mtlstm import baselines, metrics
+from mtlstm.errors import DataError
 from mtlstm.io import load_npz, read_json, write_json, write_npy, write_npz
 
 MEAN, STD = 100.0, 2.0
@@ -380,13 +381,13 @@ def test_fit_hgb_errors():
             seed=0,
             class_weight="balanced",
         )
-    with pytest.raises(ValueError, match=r"task 'load': no validation window"):
+    with pytest.raises(DataError, match=r"val.npy: task 'load' has no validation"):
         baselines.fit_hgb(
             regression_spec(), series, scaled, splits["train"], np.array([], int), 3, 0
         )
     labels = np.where(series > 0, 2, 0).astype(np.int32)
     labels[splits["val"] + 1] = 1  # validation holds only a class never trained on
-    with pytest.raises(ValueError, match="only classes that no training window"):
+    with pytest.raises(DataError, match="only classes that no training window"):
         baselines.fit_hgb(
             class_spec(), labels, scaled, splits["train"], splits["val"], 3, 0
         )

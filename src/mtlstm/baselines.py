@@ -25,6 +25,7 @@ from sklearn.ensemble import (
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from mtlstm import metrics
+from mtlstm.errors import DataError
 
 REGRESSION_BASELINES = ("persistence", "seasonal_naive", "hgb_lag")
 CLASSIFICATION_BASELINES = ("majority", "persistence", "hgb_lag")
@@ -195,10 +196,11 @@ def fit_hgb(
         seen = np.isin(y_val, y)
         x_val, y_val = x_val[seen], y_val[seen]
     if len(y_val) == 0:
-        raise ValueError(
-            f"task {spec['name']!r}: no validation window to choose the number of "
-            "boosting iterations on (an empty validation split, or only classes "
-            "that no training window predicts); give the validation split more rows"
+        raise DataError(
+            f"data/split/val.npy: task {spec['name']!r} has no validation window "
+            "to choose the number of boosting iterations on (an empty validation "
+            "split, or only classes that no training window predicts); give "
+            "split.val more rows"
         )
     # One OpenMP thread: on a busy 2-core machine the threads' spin-waits made
     # fits ~20x slower (measured), and the result cannot depend on core count.
