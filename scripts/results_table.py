@@ -5,11 +5,15 @@ Reads metrics/evaluate.json, where the evaluate stage puts per task:
 - "model":       {metric: value}                the multi-task model
 - "baselines":   {baseline: {metric: value}}    e.g. persistence
 - "single_task": {metric: value} (optional)     the ablation stage's model
+- "skill":       {"vs_<reference>": {value, ci_low, ci_high, dm_p, ...}}
 
 and prints one row per task and metric, with the skill over persistence for
 error metrics (1 - model / persistence: 0 is no better than persistence, 1 is
-perfect). With ``--readme README.md`` it replaces the text between the
-``<!-- results:start -->`` and ``<!-- results:end -->`` markers instead.
+perfect); then one row per task and reference with the skill on the task's
+primary error, its 95% bootstrap interval, the Diebold-Mariano p-value and a
+verdict ("beats gradient boosting", "sharing helped", ...) only where the
+interval excludes zero. With ``--readme README.md`` it replaces the text between
+the ``<!-- results:start -->`` and ``<!-- results:end -->`` markers instead.
 """
 
 from __future__ import annotations
@@ -37,6 +41,19 @@ SKILL_NOTE = (
     "Skill vs persistence = 1 - model / persistence, for error metrics "
     "(0: no better than persistence; higher is better)."
 )
+
+INTERVAL_NOTE = (
+    "Skill = 1 - model / reference on the primary error (MAE for regression, "
+    "log-loss for classification) with its 95% moving-block bootstrap interval "
+    "over the test windows, and the Diebold-Mariano p-value of equal loss. A "
+    "verdict is given only where the interval excludes 0."
+)
+# Verdicts (better, worse) per reference; others: "beats <name>" / "loses to".
+VERDICTS = {
+    "single_task": ("sharing helped", "sharing hurt"),
+    "hgb_lag": ("beats gradient boosting", "loses to gradient boosting"),
+}
+UNCLEAR = "no clear difference"
 
 Scores = dict[str, dict[str, float]]
 
@@ -109,6 +126,45 @@ def markdown(cells: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def intervals(report: dict) -> list[list[str]]:
+    """One row per task and reference that has a skill interval."""
+    out = []
+    for task, r in report.items():
+        for key, s in r.get("skill", {}).items():
+            if not isinstance(s, dict) or "ci_low" not in s:
+                continue  # an evaluate.json from before the intervals
+            name = key.removeprefix("vs_")
+            out.append(
+                [
+                    f"`{task}`",
+                    name.replace("_", "-") if name == "single_task" else name,
+                    f"{s['value']:+.1%}",
+                    f"[{s['ci_low']:+.1%}, {s['ci_high']:+.1%}]",
+                    p_value(s.get("dm_p")),
+                    verdict(name, s["ci_low"], s["ci_high"]),
+                ]
+            )
+    return out
+
+
+def p_value(p: float | None) -> str:
+    if p is None:
+        return MISSING
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def verdict(reference: str, low: float, high: float) -> str:
+    """Better or worse than ``reference`` only if the interval excludes 0."""
+    better, worse = VERDICTS.get(
+        reference, (f"beats {reference}", f"loses to {reference}")
+    )
+    if low > 0:
+        return better
+    if high < 0:
+        return worse
+    return UNCLEAR
+
+
 def split_report(report: dict) -> tuple[Scores, dict[str, Scores], Scores | None]:
     """evaluate.json's per-task report as model, baselines and single-task scores
     (None when the ablation was switched off for every task)."""
@@ -120,11 +176,16 @@ def split_report(report: dict) -> tuple[Scores, dict[str, Scores], Scores | None
 
 def results_table(metrics_dir: Path) -> str:
     """The Markdown table (plus the skill note when it has that column)."""
-    evaluate, baselines, single = split_report(load(metrics_dir / "evaluate.json"))
+    report = load(metrics_dir / "evaluate.json")
+    evaluate, baselines, single = split_report(report)
     cells = header(baseline_names(baselines), single)
     text = markdown(cells, rows(evaluate, baselines, single))
     if cells[-1] == "skill vs persistence":
         text += "\n\n" + SKILL_NOTE
+    body = intervals(report)
+    if body:
+        cells = ["task", "reference", "skill", "95% interval", "DM p", "verdict"]
+        text += "\n\n" + markdown(cells, body) + "\n\n" + INTERVAL_NOTE
     return text
 
 

@@ -2,17 +2,22 @@
 
 Same trunk, dropout, batch, epochs, learning rate and early stopping as the
 multi-task model (the train.* budget keys), one head, scored on the same test
-windows. Writes metrics/ablation/<task>.json ({metric: value}); evaluate puts it
-next to the multi-task model. With ablation.enabled false it writes only a note.
+windows. Writes metrics/ablation/<task>.json ({metric: value}), which evaluate
+puts next to the multi-task model, and predictions/single_task/<task>.npz (its
+test forecasts: "ends", the test windows' end rows, and "forecast", in original
+units or n x classes probabilities) for evaluate's paired intervals. With
+ablation.enabled false it writes only a note and an empty .npz.
 """
 
 from pathlib import Path
+
+import numpy as np
 
 from mtlstm import metrics, resume
 from mtlstm.config import TRAIN_BUDGET, load_params
 from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
-from mtlstm.io import load_npy, load_npz, read_json, write_json
+from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import make_deterministic
 from mtlstm.training import fit
@@ -20,6 +25,7 @@ from mtlstm.training import fit
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 OUT = Path("metrics/ablation")
+OUT_FORECASTS = Path("predictions/single_task")
 INPUTS = [WINDOWS / n for n in ("scaled.npy", "targets.npz", "preprocess.json")] + [
     SPLIT / n for n in ("train.npy", "val.npy", "test.npy")
 ]
@@ -34,18 +40,24 @@ def main() -> None:
             f"{list(params.tasks)}"
         )
     if not params.ablation.enabled:
+        write_npz(OUT_FORECASTS / f"{task}.npz", {})
         write_json(OUT / f"{task}.json", {"skipped": "ablation.enabled is false"})
         print(f"ablation: {task}: skipped (ablation.enabled is false)")
         return
     bundle = read_json(WINDOWS / "preprocess.json")
     single = {**bundle, "tasks": [t for t in bundle["tasks"] if t["name"] == task]}
-    scores = train_and_score(params, single)
+    scores, forecast = train_and_score(params, single)
+    write_npz(OUT_FORECASTS / f"{task}.npz", forecast)
     write_json(OUT / f"{task}.json", scores)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
     print(f"ablation: single-task {task} on the test windows: {shown}")
 
 
-def train_and_score(params, bundle: dict) -> dict[str, float]:
+def train_and_score(
+    params, bundle: dict
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The single-task model's test scores, and its test forecasts ("ends",
+    "forecast") in scoring units."""
     cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
     make_deterministic(seed)
     arrays = {
@@ -65,9 +77,9 @@ def train_and_score(params, bundle: dict) -> dict[str, float]:
     ds = make_input_dataset(arrays["scaled"], arrays["test"], bundle["lookback"], 1024)
     outputs = model.predict(ds, verbose=0)
     resume.clear(dirs["resume"])
-    return metrics.score_outputs(bundle, arrays["targets"], arrays["test"], outputs)[
-        task
-    ]
+    scores = metrics.score_outputs(bundle, arrays["targets"], arrays["test"], outputs)
+    forecast = metrics.model_output(outputs[task], bundle["tasks"][0])
+    return scores[task], {"ends": arrays["test"], "forecast": forecast}
 
 
 def params_value(params, dotted: str):

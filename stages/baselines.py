@@ -2,8 +2,17 @@
 
 Persistence, seasonal naive and gradient boosting on lag features (regression);
 majority class, persistence and gradient boosting (classification). Fitted on
-the train split only. Writes metrics/baselines.json ({task: {baseline: {metric:
-value}}}). Its own stage, so a loss-weight change never refits them.
+the train split; the boosting iterations (early stopping) and, for
+classification, the class weighting are chosen on the validation split. The
+test split is only forecast and scored. Its own stage, so a loss-weight change
+never refits them. Writes:
+
+- metrics/baselines.json: test scores, {task: {baseline: {metric: value}}};
+- metrics/baselines_val.json: per task the same on validation ("val") and what
+  validation chose for gradient boosting ("hgb_lag");
+- predictions/baselines.npz: every test forecast, for evaluate's intervals:
+  "ends" (the test windows' end rows) and "<task>.<baseline>" (original units,
+  or n x classes probabilities).
 """
 
 from pathlib import Path
@@ -11,25 +20,28 @@ from pathlib import Path
 import pandas as pd
 
 from mtlstm import grid
-from mtlstm.baselines import score_baselines
+from mtlstm.baselines import run_baselines
 from mtlstm.config import load_params
 from mtlstm.errors import run_stage
-from mtlstm.io import load_npy, load_npz, read_json, write_json
+from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
+from mtlstm.metrics import PRIMARY
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 OUT = Path("metrics/baselines.json")
+OUT_VAL = Path("metrics/baselines_val.json")
+OUT_FORECASTS = Path("predictions/baselines.npz")
 
 
 def main() -> None:
     params = load_params()
     bundle = read_json(WINDOWS / "preprocess.json")
-    splits = {name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "test")}
+    splits = {n: load_npy(SPLIT / f"{n}.npy") for n in ("train", "val", "test")}
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
     # Grid steps since the first row: the seasonal value is one season earlier
     # in time, which after a dropped long gap is not one season earlier in rows.
     positions = grid.positions(times, bundle["ingest"]["freq"], bundle["timezone"])
-    scores = score_baselines(
+    run = run_baselines(
         bundle,
         load_npy(WINDOWS / "scaled.npy"),
         load_npz(WINDOWS / "targets.npz"),
@@ -38,12 +50,43 @@ def main() -> None:
         seed=params.base.seed,
         positions=positions,
     )
-    write_json(OUT, scores)
-    for task, by_name in scores.items():
-        shown = ", ".join(
-            f"{name} {next(iter(s.values())):.4g}" for name, s in by_name.items()
+    forecasts = {
+        f"{task}.{name}": output
+        for task, by_name in run.forecasts.items()
+        for name, output in by_name.items()
+    }
+    write_npz(OUT_FORECASTS, {"ends": splits["test"], **forecasts})
+    write_json(
+        OUT_VAL,
+        {
+            task: {"val": run.val[task], "hgb_lag": run.hgb[task].summary()}
+            for task in run.val
+        },
+    )
+    write_json(OUT, run.test)
+    for spec in bundle["tasks"]:
+        report(spec, run)
+
+
+def report(spec: dict, run) -> None:
+    """One line per task and split, and a warning where boosting does not beat
+    persistence on validation (a weak baseline flatters the model)."""
+    task, key = spec["name"], PRIMARY[spec["type"]]
+    fit = run.hgb[task].summary()
+    chosen = f"hgb_lag {fit['n_iter']} of max {fit['max_iter']} iterations"
+    if "class_weight" in fit:
+        chosen += f", class_weight {fit['class_weight']}"
+    print(f"baselines: {task}: {chosen} (chosen on validation)")
+    for split, scores in (("val", run.val[task]), ("test", run.test[task])):
+        shown = ", ".join(f"{name} {s[key]:.4g}" for name, s in scores.items())
+        print(f"baselines: {task}: {split} {key}: {shown}")
+    val = run.val[task]
+    if val["hgb_lag"][key] >= val["persistence"][key]:
+        print(
+            f"baselines: warning: {task}: gradient boosting's validation {key} "
+            f"{val['hgb_lag'][key]:.4g} is no better than persistence's "
+            f"{val['persistence'][key]:.4g}"
         )
-        print(f"baselines: {task}: {shown}")
 
 
 if __name__ == "__main__":

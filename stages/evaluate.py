@@ -1,20 +1,26 @@
 """Stage evaluate: score the model on the whole test split, in original units.
 
 Writes metrics/evaluate.json: per task the model's scores, the baselines' (from
-the baselines stage), the single-task model's (from ablation) and skill scores
-against each; predictions/test.csv (every test forecast, in
-the format of `mtlstm predict`), and plots/{predictions,residuals,confusion}.csv
+the baselines stage), the single-task model's (from ablation) and, against each
+of them, the skill on the task's primary error with a 95% moving-block
+bootstrap interval and a Diebold-Mariano test on the per-window losses
+(mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed):
+{task: {"skill": {"vs_<reference>": {value, ci_low, ci_high, loss_diff,
+dm_stat, dm_p}}}}. Also predictions/test.csv (every test forecast, in the
+format of `mtlstm predict`), and plots/{predictions,residuals,confusion,skill}.csv
 (one row set per task, faceted by task in dvc plots).
 """
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from mtlstm import metrics, plots
+from mtlstm import metrics, plots, uncertainty
 from mtlstm.config import load_params
 from mtlstm.dataset import make_input_dataset
-from mtlstm.errors import run_stage
+from mtlstm.errors import DataError, run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
 from mtlstm.predict import forecast_frame
 from mtlstm.tf_setup import load_model
@@ -24,6 +30,8 @@ SPLIT = Path("data/split")
 MODEL = Path("models/model.keras")
 IN_BASELINES = Path("metrics/baselines.json")
 IN_ABLATION = Path("metrics/ablation")
+IN_BASELINE_FORECASTS = Path("predictions/baselines.npz")
+IN_SINGLE_FORECASTS = Path("predictions/single_task")
 OUT_METRICS = Path("metrics/evaluate.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
 PLOTS = Path("plots")
@@ -31,30 +39,52 @@ PLOT_COLUMNS = {
     "predictions": ["time", "series", "value", "task"],
     "residuals": ["task", "residual"],
     "confusion": ["task", "actual", "predicted"],
-    "skill": ["task", "reference", "skill"],
+    "skill": ["task", "reference", "skill", "ci_low", "ci_high"],
 }
 
 
 def main() -> None:
-    cfg = load_params().evaluate
+    params = load_params()
+    cfg = params.evaluate
     bundle = read_json(WINDOWS / "preprocess.json")
+    ends = load_npy(SPLIT / "test.npy")
+    season = params.baselines.season
+    if len(ends) < season:
+        raise DataError(
+            f"data/split/test.npy: {len(ends)} test windows, fewer than one season "
+            f"(baselines.season = {season}), the block length of the bootstrap "
+            "intervals; use more data, a larger test share or a shorter season"
+        )
+    # Every input is read and checked before anything is written.
+    baselines = read_json(IN_BASELINES)
+    references = reference_forecasts(bundle, baselines, ends)
     model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
     scaled = load_npy(WINDOWS / "scaled.npy")
     targets = load_npz(WINDOWS / "targets.npz")
-    ends = load_npy(SPLIT / "test.npy")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
     ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
     outputs = model.predict(ds, verbose=0)
     write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs))
     scores = metrics.score_outputs(bundle, targets, ends, outputs)
-    baselines = read_json(IN_BASELINES)
     report, tables = {}, {}
     for spec in bundle["tasks"]:
         name = spec["name"]
         single = single_task_scores(name)
-        report[name] = metrics.task_report(spec, scores[name], baselines[name], single)
         actual = metrics.original_units(targets[name], spec)[ends + spec["horizon"]]
         output = metrics.model_output(outputs[name], spec)
+        skill = uncertainty.compare(
+            metrics.window_losses(spec, actual, output),
+            {
+                ref: metrics.window_losses(spec, actual, forecast)
+                for ref, forecast in references[name].items()
+            },
+            block=season,
+            samples=cfg.bootstrap_samples,
+            seed=params.base.seed,
+        )
+        report[name] = metrics.task_report(
+            spec, scores[name], baselines[name], single, json_safe(skill)
+        )
         target_times = times[ends + spec["horizon"]]
         for kind, table in plot_tables(
             spec, actual, output, target_times, cfg.plot_points
@@ -65,8 +95,48 @@ def main() -> None:
     write_json(OUT_METRICS, report)
     for name, r in report.items():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in r["model"].items())
-        skill = ", ".join(f"{k} {v:+.3f}" for k, v in r["skill"].items())
-        print(f"evaluate: {name}: {shown}; skill {skill}")
+        print(f"evaluate: {name}: {shown}")
+        for ref, s in r["skill"].items():
+            print(
+                f"evaluate: {name}: skill {ref} {s['value']:+.3f} "
+                f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], DM p {s['dm_p']:.3g}"
+            )
+
+
+def reference_forecasts(
+    bundle: dict, baselines: dict, ends: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """{task: {reference: per-window test forecast}}: every baseline of
+    baselines.json, and the single-task model unless the ablation was off."""
+    forecasts = load_forecasts(IN_BASELINE_FORECASTS, ends)
+    out = {}
+    for spec in bundle["tasks"]:
+        name = spec["name"]
+        out[name] = {ref: forecasts[f"{name}.{ref}"] for ref in baselines[name]}
+        if single_task_scores(name) is not None:
+            path = IN_SINGLE_FORECASTS / f"{name}.npz"
+            out[name]["single_task"] = load_forecasts(path, ends)["forecast"]
+    return out
+
+
+def load_forecasts(path: Path, ends: np.ndarray) -> dict[str, np.ndarray]:
+    """A stage's per-window test forecasts, checked to be for these windows."""
+    forecasts = load_npz(path)
+    if not np.array_equal(forecasts.get("ends"), ends):
+        raise DataError(
+            f"{path}: its forecasts are not for the windows of data/split/test.npy; "
+            "rerun `dvc repro` to bring every stage up to date"
+        )
+    return forecasts
+
+
+def json_safe(skill: dict[str, dict[str, float]]) -> dict[str, dict]:
+    """Non-finite numbers (a DM statistic of constant loss differences) as null:
+    JSON has no infinity."""
+    return {
+        ref: {k: v if math.isfinite(v) else None for k, v in values.items()}
+        for ref, values in skill.items()
+    }
 
 
 def single_task_scores(task: str) -> dict[str, float] | None:

@@ -12,9 +12,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_project, run_stage_cli
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from mtlstm import baselines, grid, metrics
+from mtlstm.errors import DataError
+from mtlstm.io import load_npz, read_json, write_json, write_npy, write_npz
 
 MEAN, STD = 100.0, 2.0
 
@@ -63,9 +67,14 @@ def test_seasonal_naive_exact_on_daily_pattern():
 def test_score_baselines_seasonal_perfect_persistence_not():
     spec = regression_spec()
     bundle = {"lookback": 4, "tasks": [spec]}
-    series = daily_series()
+    series = daily_series(days=3)
     scaled = series[:, None] / 23.0
-    splits = {"train": np.arange(3, 20), "test": np.arange(23, 47)}
+    # Validation too is forecast (and scored): its windows end a season in.
+    splits = {
+        "train": np.arange(3, 23),
+        "val": np.arange(23, 47),
+        "test": np.arange(47, 71),  # targets: rows 48..71, the whole third day
+    }
     scores = baselines.score_baselines(bundle, scaled, {"load": series}, splits)
     assert set(scores["load"]) == {"persistence", "seasonal_naive", "hgb_lag"}
     assert scores["load"]["seasonal_naive"] == {
@@ -97,20 +106,32 @@ def test_seasonal_naive_rejects_bad_season(season, horizon, ends, match):
 def test_score_baselines_rejects_bad_season():
     bundle = {"lookback": 4, "tasks": [regression_spec(horizon=2)]}
     series = daily_series()
-    splits = {"train": np.arange(3, 20), "test": np.arange(23, 46)}
+    splits = {
+        "train": np.arange(3, 16),
+        "val": np.arange(16, 20),
+        "test": np.arange(23, 46),
+    }
     with pytest.raises(ValueError, match=r"must be >= horizon \(2 steps\)"):
         baselines.score_baselines(
             bundle, series[:, None], {"load": series}, splits, season=1
         )
 
 
-def test_score_baselines_needs_train_and_test():
+@pytest.mark.parametrize(
+    ("given", "match"),
+    [
+        (("val", "test"), r"splits lacks \['train'\]; it needs 'train', 'val' and"),
+        (("train", "test"), r"splits lacks \['val'\]"),
+        (("train",), r"splits lacks \['test', 'val'\]"),
+    ],
+)
+def test_score_baselines_needs_train_val_and_test(given, match):
     bundle = {"lookback": 4, "tasks": [regression_spec()]}
     series = daily_series()
-    with pytest.raises(ValueError, match=r"splits lacks \['train'\]"):
-        baselines.score_baselines(
-            bundle, series[:, None], {"load": series}, {"test": np.arange(23, 47)}
-        )
+    ranges = {"train": (3, 16), "val": (16, 20), "test": (23, 47)}
+    splits = {name: np.arange(*ranges[name]) for name in given}
+    with pytest.raises(ValueError, match=match):
+        baselines.score_baselines(bundle, series[:, None], {"load": series}, splits)
 
 
 def test_majority_is_most_frequent_training_class():
@@ -120,17 +141,33 @@ def test_majority_is_most_frequent_training_class():
     assert_array_equal(baselines.majority_proba(np.array([2, 1]), 1, 3), [[0, 1, 0]])
 
 
+def test_forecasts(spec, series, scaled, splits, lookback, seed=0):
+    """Every baseline's test forecast, the booster chosen as the stage does."""
+    hgb = baselines.choose_hgb(spec, series, scaled, splits, lookback, seed)
+    return baselines.task_forecasts(
+        spec, series, scaled, hgb, splits["train"], splits["test"], lookback
+    )
+
+
+test_forecasts.__test__ = False  # a helper, not a test
+
+
 def test_classification_forecasts_exact():
     spec = class_spec()
     labels = np.array([0, 1, 1, 1, 2, 2, 0, 1, 2, 2, 0, 2], dtype=np.int32)
     scaled = np.zeros((12, 1), np.float32)
-    splits = {"train": np.arange(1, 6), "test": np.array([7, 8, 9])}
-    out = baselines.task_forecasts(spec, labels, scaled, splits, lookback=2)
-    # training targets (rows 2..6): 1, 1, 2, 2, 0 -> tie 1/2, lowest index wins
+    splits = {
+        "train": np.arange(1, 5),
+        "val": np.array([5, 6]),
+        "test": np.array([7, 8, 9]),
+    }
+    out = test_forecasts(spec, labels, scaled, splits, lookback=2)
+    # training targets (rows 2..5): 1, 1, 2, 2 -> tie 1/2, lowest index wins
     assert_array_equal(out["majority"], [[0, 1, 0]] * 3)
     assert_array_equal(out["persistence"], [[0, 1, 0], [0, 0, 1], [0, 0, 1]])
     assert out["hgb_lag"].shape == (3, 3)
     assert_allclose(out["hgb_lag"].sum(axis=1), 1.0)
+    assert_array_equal(out["hgb_lag"][:, 0], 0.0)  # class 0: never a training target
 
 
 def test_lag_features_are_lags_plus_origin_row():
@@ -152,38 +189,213 @@ def ar_series(n: int = 600, seed: int = 0) -> np.ndarray:
     return x
 
 
-def ar_problem() -> tuple[dict, np.ndarray, np.ndarray, dict]:
-    series = ar_series()
+def ar_problem(n: int = 600) -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    """Chronological train / val / test windows on an AR(1) series."""
+    series = ar_series(n)
     bundle = {"lookback": 3, "tasks": [regression_spec()]}
     scaled = np.ones((len(series), 1), np.float32)
-    splits = {"train": np.arange(2, 400), "test": np.arange(401, 599)}
+    a, b = int(n * 0.6), int(n * 0.8)
+    splits = {
+        "train": np.arange(2, a),
+        "val": np.arange(a + 1, b),
+        "test": np.arange(b + 1, n - 1),
+    }
     return bundle, series, scaled, splits
 
 
 def test_hgb_beats_persistence_on_learnable_lag():
     bundle, series, scaled, splits = ar_problem()
-    scores = baselines.score_baselines(bundle, scaled, {"load": series}, splits)
-    hgb, last = scores["load"]["hgb_lag"], scores["load"]["persistence"]
-    assert hgb["mae"] < 0.5 * last["mae"]
-    assert hgb["rmse"] < 0.5 * last["rmse"]
+    run = baselines.run_baselines(bundle, scaled, {"load": series}, splits)
+    for scores in (run.val["load"], run.test["load"]):
+        hgb, last = scores["hgb_lag"], scores["persistence"]
+        assert hgb["mae"] < 0.5 * last["mae"]
+        assert hgb["rmse"] < 0.5 * last["rmse"]
+    assert run.test == baselines.score_baselines(
+        bundle, scaled, {"load": series}, splits
+    )
+
+
+def noisy_problem() -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    """A lag signal plus noise and pure-noise features: boosting over-fits
+    after about ten trees, long before MAX_ITER, so early stopping has a real
+    choice to make."""
+    rng = np.random.default_rng(1)
+    n = 700
+    series = (ar_series(n, seed=2) + 0.3 * rng.normal(size=n)).astype(np.float32)
+    scaled = rng.normal(size=(n, 2)).astype(np.float32)  # pure-noise features
+    splits = {
+        "train": np.arange(2, 400),
+        "val": np.arange(401, 550),
+        "test": np.arange(551, n - 1),
+    }
+    return {"lookback": 3, "tasks": [regression_spec()]}, series, scaled, splits
+
+
+def fit_of(series, scaled, splits, seed=0):
+    return baselines.fit_hgb(
+        regression_spec(), series, scaled, splits["train"], splits["val"], 3, seed
+    )
+
+
+def test_hgb_iterations_minimise_the_validation_loss():
+    _, series, scaled, splits = noisy_problem()
+    fit = fit_of(series, scaled, splits)
+    assert 1 <= fit.n_iter < fit.model.n_iter_ < baselines.MAX_ITER
+    # Oracle: boost the same trees without early stopping and read the
+    # validation squared error after every iteration.
+    x, y = (
+        baselines.lag_features(series, scaled, splits["val"], 3),
+        series[splits["val"] + 1],
+    )
+    full = HistGradientBoostingRegressor(
+        **baselines.HGB_PARAMS, max_iter=fit.model.n_iter_, random_state=0
+    ).fit(
+        baselines.lag_features(series, scaled, splits["train"], 3),
+        series[splits["train"] + 1],
+    )
+    val_mse = [np.mean((p - y) ** 2) for p in full.staged_predict(x)]
+    assert fit.n_iter == int(np.argmin(val_mse)) + 1
+    # ... and stopping ends PATIENCE iterations after that best one.
+    assert fit.model.n_iter_ == fit.n_iter + baselines.PATIENCE
+    # The forecasts use the first n_iter trees only: a booster refitted with
+    # exactly that many iterations forecasts the same.
+    refit = HistGradientBoostingRegressor(
+        **baselines.HGB_PARAMS, max_iter=fit.n_iter, random_state=0
+    ).fit(
+        baselines.lag_features(series, scaled, splits["train"], 3),
+        series[splits["train"] + 1],
+    )
+    ends = splits["test"]
+    forecast = baselines.predict_hgb(fit, regression_spec(), series, scaled, ends, 3)
+    expected = refit.predict(baselines.lag_features(series, scaled, ends, 3))
+    assert_allclose(forecast, expected * STD + MEAN, rtol=1e-12)
+    assert fit.summary() == {
+        "n_iter": fit.n_iter,
+        "n_iter_fitted": fit.n_iter + baselines.PATIENCE,
+        "max_iter": baselines.MAX_ITER,
+    }
+
+
+def test_hgb_early_stopping_reads_validation_never_test():
+    _, series, scaled, splits = noisy_problem()
+    fit = fit_of(series, scaled, splits)
+    # Rows after the last validation target (the test windows' targets and
+    # newest inputs) changed: the same iterations, the same trees.
+    test_rows = np.arange(splits["val"][-1] + 2, len(series))
+    other_test = series.copy()
+    other_test[test_rows] = np.random.default_rng(5).normal(size=test_rows.size)
+    other_scaled = scaled.copy()
+    other_scaled[test_rows] = -1e6
+    same = fit_of(other_test, other_scaled, splits)
+    assert same.n_iter == fit.n_iter
+    assert same.model.n_iter_ == fit.model.n_iter_
+    probe = baselines.lag_features(series, scaled, splits["val"], 3)
+    assert_array_equal(same.model.predict(probe), fit.model.predict(probe))
+    # Validation targets changed: the choice follows them. Targets that are
+    # the booster's own late-stage forecasts make its later trees look best.
+    other_val = series.copy()
+    rows = splits["val"] + 1
+    x_val = baselines.lag_features(series, scaled, splits["val"], 3)
+    other_val[rows] = fit.model.predict(x_val)
+    moved = fit_of(other_val, scaled, splits)
+    assert moved.n_iter > fit.n_iter
 
 
 def test_hgb_fitted_on_train_windows_only():
-    bundle, series, scaled, splits = ar_problem()
-    spec = bundle["tasks"][0]
-    # The last training window (end 399) predicts row 400; rows after it
-    # belong to validation/test and must not change the fitted model.
+    _, series, scaled, splits = ar_problem()
+    spec = regression_spec()
+    # The last validation window (end 479) predicts row 480: rows after it
+    # (test targets, the newest test inputs) must not change the fitted model.
+    after_val = splits["val"][-1] + 2
     corrupted = series.copy()
-    corrupted[401:] = 1e6
+    corrupted[after_val:] = 1e6
     corrupted_scaled = scaled.copy()
-    corrupted_scaled[401:] = -1e6
+    corrupted_scaled[after_val:] = -1e6
     fits = [
-        baselines.fit_hgb(spec, s, x, splits["train"], 3, seed=0)
+        baselines.fit_hgb(spec, s, x, splits["train"], splits["val"], 3, seed=0)
         for s, x in [(series, scaled), (corrupted, corrupted_scaled)]
     ]
     probe = baselines.lag_features(series, scaled, np.arange(2, 599), 3)
-    assert_array_equal(fits[0].predict(probe), fits[1].predict(probe))
-    assert fits[0].n_features_in_ == 3 + 1  # lookback lags + the origin row
+    assert_array_equal(fits[0].model.predict(probe), fits[1].model.predict(probe))
+    assert fits[0].n_iter == fits[1].n_iter
+    assert fits[0].model.n_features_in_ == 3 + 1  # lookback lags + the origin row
+
+
+def imbalanced_problem(weak_signal: bool) -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    """Classes 0 and 1 are told apart by one feature; class 2 is rare (~5%).
+    With ``weak_signal`` its only hint is a noisy second feature, so the
+    unweighted booster rarely dares to predict it (macro-F1 suffers) and
+    balancing helps; without, every class is exactly predictable and
+    weighting cannot improve on that."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    side, hint = rng.normal(size=n), rng.normal(size=n)
+    labels = (side > 0).astype(np.int32)
+    labels[hint > 1.65] = 2
+    if weak_signal:
+        hint = hint + rng.normal(scale=0.8, size=n)
+    # The feature row at origin e predicts the label at e + 1.
+    scaled = np.roll(np.stack([side, hint], axis=1), -1, axis=0).astype(np.float32)
+    splits = {
+        "train": np.arange(2, 900),
+        "val": np.arange(901, 1200),
+        "test": np.arange(1201, n - 1),
+    }
+    return {"lookback": 3, "tasks": [class_spec()]}, labels, scaled, splits
+
+
+@pytest.mark.parametrize(("weak", "chosen"), [(True, "balanced"), (False, "none")])
+def test_class_weighting_chosen_by_validation_macro_f1(weak, chosen):
+    bundle, labels, scaled, splits = imbalanced_problem(weak)
+    spec = class_spec()
+    fit = baselines.choose_hgb(spec, labels, scaled, splits, 3, seed=0)
+    summary = fit.summary()
+    assert summary["class_weight"] == chosen
+    f1 = summary["val_macro_f1"]
+    assert set(f1) == {"none", "balanced"}
+    if chosen == "balanced":
+        assert f1["balanced"] > f1["none"]
+    else:
+        assert f1["balanced"] <= f1["none"]
+    # The recorded validation macro-F1 is the chosen booster's own.
+    val = baselines.run_baselines(bundle, scaled, {"level": labels}, splits).val
+    assert val["level"]["hgb_lag"]["macro_f1"] == f1[chosen]
+    assert (fit.class_weight or "none") == chosen
+
+
+def test_hgb_classifier_beats_persistence_on_validation():
+    bundle, labels, scaled, splits = imbalanced_problem(weak_signal=True)
+    run = baselines.run_baselines(bundle, scaled, {"level": labels}, splits)
+    val = run.val["level"]
+    assert val["hgb_lag"]["log_loss"] < val["persistence"]["log_loss"]
+    assert val["hgb_lag"]["macro_f1"] > val["persistence"]["macro_f1"]
+    assert set(run.forecasts["level"]) == {"majority", "persistence", "hgb_lag"}
+    assert run.forecasts["level"]["hgb_lag"].shape == (len(splits["test"]), 3)
+
+
+def test_fit_hgb_errors():
+    _, series, scaled, splits = ar_problem()
+    with pytest.raises(ValueError, match="class_weight applies to classification"):
+        baselines.fit_hgb(
+            regression_spec(),
+            series,
+            scaled,
+            splits["train"],
+            splits["val"],
+            3,
+            seed=0,
+            class_weight="balanced",
+        )
+    with pytest.raises(DataError, match=r"val.npy: task 'load' has no validation"):
+        baselines.fit_hgb(
+            regression_spec(), series, scaled, splits["train"], np.array([], int), 3, 0
+        )
+    labels = np.where(series > 0, 2, 0).astype(np.int32)
+    labels[splits["val"] + 1] = 1  # validation holds only a class never trained on
+    with pytest.raises(DataError, match="only classes that no training window"):
+        baselines.fit_hgb(
+            class_spec(), labels, scaled, splits["train"], splits["val"], 3, 0
+        )
 
 
 def test_score_baselines_deterministic():
@@ -191,22 +403,29 @@ def test_score_baselines_deterministic():
     spec = class_spec()
     bundle = {"lookback": 3, "tasks": [*bundle["tasks"], spec]}
     targets = {"load": series, "level": np.digitize(series, [-0.3, 0.3])}
-    first = baselines.score_baselines(bundle, scaled, targets, splits, seed=3)
-    second = baselines.score_baselines(bundle, scaled, targets, splits, seed=3)
-    assert first == second
-    assert set(first["level"]) == {"majority", "persistence", "hgb_lag"}
-    assert set(first["level"]["hgb_lag"]) == {"accuracy", "macro_f1", "log_loss"}
+    first = baselines.run_baselines(bundle, scaled, targets, splits, seed=3)
+    second = baselines.run_baselines(bundle, scaled, targets, splits, seed=3)
+    assert first.test == second.test
+    assert first.val == second.val
+    assert {t: f.summary() for t, f in first.hgb.items()} == {
+        t: f.summary() for t, f in second.hgb.items()
+    }
+    for task, by_name in first.forecasts.items():
+        for name, output in by_name.items():
+            assert_array_equal(output, second.forecasts[task][name])
+    assert set(first.test["level"]) == {"majority", "persistence", "hgb_lag"}
+    assert set(first.test["level"]["hgb_lag"]) == {"accuracy", "macro_f1", "log_loss"}
 
 
 def test_class_absent_from_train_keeps_its_column():
     spec = class_spec()
-    series = ar_series()
+    _, series, scaled, splits = ar_problem()
     labels = np.where(series > 0, 2, 0).astype(np.int32)  # class 1 never occurs
-    scaled = np.ones((len(series), 1), np.float32)
-    splits = {"train": np.arange(2, 400), "test": np.arange(401, 599)}
-    out = baselines.task_forecasts(spec, labels, scaled, splits, lookback=3)
+    labels[splits["val"][:5] + 1] = 1  # ... except in a few validation windows
+    out = test_forecasts(spec, labels, scaled, splits, lookback=3)
+    n = len(splits["test"])
     for name in ("majority", "persistence", "hgb_lag"):
-        assert out[name].shape == (198, 3), name
+        assert out[name].shape == (n, 3), name
         assert_allclose(out[name].sum(axis=1), 1.0)
         assert_array_equal(out[name][:, 1], 0.0)
     # columns follow spec["classes"]: an alternating sign makes "high" (2)
@@ -218,8 +437,12 @@ def test_class_absent_from_train_keeps_its_column():
 def test_single_training_class_still_gives_full_probabilities():
     spec = class_spec()
     labels = np.ones(40, np.int32)
-    splits = {"train": np.arange(2, 30), "test": np.arange(31, 39)}
-    out = baselines.task_forecasts(spec, labels, np.ones((40, 1)), splits, 3)
+    splits = {
+        "train": np.arange(2, 25),
+        "val": np.arange(26, 30),
+        "test": np.arange(31, 39),
+    }
+    out = test_forecasts(spec, labels, np.ones((40, 1)), splits, 3)
     assert_array_equal(out["hgb_lag"], [[0, 1, 0]] * 8)
 
 
@@ -269,7 +492,11 @@ def test_score_baselines_counts_persistence_fallbacks():
     bundle = {"lookback": 4, "tasks": [spec]}
     series = daily_series(3)
     positions = np.r_[0:30, 40 : 72 + 10]  # a 10-step hole after row 29
-    splits = {"train": np.arange(3, 20), "test": np.arange(40, 60)}
+    splits = {
+        "train": np.arange(3, 20),
+        "val": np.arange(20, 29),
+        "test": np.arange(40, 60),
+    }
     scores = baselines.score_baselines(
         bundle, series[:, None], {"load": series}, splits, positions=positions
     )
@@ -282,7 +509,11 @@ def test_score_baselines_scores_row_e_plus_horizon():
     spec = regression_spec(horizon=2)
     bundle = {"lookback": 4, "tasks": [spec]}
     series = np.arange(60, dtype=np.float32)  # a ramp: persistence is off by h
-    splits = {"train": np.arange(3, 30), "test": np.arange(30, 50)}
+    splits = {
+        "train": np.arange(3, 20),
+        "val": np.arange(20, 28),
+        "test": np.arange(30, 50),
+    }
     scores = baselines.score_baselines(
         bundle, series[:, None], {"load": series}, splits, season=24
     )
@@ -296,9 +527,75 @@ def test_classification_baselines_score_row_e_plus_horizon():
     spec = class_spec(horizon=2)
     bundle = {"lookback": 2, "tasks": [spec]}
     labels = np.tile(np.array([0, 1, 2], dtype=np.int32), 20)
-    splits = {"train": np.arange(1, 30), "test": np.arange(30, 57)}
+    splits = {
+        "train": np.arange(1, 20),
+        "val": np.arange(20, 28),
+        "test": np.arange(30, 57),
+    }
     scores = baselines.score_baselines(
         bundle, labels[:, None].astype(np.float32), {"level": labels}, splits
     )
     # the class at e + 2 is never the class at e in a 0, 1, 2 cycle
     assert scores["level"]["persistence"]["accuracy"] == 0.0
+
+
+# --- the stage ------------------------------------------------------------------
+
+
+def test_stage_writes_scores_choices_and_forecasts_and_warns(tmp_path, raw_params):
+    """stages/baselines.py on hand-written windows: a steady upward trend, which
+    persistence follows but trees cannot extrapolate beyond the training
+    range, so boosting loses to persistence on validation and the stage says
+    so."""
+    n, lookback = 400, 3
+    series = np.arange(n, dtype=np.float32) / 100  # scaled target, +0.01 per row
+    spec = {**regression_spec(), "name": "demand"}
+    bundle = {
+        "lookback": lookback,
+        "tasks": [spec],
+        "ingest": {"freq": "1h"},
+        "timezone": "UTC",
+    }
+    splits = {
+        "train": np.arange(2, 280),
+        "val": np.arange(281, 340),
+        "test": np.arange(341, n - 1),
+    }
+    make_project(tmp_path, raw_params)
+    write_json(tmp_path / "data/windows/preprocess.json", bundle)
+    times = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    write_npy(tmp_path / "data/windows/times.npy", times.as_unit("ns").asi8)
+    write_npy(tmp_path / "data/windows/scaled.npy", series[:, None])
+    write_npz(tmp_path / "data/windows/targets.npz", {"demand": series})
+    for name, ends in splits.items():
+        write_npy(tmp_path / f"data/split/{name}.npy", ends)
+
+    proc = run_stage_cli("baselines", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "baselines: warning: demand: gradient boosting's validation mae" in proc.stdout
+    )
+    assert "is no better than persistence's 0.02" in proc.stdout
+    test = read_json(tmp_path / "metrics/baselines.json")
+    val = read_json(tmp_path / "metrics/baselines_val.json")
+    assert list(test["demand"]) == ["persistence", "seasonal_naive", "hgb_lag"]
+    # persistence is off by one step (0.01 scaled = 0.02 original) everywhere
+    assert val["demand"]["val"]["persistence"]["mae"] == pytest.approx(0.02)
+    assert test["demand"]["persistence"]["mae"] == pytest.approx(0.02)
+    assert val["demand"]["hgb_lag"]["max_iter"] == baselines.MAX_ITER
+    forecasts = load_npz(tmp_path / "predictions/baselines.npz")
+    assert set(forecasts) == {
+        "ends",
+        "demand.persistence",
+        "demand.seasonal_naive",
+        "demand.hgb_lag",
+    }
+    assert_array_equal(forecasts["ends"], splits["test"])
+    actual = metrics.original_units(series, spec)[splits["test"] + 1]
+    for name, forecast in forecasts.items():
+        if name != "ends":
+            baseline = name.split(".")[1]
+            scores = metrics.score_task(spec, actual, forecast)
+            reported = dict(test["demand"][baseline])
+            reported.pop("persistence_fallbacks", None)  # a count, not a score
+            assert scores == reported

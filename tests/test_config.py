@@ -467,6 +467,18 @@ def test_evaluate_numbers(tmp_path, raw_params, key):
         load(tmp_path, raw_params)
 
 
+@pytest.mark.parametrize("samples", [0, 99])
+def test_evaluate_bootstrap_samples(tmp_path, raw_params, samples):
+    raw_params["evaluate"]["bootstrap_samples"] = samples
+    with pytest.raises(
+        ConfigError,
+        match=rf"evaluate.bootstrap_samples: must be >= 100 .*, got {samples}$",
+    ):
+        load(tmp_path, raw_params)
+    raw_params["evaluate"]["bootstrap_samples"] = 100
+    assert load(tmp_path, raw_params).evaluate.bootstrap_samples == 100
+
+
 # --- features and ingest -----------------------------------------------------
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
-from mtlstm import metrics
+from mtlstm import metrics, uncertainty
 
 REG = {"name": "load", "type": "regression", "horizon": 2, "mean": 10.0, "std": 2.0}
 CLS = {
@@ -63,29 +64,44 @@ def test_log_loss_keeps_the_full_label_set():
 
 
 def test_skill_oracle_and_sign():
-    assert metrics.skill(1.0, 4.0) == pytest.approx(0.75)  # 1 - 1/4: better
-    assert metrics.skill(6.0, 4.0) == pytest.approx(-0.5)  # 1 - 6/4: worse
-    assert metrics.skill(3.0, 0.0) == 0.0  # a perfect reference: no skill defined
+    assert uncertainty.skill_of_means(1.0, 4.0) == pytest.approx(0.75)  # better
+    assert uncertainty.skill_of_means(6.0, 4.0) == pytest.approx(-0.5)  # worse
+    assert uncertainty.skill_of_means(3.0, 0.0) == 0.0  # a perfect reference
 
 
-def test_task_report_oracle():
+def test_compare_reports_skill_on_the_mean_losses():
+    model = np.array([1.0, 3.0, 2.0, 2.0])  # mean 2
+    references = {"persistence": np.full(4, 8.0), "hgb": np.array([1.0, 1, 1, 1])}
+    skill = uncertainty.compare(model, references, block=2, samples=200, seed=0)
+    assert skill["vs_persistence"]["value"] == pytest.approx(0.75)  # 1 - 2/8
+    assert skill["vs_hgb"]["value"] == pytest.approx(-1.0)  # 1 - 2/1
+    assert skill["vs_persistence"]["loss_diff"] == pytest.approx(-6.0)
+
+
+def test_task_report_places_scores_and_skill():
     model = {"mae": 2.0, "rmse": 3.0}
-    baselines = {"persistence": {"mae": 4.0, "rmse": 5.0}, "hgb": {"mae": 1.0}}
-    report = metrics.task_report(REG, model, baselines, {"mae": 2.5})
-    assert report["model"] == model
-    assert report["baselines"] == baselines
-    assert report["single_task"] == {"mae": 2.5}
-    assert report["skill"] == pytest.approx(
-        {"vs_persistence": 0.5, "vs_hgb": -1.0, "vs_single_task": 0.2}
-    )
+    baselines = {"persistence": {"mae": 4.0, "rmse": 5.0}}
+    skill = {"vs_persistence": {"value": 0.5}}
+    report = metrics.task_report(REG, model, baselines, {"mae": 2.5}, skill)
+    assert report == {
+        "model": model,
+        "baselines": baselines,
+        "single_task": {"mae": 2.5},
+        "skill": skill,
+    }
+    assert "single_task" not in metrics.task_report(REG, model, baselines, None, {})
 
 
-def test_task_report_classification_uses_log_loss_and_no_single_task():
-    report = metrics.task_report(
-        CLS, {"log_loss": 0.5, "accuracy": 0.9}, {"majority": {"log_loss": 2.0}}, None
+def test_window_losses_are_absolute_error_and_log_loss():
+    assert_allclose(
+        metrics.window_losses(REG, np.array([1.0, 5.0]), np.array([2.0, 2.0])),
+        [1.0, 3.0],
     )
-    assert "single_task" not in report
-    assert report["skill"] == pytest.approx({"vs_majority": 0.75})
+    proba = np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]])
+    assert_allclose(
+        metrics.window_losses(CLS, np.array([0, 1]), proba),
+        [-np.log(0.5), -np.log(0.8)],
+    )
 
 
 def test_score_outputs_scores_row_e_plus_horizon_in_original_units():

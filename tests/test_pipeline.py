@@ -26,6 +26,7 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
+from numpy.testing import assert_array_equal
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -227,8 +228,34 @@ def test_first_repro_runs_every_stage_in_order(first_run):
         assert {"vs_persistence", "vs_hgb_lag", "vs_single_task"} <= set(
             report[task]["skill"]
         )
-        for values in (report[task]["model"], report[task]["skill"]):
-            assert all(np.isfinite(v) for v in values.values()), (task, values)
+        assert all(np.isfinite(v) for v in report[task]["model"].values()), task
+        for ref, s in report[task]["skill"].items():
+            assert set(s) == {
+                "value",
+                "ci_low",
+                "ci_high",
+                "loss_diff",
+                "dm_stat",
+                "dm_p",
+            }
+            assert all(np.isfinite(v) for v in s.values()), (task, ref, s)
+            assert s["ci_low"] <= s["ci_high"], (task, ref, s)
+            assert 0 <= s["dm_p"] <= 1
+        # Validation chose the booster's iterations (and class weighting).
+        fit = project.read_json("metrics/baselines_val.json")[task]
+        assert 1 <= fit["hgb_lag"]["n_iter"] <= fit["hgb_lag"]["n_iter_fitted"]
+        assert some_baselines | {"hgb_lag"} <= set(fit["val"])
+        assert ("class_weight" in fit["hgb_lag"]) == (task == "temp_class")
+    # Per-window test forecasts behind the intervals, for the test windows.
+    test_ends = np.load(project.root / "data/split/test.npy")
+    with np.load(project.root / "predictions/baselines.npz") as forecasts:
+        assert_array_equal(forecasts["ends"], test_ends)
+        assert forecasts["demand.hgb_lag"].shape == test_ends.shape
+        assert forecasts["temp_class.hgb_lag"].shape == (len(test_ends), 3)
+    for task in expected:
+        with np.load(project.root / f"predictions/single_task/{task}.npz") as single:
+            assert_array_equal(single["ends"], test_ends)
+            assert len(single["forecast"]) == len(test_ends)
     assert (project.root / "models/model.keras").is_file()
     assert (project.root / "dvc.lock").is_file()
 
@@ -326,6 +353,54 @@ def test_dvc_exp_run_with_a_changed_loss_weight(project):
     assert metrics == project.read_json("metrics/evaluate.json")
     csv = project.dvc("exp", "show", "--csv").stdout
     assert exps[0]["name"] in csv
+    # The skill intervals are columns of the experiments table.
+    columns = csv.splitlines()[0].split(",")
+    for bound in ("value", "ci_low", "ci_high", "dm_p"):
+        assert f"demand.skill.vs_hgb_lag.{bound}" in columns, columns
+
+
+def test_evaluate_refuses_forecasts_for_other_windows(project):
+    path = project.root / "predictions/baselines.npz"
+    original = path.read_bytes()
+    with np.load(path) as forecasts:
+        arrays = dict(forecasts)
+    arrays["ends"] = arrays["ends"] + 1
+    path.unlink()  # never write through a link into the DVC cache
+    np.savez(path, **arrays)
+    metrics_before = (project.root / "metrics/evaluate.json").read_bytes()
+    try:
+        proc = project.run(sys.executable, "stages/evaluate.py", check=False)
+    finally:
+        path.unlink()
+        path.write_bytes(original)
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        "error: evaluate: predictions/baselines.npz: its forecasts are not for the "
+        "windows of data/split/test.npy; rerun `dvc repro`" in proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
+    assert (project.root / "metrics/evaluate.json").read_bytes() == metrics_before
+
+
+def test_test_split_shorter_than_a_season_fails_evaluate(project):
+    windows = len(np.load(project.root / "data/split/test.npy"))
+    original = project.params()["baselines"]["season"]
+
+    def longer(params):
+        params["baselines"]["season"] = windows + 1
+
+    project.set_params(longer)
+    try:
+        proc = project.dvc("repro", check=False)
+    finally:
+        project.set_params(lambda p: p["baselines"].update(season=original))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert RUNNING.findall(out) == ["baselines", "evaluate"]
+    assert (
+        f"data/split/test.npy: {windows} test windows, fewer than one season "
+        f"(baselines.season = {windows + 1})" in out
+    )
 
 
 def test_unknown_params_key_fails_the_repro_naming_the_key(tmp_path, scratch):
@@ -425,7 +500,9 @@ def test_evaluate_metrics_match_a_recomputation_from_the_forecasts(project):
                 if ref == "vs_single_task"
                 else (r["baselines"][ref.removeprefix("vs_")])
             )
-            assert value == pytest.approx(1 - r["model"][key] / scores[key])
+            skill = 1 - r["model"][key] / scores[key]
+            assert value["value"] == pytest.approx(skill)
+            assert value["ci_low"] <= value["value"] <= value["ci_high"]
 
 
 # --- mtlstm predict against evaluate ------------------------------------------

@@ -249,3 +249,57 @@ def test_results_table_without_metrics_says_so(tmp_path: Path) -> None:
     proc = results_table("--metrics-dir", str(tmp_path))
     assert proc.returncode == 1
     assert "evaluate.json not found: run `make repro` first" in proc.stderr
+
+
+SKILL = {
+    "demand": {
+        "vs_persistence": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "dm_p": 1e-5},
+        "vs_hgb_lag": {"value": -0.02, "ci_low": -0.05, "ci_high": 0.01, "dm_p": 0.2},
+        "vs_single_task": {
+            "value": -0.1,
+            "ci_low": -0.15,
+            "ci_high": -0.05,
+            "dm_p": 0.004,
+        },
+    },
+    "temp_class": {
+        "vs_hgb_lag": {"value": 0.1, "ci_low": 0.02, "ci_high": 0.2, "dm_p": None},
+        # an interval that touches 0 does not exclude it
+        "vs_single_task": {"value": 0.03, "ci_low": 0.0, "ci_high": 0.05, "dm_p": 0.3},
+        "vs_majority": {"value": -0.5, "ci_low": -0.7, "ci_high": -0.3, "dm_p": 0.01},
+    },
+}
+INTERVALS = (
+    "\n\n| task | reference | skill | 95% interval | DM p | verdict |\n"
+    "|---|---|---|---|---|---|\n"
+    "| `demand` | persistence | +50.0% | [+40.0%, +60.0%] | <0.001"
+    " | beats persistence |\n"
+    "| `demand` | hgb_lag | -2.0% | [-5.0%, +1.0%] | 0.200 | no clear difference |\n"
+    "| `demand` | single-task | -10.0% | [-15.0%, -5.0%] | 0.004 | sharing hurt |\n"
+    "| `temp_class` | hgb_lag | +10.0% | [+2.0%, +20.0%] | -"
+    " | beats gradient boosting |\n"
+    "| `temp_class` | single-task | +3.0% | [+0.0%, +5.0%] | 0.300"
+    " | no clear difference |\n"
+    "| `temp_class` | majority | -50.0% | [-70.0%, -30.0%] | 0.010"
+    " | loses to majority |\n\n"
+    "Skill = 1 - model / reference on the primary error (MAE for regression, "
+    "log-loss for classification) with its 95% moving-block bootstrap interval "
+    "over the test windows, and the Diebold-Mariano p-value of equal loss. A "
+    "verdict is given only where the interval excludes 0."
+)
+
+
+def test_results_table_prints_intervals_and_verdicts(tmp_path: Path) -> None:
+    folder = metrics_dir(tmp_path)
+    report = json.loads((folder / "evaluate.json").read_text(encoding="utf-8"))
+    for task, skill in SKILL.items():
+        report[task]["skill"] = skill
+    (folder / "evaluate.json").write_text(json.dumps(report), encoding="utf-8")
+    proc = results_table("--metrics-dir", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == TABLE + INTERVALS + "\n"
+    # Sharing helped only where the single-task interval lies above 0.
+    report["temp_class"]["skill"]["vs_single_task"]["ci_low"] = 0.001
+    (folder / "evaluate.json").write_text(json.dumps(report), encoding="utf-8")
+    proc = results_table("--metrics-dir", str(folder))
+    assert "| [+0.1%, +5.0%] | 0.300 | sharing helped |" in proc.stdout

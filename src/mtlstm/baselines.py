@@ -13,6 +13,8 @@ baselines stay cheap to run and to test.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -23,19 +25,55 @@ from sklearn.ensemble import (
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from mtlstm import metrics
+from mtlstm.errors import DataError
 
 REGRESSION_BASELINES = ("persistence", "seasonal_naive", "hgb_lag")
 CLASSIFICATION_BASELINES = ("majority", "persistence", "hgb_lag")
 
-# Fixed boosting settings: no early stopping, so no random validation split
-# (which would also shuffle time) and no failure when a rare class has a single
-# training window; 200 rounds fit ~18k windows in seconds on one core.
-HGB_PARAMS: dict[str, Any] = {
-    "max_iter": 200,
-    "learning_rate": 0.1,
-    "max_leaf_nodes": 31,
-    "early_stopping": False,
-}
+# Gradient boosting as a careful practitioner fits it: a fixed learning rate and
+# tree size, and the number of boosting iterations chosen on the project's own
+# (chronological) validation windows: sklearn's early stopping on X_val/y_val,
+# never its random internal split (which would shuffle time). Boosting runs
+# until PATIENCE iterations bring no validation improvement (or MAX_ITER), and
+# the forecasts use the trees up to the best validation loss only.
+HGB_PARAMS: dict[str, Any] = {"learning_rate": 0.1, "max_leaf_nodes": 31}
+MAX_ITER = 2000
+PATIENCE = 50
+# Classifiers: class weighting is kept only if it raises validation macro-F1.
+CLASS_WEIGHTS = (None, "balanced")
+
+
+@dataclass(frozen=True)
+class HGBFit:
+    """A fitted booster and the choices the validation split made for it."""
+
+    model: HistGradientBoostingRegressor | HistGradientBoostingClassifier
+    n_iter: int  # boosting iterations the forecasts use: best validation loss
+    class_weight: str | None = None
+    # Classification: validation macro-F1 per class_weight option tried.
+    val_macro_f1: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """What was chosen, for metrics/baselines_val.json."""
+        out: dict[str, Any] = {
+            "n_iter": self.n_iter,
+            "n_iter_fitted": int(self.model.n_iter_),
+            "max_iter": MAX_ITER,
+        }
+        if self.val_macro_f1:
+            out["class_weight"] = self.class_weight or "none"
+            out["val_macro_f1"] = dict(self.val_macro_f1)
+        return out
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """Everything the baselines stage writes."""
+
+    test: dict[str, dict[str, dict[str, float]]]  # {task: {baseline: scores}}
+    val: dict[str, dict[str, dict[str, float]]]  # the same on validation
+    hgb: dict[str, HGBFit]  # per task
+    forecasts: dict[str, dict[str, np.ndarray]]  # {task: {baseline: test output}}
 
 
 def persistence(raw: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -125,52 +163,106 @@ def lag_features(
     return np.hstack([lags, np.asarray(scaled, np.float32)[ends]])
 
 
+def _hgb_data(
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    ends: np.ndarray,
+    lookback: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lag features and targets (the per-row series at ``e + horizon``: scaled
+    value or class index) of the windows ending at ``ends``."""
+    ends = np.asarray(ends, np.int64)
+    x = lag_features(series, scaled, ends, lookback)
+    y = np.asarray(series)[ends + spec["horizon"]]
+    if spec["type"] == "regression":
+        return x, y.astype(np.float64)
+    return x, y.astype(np.int64)
+
+
 def fit_hgb(
     spec: dict[str, Any],
     series: np.ndarray,
     scaled: np.ndarray,
     train_ends: np.ndarray,
+    val_ends: np.ndarray,
     lookback: int,
     seed: int,
-) -> HistGradientBoostingRegressor | HistGradientBoostingClassifier:
-    """Boosted trees on lag features, fitted on the training windows only.
+    class_weight: str | None = None,
+) -> HGBFit:
+    """Boosted trees on lag features: fitted on the training windows, with the
+    number of iterations chosen by the loss on the validation windows.
 
-    Targets are the per-row series at ``e + horizon`` (scaled value or class
-    index): only rows the training windows themselves predict, never a
-    validation or test row.
+    Reads the target rows the training and validation windows predict, never a
+    test row. Validation windows of a class that no training window predicts
+    are left out of the stopping loss (the classifier cannot forecast that
+    class, and its log-loss there would be infinite whatever the iteration).
     """
-    x = lag_features(series, scaled, train_ends, lookback)
-    y = np.asarray(series)[np.asarray(train_ends, np.int64) + spec["horizon"]]
+    x, y = _hgb_data(spec, series, scaled, train_ends, lookback)
+    x_val, y_val = _hgb_data(spec, series, scaled, val_ends, lookback)
+    settings = {
+        **HGB_PARAMS,
+        "max_iter": MAX_ITER,
+        "early_stopping": True,
+        "scoring": "loss",
+        "n_iter_no_change": PATIENCE,
+        "random_state": seed,
+    }
     if spec["type"] == "regression":
-        model = HistGradientBoostingRegressor(random_state=seed, **HGB_PARAMS)
-        y = y.astype(np.float64)
+        if class_weight is not None:
+            raise ValueError("class_weight applies to classification tasks only")
+        model = HistGradientBoostingRegressor(**settings)
     else:
-        model = HistGradientBoostingClassifier(random_state=seed, **HGB_PARAMS)
-        y = y.astype(np.int64)
+        model = HistGradientBoostingClassifier(**settings, class_weight=class_weight)
+        if np.unique(y).size == 1:
+            # One training class: nothing to boost, nothing to stop early.
+            with threadpool_limits(limits=1, user_api="openmp"):  # see below
+                model.set_params(max_iter=1, early_stopping=False).fit(x, y)
+            return HGBFit(model, 1, class_weight)
+        seen = np.isin(y_val, y)
+        x_val, y_val = x_val[seen], y_val[seen]
+    if len(y_val) == 0:
+        raise DataError(
+            f"data/split/val.npy: task {spec['name']!r} has no validation window "
+            "to choose the number of boosting iterations on (an empty validation "
+            "split, or only classes that no training window predicts); give "
+            "split.val more rows"
+        )
     # One OpenMP thread: on a busy 2-core machine the threads' spin-waits made
     # fits ~20x slower (measured), and the result cannot depend on core count.
     with threadpool_limits(limits=1, user_api="openmp"):
-        return model.fit(x, y)
+        model.fit(x, y, X_val=x_val, y_val=y_val)
+    # validation_score_[i] is minus the validation loss after i iterations (0:
+    # the constant start); the first best wins ties, with at least one tree.
+    n_iter = max(1, int(np.argmax(model.validation_score_)))
+    return HGBFit(model, n_iter, class_weight)
 
 
 def predict_hgb(
-    model: HistGradientBoostingRegressor | HistGradientBoostingClassifier,
+    fit: HGBFit,
     spec: dict[str, Any],
     series: np.ndarray,
     scaled: np.ndarray,
     ends: np.ndarray,
     lookback: int,
 ) -> np.ndarray:
-    """Forecasts in original units, or ``n x len(classes)`` probabilities."""
+    """Forecasts in original units, or ``n x len(classes)`` probabilities, from
+    the first ``fit.n_iter`` trees (the booster truncated at its best validation
+    loss, through scikit-learn's staged predictions)."""
+    model = fit.model
     x = lag_features(series, scaled, ends, lookback)
     with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
         if spec["type"] == "regression":
+            staged = model.staged_predict(x)
             # The model learned the scaled target; report it in original units.
-            return metrics.original_units(model.predict(x), spec)
+            return metrics.original_units(_stage(staged, fit.n_iter), spec)
         # scikit-learn fits a one-class target but still returns two
         # probability columns; only that class can be forecast, with certainty.
         one = model.classes_.size == 1
-        fitted = np.ones((len(x), 1)) if one else model.predict_proba(x)
+        if one:
+            fitted = np.ones((len(x), 1))
+        else:
+            fitted = _stage(model.staged_predict_proba(x), fit.n_iter)
     proba = np.zeros((len(ends), len(spec["classes"])))
     # The classifier only has columns for classes it saw in training; a class
     # absent there keeps probability 0 so columns still match spec["classes"].
@@ -178,43 +270,137 @@ def predict_hgb(
     return proba
 
 
-def task_forecasts(
+def _stage(staged, n_iter: int) -> np.ndarray:
+    """The ``n_iter``-th output (1-based) of a staged prediction."""
+    return next(islice(staged, n_iter - 1, None))
+
+
+def choose_hgb(
     spec: dict[str, Any],
     series: np.ndarray,
     scaled: np.ndarray,
     splits: dict[str, np.ndarray],
     lookback: int,
+    seed: int,
+) -> HGBFit:
+    """The booster with its iterations chosen on validation; for classification
+    also its class weighting: ``"balanced"`` only if it gives a strictly higher
+    validation macro-F1 than no weighting."""
+    args = (spec, series, scaled, splits["train"], splits["val"], lookback, seed)
+    if spec["type"] == "regression":
+        return fit_hgb(*args)
+    raw = metrics.original_units(series, spec)
+    val_ends = np.asarray(splits["val"], np.int64)
+    actual = raw[val_ends + spec["horizon"]]
+    fits, f1 = [], {}
+    for weight in CLASS_WEIGHTS:
+        fit = fit_hgb(*args, class_weight=weight)
+        proba = predict_hgb(fit, spec, series, scaled, val_ends, lookback)
+        f1[weight or "none"] = metrics.score_task(spec, actual, proba)["macro_f1"]
+        fits.append(fit)
+    best = fits[0]
+    for fit in fits[1:]:
+        if f1[fit.class_weight] > f1[best.class_weight or "none"]:
+            best = fit
+    return HGBFit(best.model, best.n_iter, best.class_weight, f1)
+
+
+def task_forecasts(
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    hgb: HGBFit,
+    train_ends: np.ndarray,
+    ends: np.ndarray,
+    lookback: int,
     season: int = 24,
-    seed: int = 0,
     positions: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every baseline's forecast for the ``splits["test"]`` windows of one task.
+    """Every baseline's forecast for the windows ending at ``ends``.
 
     Regression forecasts are in original units; classification forecasts are
     ``n x len(classes)`` probabilities (hard forecasts one-hot), so
     ``metrics.score_task`` (log-loss included) scores them like the model.
     """
     raw = metrics.original_units(series, spec)
-    ends = np.asarray(splits["test"], np.int64)
-    model = fit_hgb(spec, series, scaled, splits["train"], lookback, seed)
-    hgb = predict_hgb(model, spec, series, scaled, ends, lookback)
+    ends = np.asarray(ends, np.int64)
+    forecast_hgb = predict_hgb(hgb, spec, series, scaled, ends, lookback)
     if spec["type"] == "regression":
         return {
             "persistence": persistence(raw, ends),
             "seasonal_naive": seasonal_naive(
                 raw, ends, spec["horizon"], season, positions
             ),
-            "hgb_lag": hgb,
+            "hgb_lag": forecast_hgb,
         }
     n_classes = len(spec["classes"])
     # The majority class is read from what training windows predict (e + h),
     # the same target rows the classifier is fitted on.
-    train_targets = raw[np.asarray(splits["train"], np.int64) + spec["horizon"]]
+    train_targets = raw[np.asarray(train_ends, np.int64) + spec["horizon"]]
     return {
         "majority": majority_proba(train_targets, len(ends), n_classes),
         "persistence": metrics.one_hot(persistence(raw, ends), n_classes),
-        "hgb_lag": hgb,
+        "hgb_lag": forecast_hgb,
     }
+
+
+def run_baselines(
+    bundle: dict[str, Any],
+    scaled: np.ndarray,
+    targets: dict[str, np.ndarray],
+    splits: dict[str, np.ndarray],
+    season: int = 24,
+    seed: int = 0,
+    positions: np.ndarray | None = None,
+) -> BaselineRun:
+    """Fit every task's baselines (train and validation windows only) and
+    forecast and score the validation and the test windows.
+
+    ``targets`` is the per-row ``data/windows/targets.npz`` content; ``splits``
+    needs ``"train"`` (fitting), ``"val"`` (boosting iterations, class
+    weighting) and ``"test"`` (scoring) window end rows; ``positions`` the rows'
+    grid steps since the first (see ``season_rows``). The seasonal naive scores
+    also count the windows that fell back to persistence
+    (``persistence_fallbacks``).
+    """
+    missing = {"train", "val", "test"} - set(splits)
+    if missing:
+        raise ValueError(
+            f"splits lacks {sorted(missing)}; it needs 'train', 'val' and 'test'"
+        )
+    scores: dict[str, dict] = {"val": {}, "test": {}}
+    fits, forecasts = {}, {}
+    for spec in bundle["tasks"]:
+        name, series = spec["name"], targets[spec["name"]]
+        raw = metrics.original_units(series, spec)
+        fits[name] = choose_hgb(spec, series, scaled, splits, bundle["lookback"], seed)
+        by_split = {}
+        for split in ("val", "test"):
+            ends = np.asarray(splits[split], np.int64)
+            by_split[split] = task_forecasts(
+                spec,
+                series,
+                scaled,
+                fits[name],
+                splits["train"],
+                ends,
+                bundle["lookback"],
+                season,
+                positions,
+            )
+            actual = raw[ends + spec["horizon"]]
+            scores[split][name] = {
+                baseline: metrics.score_task(spec, actual, output)
+                for baseline, output in by_split[split].items()
+            }
+            if spec["type"] == "regression":
+                rows = season_rows(ends, spec["horizon"], season, positions)
+                fallbacks = int((rows < 0).sum())
+                scores[split][name]["seasonal_naive"]["persistence_fallbacks"] = (
+                    fallbacks
+                )
+        forecasts[name] = by_split["test"]
+    return BaselineRun(scores["test"], scores["val"], fits, forecasts)
 
 
 def score_baselines(
@@ -226,32 +412,7 @@ def score_baselines(
     seed: int = 0,
     positions: np.ndarray | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{task: {baseline: {metric: value}}}`` on the ``splits["test"]`` windows.
-
-    ``targets`` is the per-row ``data/windows/targets.npz`` content; ``splits``
-    needs ``"train"`` (fitting) and ``"test"`` (scoring) window end rows;
-    ``positions`` the rows' grid steps since the first (see ``season_rows``).
-    The seasonal naive scores also count the windows that fell back to
-    persistence (``persistence_fallbacks``).
-    """
-    missing = {"train", "test"} - set(splits)
-    if missing:
-        raise ValueError(f"splits lacks {sorted(missing)}; it needs 'train' and 'test'")
-    ends = np.asarray(splits["test"], np.int64)
-    scores: dict[str, dict[str, dict[str, float]]] = {}
-    for spec in bundle["tasks"]:
-        series = targets[spec["name"]]
-        actual = metrics.original_units(series, spec)[ends + spec["horizon"]]
-        forecasts = task_forecasts(
-            spec, series, scaled, splits, bundle["lookback"], season, seed, positions
-        )
-        scores[spec["name"]] = {
-            name: metrics.score_task(spec, actual, output)
-            for name, output in forecasts.items()
-        }
-        if "seasonal_naive" in forecasts:
-            missing = season_rows(ends, spec["horizon"], season, positions) < 0
-            scores[spec["name"]]["seasonal_naive"]["persistence_fallbacks"] = int(
-                missing.sum()
-            )
-    return scores
+    """``{task: {baseline: {metric: value}}}`` on the ``splits["test"]`` windows
+    (``run_baselines(...).test``)."""
+    run = run_baselines(bundle, scaled, targets, splits, season, seed, positions)
+    return run.test

@@ -28,6 +28,7 @@ MAX_PARAMS_BYTES = 1_000_000
 MAX_DEPTH = 20
 MAX_TEXT = 1024
 RESERVED_COLUMNS = ("time", "segment")
+MIN_BOOTSTRAP = 100  # evaluate.bootstrap_samples
 
 # Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
 # exactly these. ablation reads the trunk and budget of train, but not how the
@@ -53,7 +54,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "baselines": ("base", "baselines"),
     "train": ("base", "train"),
     "ablation": ("base", "ablation", *TRAIN_BUDGET),
-    "evaluate": ("evaluate",),
+    # evaluate: base.seed seeds the bootstrap, one season is its block length.
+    "evaluate": ("base", "baselines.season", "evaluate"),
     "backtest": ("base", "features", "tasks", "window", "split", "train", "backtest"),
 }
 
@@ -148,6 +150,7 @@ class Backtest:
 class Evaluate:
     plot_points: int = 336
     batch_size: int = 1024
+    bootstrap_samples: int = 1000  # resamples behind each skill's 95% interval
 
 
 @dataclass(frozen=True)
@@ -459,6 +462,11 @@ def _check_numbers(p: Params) -> None:
             raise ConfigError(f"backtest.{name}.folds: must be >= 1, got {bt.folds}")
     if p.evaluate.plot_points <= 0 or p.evaluate.batch_size <= 0:
         raise ConfigError("evaluate: plot_points and batch_size must be >= 1")
+    if p.evaluate.bootstrap_samples < MIN_BOOTSTRAP:
+        raise ConfigError(
+            f"evaluate.bootstrap_samples: must be >= {MIN_BOOTSTRAP} for a 95% "
+            f"interval's 2.5% tails, got {p.evaluate.bootstrap_samples}"
+        )
 
 
 def _check_train(t: Train, task_names: list[str]) -> None:

@@ -57,11 +57,6 @@ def persistence(raw: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return raw[ends]
 
 
-def skill(model_error: float, reference_error: float) -> float:
-    """1 - model / reference: 0 means no better than the reference, 1 is perfect."""
-    return float(1.0 - model_error / reference_error) if reference_error > 0 else 0.0
-
-
 def score_task(
     spec: dict[str, Any],
     actual: np.ndarray,
@@ -97,25 +92,35 @@ def model_output(output: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     return np.asarray(output, dtype=np.float64)
 
 
+def window_losses(
+    spec: dict[str, Any], actual: np.ndarray, output: np.ndarray
+) -> np.ndarray:
+    """Each window's primary error, whose mean is the task's PRIMARY score:
+    absolute error (regression) or log-loss (classification, probabilities
+    clipped as in ``classification_scores``)."""
+    actual = np.asarray(actual)
+    if spec["type"] == "regression":
+        return np.abs(np.asarray(output, float) - np.asarray(actual, float))
+    proba = _clip(output)
+    return -np.log(proba[np.arange(len(actual)), actual.astype(np.int64)])
+
+
 def task_report(
     spec: dict[str, Any],
     model: dict[str, float],
     baselines: dict[str, dict[str, float]],
     single_task: dict[str, float] | None,
+    skill: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
-    """Model and references side by side, with skill = 1 - model / reference on
-    the task's primary error: > 0 beats the reference. ``vs_single_task`` > 0
-    means training the tasks together helped this task."""
-    key = PRIMARY[spec["type"]]
-    references = dict(baselines)
-    if single_task is not None:
-        references["single_task"] = single_task
+    """Model and references side by side, with ``skill``: per reference
+    (``vs_<name>``) the skill 1 - model / reference on the task's primary error
+    (> 0 beats the reference) with its interval and test
+    (``uncertainty.compare``). ``vs_single_task`` > 0 means training the tasks
+    together helped this task."""
     report: dict[str, Any] = {"model": model, "baselines": baselines}
     if single_task is not None:
         report["single_task"] = single_task
-    report["skill"] = {
-        f"vs_{name}": skill(model[key], ref[key]) for name, ref in references.items()
-    }
+    report["skill"] = skill
     return report
 
 

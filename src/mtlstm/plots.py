@@ -76,12 +76,20 @@ def training_curves(live_dir: Path, spec: dict[str, Any]) -> pd.DataFrame:
 
 
 def skill_table(spec: dict[str, Any], report: dict[str, Any]) -> pd.DataFrame:
-    """Skill against each reference (1 - model / reference error; > 0 is better)."""
+    """Skill against each reference (1 - model / reference error; > 0 is better)
+    with its 95% interval."""
     skill = report["skill"]
     return pd.DataFrame(
         {
             "task": task_label(spec),
             "reference": [name.removeprefix("vs_") for name in skill],
-            "skill": list(skill.values()),
+            **{
+                column: [s[key] for s in skill.values()]
+                for column, key in (
+                    ("skill", "value"),
+                    ("ci_low", "ci_low"),
+                    ("ci_high", "ci_high"),
+                )
+            },
         }
     )

@@ -1,0 +1,177 @@
+"""Is a skill score more than noise? Intervals and tests on per-window losses.
+
+A skill of +2% on one test split can be noise. Everything here works on the
+per-window losses of two forecasters on the SAME test windows (absolute error
+for regression, log-loss for classification; ``metrics.window_losses``), in time
+order, and keeps the pairing: a resample always takes the same windows from both.
+
+- ``skill_interval``: the skill ``1 - mean(model) / mean(reference)`` with a
+  percentile interval from a moving-block bootstrap. Windows are resampled in
+  blocks of consecutive windows (at least one season long), so the serial
+  dependence of forecast errors within a day survives in every resample; an
+  i.i.d. bootstrap would give intervals that are too narrow.
+- ``diebold_mariano``: a paired Diebold-Mariano test of equal mean loss, with a
+  Newey-West (Bartlett kernel, HAC) long-run variance of the loss differences.
+  The p-value is two-sided from the standard normal; no small-sample correction.
+
+Pure NumPy (plus ``math.erfc``): no SciPy, no TensorFlow. Seeded: the same
+inputs and seed give identical numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LEVEL = 0.95  # two-sided coverage of the reported intervals
+# Resamples drawn per batch: bounds memory (batch x blocks start indices) on
+# long test splits; results depend on it, so it is a constant, not a setting.
+BATCH = 256
+
+
+def _as_losses(name: str, values: np.ndarray) -> np.ndarray:
+    losses = np.asarray(values, dtype=np.float64)
+    if losses.ndim != 1 or losses.size == 0:
+        raise ValueError(f"{name}: need a non-empty 1-D array of per-window losses")
+    if not np.all(np.isfinite(losses)):
+        raise ValueError(f"{name}: per-window losses must be finite")
+    return losses
+
+
+def _paired(model_loss: np.ndarray, ref_loss: np.ndarray) -> np.ndarray:
+    """``2 x n``: the two loss series, checked to cover the same windows."""
+    model = _as_losses("model_loss", model_loss)
+    ref = _as_losses("ref_loss", ref_loss)
+    if model.shape != ref.shape:
+        raise ValueError(
+            f"model_loss has {model.size} windows but ref_loss {ref.size}; the "
+            "losses must be paired, one per test window"
+        )
+    return np.stack([model, ref])
+
+
+def block_bootstrap_means(
+    losses: np.ndarray, block: int, samples: int, seed: int
+) -> np.ndarray:
+    """``samples x k`` means of each of the ``k x n`` loss series over resampled
+    windows, all series resampled with the same windows (paired).
+
+    A resample concatenates ``ceil(n / block)`` blocks of ``block`` consecutive
+    windows, each starting at a uniformly drawn window ``0 .. n - block``, and
+    keeps its first ``n`` windows (the moving-block bootstrap of Kuensch, 1989).
+    """
+    losses = np.atleast_2d(np.asarray(losses, dtype=np.float64))
+    n = losses.shape[1]
+    if block < 1 or block > n:
+        raise ValueError(
+            f"block length {block} must be between 1 and the number of windows {n}"
+        )
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    blocks = -(-n // block)  # ceil
+    tail = n - (blocks - 1) * block  # windows kept from the last block
+    windows = np.lib.stride_tricks.sliding_window_view
+    # Sum of every block of `block` (and of `tail`) windows, per starting window.
+    full_sums = windows(losses, block, axis=1).sum(axis=2)
+    tail_sums = windows(losses, tail, axis=1).sum(axis=2)[:, : n - block + 1]
+    rng = np.random.default_rng(seed)
+    out = np.empty((samples, losses.shape[0]))
+    for first in range(0, samples, BATCH):
+        size = min(BATCH, samples - first)
+        starts = rng.integers(0, n - block + 1, size=(size, blocks))
+        sums = full_sums[:, starts[:, :-1]].sum(axis=2) + tail_sums[:, starts[:, -1]]
+        out[first : first + size] = sums.T / n
+    return out
+
+
+def skill_of_means(model_mean: np.ndarray, ref_mean: np.ndarray) -> np.ndarray:
+    """1 - model / reference: 0 is no better than the reference, 1 is perfect;
+    0 where the reference's error is 0."""
+    model_mean = np.asarray(model_mean, dtype=np.float64)
+    ref_mean = np.asarray(ref_mean, dtype=np.float64)
+    ratio = np.divide(
+        model_mean, ref_mean, out=np.ones_like(model_mean), where=ref_mean > 0
+    )
+    return 1.0 - ratio
+
+
+def skill_interval(
+    model_loss: np.ndarray,
+    ref_loss: np.ndarray,
+    block: int,
+    samples: int,
+    seed: int,
+    level: float = LEVEL,
+) -> dict[str, float]:
+    """``{"value", "ci_low", "ci_high"}``: the skill on all windows and its
+    percentile interval over ``samples`` paired moving-block resamples."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    pair = _paired(model_loss, ref_loss)
+    means = block_bootstrap_means(pair, block, samples, seed)
+    skills = skill_of_means(means[:, 0], means[:, 1])
+    low, high = np.quantile(skills, [(1 - level) / 2, (1 + level) / 2])
+    value = skill_of_means(pair[0].mean(), pair[1].mean())
+    return {"value": float(value), "ci_low": float(low), "ci_high": float(high)}
+
+
+def newey_west_variance(values: np.ndarray, lags: int) -> float:
+    """Long-run variance of a series' mean: autocovariances up to ``lags``
+    weighted by the Bartlett kernel ``1 - k / (lags + 1)`` (never negative)."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if not 0 <= lags < n:
+        raise ValueError(f"lags must be between 0 and n - 1 = {n - 1}, got {lags}")
+    dev = x - x.mean()
+    variance = dev @ dev / n
+    for k in range(1, lags + 1):
+        variance += 2 * (1 - k / (lags + 1)) * (dev[k:] @ dev[:-k]) / n
+    return float(variance)
+
+
+def diebold_mariano(
+    model_loss: np.ndarray, ref_loss: np.ndarray, lags: int
+) -> dict[str, float]:
+    """Paired test of equal mean loss on ``d = model_loss - ref_loss``.
+
+    ``{"loss_diff", "dm_stat", "dm_p"}``: the mean difference (< 0: the model's
+    loss is lower), ``mean(d) / sqrt(newey_west_variance(d, lags) / n)`` and its
+    two-sided p-value under the standard normal. Constant differences have no
+    variance: the statistic is then 0 (all equal, p = 1) or +-inf (p = 0).
+    """
+    pair = _paired(model_loss, ref_loss)
+    diff = pair[0] - pair[1]
+    mean = float(diff.mean())
+    variance = newey_west_variance(diff, lags)
+    # Rounding can leave a tiny variance for constant differences; treat a
+    # variance at the level of the values' rounding error as none.
+    scale = float(np.max(np.abs(diff))) if diff.size else 0.0
+    if variance <= (8 * np.finfo(float).eps * scale) ** 2:
+        stat = 0.0 if mean == 0 else math.copysign(math.inf, mean)
+    else:
+        stat = mean / math.sqrt(variance / diff.size)
+    p_value = math.erfc(abs(stat) / math.sqrt(2))
+    return {"loss_diff": mean, "dm_stat": stat, "dm_p": p_value}
+
+
+def compare(
+    model_loss: np.ndarray,
+    references: dict[str, np.ndarray],
+    block: int,
+    samples: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """``{"vs_<name>": {value, ci_low, ci_high, loss_diff, dm_stat, dm_p}}``.
+
+    Every reference is resampled with the same seed, hence the same windows;
+    the Diebold-Mariano variance uses ``block - 1`` lags (one season of
+    autocovariances, the same dependence the bootstrap blocks keep).
+    """
+    return {
+        f"vs_{name}": {
+            **skill_interval(model_loss, ref, block, samples, seed),
+            **diebold_mariano(model_loss, ref, block - 1),
+        }
+        for name, ref in references.items()
+    }
