@@ -623,7 +623,9 @@ def test_killed_train_resumes_to_the_same_metrics(project):
 
     proc = project.dvc("repro")
     assert f"resuming after epoch {state['epochs_done']} of 12" in proc.stdout
-    assert RUNNING.findall(proc.stdout) == ["train", "evaluate"]
+    # The resumed model is byte-identical to the uninterrupted run's, so DVC
+    # sees evaluate's inputs unchanged and does not rerun it.
+    assert RUNNING.findall(proc.stdout) == ["train"]
     assert (project.root / "metrics/evaluate.json").read_bytes() == expected_metrics
     # Byte-identical, not just metric-identical: a teammate's cache must match.
     assert (project.root / "models/model.keras").read_bytes() == expected_model
