@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format bench plots results report clean
+.PHONY: install repro test lint format bench plots results report search clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: install
 format: install
 	ruff format .
 	ruff check --fix .
+
+# Validation-split search behind the train.* defaults: multi-task vs single-task
+# vs gradient boosting per candidate (scripts/search.py; about 15 min on 2 cores).
+# Never reads the test split. ONLY=name,name runs a subset.
+ONLY ?=
+search: install
+	dvc repro split
+	python scripts/search.py $(if $(ONLY),--only $(ONLY))
 
 # Speed and memory targets, as ratios against baselines run in the same process.
 bench: install

@@ -402,12 +402,33 @@ def test_losses_and_metrics_name_existing_tasks(tmp_path, raw_params, section):
         ("epochs", 0, r"train\.epochs: must be >= 1"),
         ("learning_rate", 0.0, r"train: learning_rate must be > 0"),
         ("patience", -1, r"train: learning_rate must be > 0 and patience >= 0"),
+        ("head_units", -1, r"train\.head_units: must be >= 0 \(0: no task-specific"),
+        ("head_units", 8.5, r"train\.head_units: expected an integer, got 8\.5"),
+        ("head_units", True, r"train\.head_units: expected an integer, got True"),
+        (
+            "selection",
+            "per_task",
+            r"train\.selection: 'per_task' is not one of 'total', 'task_ratio'",
+        ),
     ],
 )
 def test_train_numbers(tmp_path, raw_params, key, value, message):
     raw_params["train"][key] = value
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, raw_params)
+
+
+def test_head_units_and_selection_default_to_todays_model(tmp_path, raw_params):
+    for key in ("head_units", "selection"):
+        raw_params["train"].pop(key, None)
+    train = load(tmp_path, raw_params).train
+    assert (train.head_units, train.selection) == (0, "total")
+
+
+def test_head_units_and_selection_are_read(tmp_path, raw_params):
+    raw_params["train"].update(head_units=16, selection="task_ratio")
+    train = load(tmp_path, raw_params).train
+    assert (train.head_units, train.selection) == (16, "task_ratio")
 
 
 # --- window, split, evaluate -------------------------------------------------

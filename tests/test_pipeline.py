@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,51 @@ def test_loss_weight_change_reruns_only_train_and_evaluate(project):
     status = project.status()
     assert set(status) == {"train"}, f"only train's params changed: {status}"
     assert project.repro() == ["train", "evaluate"]
+    assert project.status() == {}
+
+
+def test_selection_change_reruns_only_train_and_evaluate(project):
+    """train.selection picks the multi-task model's epoch; single-task models
+    train identically under every rule, so the ablation is not rerun."""
+
+    def change(params):
+        other = {"total": "task_ratio", "task_ratio": "total"}
+        params["train"]["selection"] = other[params["train"].get("selection", "total")]
+
+    project.set_params(change)
+    assert set(project.status()) == {"train"}
+    assert project.repro() == ["train", "evaluate"]
+    report = project.read_json("metrics/evaluate.json")
+    assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
+    assert not (project.root / "models/.resume").exists()
+    assert project.status() == {}
+
+
+def test_head_units_change_retrains_the_single_task_models_too(project):
+    """A task-specific layer is architecture: the ablation keeps the same model."""
+
+    def change(params):
+        units = params["train"].get("head_units", 0)
+        params["train"]["head_units"] = 2 if units == 3 else 3
+
+    project.set_params(change)
+    status = project.status()
+    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
+    assert project.repro() == [
+        "train",
+        "ablation@demand",
+        "ablation@temp_class",
+        "evaluate",
+    ]
+    units = project.params()["train"]["head_units"]
+    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    hidden = {
+        layer["name"]: layer["config"]["units"]
+        for layer in config["config"]["layers"]
+        if layer["name"].endswith("_hidden")
+    }
+    assert hidden == {f"{task}_hidden": units for task in tasks_of(project)}
     assert project.status() == {}
 
 

@@ -16,6 +16,7 @@ from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
 from mtlstm.dataset import as_tensor, make_dataset, steps_per_epoch
 from mtlstm.distribute import global_batch_size, is_chief, shard_by_data
+from mtlstm.selection import make_stopper
 
 
 def fit(
@@ -27,6 +28,7 @@ def fit(
     dirs: dict[str, Path],
     fingerprint: str,
     strategy: tf.distribute.Strategy | None = None,
+    extra: list[keras.callbacks.Callback] | None = None,
 ) -> keras.Model:
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
@@ -40,6 +42,7 @@ def fit(
     Under a ``tf.distribute`` strategy ``cfg.batch_size`` is per replica: a step
     takes ``batch_size x replicas`` windows. Only the chief writes checkpoints
     and curves; every worker restores and early-stops alike, or they would hang.
+    ``extra`` callbacks run after the others (e.g. to trace every epoch).
     """
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
@@ -55,9 +58,8 @@ def fit(
         make_dataset(scaled, targets, train, bundle, batch, seed, (first, cfg.epochs))
     )
     val_ds = shard_by_data(make_dataset(scaled, targets, arrays["val"], bundle, batch))
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-    )
+    names = [t["name"] for t in bundle["tasks"]]
+    stop = make_stopper(cfg.selection, names, cfg.patience)
     checkpoint = resume.EpochCheckpoint(
         dirs["resume"], fingerprint, stop, state, writer=chief
     )
@@ -65,6 +67,7 @@ def fit(
     callbacks = [EffectiveWeightsLogger(), stop, checkpoint]
     if dirs.get("live") is not None and chief:
         callbacks.append(_live_callback(dirs["live"], resumed=first > 0))
+    callbacks += extra or []
     model.fit(
         train_ds,
         validation_data=val_ds,
