@@ -46,6 +46,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "head16": {"head_units": 16},
     "head16_task_ratio": {"head_units": 16, "selection": "task_ratio"},
     "fixed_task_ratio": {"loss_balancing": "fixed", "selection": "task_ratio"},
+    "cosine": {"lr_schedule": "cosine"},
+    "cosine_task_ratio": {"lr_schedule": "cosine", "selection": "task_ratio"},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
 

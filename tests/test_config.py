@@ -406,6 +406,11 @@ def test_losses_and_metrics_name_existing_tasks(tmp_path, raw_params, section):
         ("head_units", 8.5, r"train\.head_units: expected an integer, got 8\.5"),
         ("head_units", True, r"train\.head_units: expected an integer, got True"),
         (
+            "lr_schedule",
+            "cosin",
+            r"train\.lr_schedule: 'cosin' is not one of 'constant', 'cosine'",
+        ),
+        (
             "selection",
             "per_task",
             r"train\.selection: 'per_task' is not one of 'total', 'task_ratio'",
@@ -419,10 +424,11 @@ def test_train_numbers(tmp_path, raw_params, key, value, message):
 
 
 def test_head_units_and_selection_default_to_todays_model(tmp_path, raw_params):
-    for key in ("head_units", "selection"):
+    for key in ("head_units", "selection", "lr_schedule"):
         raw_params["train"].pop(key, None)
     train = load(tmp_path, raw_params).train
     assert (train.head_units, train.selection) == (0, "total")
+    assert train.lr_schedule == "constant"
 
 
 def test_head_units_and_selection_are_read(tmp_path, raw_params):

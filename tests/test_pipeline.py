@@ -265,23 +265,29 @@ def test_selection_change_reruns_only_train_and_evaluate(project):
     assert project.status() == {}
 
 
-def test_head_units_change_retrains_the_single_task_models_too(project):
-    """A task-specific layer is architecture: the ablation keeps the same model."""
+def test_head_units_and_lr_schedule_retrain_the_single_task_models_too(project):
+    """A task-specific layer and the learning-rate schedule are part of the
+    model and its budget: the ablation trains with the same ones."""
 
     def change(params):
-        units = params["train"].get("head_units", 0)
-        params["train"]["head_units"] = 2 if units == 3 else 3
+        train = params["train"]
+        train["head_units"] = 2 if train.get("head_units", 0) == 3 else 3
+        schedule = train.get("lr_schedule", "constant")
+        train["lr_schedule"] = "cosine" if schedule == "constant" else "constant"
 
     project.set_params(change)
     status = project.status()
     assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
+    for stage in ("ablation@demand", "ablation@temp_class"):
+        changed = json.dumps(status[stage])
+        assert "train.head_units" in changed and "train.lr_schedule" in changed
     assert project.repro() == [
         "train",
         "ablation@demand",
         "ablation@temp_class",
         "evaluate",
     ]
-    units = project.params()["train"]["head_units"]
+    train = project.params()["train"]
     with zipfile.ZipFile(project.root / "models/model.keras") as archive:
         config = json.loads(archive.read("config.json"))
     hidden = {
@@ -289,7 +295,19 @@ def test_head_units_change_retrains_the_single_task_models_too(project):
         for layer in config["config"]["layers"]
         if layer["name"].endswith("_hidden")
     }
-    assert hidden == {f"{task}_hidden": units for task in tasks_of(project)}
+    assert hidden == {
+        f"{task}_hidden": train["head_units"] for task in tasks_of(project)
+    }
+    rates_file = project.root / "dvclive/plots/metrics/learning_rate.tsv"
+    if train["lr_schedule"] == "cosine":  # epoch e: lr * (1 + cos(pi e / epochs)) / 2
+        rates = pd.read_csv(rates_file, sep="\t")["learning_rate"].to_numpy()
+        epochs = np.arange(len(rates))
+        expected = train["learning_rate"] * (
+            1 + np.cos(np.pi * epochs / train["epochs"])
+        )
+        np.testing.assert_allclose(rates, expected / 2, rtol=1e-6)
+    else:  # no schedule: DVCLive, reset for the new run, has no rate to log
+        assert not rates_file.exists()
     assert project.status() == {}
 
 

@@ -38,6 +38,7 @@ TRAIN_BUDGET = tuple(
         "batch_size",
         "epochs",
         "learning_rate",
+        "lr_schedule",
         "patience",
         "losses",
         "metrics",
@@ -121,6 +122,8 @@ class Train:
     batch_size: int = 256
     epochs: int = 20
     learning_rate: float = 0.001
+    # constant | cosine: per epoch, half a cosine from learning_rate towards 0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     patience: int = 3
     # Which epoch to keep: total val loss | each task's own (see mtlstm.selection)
     selection: Literal["total", "task_ratio"] = "total"

@@ -3,6 +3,7 @@ curves to DVCLive."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def fit(
     )
     # The weights logger must come before DVCLive, which reads the same logs.
     callbacks = [EffectiveWeightsLogger(), stop, checkpoint]
+    if cfg.lr_schedule == "cosine":
+        callbacks.insert(0, cosine_schedule(cfg.learning_rate, cfg.epochs))
     if dirs.get("live") is not None and chief:
         callbacks.append(_live_callback(dirs["live"], resumed=first > 0))
     callbacks += extra or []
@@ -79,6 +82,19 @@ def fit(
         verbose=2,  # one progress line per epoch
     )
     return model
+
+
+def cosine_learning_rate(epoch: int, base: float, epochs: int) -> float:
+    """Epoch ``epoch``'s rate under ``train.lr_schedule: cosine``: ``base`` at
+    epoch 0, then along half a cosine towards 0 (reached at epoch ``epochs``)."""
+    return float(base * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs)))
+
+
+def cosine_schedule(base: float, epochs: int) -> keras.callbacks.Callback:
+    # Set per epoch from the epoch index alone: a resumed run gets the same rates.
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, _lr: cosine_learning_rate(epoch, base, epochs)
+    )
 
 
 def _share_tensors(arrays: dict[str, Any]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
