@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from mtlstm import metrics
-from mtlstm.config import load_params
+from mtlstm.config import Train, load_params
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
@@ -47,6 +47,40 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "head16_task_ratio": {"head_units": 16, "selection": "task_ratio"},
     "fixed_task_ratio": {"loss_balancing": "fixed", "selection": "task_ratio"},
     "cosine": {"lr_schedule": "cosine"},
+    "ema_task_ratio": {"ema_momentum": 0.99, "selection": "task_ratio"},
+    "task_ratio_temp_w0.03": {
+        "selection": "task_ratio",
+        "loss_weights": {"demand": 1.0, "temp_class": 0.03},
+    },
+    "total_temp_w0.1": {"loss_weights": {"demand": 1.0, "temp_class": 0.1}},
+    "w0.1_ema": {
+        "selection": "task_ratio",
+        "loss_weights": {"demand": 1.0, "temp_class": 0.1},
+        "ema_momentum": 0.99,
+    },
+    "w0.1_head16": {
+        "selection": "task_ratio",
+        "loss_weights": {"demand": 1.0, "temp_class": 0.1},
+        "head_units": 16,
+    },
+    "w0.3_ema": {
+        "selection": "task_ratio",
+        "loss_weights": {"demand": 1.0, "temp_class": 0.3},
+        "ema_momentum": 0.99,
+    },
+    "w0.3_head16": {
+        "selection": "task_ratio",
+        "loss_weights": {"demand": 1.0, "temp_class": 0.3},
+        "head_units": 16,
+    },
+    "task_ratio_temp_w0.3": {
+        "selection": "task_ratio",
+        "loss_weights": {"demand": 1.0, "temp_class": 0.3},
+    },
+    "task_ratio_temp_w0.1": {
+        "selection": "task_ratio",
+        "loss_weights": {"demand": 1.0, "temp_class": 0.1},
+    },
     "cosine_task_ratio": {"lr_schedule": "cosine", "selection": "task_ratio"},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
@@ -70,10 +104,13 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    results.setdefault("hgb_lag", hgb_reference(data, params.base.seed))
+    if "hgb_lag" not in results:
+        results["hgb_lag"] = hgb_reference(data, params.base.seed)
     traces: list[dict[str, Any]] = []
+    # Keys added to train.* after a run was recorded take their (off) defaults.
+    unset = budget(Train(loss_weights={}))
     single_cache = {
-        json.dumps([task, e["budget"]], sort_keys=True): run
+        json.dumps([task, {**unset, **e["budget"]}], sort_keys=True): run
         for e in results.values()
         if "budget" in e
         for task, run in e.get("single_task", {}).items()
@@ -84,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         entry = {"overrides": CANDIDATES[name], "budget": budget(cfg)}
         entry["multi_task"] = train_and_score(cfg, params.base.seed, data, None, name)
         traces += entry["multi_task"].pop("trace")
+        results[name] = entry  # kept even if the single-task runs are cut short
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
         if not args.no_single:
             entry["single_task"] = {}
             for task in data["bundle"]["tasks"]:
@@ -99,10 +138,11 @@ def main(argv: list[str] | None = None) -> None:
                 entry["single_task"][task["name"]] = single_cache[key]
         results[name] = entry
         results_path.write_text(json.dumps(results, indent=2) + "\n")
-    if args.trace:
-        import pandas as pd
+        if args.trace:
+            import pandas as pd
 
-        pd.DataFrame(traces).to_csv(out / "trace.csv", index=False)
+            pd.DataFrame(traces).to_csv(out / f"trace-{name}.csv", index=False)
+            traces = []
     print(table(results, data["bundle"]))
 
 

@@ -55,7 +55,8 @@ def test_default_params_yaml_parses():
     }
     assert params.window == Window(lookback=24)
     assert params.split == Split(train=0.7, val=0.15)
-    assert params.train.loss_weights == {"demand": 1.0, "temp_class": 1.0}
+    assert params.train.loss_weights == {"demand": 1.0, "temp_class": 0.1}
+    assert params.train.selection == "task_ratio"
     assert params.train.learning_rate == 0.004
     assert params.train.loss_balancing == "uncertainty"
     assert (params.train.epochs, params.train.patience) == (40, 5)

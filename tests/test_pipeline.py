@@ -298,7 +298,7 @@ def test_head_units_and_lr_schedule_retrain_the_single_task_models_too(project):
     assert hidden == {
         f"{task}_hidden": train["head_units"] for task in tasks_of(project)
     }
-    rates_file = project.root / "dvclive/plots/metrics/learning_rate.tsv"
+    rates_file = project.root / "dvclive/plots/metrics/train/learning_rate.tsv"
     if train["lr_schedule"] == "cosine":  # epoch e: lr * (1 + cos(pi e / epochs)) / 2
         rates = pd.read_csv(rates_file, sep="\t")["learning_rate"].to_numpy()
         epochs = np.arange(len(rates))

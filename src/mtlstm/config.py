@@ -39,6 +39,7 @@ TRAIN_BUDGET = tuple(
         "epochs",
         "learning_rate",
         "lr_schedule",
+        "ema_momentum",
         "patience",
         "losses",
         "metrics",
@@ -124,6 +125,8 @@ class Train:
     learning_rate: float = 0.001
     # constant | cosine: per epoch, half a cosine from learning_rate towards 0
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    # > 0: train on, validate and keep a moving average of the weights (0: off)
+    ema_momentum: float = 0.0
     patience: int = 3
     # Which epoch to keep: total val loss | each task's own (see mtlstm.selection)
     selection: Literal["total", "task_ratio"] = "total"
@@ -416,6 +419,11 @@ def _check_train(t: Train, task_names: list[str]) -> None:
         raise ConfigError(
             f"train.head_units: must be >= 0 (0: no task-specific layer), "
             f"got {t.head_units}"
+        )
+    if not 0 <= t.ema_momentum < 1:
+        raise ConfigError(
+            f"train.ema_momentum: must be in [0, 1) (0: no weight averaging), "
+            f"got {t.ema_momentum}"
         )
     if not 0 <= t.dropout < 1:
         raise ConfigError(f"train.dropout: must be in [0, 1), got {t.dropout}")

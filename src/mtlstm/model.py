@@ -89,8 +89,14 @@ def compile_model(
     learning_rate: float,
     losses: dict[str, str] | None = None,
     metrics: dict[str, list[str]] | None = None,
+    ema_momentum: float = 0.0,
 ) -> None:
-    """Losses, metrics and weights are dicts keyed by task (= head) name."""
+    """Losses, metrics and weights are dicts keyed by task (= head) name.
+
+    ``ema_momentum`` > 0 keeps an exponential moving average of the weights in
+    the optimizer (Polyak averaging); ``mtlstm.training.fit`` writes it into the
+    model at the end of every epoch, so validation, early stopping and the saved
+    model all see the averaged weights."""
     names = [t["name"] for t in tasks]
     if set(loss_weights) != set(names):
         raise ValueError(
@@ -99,7 +105,9 @@ def compile_model(
         )
     losses, metrics = losses or {}, metrics or {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(
+            learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99
+        ),
         loss={t["name"]: losses.get(t["name"], DEFAULT_LOSS[t["type"]]) for t in tasks},
         loss_weights={n: float(loss_weights[n]) for n in names},
         metrics={
@@ -120,7 +128,13 @@ def make_model(cfg: Any, bundle: dict[str, Any], n_features: int) -> keras.Model
     if cfg.loss_balancing == "uncertainty":
         model = uncertainty_weighted(model)
     compile_model(
-        model, tasks, cfg.loss_weights, cfg.learning_rate, cfg.losses, cfg.metrics
+        model,
+        tasks,
+        cfg.loss_weights,
+        cfg.learning_rate,
+        cfg.losses,
+        cfg.metrics,
+        cfg.ema_momentum,
     )
     return model
 
@@ -137,5 +151,13 @@ def make_single_task_model(
         n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout, cfg.head_units
     )
     weights = {tasks[0]["name"]: 1.0}
-    compile_model(model, tasks, weights, cfg.learning_rate, cfg.losses, cfg.metrics)
+    compile_model(
+        model,
+        tasks,
+        weights,
+        cfg.learning_rate,
+        cfg.losses,
+        cfg.metrics,
+        cfg.ema_momentum,
+    )
     return model

@@ -59,6 +59,11 @@ def fit(
         make_dataset(scaled, targets, train, bundle, batch, seed, (first, cfg.epochs))
     )
     val_ds = shard_by_data(make_dataset(scaled, targets, arrays["val"], bundle, batch))
+    steps = steps_per_epoch(len(train), batch)
+    if getattr(model.optimizer, "use_ema", False):
+        # train.ema_momentum: the average replaces the weights at each epoch's
+        # last step (counted from the optimizer's own, resumed, iterations).
+        model.optimizer.ema_overwrite_frequency = steps
     names = [t["name"] for t in bundle["tasks"]]
     stop = make_stopper(cfg.selection, names, cfg.patience)
     checkpoint = resume.EpochCheckpoint(
@@ -76,7 +81,7 @@ def fit(
         validation_data=val_ds,
         epochs=cfg.epochs,
         initial_epoch=first,
-        steps_per_epoch=steps_per_epoch(len(train), batch),
+        steps_per_epoch=steps,
         callbacks=callbacks,
         shuffle=False,  # make_dataset already shuffles, keyed by (seed, epoch)
         verbose=2,  # one progress line per epoch
