@@ -265,22 +265,24 @@ def test_selection_change_reruns_only_train_and_evaluate(project):
     assert project.status() == {}
 
 
-def test_head_units_and_lr_schedule_retrain_the_single_task_models_too(project):
-    """A task-specific layer and the learning-rate schedule are part of the
-    model and its budget: the ablation trains with the same ones."""
+def test_head_units_lr_schedule_and_ema_retrain_the_single_task_models_too(project):
+    """A task-specific layer, the learning-rate schedule and weight averaging are
+    part of the model and its budget: the ablation trains with the same ones."""
 
     def change(params):
         train = params["train"]
         train["head_units"] = 2 if train.get("head_units", 0) == 3 else 3
         schedule = train.get("lr_schedule", "constant")
         train["lr_schedule"] = "cosine" if schedule == "constant" else "constant"
+        train["ema_momentum"] = 0.5 if train.get("ema_momentum", 0.0) == 0 else 0.0
 
     project.set_params(change)
     status = project.status()
     assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
     for stage in ("ablation@demand", "ablation@temp_class"):
         changed = json.dumps(status[stage])
-        assert "train.head_units" in changed and "train.lr_schedule" in changed
+        for key in ("head_units", "lr_schedule", "ema_momentum"):
+            assert f"train.{key}" in changed, (stage, key, changed)
     assert project.repro() == [
         "train",
         "ablation@demand",
