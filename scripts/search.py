@@ -50,6 +50,7 @@ def _temp_weight(weight: float) -> dict[str, Any]:
 
 
 CANDIDATES: dict[str, dict[str, Any]] = {
+    "params": {},  # params.yaml as it is, for any data set (e.g. an example's)
     "old_defaults": OLD,
     "task_ratio": {**OLD, **RATIO},
     "task_ratio_cosine": {**OLD, **RATIO, "lr_schedule": "cosine"},
@@ -70,11 +71,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-single", action="store_true", help="skip single-task")
     parser.add_argument("--trace", action="store_true", help="per-epoch val curves")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument(
+        "--label", default="", help="record the (one) candidate under this name"
+    )
     args = parser.parse_args(argv)
-    names = [n for n in args.only.split(",") if n] or list(CANDIDATES)
+    names = [n for n in args.only.split(",") if n] or list(CANDIDATES)[1:]
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:
         sys.exit(f"search: unknown candidate(s) {unknown}; known: {list(CANDIDATES)}")
+    if args.label and len(names) != 1:
+        sys.exit("search: --label names one candidate; give one with --only")
     params = load_params(args.params)
     data = load_data()
     out = Path(args.out)
@@ -98,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         entry = {"overrides": CANDIDATES[name], "budget": budget(cfg)}
         entry["multi_task"] = train_and_score(cfg, params.base.seed, data, None, name)
         traces += entry["multi_task"].pop("trace")
-        results[name] = entry  # kept even if the single-task runs are cut short
+        label = args.label or name
+        results[label] = entry  # kept even if the single-task runs are cut short
         results_path.write_text(json.dumps(results, indent=2) + "\n")
         if not args.no_single:
             entry["single_task"] = {}
@@ -113,12 +120,12 @@ def main(argv: list[str] | None = None) -> None:
                     traces += run.pop("trace")
                     single_cache[key] = run
                 entry["single_task"][task["name"]] = single_cache[key]
-        results[name] = entry
+        results[label] = entry
         results_path.write_text(json.dumps(results, indent=2) + "\n")
         if args.trace:
             import pandas as pd
 
-            pd.DataFrame(traces).to_csv(out / f"trace-{name}.csv", index=False)
+            pd.DataFrame(traces).to_csv(out / f"trace-{label}.csv", index=False)
             traces = []
     print(table(results, data["bundle"]))
 
