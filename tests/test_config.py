@@ -55,7 +55,8 @@ def test_default_params_yaml_parses():
     }
     assert params.window == Window(lookback=24)
     assert params.split == Split(train=0.7, val=0.15)
-    assert params.train.loss_weights == {"demand": 1.0, "temp_class": 1.0}
+    assert params.train.loss_weights == {"demand": 1.0, "temp_class": 0.1}
+    assert params.train.selection == "task_ratio"
     assert params.train.learning_rate == 0.004
     assert params.train.loss_balancing == "uncertainty"
     assert (params.train.epochs, params.train.patience) == (40, 5)
@@ -418,12 +419,39 @@ def test_losses_and_metrics_name_existing_tasks(tmp_path, raw_params, section):
         ("epochs", 0, r"train\.epochs: must be >= 1"),
         ("learning_rate", 0.0, r"train: learning_rate must be > 0"),
         ("patience", -1, r"train: learning_rate must be > 0 and patience >= 0"),
+        ("head_units", -1, r"train\.head_units: must be >= 0 \(0: no task-specific"),
+        ("head_units", 8.5, r"train\.head_units: expected an integer, got 8\.5"),
+        ("head_units", True, r"train\.head_units: expected an integer, got True"),
+        (
+            "lr_schedule",
+            "cosin",
+            r"train\.lr_schedule: 'cosin' is not one of 'constant', 'cosine'",
+        ),
+        (
+            "selection",
+            "per_task",
+            r"train\.selection: 'per_task' is not one of 'total', 'task_ratio'",
+        ),
     ],
 )
 def test_train_numbers(tmp_path, raw_params, key, value, message):
     raw_params["train"][key] = value
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, raw_params)
+
+
+def test_head_units_and_selection_default_to_todays_model(tmp_path, raw_params):
+    for key in ("head_units", "selection", "lr_schedule"):
+        raw_params["train"].pop(key, None)
+    train = load(tmp_path, raw_params).train
+    assert (train.head_units, train.selection) == (0, "total")
+    assert train.lr_schedule == "constant"
+
+
+def test_head_units_and_selection_are_read(tmp_path, raw_params):
+    raw_params["train"].update(head_units=16, selection="task_ratio")
+    train = load(tmp_path, raw_params).train
+    assert (train.head_units, train.selection) == (16, "task_ratio")
 
 
 # --- window, split, evaluate -------------------------------------------------

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,6 +274,71 @@ def test_loss_weight_change_reruns_only_train_and_evaluate(project):
     status = project.status()
     assert set(status) == {"train"}, f"only train's params changed: {status}"
     assert project.repro() == ["train", "evaluate"]
+    assert project.status() == {}
+
+
+def test_selection_change_reruns_only_train_and_evaluate(project):
+    """train.selection picks the multi-task model's epoch; single-task models
+    train identically under every rule, so the ablation is not rerun."""
+
+    def change(params):
+        other = {"total": "task_ratio", "task_ratio": "total"}
+        params["train"]["selection"] = other[params["train"].get("selection", "total")]
+
+    project.set_params(change)
+    assert set(project.status()) == {"train"}
+    assert project.repro() == ["train", "evaluate"]
+    report = project.read_json("metrics/evaluate.json")
+    assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
+    assert not (project.root / "models/.resume").exists()
+    assert project.status() == {}
+
+
+def test_head_units_lr_schedule_and_ema_retrain_the_single_task_models_too(project):
+    """A task-specific layer, the learning-rate schedule and weight averaging are
+    part of the model and its budget: the ablation trains with the same ones."""
+
+    def change(params):
+        train = params["train"]
+        train["head_units"] = 2 if train.get("head_units", 0) == 3 else 3
+        schedule = train.get("lr_schedule", "constant")
+        train["lr_schedule"] = "cosine" if schedule == "constant" else "constant"
+        train["ema_momentum"] = 0.5 if train.get("ema_momentum", 0.0) == 0 else 0.0
+
+    project.set_params(change)
+    status = project.status()
+    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
+    for stage in ("ablation@demand", "ablation@temp_class"):
+        changed = json.dumps(status[stage])
+        for key in ("head_units", "lr_schedule", "ema_momentum"):
+            assert f"train.{key}" in changed, (stage, key, changed)
+    assert project.repro() == [
+        "train",
+        "ablation@demand",
+        "ablation@temp_class",
+        "evaluate",
+    ]
+    train = project.params()["train"]
+    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    hidden = {
+        layer["name"]: layer["config"]["units"]
+        for layer in config["config"]["layers"]
+        if layer["name"].endswith("_hidden")
+    }
+    assert hidden == {
+        f"{task}_hidden": train["head_units"] for task in tasks_of(project)
+    }
+    rates_file = project.root / "dvclive/plots/metrics/train/learning_rate.tsv"
+    if train["lr_schedule"] == "cosine":  # epoch e: lr * (1 + cos(pi e / epochs)) / 2
+        rates = pd.read_csv(rates_file, sep="\t")["learning_rate"].to_numpy()
+        epochs = np.arange(len(rates))
+        expected = train["learning_rate"] * (
+            1 + np.cos(np.pi * epochs / train["epochs"])
+        )
+        np.testing.assert_allclose(rates, expected / 2, rtol=1e-6)
+    else:  # no schedule: DVCLive, reset for the new run, has no rate to log
+        assert not rates_file.exists()
     assert project.status() == {}
 
 

@@ -31,16 +31,21 @@ RESERVED_COLUMNS = ("time", "segment")
 MIN_BOOTSTRAP = 100  # evaluate.bootstrap_samples
 
 # Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
-# exactly these. ablation reads the trunk and budget of train, but not how the
-# multi-task losses are weighted: a loss-weight change must not retrain it.
+# exactly these. ablation reads the trunk, heads and budget of train, but not how
+# the multi-task losses are weighted (a loss-weight change must not retrain it),
+# nor train.selection: with one task every selection rule trains identically
+# (mtlstm.selection; tested).
 TRAIN_BUDGET = tuple(
     f"train.{key}"
     for key in (
         "layers",
+        "head_units",
         "dropout",
         "batch_size",
         "epochs",
         "learning_rate",
+        "lr_schedule",
+        "ema_momentum",
         "patience",
         "losses",
         "metrics",
@@ -121,11 +126,18 @@ class Train:
     loss_balancing: Literal["fixed", "uncertainty"] = "fixed"
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
     layers: list[int] = field(default_factory=lambda: [64, 32])
+    head_units: int = 0  # > 0: a task-specific Dense(head_units, relu) per head
     dropout: float = 0.1
     batch_size: int = 256
     epochs: int = 20
     learning_rate: float = 0.001
+    # constant | cosine: per epoch, half a cosine from learning_rate towards 0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    # > 0: train on, validate and keep a moving average of the weights (0: off)
+    ema_momentum: float = 0.0
     patience: int = 3
+    # Which epoch to keep: total val loss | each task's own (see mtlstm.selection)
+    selection: Literal["total", "task_ratio"] = "total"
     losses: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, list[str]] = field(default_factory=dict)
 
@@ -487,6 +499,16 @@ def _check_train(t: Train, task_names: list[str]) -> None:
                 raise ConfigError(f"train.{section}.{name}: no task has this name")
     if not t.layers or any(u <= 0 for u in t.layers):
         raise ConfigError("train.layers: list one or more positive unit counts")
+    if t.head_units < 0:
+        raise ConfigError(
+            f"train.head_units: must be >= 0 (0: no task-specific layer), "
+            f"got {t.head_units}"
+        )
+    if not 0 <= t.ema_momentum < 1:
+        raise ConfigError(
+            f"train.ema_momentum: must be in [0, 1) (0: no weight averaging), "
+            f"got {t.ema_momentum}"
+        )
     if not 0 <= t.dropout < 1:
         raise ConfigError(f"train.dropout: must be in [0, 1), got {t.dropout}")
     for name in ("batch_size", "epochs"):

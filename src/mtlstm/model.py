@@ -23,8 +23,12 @@ def build_model(
     tasks: list[dict[str, Any]],
     layers: list[int],
     dropout: float,
+    head_units: int = 0,
 ) -> keras.Model:
-    """``Input(lookback, n_features)`` -> stacked LSTM trunk -> one head per task."""
+    """``Input(lookback, n_features)`` -> stacked LSTM trunk -> one head per task.
+
+    ``head_units`` > 0 gives each head a task-specific ``Dense(head_units, relu)``
+    layer (``<task>_hidden``) between the shared trunk and its output layer."""
     inputs = keras.Input(shape=(lookback, n_features), name="features")
     x = inputs
     for i, units in enumerate(layers):
@@ -34,8 +38,16 @@ def build_model(
         )
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"trunk_dropout_{i}")(x)
-    outputs = {t["name"]: _head(x, t, inputs) for t in tasks}
+    outputs = {t["name"]: _head(_hidden(x, t, head_units), t, inputs) for t in tasks}
     return keras.Model(inputs=inputs, outputs=outputs, name="mtlstm")
+
+
+def _hidden(x: keras.KerasTensor, task: dict[str, Any], units: int) -> Any:
+    if not units:
+        return x
+    return keras.layers.Dense(units, activation="relu", name=f"{task['name']}_hidden")(
+        x
+    )
 
 
 def _head(
@@ -77,8 +89,14 @@ def compile_model(
     learning_rate: float,
     losses: dict[str, str] | None = None,
     metrics: dict[str, list[str]] | None = None,
+    ema_momentum: float = 0.0,
 ) -> None:
-    """Losses, metrics and weights are dicts keyed by task (= head) name."""
+    """Losses, metrics and weights are dicts keyed by task (= head) name.
+
+    ``ema_momentum`` > 0 keeps an exponential moving average of the weights in
+    the optimizer (Polyak averaging); ``mtlstm.training.fit`` writes it into the
+    model at the end of every epoch, so validation, early stopping and the saved
+    model all see the averaged weights."""
     names = [t["name"] for t in tasks]
     if set(loss_weights) != set(names):
         raise ValueError(
@@ -87,7 +105,9 @@ def compile_model(
         )
     losses, metrics = losses or {}, metrics or {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(
+            learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99
+        ),
         loss={t["name"]: losses.get(t["name"], DEFAULT_LOSS[t["type"]]) for t in tasks},
         loss_weights={n: float(loss_weights[n]) for n in names},
         metrics={
@@ -102,10 +122,42 @@ def make_model(cfg: Any, bundle: dict[str, Any], n_features: int) -> keras.Model
     from mtlstm.balancing import uncertainty_weighted
 
     tasks = bundle["tasks"]
-    model = build_model(n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout)
+    model = build_model(
+        n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout, cfg.head_units
+    )
     if cfg.loss_balancing == "uncertainty":
         model = uncertainty_weighted(model)
     compile_model(
-        model, tasks, cfg.loss_weights, cfg.learning_rate, cfg.losses, cfg.metrics
+        model,
+        tasks,
+        cfg.loss_weights,
+        cfg.learning_rate,
+        cfg.losses,
+        cfg.metrics,
+        cfg.ema_momentum,
+    )
+    return model
+
+
+def make_single_task_model(
+    cfg: Any, bundle: dict[str, Any], n_features: int
+) -> keras.Model:
+    """The ablation's model for the one task in ``bundle``: the same trunk and
+    head as ``make_model`` builds, a plain loss (weight 1, nothing to balance)."""
+    tasks = bundle["tasks"]
+    if len(tasks) != 1:
+        raise ValueError(f"a single-task model needs one task, got {len(tasks)}")
+    model = build_model(
+        n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout, cfg.head_units
+    )
+    weights = {tasks[0]["name"]: 1.0}
+    compile_model(
+        model,
+        tasks,
+        weights,
+        cfg.learning_rate,
+        cfg.losses,
+        cfg.metrics,
+        cfg.ema_momentum,
     )
     return model

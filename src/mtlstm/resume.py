@@ -89,6 +89,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if not self.state:
             return
         s = self.state["early_stopping"]
+        if hasattr(self.stopper, "load_resume_state"):  # mtlstm.selection
+            with np.load(self.directory / s["best_weights"]) as saved:
+                self.stopper.load_resume_state(s, {k: saved[k] for k in saved.files})
+            return
         self.stopper.wait, self.stopper.best = s["wait"], s["best"]
         self.stopper.best_epoch = s["best_epoch"]
         if s["best_weights"]:
@@ -102,29 +106,34 @@ class EpochCheckpoint(keras.callbacks.Callback):
         model_name = f"epoch-{epoch}.keras"
         with atomic_path(self.directory / model_name, suffix=".keras") as tmp:
             self.model.save(tmp)
-        best_name = self._save_best_weights(epoch)
+        early_stopping = self._stopper_state(epoch)
         self.state = {
             "fingerprint": self.fingerprint,
             "epochs_done": epoch + 1,
             "stopped": bool(self.model.stop_training),
             "rng_states": _rng_states(self.model),
             "model": model_name,
-            "early_stopping": {
-                "wait": int(self.stopper.wait),
-                "best": None if self.stopper.best is None else float(self.stopper.best),
-                "best_epoch": int(self.stopper.best_epoch),
-                "best_weights": best_name,
-            },
+            "early_stopping": early_stopping,
         }
         write_json(self.directory / STATE, self.state)
         self._remove_stale()
 
-    def _save_best_weights(self, epoch: int) -> str | None:
+    def _stopper_state(self, epoch: int) -> dict[str, Any]:
+        """The stopper's state as JSON, its kept weights in ``best-<epoch>.npz``."""
+        if hasattr(self.stopper, "resume_state"):  # mtlstm.selection
+            meta, arrays = self.stopper.resume_state()
+            return {**meta, "best_weights": self._save_arrays(epoch, arrays)}
         weights = self.stopper.best_weights
-        if weights is None:
-            return None
+        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(weights or [])}
+        return {
+            "wait": int(self.stopper.wait),
+            "best": None if self.stopper.best is None else float(self.stopper.best),
+            "best_epoch": int(self.stopper.best_epoch),
+            "best_weights": self._save_arrays(epoch, arrays) if weights else None,
+        }
+
+    def _save_arrays(self, epoch: int, arrays: dict[str, np.ndarray]) -> str:
         name = f"best-{epoch}.npz"
-        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(weights)}
         with atomic_path(self.directory / name, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
         return name

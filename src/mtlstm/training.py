@@ -3,6 +3,7 @@ curves to DVCLive."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
 from mtlstm.dataset import as_tensor, make_dataset, steps_per_epoch
 from mtlstm.distribute import global_batch_size, is_chief, shard_by_data
+from mtlstm.selection import make_stopper
 
 
 def fit(
@@ -27,6 +29,7 @@ def fit(
     dirs: dict[str, Path],
     fingerprint: str,
     strategy: tf.distribute.Strategy | None = None,
+    extra: list[keras.callbacks.Callback] | None = None,
 ) -> keras.Model:
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
@@ -40,6 +43,7 @@ def fit(
     Under a ``tf.distribute`` strategy ``cfg.batch_size`` is per replica: a step
     takes ``batch_size x replicas`` windows. Only the chief writes checkpoints
     and curves; every worker restores and early-stops alike, or they would hang.
+    ``extra`` callbacks run after the others (e.g. to trace every epoch).
     """
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
@@ -55,27 +59,47 @@ def fit(
         make_dataset(scaled, targets, train, bundle, batch, seed, (first, cfg.epochs))
     )
     val_ds = shard_by_data(make_dataset(scaled, targets, arrays["val"], bundle, batch))
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-    )
+    steps = steps_per_epoch(len(train), batch)
+    if getattr(model.optimizer, "use_ema", False):
+        # train.ema_momentum: the average replaces the weights at each epoch's
+        # last step (counted from the optimizer's own, resumed, iterations).
+        model.optimizer.ema_overwrite_frequency = steps
+    names = [t["name"] for t in bundle["tasks"]]
+    stop = make_stopper(cfg.selection, names, cfg.patience)
     checkpoint = resume.EpochCheckpoint(
         dirs["resume"], fingerprint, stop, state, writer=chief
     )
     # The weights logger must come before DVCLive, which reads the same logs.
     callbacks = [EffectiveWeightsLogger(), stop, checkpoint]
+    if cfg.lr_schedule == "cosine":
+        callbacks.insert(0, cosine_schedule(cfg.learning_rate, cfg.epochs))
     if dirs.get("live") is not None and chief:
         callbacks.append(_live_callback(dirs["live"], resumed=first > 0))
+    callbacks += extra or []
     model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
         initial_epoch=first,
-        steps_per_epoch=steps_per_epoch(len(train), batch),
+        steps_per_epoch=steps,
         callbacks=callbacks,
         shuffle=False,  # make_dataset already shuffles, keyed by (seed, epoch)
         verbose=2,  # one progress line per epoch
     )
     return model
+
+
+def cosine_learning_rate(epoch: int, base: float, epochs: int) -> float:
+    """Epoch ``epoch``'s rate under ``train.lr_schedule: cosine``: ``base`` at
+    epoch 0, then along half a cosine towards 0 (reached at epoch ``epochs``)."""
+    return float(base * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs)))
+
+
+def cosine_schedule(base: float, epochs: int) -> keras.callbacks.Callback:
+    # Set per epoch from the epoch index alone: a resumed run gets the same rates.
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, _lr: cosine_learning_rate(epoch, base, epochs)
+    )
 
 
 def _share_tensors(arrays: dict[str, Any]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:

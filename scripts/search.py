@@ -1,0 +1,284 @@
+"""Choose train.* defaults on the VALIDATION split: multi-task vs single-task vs HGB.
+
+Needs the windows and splits of the current params.yaml (`dvc repro split`; `make
+search` runs both). For every candidate below (train.* overrides of params.yaml)
+it trains the multi-task model and, per task, the single-task model with the same
+trunk, heads and budget (as the ablation stage does), and scores all of them on
+the validation windows in original units. A gradient-boosting reference on lag
+features (the baselines' `lag_features`, early-stopped on the validation split,
+which flatters it) is scored on the same windows. The test split is never read.
+
+    python scripts/search.py                     # every candidate
+    python scripts/search.py --only old_defaults,task_ratio_temp_w0.1 --trace
+
+Writes search/results.json (and search/trace.csv with --trace: per epoch, every
+task's validation loss and score) and prints a Markdown table. Scores are
+deterministic (seeded, op determinism), so the table is reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtlstm import metrics
+from mtlstm.config import Train, load_params
+
+WINDOWS = Path("data/windows")
+SPLIT = Path("data/split")
+OUT = Path("search")
+
+# name -> train.* overrides of params.yaml (the default data's tasks). Which
+# levers these are and what they gave on the validation split is written up in
+# the README ("How the defaults were chosen").
+# Each sets every lever searched, so none depends on the defaults it chose.
+OFF = {"lr_schedule": "constant", "ema_momentum": 0.0, "head_units": 0}
+OLD = {**OFF, "selection": "total", "loss_weights": {"demand": 1.0, "temp_class": 1.0}}
+RATIO = {**OFF, "selection": "task_ratio"}
+
+
+def _temp_weight(weight: float) -> dict[str, Any]:
+    return {"loss_weights": {"demand": 1.0, "temp_class": weight}}
+
+
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "params": {},  # params.yaml as it is, for any data set (e.g. an example's)
+    "old_defaults": OLD,
+    "task_ratio": {**OLD, **RATIO},
+    "task_ratio_cosine": {**OLD, **RATIO, "lr_schedule": "cosine"},
+    "task_ratio_temp_w0.3": {**RATIO, **_temp_weight(0.3)},
+    "task_ratio_temp_w0.1": {**RATIO, **_temp_weight(0.1)},  # the new defaults
+    "task_ratio_temp_w0.03": {**RATIO, **_temp_weight(0.03)},
+    "total_temp_w0.1": {**OFF, "selection": "total", **_temp_weight(0.1)},
+    "task_ratio_temp_w0.1_ema": {**RATIO, **_temp_weight(0.1), "ema_momentum": 0.99},
+    "task_ratio_temp_w0.1_head16": {**RATIO, **_temp_weight(0.1), "head_units": 16},
+}
+PRIMARY = {"regression": "mae", "classification": "macro_f1"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--only", default="", help="comma-separated candidate names")
+    parser.add_argument("--no-single", action="store_true", help="skip single-task")
+    parser.add_argument("--trace", action="store_true", help="per-epoch val curves")
+    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument(
+        "--label", default="", help="record the (one) candidate under this name"
+    )
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or list(CANDIDATES)[1:]
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        sys.exit(f"search: unknown candidate(s) {unknown}; known: {list(CANDIDATES)}")
+    if args.label and len(names) != 1:
+        sys.exit("search: --label names one candidate; give one with --only")
+    params = load_params(args.params)
+    data = load_data()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if "hgb_lag" not in results:
+        results["hgb_lag"] = hgb_reference(data, params.base.seed)
+    traces: list[dict[str, Any]] = []
+    # Keys added to train.* after a run was recorded take their (off) defaults.
+    unset = budget(Train(loss_weights={}))
+    single_cache = {
+        json.dumps([task, {**unset, **e["budget"]}], sort_keys=True): run
+        for e in results.values()
+        if "budget" in e
+        for task, run in e.get("single_task", {}).items()
+    }
+    for name in names:
+        cfg = dataclasses.replace(params.train, **CANDIDATES[name])
+        print(f"search: {name}: {CANDIDATES[name] or 'params.yaml as is'}", flush=True)
+        entry = {"overrides": CANDIDATES[name], "budget": budget(cfg)}
+        entry["multi_task"] = train_and_score(cfg, params.base.seed, data, None, name)
+        traces += entry["multi_task"].pop("trace")
+        label = args.label or name
+        results[label] = entry  # kept even if the single-task runs are cut short
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+        if not args.no_single:
+            entry["single_task"] = {}
+            for task in data["bundle"]["tasks"]:
+                # Single-task models depend on the budget keys only (as the
+                # ablation stage): reuse an identical earlier run.
+                key = json.dumps([task["name"], budget(cfg)], sort_keys=True)
+                if key not in single_cache:
+                    run = train_and_score(
+                        cfg, params.base.seed, data, task["name"], name
+                    )
+                    traces += run.pop("trace")
+                    single_cache[key] = run
+                entry["single_task"][task["name"]] = single_cache[key]
+        results[label] = entry
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+        if args.trace:
+            import pandas as pd
+
+            pd.DataFrame(traces).to_csv(out / f"trace-{label}.csv", index=False)
+            traces = []
+    print(table(results, data["bundle"]))
+
+
+def budget(cfg: Any) -> dict[str, Any]:
+    """The train.* keys a single-task model depends on (config.TRAIN_BUDGET)."""
+    from mtlstm.config import TRAIN_BUDGET
+
+    return {k.split(".")[1]: getattr(cfg, k.split(".")[1]) for k in TRAIN_BUDGET}
+
+
+def load_data() -> dict[str, Any]:
+    from mtlstm.io import load_npy, load_npz, read_json
+
+    return {
+        "bundle": read_json(WINDOWS / "preprocess.json"),
+        "scaled": load_npy(WINDOWS / "scaled.npy"),
+        "targets": load_npz(WINDOWS / "targets.npz"),
+        "train": load_npy(SPLIT / "train.npy"),
+        "val": load_npy(SPLIT / "val.npy"),
+    }
+
+
+def train_and_score(
+    cfg: Any, seed: int, data: dict[str, Any], single: str | None, label: str
+) -> dict[str, Any]:
+    """Train like the train stage (or, given ``single``, the ablation stage) and
+    score on the validation windows; also return a per-epoch trace."""
+    import keras
+
+    from mtlstm.dataset import make_input_dataset
+    from mtlstm.model import make_model, make_single_task_model
+    from mtlstm.tf_setup import make_deterministic
+    from mtlstm.training import fit
+
+    bundle = data["bundle"]
+    if single is not None:
+        bundle = {
+            **bundle,
+            "tasks": [t for t in bundle["tasks"] if t["name"] == single],
+        }
+    make_deterministic(seed)
+    n_features = data["scaled"].shape[1]
+    if single is None:
+        model = make_model(cfg, bundle, n_features)
+    else:
+        model = make_single_task_model(cfg, bundle, n_features)
+    val_ds = make_input_dataset(data["scaled"], data["val"], bundle["lookback"], 1024)
+    trace: list[dict[str, Any]] = []
+    who = single or "multi_task"
+
+    class Trace(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            scores = _scores(self.model.predict(val_ds, verbose=0), bundle, data)
+            row = {"candidate": label, "model": who, "epoch": epoch + 1}
+            for k, v in (logs or {}).items():
+                if k.startswith("val_") and k.endswith("_loss"):
+                    row[k] = float(v)
+            for task, s in scores.items():
+                row[f"{task}_{PRIMARY_KEY[task]}"] = s[PRIMARY_KEY[task]]
+            trace.append(row)
+
+    PRIMARY_KEY = {t["name"]: PRIMARY[t["type"]] for t in bundle["tasks"]}
+    arrays = {k: data[k] for k in ("scaled", "targets", "train", "val")}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {"live": None, "resume": Path(tmp) / "resume"}
+        model = fit(model, cfg, seed, arrays, bundle, dirs, "search", extra=[Trace()])
+    seconds = time.perf_counter() - start
+    scores = _scores(model.predict(val_ds, verbose=0), bundle, data)
+    print(f"search: {label} {who}: {scores} ({seconds:.0f} s)", flush=True)
+    return {"val": scores, "epochs": len(trace), "seconds": seconds, "trace": trace}
+
+
+def _scores(outputs: Any, bundle: dict, data: dict) -> dict[str, dict[str, float]]:
+    if not isinstance(outputs, dict):  # a one-head model may return the array
+        outputs = {bundle["tasks"][0]["name"]: outputs}
+    return metrics.score_outputs(bundle, data["targets"], data["val"], outputs)
+
+
+def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+    """Boosted trees on the baselines' lag features, early-stopped on the
+    validation windows (an optimistic reference: it sees them to stop)."""
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
+    from threadpoolctl import threadpool_limits
+
+    from mtlstm.baselines import lag_features
+
+    bundle, out = data["bundle"], {}
+    for spec in bundle["tasks"]:
+        series = data["targets"][spec["name"]]
+        xy = {}
+        for part in ("train", "val"):
+            ends = np.asarray(data[part], np.int64)
+            x = lag_features(series, data["scaled"], ends, bundle["lookback"])
+            xy[part] = (x, np.asarray(series)[ends + spec["horizon"]])
+        kind = spec["type"] == "regression"
+        cls = HistGradientBoostingRegressor if kind else HistGradientBoostingClassifier
+        model = cls(
+            max_iter=1000,
+            learning_rate=0.1,
+            early_stopping=True,
+            n_iter_no_change=20,
+            random_state=seed,
+        )
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model.fit(*xy["train"], X_val=xy["val"][0], y_val=xy["val"][1])
+            x_val = xy["val"][0]
+            pred = model.predict(x_val) if kind else model.predict_proba(x_val)
+        if kind:
+            pred = metrics.original_units(pred, spec)
+        actual = metrics.original_units(series, spec)[
+            np.asarray(data["val"], np.int64) + spec["horizon"]
+        ]
+        out[spec["name"]] = metrics.score_task(spec, actual, pred)
+        out[spec["name"]]["rounds"] = int(model.n_iter_)
+    return out
+
+
+def table(results: dict[str, Any], bundle: dict) -> str:
+    tasks = [(t["name"], PRIMARY[t["type"]]) for t in bundle["tasks"]]
+    head = ["candidate"]
+    for name, key in tasks:
+        head += [f"{name} {key} MTL", "single-task", "MTL vs single"]
+    head += ["MTL epochs", "MTL s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    hgb = results.get("hgb_lag", {})
+    row = ["HGB-lag (val-stopped)"]
+    for name, key in tasks:
+        row += [f"{hgb[name][key]:.4g}" if name in hgb else "-", "", ""]
+    lines.append("| " + " | ".join([*row, "", ""]) + " |")
+    for cand, entry in results.items():
+        if cand == "hgb_lag":
+            continue
+        mt, st = entry["multi_task"], entry.get("single_task", {})
+        row = [cand]
+        for name, key in tasks:
+            m = mt["val"][name][key]
+            s = st.get(name, {}).get("val", {}).get(name, {}).get(key)
+            # > 0: the multi-task model is better (MAE lower, F1 higher).
+            rel = (
+                "-"
+                if s is None
+                else f"{(s - m) / s if key == 'mae' else (m - s) / s:+.1%}"
+            )
+            row += [f"{m:.4g}", "-" if s is None else f"{s:.4g}", rel]
+        row += [str(mt["epochs"]), f"{mt['seconds']:.0f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
