@@ -231,6 +231,8 @@ def check_split(project: Path, table: pd.DataFrame) -> None:
     ingest=INGEST,
     timezone=st.sampled_from(["UTC", "Europe/Berlin", "Australia/Melbourne"]),
     bom=st.booleans(),
+    sep=st.sampled_from([",", ",", ";", "\t"]),
+    declared_sep=st.sampled_from([",", ",", ";"]),
 )
 # Found by the fuzzer: pandas' tokenizer message ended in a newline, so the
 # error took two lines.
@@ -246,10 +248,16 @@ def check_split(project: Path, table: pd.DataFrame) -> None:
     },
     timezone="UTC",
     bom=False,
+    sep=",",
+    declared_sep=",",
 )
-def test_any_table_runs_cleanly_or_fails_with_one_line(rows, ingest, timezone, bom):
+def test_any_table_runs_cleanly_or_fails_with_one_line(
+    rows, ingest, timezone, bom, sep, declared_sep
+):
     params = table_params(ingest, timezone)
-    text = "t,x,flag,cat\n" + "".join(",".join(r) + "\n" for r in rows)
+    params["ingest"]["csv_sep"] = declared_sep  # may not match the file's
+    text = sep.join(["t", "x", "flag", "cat"]) + "\n"
+    text += "".join(sep.join(r) + "\n" for r in rows)
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         (project / "data/raw").mkdir(parents=True)
