@@ -287,7 +287,12 @@ def test_selection_change_reruns_only_train_and_evaluate(project):
 
     project.set_params(change)
     assert set(project.status()) == {"train"}
-    assert project.repro() == ["train", "evaluate"]
+    before = (project.root / "models/model.keras").read_bytes()
+    ran = project.repro()
+    # On tiny data both rules may keep the same epoch: the model is then
+    # byte-identical and evaluate rightly stays cached. Never the ablation.
+    changed = (project.root / "models/model.keras").read_bytes() != before
+    assert ran == (["train", "evaluate"] if changed else ["train"])
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
     assert not (project.root / "models/.resume").exists()
