@@ -337,9 +337,9 @@ def to_grid_counted(
     # A step with no source row is missing, whatever the aggregation: a sum of
     # no rows is 0 to pandas, which would hide the hole from fill_gaps.
     empty = counts == 0
-    for column in (c for c, how in aggs.items() if how == "sum"):
-        if empty.any():
-            grid.loc[empty, column] = np.nan
+    sums = [c for c, how in aggs.items() if how == "sum"]
+    if sums and empty.any():
+        grid.loc[empty, sums] = np.nan
     grid.index = grid.index.tz_convert("UTC")
     return grid.reset_index(), counts
 
