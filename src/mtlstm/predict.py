@@ -32,25 +32,25 @@ def read_input(
     src = ingest.read_table(path, cfg, label=str(path))
     typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates)
     gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
-    note = None
-    if not allow_partial_last_step and partial_last_step(counts):
+    note, complete = None, complete_step_rows(counts)
+    if not allow_partial_last_step and counts[-1] < complete:
         note = (
             f"the last grid step ({_iso(pd.DatetimeIndex(gridded['time'][-1:]))[0]}) "
             f"holds {counts[-1]} source row(s), fewer than a complete step's "
-            f"{int(np.median(counts[:-1][counts[:-1] > 0]))}: dropped it (pass "
-            "--allow-partial-last-step to forecast from it anyway)"
+            f"{complete:g}: dropped it (pass --allow-partial-last-step to "
+            "forecast from it anyway)"
         )
         gridded = gridded.iloc[:-1]
     table, _ = ingest.fill_gaps(gridded, cfg)
     return ingest.restore_kinds(table, cfg), note
 
 
-def partial_last_step(counts: np.ndarray) -> bool:
-    """Whether the input ends inside its last grid step: that step holds fewer
-    source rows than the typical (median) non-empty step before it, so its
-    mean, sum or last value is computed from part of the step."""
+def complete_step_rows(counts: np.ndarray) -> float:
+    """Source rows of a complete grid step: the median of the non-empty steps
+    before the last (0 when there are none). A last step holding fewer ends
+    inside the step, so its mean, sum or last value comes from part of it."""
     earlier = counts[:-1][counts[:-1] > 0]
-    return bool(earlier.size and counts[-1] < np.median(earlier))
+    return float(np.median(earlier)) if earlier.size else 0.0
 
 
 def origins(segment: np.ndarray, lookback: int, label: str) -> np.ndarray:
