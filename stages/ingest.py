@@ -1,10 +1,14 @@
 """Stage ingest: source table -> data/ingested.parquet on a regular grid.
 
-Also writes data/ingest_summary.json (rows read, filled, dropped) and
-data/ingest_schema.json (how the table was read, for ``mtlstm predict``).
+Also writes data/ingest_summary.json (rows read, filled, dropped),
+data/ingest_schema.json (how the table was read, for ``mtlstm predict``) and
+data/ingest_filled.parquet (per column, which rows hold a filled value: window
+counts the filled targets that would be scored).
 """
 
 from pathlib import Path
+
+import pandas as pd
 
 from mtlstm import grid, ingest
 from mtlstm.config import load_params
@@ -14,6 +18,7 @@ from mtlstm.io import write_json, write_parquet
 OUT_TABLE = Path("data/ingested.parquet")
 OUT_SUMMARY = Path("data/ingest_summary.json")
 OUT_SCHEMA = Path("data/ingest_schema.json")
+OUT_FILLED = Path("data/ingest_filled.parquet")
 
 
 def main() -> None:
@@ -28,7 +33,7 @@ def main() -> None:
     rows_read, duplicates = len(typed), ingest.count_duplicates(typed)
     gridded = ingest.to_grid(typed, cfg, timezone)
     del typed
-    table, gaps = ingest.fill_gaps(gridded, cfg)
+    table, gaps, filled = ingest.fill_gaps_marked(gridded, cfg)
     del gridded
     table = ingest.restore_kinds(table, cfg)
     write_parquet(OUT_TABLE, table)
@@ -48,11 +53,18 @@ def main() -> None:
     }
     write_json(OUT_SUMMARY, summary)
     write_json(OUT_SCHEMA, ingest.schema(cfg))
+    write_parquet(OUT_FILLED, pd.DataFrame(filled))
     print(
         f"ingest: {summary['rows_read']} rows from {cfg.source} -> {len(table)} rows "
         f"at {cfg.freq} ({gaps['filled_steps']} filled, "
         f"{gaps['dropped_gap_steps']} in long gaps)"
     )
+    inside = {c: n["filled_in_rows"] for c, n in gaps["missing_values"].items()}
+    if any(inside.values()):
+        print(
+            "ingest: filled values missing inside rows (ingest.missing): "
+            + ", ".join(f"{c} {n}" for c, n in inside.items() if n)
+        )
 
 
 if __name__ == "__main__":

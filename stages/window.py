@@ -15,10 +15,11 @@ from mtlstm import window
 from mtlstm.config import load_params
 from mtlstm.errors import DataError, run_stage
 from mtlstm.io import read_json, write_json, write_npy, write_npz
-from mtlstm.split import row_bounds
+from mtlstm.split import filled_targets, row_bounds
 
 IN_TABLE = Path("data/ingested.parquet")
 IN_SCHEMA = Path("data/ingest_schema.json")
+IN_FILLED = Path("data/ingest_filled.parquet")
 OUT = Path("data/windows")
 
 
@@ -38,6 +39,7 @@ def main() -> None:
         table["segment"].to_numpy(), bundle["lookback"], bundle["max_horizon"]
     )
     scaled = window.transform(table, bundle)
+    filled = count_filled_targets(table, ends, bundle, params)
     bundle["n_rows"] = len(table)
     bundle["ingest"] = read_json(IN_SCHEMA)
     write_npy(OUT / "scaled.npy", scaled)
@@ -47,11 +49,52 @@ def main() -> None:
         OUT / "times.npy", table["time"].to_numpy("datetime64[ns]").view(np.int64)
     )
     write_json(OUT / "preprocess.json", bundle)
+    write_json(OUT / "filled_targets.json", filled)
     print(
         f"window: {scaled.shape[0]} rows x {scaled.shape[1]} features, "
         f"{ends.size} windows of {bundle['lookback']} steps; scaler fitted on rows "
         f"0..{train_end - 1} (until {bundle['fit_until']})"
     )
+    note_filled_targets(filled)
+
+
+def count_filled_targets(table, ends, bundle, params) -> dict:
+    """Per task and split, the windows whose target value ingest filled in
+    (ingest.max_fill, ingest.missing)."""
+    filled = pd.read_parquet(IN_FILLED)
+    if len(filled) != len(table):
+        raise DataError(
+            f"{IN_FILLED}: {len(filled)} rows but {IN_TABLE} has {len(table)}; "
+            "rerun ingest (dvc repro ingest)"
+        )
+    masks = {c: filled[c].to_numpy(bool) for c in filled.columns}
+    targets = {name: (t.target, t.horizon) for name, t in params.tasks.items()}
+    return filled_targets(
+        masks,
+        targets,
+        ends,
+        len(table),
+        bundle["lookback"],
+        bundle["max_horizon"],
+        params.split.train,
+        params.split.val,
+    )
+
+
+def note_filled_targets(counts: dict) -> None:
+    """Say so when validation or test windows are scored on a filled target."""
+    scored = {t: c["val"] + c["test"] for t, c in counts.items()}
+    if any(scored.values()):
+        print(
+            "window: note: targets filled by ingest, scored as if observed "
+            "(val/test windows): "
+            + ", ".join(
+                f"{t} {counts[t]['val']}/{counts[t]['test']}"
+                for t, n in scored.items()
+                if n
+            )
+            + f" (see {OUT / 'filled_targets.json'})"
+        )
 
 
 def read_table(path: Path) -> pd.DataFrame:

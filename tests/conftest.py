@@ -80,6 +80,11 @@ def write_ingested(project: Path, table: pd.DataFrame) -> None:
     cfg = parse(Ingest, raw["ingest"], "ingest")
     write_parquet(Path(project) / "data" / "ingested.parquet", table)
     write_json(Path(project) / "data" / "ingest_schema.json", schema(cfg))
+    # Nothing filled: every value as read.
+    nothing = {c: np.zeros(len(table), dtype=bool) for c in cfg.columns}
+    write_parquet(
+        Path(project) / "data" / "ingest_filled.parquet", pd.DataFrame(nothing)
+    )
 
 
 def run_stage_cli(name: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -130,7 +130,7 @@ def test_text_in_numeric_column_names_line_and_column(tmp_path):
         "2024-01-01T00:00Z,1,no,a\n"
         "2024-01-01T01:00Z,2,no,a\n"
         "2024-01-01T02:00Z,abc,no,a\n"
-        "2024-01-01T03:00Z,n/a,no,a\n",
+        "2024-01-01T03:00Z,1..2,no,a\n",
     )
     with pytest.raises(
         DataError,
@@ -549,12 +549,15 @@ def test_short_hole_is_forward_filled_and_counted(tmp_path):
         "c8",
     ]
     assert table["segment"].tolist() == [0] * 9
+    # Whole missing steps fill every column, none of them inside a row.
+    step_fill = {"policy": "error", "filled": 3, "filled_in_rows": 0}
     assert summary == {
         "filled_steps": 3,
         "filled_runs": 2,
         "long_gaps": [],
         "dropped_gap_steps": 0,
         "segments": 1,
+        "missing_values": {"x": step_fill, "flag": step_fill, "cat": step_fill},
     }
 
 
@@ -602,6 +605,10 @@ def test_long_gap_break_starts_a_new_segment(tmp_path):
         ],
         "dropped_gap_steps": 7,
         "segments": 3,
+        "missing_values": {
+            c: {"policy": "error", "filled": 2, "filled_in_rows": 0}
+            for c in ("x", "flag", "cat")
+        },
     }
 
 
@@ -831,6 +838,15 @@ def test_cli_writes_table_and_summary(tmp_path, raw_params):
         "long_gaps": [],
         "dropped_gap_steps": 0,
         "segments": 1,
+        "missing_values": {
+            c: {"policy": "error", "filled": 1, "filled_in_rows": 0}
+            for c in ("Demand", "Temperature", "Holiday")
+        },
+    }
+    filled = pd.read_parquet(project / "data" / "ingest_filled.parquet")
+    assert filled.to_dict("list") == {
+        c: [False, False, True, False, False]
+        for c in ("Demand", "Temperature", "Holiday")
     }
 
 

@@ -82,6 +82,11 @@ class Ingest:
         default_factory=dict
     )
     max_fill: int = 2
+    # Per column, what to do with a value missing inside a row (others present):
+    # error (the default) | ffill | interpolate (numeric only); see mtlstm.ingest.
+    missing: dict[str, Literal["error", "ffill", "interpolate"]] = field(
+        default_factory=dict
+    )
     long_gaps: Literal["error", "break"] = "error"
     sort: bool = True
     duplicates: Literal["error", "aggregate"] = "error"
@@ -369,6 +374,17 @@ def _check_ingest(ingest: Ingest) -> None:
             )
     if ingest.max_fill < 0:
         raise ConfigError(f"ingest.max_fill: must be >= 0, got {ingest.max_fill}")
+    for name, how in ingest.missing.items():
+        if name not in ingest.columns:
+            raise ConfigError(
+                f"ingest.missing.{name}: not a declared column "
+                f"(declared: {', '.join(ingest.columns)})"
+            )
+        if how == "interpolate" and ingest.columns[name] != "numeric":
+            raise ConfigError(
+                f"ingest.missing.{name}: interpolate needs a numeric column; use "
+                f"ffill for a {ingest.columns[name]} column"
+            )
 
 
 def _check_features(features: Features, ingest: Ingest) -> None:

@@ -26,6 +26,9 @@ BUILTIN = {"vic_elec": ("tsdata", "fpp3/vic_elec.csv")}
 USER_DATA_DIR = Path("data/raw")
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
+# Text that stands for a missing value (any case), and for an infinite one.
+MISSING_WORDS = {"", "na", "n/a", "nan", "null", "none"}
+INF_WORDS = {"inf", "-inf", "+inf"}
 DEFAULT_AGG = {"numeric": "mean", "boolean": "max", "categorical": "last"}
 # Largest magnitude a numeric value may have. Beyond it, sums and variances
 # overflow float64 (1e308) or, near it, lose every digit that distinguishes
@@ -171,8 +174,10 @@ def _parse_numeric(src: Source, name: str, cfg: Ingest) -> pd.Series:
         if cfg.csv_decimal != ".":
             text = text.str.replace(cfg.csv_decimal, ".", regex=False)
         values = pd.to_numeric(text, errors="coerce")
-        bad = np.flatnonzero(values.isna().to_numpy() & (text != "").to_numpy())
-        bad = bad[~text.iloc[bad].str.lower().isin(["nan", "inf", "-inf"]).to_numpy()]
+        bad = np.flatnonzero(values.isna().to_numpy())
+        bad = bad[
+            ~text.iloc[bad].str.lower().isin(MISSING_WORDS | INF_WORDS).to_numpy()
+        ]
         if bad.size:
             row = int(bad[0])
             raise DataError(
@@ -180,19 +185,34 @@ def _parse_numeric(src: Source, name: str, cfg: Ingest) -> pd.Series:
                 f"{quote(raw.iloc[row])} ({bad.size} such value(s)); fix the data, set "
                 "ingest.csv_decimal, or declare the column categorical"
             )
-    _reject_missing(src, name, values)
+    _reject_missing(src, name, values, _may_miss(cfg, name))
     return values.astype("float64")
 
 
-def _reject_missing(src: Source, name: str, values: pd.Series) -> None:
+def _may_miss(cfg: Ingest, name: str) -> bool:
+    """Whether ``ingest.missing`` lets column ``name`` hold missing values."""
+    return cfg.missing.get(name, "error") != "error"
+
+
+def _reject_missing(
+    src: Source, name: str, values: pd.Series, may_miss: bool = False
+) -> None:
     arr = values.to_numpy(dtype="float64")
-    bad = np.flatnonzero(~np.isfinite(arr))
+    bad = np.flatnonzero(np.isinf(arr) if may_miss else ~np.isfinite(arr))
+    if bad.size and may_miss:
+        row = int(bad[0])
+        raise DataError(
+            f"{src.where(row)}: column {name!r} has an infinite value ({bad.size} in "
+            "all); fix or remove those rows in the source (only missing values are "
+            f"filled, by ingest.missing.{name})"
+        )
     if bad.size:
         row = int(bad[0])
         raise DataError(
             f"{src.where(row)}: column {name!r} has a missing, NaN or infinite value "
-            f"({bad.size} in all); fill or remove those rows in the source. Only "
-            "whole missing time steps are filled (ingest.max_fill)"
+            f"({bad.size} in all); fill or remove those rows in the source, or set "
+            f"ingest.missing.{name}: ffill or interpolate to fill runs of at most "
+            "ingest.max_fill steps"
         )
     huge = np.flatnonzero(np.abs(arr) > MAX_ABS)
     if huge.size:
@@ -210,23 +230,35 @@ def _parse_boolean(src: Source, name: str, cfg: Ingest) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw):
         return raw.astype(bool)
     text = raw.astype(str).str.strip().str.lower()
-    known = text.isin(TRUE_WORDS | FALSE_WORDS).to_numpy()
-    if not known.all():
-        row = int(np.flatnonzero(~known)[0])
+    absent = text.isin(MISSING_WORDS).to_numpy() | raw.isna().to_numpy()
+    unknown = ~text.isin(TRUE_WORDS | FALSE_WORDS).to_numpy() & ~absent
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
         raise DataError(
             f"{src.where(row)}: column {name!r} is declared boolean but holds "
             f"{quote(raw.iloc[row])}; use true/false, yes/no or 1/0"
         )
+    if absent.any() and not _may_miss(cfg, name):
+        row, count = int(np.flatnonzero(absent)[0]), int(absent.sum())
+        raise DataError(
+            f"{src.where(row)}: column {name!r} is missing a value ({count} in all); "
+            f"fill it in the source, or set ingest.missing.{name}: ffill"
+        )
+    if absent.any():  # missing flags stay NaN (0/1 floats) until fill_gaps
+        return text.isin(TRUE_WORDS).astype("float64").mask(absent)
     return text.isin(TRUE_WORDS)
 
 
 def _parse_categorical(src: Source, name: str, cfg: Ingest) -> pd.Series:
     text = src.frame[name].astype(str).str.strip()
-    empty = np.flatnonzero((text == "").to_numpy() | src.frame[name].isna().to_numpy())
-    if empty.size:
+    empty = (text == "").to_numpy() | src.frame[name].isna().to_numpy()
+    if empty.any() and _may_miss(cfg, name):
+        return text.mask(empty)  # NaN until fill_gaps fills it
+    if empty.any():
         raise DataError(
-            f"{src.where(int(empty[0]))}: column {name!r} is empty; every row needs "
-            "a category"
+            f"{src.where(int(np.flatnonzero(empty)[0]))}: column {name!r} is empty; "
+            "every row needs a category (or set ingest.missing."
+            f"{name}: ffill)"
         )
     return text
 
@@ -380,8 +412,23 @@ def _on_grid(times: pd.Series, offset: pd.DateOffset) -> bool:
 
 
 def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
-    """Forward-fill holes of <= max_fill steps; longer holes error or split segments."""
-    empty, any_missing = _missing(grid, list(cfg.columns))
+    """Fill holes of <= max_fill steps; longer holes error or split segments.
+
+    A whole missing grid step is forward-filled (per column: as its
+    ``ingest.missing`` policy says, if it has one); a value missing while the
+    row's other columns are present is filled by its column's policy, in runs
+    of at most ``max_fill`` steps, never across a long gap.
+    """
+    out, summary, _ = fill_gaps_marked(grid, cfg)
+    return out, summary
+
+
+def fill_gaps_marked(
+    grid: pd.DataFrame, cfg: Ingest
+) -> tuple[pd.DataFrame, dict, dict[str, np.ndarray]]:
+    """``fill_gaps`` plus, per column, which output rows hold a filled value."""
+    columns = list(cfg.columns)
+    empty, any_missing = _missing(grid, columns)
     runs = _runs(empty)
     short = [(a, b) for a, b in runs if b - a <= cfg.max_fill]
     long = [(a, b) for a, b in runs if b - a > cfg.max_fill]
@@ -393,15 +440,29 @@ def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
             f"ingest.max_fill={cfg.max_fill}); raise ingest.max_fill, or set "
             "ingest.long_gaps: break so that no window spans a gap"
         )
-    # Without a missing value ffill changes nothing, and without a long gap every
-    # row is kept: skipping both saves two copies of the table.
-    filled = grid.ffill() if any_missing else grid
     segment = np.cumsum(np.isin(np.arange(len(grid)), [b for _, b in long]))
     keep = np.ones(len(grid), dtype=bool)
     for a, b in long:
         keep[a:b] = False
-    out = filled.assign(segment=segment.astype("int32"))
-    out = (out[keep] if long else out).reset_index(drop=True)
+    # Rows of long gaps go first: nothing is filled from across a gap.
+    kept = grid[keep].reset_index(drop=True) if long else grid
+    segment, empty = segment[keep], empty[keep]
+    marks = {c: np.zeros(len(kept), dtype=bool) for c in columns}
+    counts = {}
+    if any_missing:
+        # Without a missing value nothing changes: skip the copy of the table.
+        kept = kept.copy()
+        for column in columns:
+            missing = kept[column].isna().to_numpy()
+            if missing.any():
+                kept[column] = _fill_column(kept, column, missing, empty, segment, cfg)
+            marks[column] = missing
+            counts[column] = {
+                "policy": cfg.missing.get(column, "error"),
+                "filled": int(missing.sum()),
+                "filled_in_rows": int((missing & ~empty).sum()),
+            }
+    out = kept.assign(segment=segment.astype("int32"))
     summary = {
         "filled_steps": int(sum(b - a for a, b in short)),
         "filled_runs": len(short),
@@ -409,9 +470,82 @@ def fill_gaps(grid: pd.DataFrame, cfg: Ingest) -> tuple[pd.DataFrame, dict]:
             {"from": str(grid["time"].iloc[a]), "steps": int(b - a)} for a, b in long
         ],
         "dropped_gap_steps": int(sum(b - a for a, b in long)),
-        "segments": int(segment[keep].max() + 1) if keep.any() else 0,
+        "segments": int(segment.max() + 1) if len(segment) else 0,
+        # Per column: values filled, and of those, inside rows that held other
+        # values (the rest are whole missing steps, counted in filled_steps).
+        "missing_values": {
+            c: counts.get(
+                c,
+                {
+                    "policy": cfg.missing.get(c, "error"),
+                    "filled": 0,
+                    "filled_in_rows": 0,
+                },
+            )
+            for c in columns
+        },
     }
-    return out, summary
+    return out, summary, marks
+
+
+def _fill_column(
+    table: pd.DataFrame,
+    column: str,
+    missing: np.ndarray,
+    empty: np.ndarray,
+    segment: np.ndarray,
+    cfg: Ingest,
+) -> pd.Series:
+    """One column's missing values filled by its ``ingest.missing`` policy, or a
+    DataError naming the column and the first time that cannot be filled."""
+    policy = cfg.missing.get(column, "error")
+    times = table["time"]
+    inside = missing & ~empty
+    if policy == "error" and inside.any():
+        row = int(np.flatnonzero(inside)[0])
+        raise DataError(
+            f"column {column!r} is missing at {times.iloc[row]} while the row's "
+            f"other columns are present ({int(inside.sum())} such value(s)); fix "
+            f"the source, or set ingest.missing.{column}: ffill or interpolate"
+        )
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], missing.astype(np.int8), [0]])))
+    starts, ends = edges[::2], edges[1::2]
+    # A run at the start of a segment has no earlier value of its own segment.
+    first = (starts == 0) | (segment[np.maximum(starts - 1, 0)] != segment[starts])
+    if first.any():
+        row = int(starts[first][0])
+        raise DataError(
+            f"column {column!r} is missing at {times.iloc[row]}, the first step "
+            f"{'of the table' if row == 0 else 'after a long gap'}, so there is no "
+            "earlier value to fill from; drop those rows or fill them in the source"
+        )
+    too_long = (ends - starts) > cfg.max_fill
+    if too_long.any():
+        i = int(np.flatnonzero(too_long)[0])
+        a, b = int(starts[i]), int(ends[i])
+        raise DataError(
+            f"column {column!r} is missing for {b - a} step(s) of {cfg.freq} from "
+            f"{times.iloc[a]} to {times.iloc[b - 1]} ({int(too_long.sum())} run(s) "
+            f"longer than ingest.max_fill={cfg.max_fill}); fix the source or raise "
+            "ingest.max_fill"
+        )
+    values = table[column]
+    filled = values.ffill()
+    if policy != "interpolate":
+        return filled
+    # Linear in grid steps between the values before and after each run; a run
+    # that ends its segment (or the table) keeps the last value, as with ffill.
+    arr = values.to_numpy(dtype="float64")
+    index = np.arange(len(arr))
+    before = np.maximum.accumulate(np.where(missing, 0, index))
+    after = np.minimum.accumulate(np.where(missing, len(arr), index)[::-1])[::-1]
+    inner = missing & (after < len(arr))
+    inner[inner] = segment[after[inner]] == segment[inner]
+    out = filled.to_numpy(dtype="float64").copy()
+    lo, hi = before[inner], after[inner]
+    share = (index[inner] - lo) / (hi - lo)
+    out[inner] = arr[lo] + (arr[hi] - arr[lo]) * share
+    return pd.Series(out, index=values.index, name=column)
 
 
 def _missing(grid: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, bool]:

@@ -66,3 +66,38 @@ def windows_within(
             )
         out[name] = chosen
     return out
+
+
+def filled_targets(
+    filled: dict[str, np.ndarray],
+    targets: dict[str, tuple[str, int]],
+    ends: np.ndarray,
+    n_rows: int,
+    lookback: int,
+    max_horizon: int,
+    train: float,
+    val: float,
+) -> dict[str, dict[str, int]]:
+    """Per task and split, the windows whose target value ingest filled in.
+
+    ``filled`` maps a column to a boolean per row (True: filled by ingest),
+    ``targets`` a task to its (target column, horizon). The window ending at
+    ``e`` is scored on row ``e + horizon``: a filled value there is scored as if
+    it had been observed.
+    """
+    train_end, val_end = row_bounds(n_rows, train, val)
+    bounds = {"train": (0, train_end), "val": (train_end, val_end)}
+    bounds["test"] = (val_end, n_rows)
+    first, last = ends - lookback + 1, ends + max_horizon
+    # As split_windows, without its error on an empty split (the split stage's).
+    windows = {
+        name: ends[(first >= lo) & (last < hi)] for name, (lo, hi) in bounds.items()
+    }
+    out = {}
+    for task, (column, horizon) in targets.items():
+        mask = filled.get(column)
+        out[task] = {
+            name: int(mask[chosen + horizon].sum()) if mask is not None else 0
+            for name, chosen in windows.items()
+        }
+    return out
