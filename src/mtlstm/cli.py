@@ -1,4 +1,4 @@
-"""The ``mtlstm`` command: ``mtlstm check`` and ``mtlstm predict``.
+"""The ``mtlstm`` command: ``mtlstm init``, ``mtlstm check`` and ``mtlstm predict``.
 
 User errors print one line (what, where, how to fix) and exit 2, never a bare
 traceback.
@@ -31,6 +31,42 @@ def _parser() -> argparse.ArgumentParser:
         description="Check params.yaml, or forecast with a trained mtlstm model.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser(
+        "init",
+        help="write a commented params.yaml for a table under data/raw/",
+        description="Detect the time column, grid step, holes and column kinds of "
+        "SOURCE and write a params.yaml that passes `mtlstm check`.",
+    )
+    init.add_argument("source", help="a .csv or .parquet file under data/raw/")
+    init.add_argument(
+        "--regress",
+        action="append",
+        default=[],
+        metavar="COLUMN[:HORIZON]",
+        help="a regression task on a numeric column (repeatable)",
+    )
+    init.add_argument(
+        "--classify",
+        action="append",
+        default=[],
+        metavar="COLUMN[:EDGES|qN|LABELS]",
+        help="a classification task: bin edges (15,25) or N quantile classes (q3) "
+        "of a numeric column, or the labels of a categorical one (repeatable)",
+    )
+    init.add_argument(
+        "--horizon", type=int, default=1, help="default steps ahead of every task"
+    )
+    init.add_argument("--output", type=Path, default=Path("params.yaml"))
+    init.add_argument(
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="print the file instead of writing it",
+    )
+    init.add_argument(
+        "--force", action="store_true", help="replace --output if it exists"
+    )
+    init.set_defaults(run=_init)
     check = sub.add_parser("check", help="validate params.yaml against the schema")
     check.add_argument("params", nargs="?", default="params.yaml", type=Path)
     check.set_defaults(run=_check)
@@ -76,6 +112,41 @@ def _check_predict_args(args: argparse.Namespace) -> None:
         raise MtlstmError(f"--output {args.output}: folder {out.parent} not found")
     if out.exists() and not args.force:
         raise MtlstmError(f"--output {args.output} exists; pass --force to replace it")
+
+
+def _init(args: argparse.Namespace) -> None:
+    from mtlstm import scaffold
+    from mtlstm.io import atomic_path
+
+    out = args.output
+    if not args.print_only and out.exists() and not args.force:
+        raise MtlstmError(
+            f"{out} exists; pass --force to replace it (or --print to see the "
+            "proposed file)"
+        )
+    if not args.print_only and not out.resolve().parent.is_dir():
+        raise MtlstmError(f"--output {out}: folder {out.resolve().parent} not found")
+    prof = scaffold.profile(args.source, Path.cwd())
+    tasks = scaffold.tasks_from_flags(prof, args.regress, args.classify, args.horizon)
+    flags = [f"--regress {r}" for r in args.regress]
+    flags += [f"--classify {c}" for c in args.classify]
+    if args.horizon != 1:
+        flags.append(f"--horizon {args.horizon}")
+    text, notes = scaffold.build(
+        prof, tasks, " ".join(["mtlstm init", prof.source, *flags])
+    )
+    for note in notes:
+        print(f"init: note: {note}", file=sys.stderr)
+    if args.print_only:
+        print(text, end="")
+        return
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(
+        f"init: wrote {out}: {len(prof.columns)} column(s) of {prof.source} on a "
+        f"{prof.freq} grid, task(s) {', '.join(tasks)}; next: mtlstm check {out} "
+        "&& dvc repro"
+    )
 
 
 def _check(args: argparse.Namespace) -> None:

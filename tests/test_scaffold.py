@@ -1,0 +1,319 @@
+"""``mtlstm init``: detection on hand-written tables, the file it writes, errors.
+
+The end-to-end runs (init, then ``dvc repro`` on the default data and on the EPF
+example's raw file) are in tests/test_init_pipeline.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, write_text
+
+from mtlstm import cli, scaffold
+from mtlstm.config import load_params
+from mtlstm.errors import ConfigError, DataError
+
+
+def hours(n: int, skip: tuple[int, ...] = ()) -> list[str]:
+    return [f"2024-01-01T{h:02d}:00:00Z" for h in range(n) if h not in skip]
+
+
+def table(tmp_path: Path, text: str, name: str = "t.csv") -> str:
+    write_text(tmp_path / "data" / "raw" / name, text)
+    return f"data/raw/{name}"
+
+
+def plain_csv(tmp_path: Path, n: int = 12) -> str:
+    rows = [
+        f"{t},{h},{h * 1.5 % 7},{'yes' if h % 3 else 'no'},{'ab'[h % 2]},"
+        f"2024-01-0{1 + h % 2},{h}"
+        for h, t in enumerate(hours(n))
+    ]
+    header = "when,load,temp,holiday,kind,day,id\n"
+    return table(tmp_path, header + "\n".join(rows) + "\n")
+
+
+def init(tmp_path: Path, monkeypatch, *args: str) -> int:
+    monkeypatch.chdir(tmp_path)
+    return cli.main(["init", *args])
+
+
+# --- detection ---------------------------------------------------------------------
+
+
+def test_profile_finds_time_column_grid_and_kinds(tmp_path):
+    source = plain_csv(tmp_path)
+    prof = scaffold.profile(source, tmp_path)
+    assert prof.source == "data/raw/t.csv"
+    assert prof.time_column == "when"  # more distinct timestamps than "day"
+    assert prof.freq == "1h"
+    assert prof.columns == {
+        "load": "numeric",
+        "temp": "numeric",
+        "holiday": "boolean",
+        "kind": "categorical",
+        "id": "numeric",
+    }
+    assert prof.skipped == {"day": "timestamps (a second time column)"}
+    assert (prof.rows, prof.steps, prof.gaps, prof.duplicates) == (12, 12, [], 0)
+    assert all(h.in_rows == 0 for h in prof.holes.values())
+
+
+def test_profile_counts_holes_and_values_missing_inside_rows(tmp_path):
+    times = hours(12, skip=(3, 7, 8))
+    x = ["1", "", "3", "4", "NA", "", "7", "8", "9"]  # missing at 01, 05, 06
+    text = "Time,x,y\n" + "".join(
+        f"{t},{v},{i % 4}\n" for i, (t, v) in enumerate(zip(times, x, strict=True))
+    )
+    prof = scaffold.profile(table(tmp_path, text), tmp_path)
+    assert prof.gaps == [
+        ("2024-01-01 03:00:00+00:00", 1),
+        ("2024-01-01 07:00:00+00:00", 2),
+    ]
+    # x: 01 (alone), 05-06 in rows then 07-08 whole steps: a run of 4.
+    h = prof.holes["x"]
+    assert (h.in_rows, h.longest, h.first, h.leading) == (
+        3,
+        4,
+        "2024-01-01 01:00:00+00:00",
+        False,
+    )
+    assert prof.holes["y"].in_rows == prof.holes["y"].longest == 0
+
+
+def test_profile_reads_semicolons_and_decimal_commas(tmp_path):
+    text = "ts;price;zone\n" + "".join(
+        f"{t};{h},5;{'n' if h % 2 else 's'}\n" for h, t in enumerate(hours(6))
+    )
+    prof = scaffold.profile(table(tmp_path, text), tmp_path)
+    assert (prof.csv_sep, prof.csv_decimal) == (";", ",")
+    assert prof.columns == {"price": "numeric", "zone": "categorical"}
+    assert prof.table["price"].tolist() == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]
+
+
+@pytest.mark.parametrize(
+    ("freq", "times", "season", "calendar"),
+    [
+        ("30min", [f"2024-01-01T{h // 2:02d}:{30 * (h % 2):02d}Z" for h in range(8)],
+         48, ["hour_of_day", "day_of_week", "day_of_year"]),
+        ("D", [f"2024-01-{d:02d}" for d in range(1, 9)], 7,
+         ["day_of_week", "day_of_year"]),
+        ("MS", [f"2024-{m:02d}-01" for m in range(1, 9)], 12, ["day_of_year"]),
+    ],
+)  # fmt: skip
+def test_grid_step_season_and_calendar(tmp_path, freq, times, season, calendar):
+    text = "date,v\n" + "".join(f"{t},{i * i}\n" for i, t in enumerate(times))
+    prof = scaffold.profile(table(tmp_path, text), tmp_path)
+    assert prof.freq == freq
+    assert scaffold.season_of(freq) == season
+    assert scaffold.calendar_of(freq) == calendar
+
+
+def test_many_categories_and_constant_columns_are_not_read(tmp_path):
+    n = 60
+    text = "Time,v,code,const\n" + "".join(
+        f"2024-01-01T00:00Z,{i},c{i},k\n".replace(
+            "00:00Z", f"{i // 60:02d}:{i % 60:02d}Z"
+        )
+        for i in range(n)
+    )
+    prof = scaffold.profile(table(tmp_path, text), tmp_path)
+    assert prof.columns == {"v": "numeric"}
+    assert prof.skipped == {
+        "code": "60 distinct values, too many for a categorical feature (at most 50)",
+        "const": "holds a single value",
+    }
+    assert prof.freq == "1min"
+
+
+# --- the written file --------------------------------------------------------------
+
+
+def test_init_writes_a_params_yaml_that_passes_check(tmp_path, monkeypatch, capsys):
+    source = plain_csv(tmp_path)
+    code = init(
+        tmp_path,
+        monkeypatch,
+        source,
+        "--regress",
+        "load:3",
+        "--classify",
+        "temp:2,4",
+        "--classify",
+        "kind",
+    )
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.startswith(
+        "init: wrote params.yaml: 5 column(s) of data/raw/t.csv on a 1h grid, "
+        "task(s) load, temp_class, kind_class"
+    )
+    params = load_params(tmp_path / "params.yaml")
+    assert params.ingest.source == "data/raw/t.csv"
+    assert params.ingest.time_column == "when"
+    assert params.ingest.freq == "1h" and params.ingest.missing == {}
+    assert params.features.columns == ["load", "temp", "holiday", "kind", "id"]
+    assert params.tasks["load"].horizon == 3
+    assert params.tasks["temp_class"].bins == [2.0, 4.0]
+    assert params.tasks["temp_class"].classes == ["low", "mid", "high"]
+    assert params.tasks["kind_class"].classes == ["a", "b"]
+    assert params.train.loss_weights == {
+        "load": 1.0,
+        "temp_class": 1.0,
+        "kind_class": 1.0,
+    }
+    assert params.baselines.season == params.window.lookback == 24
+    # Every setting not about the data is the default's.
+    written = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    default = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section in ("base", "split", "ablation", "evaluate", "backtest"):
+        assert written[section] == default[section], section
+    written["train"].pop("loss_weights")
+    default["train"].pop("loss_weights")
+    assert written["train"] == default["train"]
+
+
+def test_quantile_classes_cut_the_training_range(tmp_path):
+    # 10 rows, train share 0.7: values 0..6 -> terciles 2 and 4.
+    text = "Time,v,w\n" + "".join(f"{t},{h},{h % 2}\n" for h, t in enumerate(hours(10)))
+    prof = scaffold.profile(table(tmp_path, text), tmp_path)
+    tasks = scaffold.tasks_from_flags(prof, [], ["v"])
+    assert tasks == {
+        "v_class": {
+            "type": "classification",
+            "target": "v",
+            "horizon": 1,
+            "bins": [2.0, 4.0],
+            "classes": ["low", "mid", "high"],
+        }
+    }
+    assert scaffold.tasks_from_flags(prof, [], ["v:q2"])["v_class"]["bins"] == [3.0]
+
+
+def test_init_proposes_a_missing_policy_and_breaks_long_gaps(
+    tmp_path, monkeypatch, capsys
+):
+    times = hours(20, skip=(10, 11, 12, 13))
+    x = ["" if i in (4, 15) else str(i) for i in range(len(times))]
+    text = "Time,x,y\n" + "".join(
+        f"{t},{v},{i % 5}\n" for i, (t, v) in enumerate(zip(times, x, strict=True))
+    )
+    source = table(tmp_path, text)
+    assert init(tmp_path, monkeypatch, source, "--regress", "x", "--print") == 0
+    out, err = capsys.readouterr()
+    assert err == ""  # nothing left for the user to fix
+    assert not (tmp_path / "params.yaml").exists()
+    assert (
+        "  missing:              # values missing inside rows: ffill | interpolate\n"
+        "    x: ffill            # 2 missing inside rows, longest run 1 step(s), "
+        "first at 2024-01-01 04:00:00+00:00\n"
+    ) in out
+    assert (
+        "  long_gaps: break      # 1 hole(s) longer than max_fill, the first 4 "
+        "steps from 2024-01-01 10:00:00+00:00: no window spans them\n"
+    ) in out
+    raw = yaml.safe_load(out)
+    assert raw["ingest"]["missing"] == {"x": "ffill"}
+    assert raw["ingest"]["long_gaps"] == "break"
+    # The proposal ingests: the stage's functions run on it without an error.
+    (tmp_path / "params.yaml").write_text(out)
+    params = load_params(tmp_path / "params.yaml")
+    prof = scaffold.profile(source, tmp_path)
+    assert scaffold.dry_ingest(prof, params) is None
+
+
+def test_init_notes_what_it_cannot_fix(tmp_path, monkeypatch, capsys):
+    x = ["1", "", "", "", "5", "6", "7"]  # a run of 3 > max_fill 2
+    text = "Time,x,y\n" + "".join(
+        f"{t},{v},{i}\n" for i, (t, v) in enumerate(zip(hours(7), x, strict=True))
+    )
+    source = table(tmp_path, text)
+    assert init(tmp_path, monkeypatch, source, "--regress", "y") == 0
+    err = capsys.readouterr().err
+    assert (
+        "init: note: x is missing for up to 3 steps in a row, more than max_fill"
+    ) in err
+    assert "init: note: ingest would stop: column 'x' is missing for 3 step(s)" in err
+    written = (tmp_path / "params.yaml").read_text()
+    assert "  # NOTE: ingest would stop: column 'x' is missing for 3 step(s)" in written
+    load_params(tmp_path / "params.yaml")  # still a valid file
+
+
+def test_default_params_shipped_with_the_package_equal_params_yaml():
+    shipped = ROOT / "src" / "mtlstm" / "params_default.yaml"
+    assert shipped.read_text() == (ROOT / "params.yaml").read_text(), (
+        "cp params.yaml src/mtlstm/params_default.yaml (mtlstm init starts from it)"
+    )
+
+
+# --- errors ------------------------------------------------------------------------
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path, monkeypatch, capsys):
+    source = plain_csv(tmp_path)
+    (tmp_path / "params.yaml").write_text("mine\n")
+    assert init(tmp_path, monkeypatch, source, "--regress", "load") == 2
+    assert capsys.readouterr().err == (
+        "error: init: params.yaml exists; pass --force to replace it (or --print "
+        "to see the proposed file)\n"
+    )
+    assert (tmp_path / "params.yaml").read_text() == "mine\n"
+    assert init(tmp_path, monkeypatch, source, "--regress", "load", "--force") == 0
+    load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("flags", "pattern"),
+    [
+        ([], r"give at least one task: --regress COLUMN\[:HORIZON\] or --classify"),
+        (["--regress", "lod"], r"--regress lod: 'lod' is not a column init reads; "
+         r"columns: load, temp, holiday, kind, id"),
+        (["--regress", "day"], r"'day' is not a column init reads \(timestamps"),
+        (["--regress", "kind"], r"--regress kind: 'kind' is categorical; regression "
+         r"needs a numeric column"),
+        (["--regress", "load:0"], r"--regress load:0: '0' is not a horizon"),
+        (["--classify", "temp:4,2"], r"edges must be finite and strictly increasing"),
+        (["--classify", "temp:cold"], r"'cold' is neither bin edges"),
+        (["--classify", "temp:q1"], r"q1: give 2 to 20 classes"),
+        (["--classify", "holiday"], r"'holiday' is boolean, which cannot be a target"),
+        (["--classify", "kind:a"], r"--classify kind:a: the data also hold 'b'"),
+        (["--regress", "load", "--horizon", "0"], r"--horizon: must be >= 1, got 0"),
+    ],
+)  # fmt: skip
+def test_bad_task_flags_name_the_flag(tmp_path, flags, pattern):
+    prof = scaffold.profile(plain_csv(tmp_path), tmp_path)
+    regress = [flags[i + 1] for i, f in enumerate(flags) if f == "--regress"]
+    classify = [flags[i + 1] for i, f in enumerate(flags) if f == "--classify"]
+    horizon = int(flags[-1]) if "--horizon" in flags else 1
+    with pytest.raises(ConfigError, match=pattern):
+        scaffold.tasks_from_flags(prof, regress, classify, horizon)
+
+
+def test_a_source_outside_data_raw_is_refused(tmp_path, monkeypatch, capsys):
+    write_text(tmp_path / "t.csv", "Time,x\n")
+    assert init(tmp_path, monkeypatch, "t.csv", "--regress", "x") == 2
+    assert capsys.readouterr().err.startswith(
+        "error: init: ingest.source: 't.csv' is neither a built-in data set"
+    )
+
+
+def test_a_table_without_timestamps_is_refused(tmp_path):
+    source = table(tmp_path, "a,b\n1,x\n2,y\n3,z\n")
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/t\.csv: no column holds only ISO 8601 timestamps "
+        r"\(found: a, b\)",
+    ):
+        scaffold.profile(source, tmp_path)
+
+
+def test_a_table_with_only_the_time_column_is_refused(tmp_path):
+    text = "Time,c\n" + "".join(f"{t},k\n" for t in hours(4))
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/t\.csv: no column besides 'Time' can be read .*"
+        r"c: holds a single value",
+    ):
+        scaffold.profile(table(tmp_path, text), tmp_path)
