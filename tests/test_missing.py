@@ -324,3 +324,22 @@ def test_stages_report_filled_values_and_scored_filled_targets(tmp_path, raw_par
         result.stdout
     )
     assert "demand 0/1" in result.stdout
+
+
+def test_predict_fills_new_input_by_the_same_policy(tmp_path):
+    # At the last row there is no later value: interpolate repeats the last one,
+    # so a forecast never reads a value from after its origin.
+    from mtlstm.predict import read_input
+
+    cfg = config(missing={"x": "interpolate"})
+    path = write_text(
+        tmp_path / "new.csv",
+        "Time,x,flag,cat\n"
+        + "".join(
+            f"{hour(h)},{v},no,a\n" for h, v in enumerate(["0", "", "20", "30", ""])
+        ),
+    )
+    bundle = {"ingest": ingest.schema(cfg), "timezone": "UTC"}
+    table, note = read_input(path, bundle)
+    assert note is None
+    assert table["x"].tolist() == [0.0, 10.0, 20.0, 30.0, 30.0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, write_text
@@ -317,3 +318,37 @@ def test_a_table_with_only_the_time_column_is_refused(tmp_path):
         r"c: holds a single value",
     ):
         scaffold.profile(table(tmp_path, text), tmp_path)
+
+
+def test_profile_reads_parquet_types(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "data" / "raw" / "t.parquet"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "stamp": pd.date_range("2024-01-01", periods=6, freq="15min", tz="UTC"),
+            "v": [1.0, float("nan"), 3.0, 4.0, 5.0, 6.0],
+            "on": [True, False, True, True, False, False],
+            "zone": ["n", "s", "n", "s", "n", "s"],
+        }
+    ).to_parquet(path)
+    prof = scaffold.profile("data/raw/t.parquet", tmp_path)
+    assert (prof.time_column, prof.freq) == ("stamp", "15min")
+    assert prof.columns == {"v": "numeric", "on": "boolean", "zone": "categorical"}
+    assert prof.holes["v"].in_rows == 1
+    code = init(tmp_path, monkeypatch, "data/raw/t.parquet", "--classify", "zone")
+    assert code == 0 and capsys.readouterr().err == ""
+    params = load_params(tmp_path / "params.yaml")
+    assert params.ingest.missing == {"v": "ffill"}
+    assert params.baselines.season == params.window.lookback == 96  # a day
+
+
+def test_lookback_is_one_season_capped(tmp_path):
+    text = "Time,v\n" + "".join(
+        f"2024-01-01T00:{5 * i:02d}:00Z,{i * i}\n" for i in range(8)
+    )
+    prof = scaffold.profile(table(tmp_path, text), tmp_path)
+    tasks = scaffold.tasks_from_flags(prof, ["v"], [])
+    params = scaffold.check(scaffold.build(prof, tasks, "mtlstm init")[0])
+    assert prof.freq == "5min"
+    assert params.baselines.season == 288  # a day of 5 minutes
+    assert params.window.lookback == scaffold.MAX_LOOKBACK == 168
