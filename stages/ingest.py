@@ -1,7 +1,10 @@
 """Stage ingest: source table -> data/ingested.parquet on a regular grid.
 
-Also writes data/ingest_summary.json (rows read, filled, dropped) and
-data/ingest_schema.json (how the table was read, for ``mtlstm predict``).
+Also writes data/ingest_summary.json (rows read, filled, dropped, and
+``source_timezone``: whether the timestamps carried a zone; those without one
+are read as UTC, which the summary line then says) and data/ingest_schema.json
+(how the table was read, for ``mtlstm predict``). Warns when forward-filling
+made more than ingest.FILL_WARN_SHARE of the grid (a freq finer than the data).
 """
 
 from pathlib import Path
@@ -21,6 +24,7 @@ def main() -> None:
     cfg, timezone = params.ingest, params.features.timezone
     path = ingest.resolve_source(cfg.source, Path.cwd())
     src = ingest.read_table(path, cfg, label=cfg.source)
+    source_zone = ingest.source_timezone(src, cfg.time_column)
     typed, moved = ingest.order_rows(
         ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates
     )
@@ -38,6 +42,7 @@ def main() -> None:
         "rows_read": rows_read,
         "rows_reordered": moved,
         "duplicate_rows": duplicates,
+        "source_timezone": source_zone,
         "freq": cfg.freq,
         # Steps of a day or longer are local calendar days in features.timezone.
         "grid_timezone": grid.zone(cfg.freq, timezone),
@@ -48,11 +53,16 @@ def main() -> None:
     }
     write_json(OUT_SUMMARY, summary)
     write_json(OUT_SCHEMA, ingest.schema(cfg))
+    utc_note = "; timestamps without a time zone read as UTC"
     print(
         f"ingest: {summary['rows_read']} rows from {cfg.source} -> {len(table)} rows "
         f"at {cfg.freq} ({gaps['filled_steps']} filled, "
         f"{gaps['dropped_gap_steps']} in long gaps)"
+        f"{'' if source_zone.startswith('given in') else utc_note}"
     )
+    warning = ingest.fill_warning(gaps, len(table), cfg.freq)
+    if warning:
+        print(f"ingest: warning: {warning}")
 
 
 if __name__ == "__main__":
