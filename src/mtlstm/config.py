@@ -68,7 +68,17 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "ablation": ("base", "ablation", *TRAIN_BUDGET),
     # evaluate: base.seed seeds the bootstrap, one season is its block length.
     "evaluate": ("base", "baselines.season", "evaluate"),
-    "backtest": ("base", "features", "tasks", "window", "split", "train", "backtest"),
+    # backtest: baselines.season for each fold's seasonal naive baseline.
+    "backtest": (
+        "base",
+        "features",
+        "tasks",
+        "window",
+        "split",
+        "train",
+        "baselines.season",
+        "backtest",
+    ),
 }
 
 
