@@ -172,3 +172,15 @@ def test_help_describes_the_command_and_each_subcommand(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert phrase in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_huge_list_of_bad_items_stops_after_max_problems(tmp_path, raw_params):
+    from mtlstm.config import MAX_PROBLEMS
+
+    raw_params["train"]["layers"] = ["x"] * 100_000
+    with pytest.raises(ConfigProblems) as info:
+        load_params(write_params(tmp_path, raw_params))
+    problems = info.value.problems
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[0].endswith("train.layers[0]: expected an integer, got 'x'")
+    assert problems[-1].endswith(f"train.layers: stopped after {MAX_PROBLEMS} problems")

@@ -36,6 +36,9 @@ MAX_DEPTH = 20
 MAX_TEXT = 1024
 RESERVED_COLUMNS = ("time", "segment")
 MIN_BOOTSTRAP = 100  # evaluate.bootstrap_samples
+# A list or mapping stops collecting its items' problems after this many (a
+# hostile 1 MB file of bad list items must not print a million lines).
+MAX_PROBLEMS = 50
 
 # Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
 # exactly these. ablation reads the trunk, heads and budget of train, but not how
@@ -344,6 +347,9 @@ def parse(tp: Any, value: Any, key: str) -> Any:
         for i, v in enumerate(value):
             with _collecting(problems):
                 items.append(parse(item, v, f"{key}[{i}]"))
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(f"{key}: stopped after {MAX_PROBLEMS} problems")
+                break
         _raise_all(problems)
         return items
     if origin is dict:
@@ -353,6 +359,9 @@ def parse(tp: Any, value: Any, key: str) -> Any:
         for k, v in value.items():
             with _collecting(problems):
                 entries[_text(k, key)] = parse(item, v, f"{key}.{k}")
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(f"{key}: stopped after {MAX_PROBLEMS} problems")
+                break
         _raise_all(problems)
         return entries
     return _parse_scalar(tp, value, key)
