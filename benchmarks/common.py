@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -269,8 +270,12 @@ def write_params(directory: Path, params: dict[str, Any]) -> None:
 
 
 def builtin_params() -> dict[str, Any]:
-    """A fresh copy of ``BUILTIN_PARAMS`` (the user's params.yaml is never read)."""
-    return copy.deepcopy(BUILTIN_PARAMS)
+    """``BUILTIN_PARAMS`` with every other key at its schema default (dvc.yaml
+    names some keys one by one, and DVC refuses a stage whose key is missing
+    from params.yaml). The user's params.yaml is never read."""
+    from mtlstm.config import Params, parse
+
+    return dataclasses.asdict(parse(Params, copy.deepcopy(BUILTIN_PARAMS), ""))
 
 
 def feature_columns(n_features: int) -> list[str]:

@@ -142,3 +142,19 @@ def test_quick_verdict_lines_never_claim_a_miss_or_a_growth_shape():
         f"scaling: growth {NOT_MEASURED} (largest 1,000,000 rows; the verdict "
         "needs the full sizes, up to 5,000,000)",
     ]
+
+
+def test_the_benchmarks_params_hold_every_key_dvc_yaml_names():
+    # DVC refuses to run a stage whose declared key (e.g. train.head_units for
+    # ablation) is missing from params.yaml: the built-in settings spell out
+    # every schema default.
+    from common import builtin_params
+
+    params = builtin_params()
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for key in (stage.get("do") or stage).get("params", []):
+            value = params
+            for part in str(key).split("."):
+                assert part in value, f"{name}: {key}"
+                value = value[part]
