@@ -60,8 +60,14 @@ example-epf: install
 	examples/epf_fr/run.sh
 
 # Speed and memory targets, as ratios against baselines run in the same process.
+# QUICK=1: smaller sizes (about 3 min; full-size targets read "not measured at
+# this size"). BENCH=name,name runs a subset (overhead, throughput, scaling,
+# memory). Each builds its own temp project; params.yaml is never read.
+QUICK ?=
+BENCH ?=
 bench: install
-	python benchmarks/run_all.py
+	python benchmarks/run_all.py $(if $(filter-out 0 no false,$(QUICK)),--quick) \
+		$(if $(BENCH),--only $(BENCH))
 
 # dvc plots show rendered offline (Vega from the npm registry, cached in .cache/).
 plots: install

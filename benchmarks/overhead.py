@@ -1,4 +1,7 @@
-"""Stage overhead on the default data (vic_elec) and the cost of a no-op repro.
+"""Stage overhead on the built-in data (vic_elec) and the cost of a no-op repro.
+
+Self-contained: its temp projects use the benchmarks' own settings
+(common.BUILTIN_PARAMS), whatever the project's params.yaml points at.
 
 * For ingest, window and split: wall time of ``python stages/<name>.py`` vs the
   same ``main()`` called in an already warm process (its real work); the gap is
@@ -21,7 +24,7 @@ from typing import Any
 
 from common import (
     PYTHON,
-    default_params,
+    builtin_params,
     emit,
     log,
     make_project,
@@ -104,7 +107,7 @@ def dvc(project: Path, *args: str) -> float:
 
 def dvc_noop(repeats: int) -> dict[str, Any]:
     """Full repro of a tiny-training copy, then no-op repro vs status, interleaved."""
-    params = default_params()
+    params = builtin_params()
     params["train"] |= {"epochs": 1, "layers": [8]}
     with temp_dir("dvc") as project:
         make_project(project, params)
@@ -130,7 +133,7 @@ def dvc_noop(repeats: int) -> dict[str, Any]:
 
 def stage_overhead(repeats: int) -> dict[str, Any]:
     with temp_dir("stages") as project:
-        make_project(project, default_params())
+        make_project(project, builtin_params())
         log("overhead: stage scripts")
         walls = stage_walls(project, repeats)
         work = in_process(project, repeats)

@@ -5,6 +5,8 @@ through the real ingest (reported too), window and split stages of a temp
 project, then the train stage's work for at most 200 steps
 (benchmarks/train_steps.py). Fits ``cost = fixed + per_row x rows`` and the
 log-log slope between sizes (1.0 = linear) for every stage's time and memory.
+A growth verdict needs the full sizes (up to 5M rows): up to 1M (--quick) fixed
+costs dominate the marginal costs, so quick runs say "not measured at this size".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 from common import (
     GB,
+    NOT_MEASURED,
     emit,
     log,
     make_project,
@@ -60,7 +63,7 @@ def run_size(rows: int) -> dict[str, Any]:
     return out
 
 
-def fit(rows: list[int], values: list[float]) -> dict[str, Any]:
+def fit(rows: list[int], values: list[float], judged: bool = True) -> dict[str, Any]:
     """Least-squares ``fixed + per_row x rows``, log-log slopes and marginal
     per-row costs between consecutive sizes. Growth is called linear when the
     last two marginal costs agree within 2x (fixed start-up costs make log-log
@@ -78,7 +81,7 @@ def fit(rows: list[int], values: list[float]) -> dict[str, Any]:
         "per_row": float(f"{per_row:.4g}"),
         "loglog_slopes": slopes,
         "marginal_per_row": [float(f"{m:.4g}") for m in marginal],
-        "growth": growth(values, marginal),
+        "growth": growth(values, marginal) if judged else NOT_MEASURED,
     }
 
 
@@ -124,8 +127,9 @@ def main() -> None:
     results = [run_size(n) for n in (QUICK_SIZES if args.quick else SIZES)]
     log("scaling table:\n" + table(results))
     sizes = [r["rows"] for r in results]
+    judged = max(sizes) >= SIZES[-1]  # the marginal costs of the largest sizes
     fits = {
-        f"{name}_{kind}": fit(sizes, [r[f"{name}_{kind}"] for r in results])
+        f"{name}_{kind}": fit(sizes, [r[f"{name}_{kind}"] for r in results], judged)
         for name in STAGES
         for kind in ("s", "peak_gb")
     }

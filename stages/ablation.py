@@ -6,21 +6,18 @@ test windows. Writes metrics/ablation/<task>.json ({metric: value}), which
 evaluate puts next to the multi-task model, and predictions/single_task/<task>.npz
 (its test forecasts: "ends", the test windows' end rows, and "forecast", in
 original units or n x classes probabilities) for evaluate's paired intervals.
-With ablation.enabled false it writes only a note and an empty .npz.
+With ablation.enabled false it writes only a note and an empty .npz, and
+returns before importing TensorFlow (seconds per task otherwise).
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from mtlstm import metrics, resume
+from mtlstm import metrics
 from mtlstm.config import TRAIN_BUDGET, load_params
-from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
-from mtlstm.model import make_single_task_model
-from mtlstm.tf_setup import make_deterministic
-from mtlstm.training import fit
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
@@ -58,6 +55,13 @@ def train_and_score(
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """The single-task model's test scores, and its test forecasts ("ends",
     "forecast") in scoring units."""
+    # TensorFlow only here: a switched-off ablation stays instant.
+    from mtlstm import resume
+    from mtlstm.dataset import make_input_dataset
+    from mtlstm.model import make_single_task_model
+    from mtlstm.tf_setup import make_deterministic
+    from mtlstm.training import fit
+
     cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
     make_deterministic(seed)
     arrays = {

@@ -3,8 +3,10 @@
 k expanding-window folds (backtest.<name>.folds), each with its own scalers
 fitted on its own training rows; the model is retrained per fold (mode retrain)
 or warm-started from the previous fold (refit). Writes
-metrics/backtest/<name>.json: per task and metric the mean and std over folds,
-and every fold's scores. params.yaml declares no backtest by default.
+metrics/backtest/<name>.json: per task and metric the mean and sample std
+(ddof=1) over folds of the model's scores and of its skill against each
+baseline, and every fold's dates, scores, baseline scores and skills.
+params.yaml declares no backtest by default.
 """
 
 import dataclasses
@@ -15,9 +17,11 @@ import pandas as pd
 from mtlstm import backtest, metrics
 from mtlstm.config import load_params
 from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
-from mtlstm.io import write_json
+from mtlstm.io import read_json, write_json
+from mtlstm.metrics import PRIMARY
 
 IN_TABLE = Path("data/ingested.parquet")
+IN_SCHEMA = Path("data/ingest_schema.json")  # ingest.freq, for the seasonal naive
 OUT = Path("metrics/backtest")
 
 
@@ -31,20 +35,49 @@ def main() -> None:
         )
     cfg = params.backtest[name]
     table = pd.read_parquet(IN_TABLE)
-    result = backtest.run(table, params, cfg, FoldTrainer(params, name, cfg))
+    freq = read_json(IN_SCHEMA)["freq"]
+    trainer = FoldTrainer(params, name, cfg, table["time"])
+    result = backtest.run(table, params, cfg, trainer, freq)
     write_json(OUT / f"{name}.json", result)
+    for line in report(name, result):
+        print(line)
+
+
+def report(name: str, result: dict) -> list[str]:
+    """Per fold and task: its test dates, the model's primary score and its
+    skill against each baseline; then the mean +- sample std over folds."""
+    lines = []
+    for fold in result["folds"]:
+        period = f"test {fold['test']['from'][:16]} .. {fold['test']['to'][:16]}"
+        for task, scores in fold["scores"].items():
+            key = next(k for k in PRIMARY.values() if k in scores)
+            skills = ", ".join(
+                f"{ref} {v:+.3f}" if v is not None else f"{ref} n/a"
+                for ref, v in fold["skill"][task].items()
+            )
+            lines.append(
+                f"backtest@{name}: fold {fold['fold']} ({period}): {task}: "
+                f"{key} {scores[key]:.4g}; skill {skills}"
+            )
+    n = len(result["folds"])
     for task, by_metric in result["summary"].items():
         shown = ", ".join(
-            f"{m} {s['mean']:.4g} +- {s['std']:.2g}" for m, s in by_metric.items()
+            f"{m} {s['mean']:.4g} +- {_std(s['std'])}" for m, s in by_metric.items()
         )
-        print(f"backtest@{name}: {task}: {shown}")
+        lines.append(f"backtest@{name}: {task}: {shown} (sample std, {n} folds)")
+    return lines
+
+
+def _std(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
 
 
 class FoldTrainer:
     """Trains and scores one fold; remembers the model for ``refit``."""
 
-    def __init__(self, params, name: str, cfg) -> None:
+    def __init__(self, params, name: str, cfg, times: pd.Series) -> None:
         self.params, self.name, self.cfg, self.previous = params, name, cfg, None
+        self.times = times  # to name each fold's periods by date
         # Any change of params or data invalidates a killed fold's checkpoint.
         self.settings = dataclasses.asdict(params)
 
@@ -55,7 +88,11 @@ class FoldTrainer:
         from mtlstm.training import fit
 
         params, bundle = self.params, fold["bundle"]
-        print(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}, rows {ranges}")
+        dates = backtest.fold_dates(self.times, ranges)
+        shown = ", ".join(
+            f"{k} {v['from'][:16]} .. {v['to'][:16]}" for k, v in dates.items()
+        )
+        print(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}: {shown}")
         refit = self.cfg.mode == "refit"
         model = fold_model(params, fold, self.previous if refit else None)
         resume_dir = f"models/.resume-backtest-{self.name}-{i}"

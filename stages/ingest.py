@@ -1,9 +1,12 @@
 """Stage ingest: source table -> data/ingested.parquet on a regular grid.
 
-Also writes data/ingest_summary.json (rows read, filled, dropped),
-data/ingest_schema.json (how the table was read, for ``mtlstm predict``) and
-data/ingest_filled.parquet (per column, which rows hold a filled value: window
-counts the filled targets that would be scored).
+Also writes data/ingest_summary.json (rows read, filled, dropped, and
+``source_timezone``: whether the timestamps carried a zone; those without one
+are read as UTC, which the summary line then says), data/ingest_schema.json
+(how the table was read, for ``mtlstm predict``) and data/ingest_filled.parquet
+(per column, which rows hold a filled value: window counts the filled targets
+that would be scored). Warns when forward-filling made more than
+ingest.FILL_WARN_SHARE of the grid (a freq finer than the data).
 """
 
 from pathlib import Path
@@ -26,6 +29,7 @@ def main() -> None:
     cfg, timezone = params.ingest, params.features.timezone
     path = ingest.resolve_source(cfg.source, Path.cwd())
     src = ingest.read_table(path, cfg, label=cfg.source)
+    source_zone = ingest.source_timezone(src, cfg.time_column)
     typed, moved = ingest.order_rows(
         ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates
     )
@@ -43,6 +47,7 @@ def main() -> None:
         "rows_read": rows_read,
         "rows_reordered": moved,
         "duplicate_rows": duplicates,
+        "source_timezone": source_zone,
         "freq": cfg.freq,
         # Steps of a day or longer are local calendar days in features.timezone.
         "grid_timezone": grid.zone(cfg.freq, timezone),
@@ -54,10 +59,12 @@ def main() -> None:
     write_json(OUT_SUMMARY, summary)
     write_json(OUT_SCHEMA, ingest.schema(cfg))
     write_parquet(OUT_FILLED, pd.DataFrame(filled))
+    utc_note = "; timestamps without a time zone read as UTC"
     print(
         f"ingest: {summary['rows_read']} rows from {cfg.source} -> {len(table)} rows "
         f"at {cfg.freq} ({gaps['filled_steps']} filled, "
         f"{gaps['dropped_gap_steps']} in long gaps)"
+        f"{'' if source_zone.startswith('given in') else utc_note}"
     )
     inside = {c: n["filled_in_rows"] for c, n in gaps["missing_values"].items()}
     if any(inside.values()):
@@ -65,6 +72,9 @@ def main() -> None:
             "ingest: filled values missing inside rows (ingest.missing): "
             + ", ".join(f"{c} {n}" for c, n in inside.items() if n)
         )
+    warning = ingest.fill_warning(gaps, len(table), cfg.freq)
+    if warning:
+        print(f"ingest: warning: {warning}")
 
 
 if __name__ == "__main__":

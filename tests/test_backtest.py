@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT, synthetic_table
 
 from mtlstm import backtest
-from mtlstm.config import load_params
+from mtlstm.config import Backtest, load_params
 from mtlstm.errors import ConfigError
 
 
@@ -25,9 +25,24 @@ def test_too_many_folds_leave_no_training_rows():
         backtest.fold_ranges(100, 0.7, 0.15, 6)
 
 
-def test_summarize_gives_mean_and_population_std():
-    folds = [{"demand": {"mae": 1.0}}, {"demand": {"mae": 3.0}}]
-    assert backtest.summarize(folds) == {"demand": {"mae": {"mean": 2.0, "std": 1.0}}}
+def test_summarize_gives_mean_and_sample_std():
+    # 1, 3, 8: mean 4, squared deviations 9 + 1 + 16 = 26; the sample std
+    # divides by n - 1 = 2: sqrt(13) (the population std would be sqrt(26 / 3)).
+    folds = [{"demand": {"mae": v}} for v in (1.0, 3.0, 8.0)]
+    got = backtest.summarize(folds)["demand"]["mae"]
+    assert got["mean"] == 4.0
+    assert got["std"] == pytest.approx(13**0.5, rel=1e-12)
+    assert got["std"] == pytest.approx(np.std([1.0, 3.0, 8.0], ddof=1))
+
+
+def test_summarize_one_fold_has_no_std_and_skips_undefined_values():
+    assert backtest.summarize([{"t": {"mae": 2.0}}]) == {
+        "t": {"mae": {"mean": 2.0, "std": None}}
+    }
+    folds = [{"t": {"vs_x": v}} for v in (0.5, None, 0.1)]
+    got = backtest.summarize(folds)["t"]["vs_x"]
+    assert got["mean"] == pytest.approx(0.3)
+    assert got["std"] == pytest.approx(np.std([0.5, 0.1], ddof=1))
 
 
 @pytest.fixture
@@ -76,3 +91,83 @@ def test_fold_windows_stay_inside_their_ranges(params):
     for name, (lo, hi) in ranges.items():
         assert (fold[name] - lookback + 1 >= lo).all()
         assert (fold[name] + horizon < hi).all()
+
+
+def persistence_scores(fold, ranges, i):
+    """A "model" that forecasts the last observed value: a real forecaster
+    whose skill against the persistence baseline is exactly 0."""
+    from mtlstm import metrics
+
+    out = {}
+    for spec in fold["bundle"]["tasks"]:
+        name, ends = spec["name"], fold["test"]
+        raw = metrics.original_units(fold["targets"][name], spec)
+        actual = raw[ends + spec["horizon"]]
+        last = raw[ends]
+        if spec["type"] == "classification":
+            last = metrics.one_hot(last, len(spec["classes"]))
+        out[name] = metrics.score_task(spec, actual, last)
+    return out
+
+
+def test_folds_are_named_by_dates_with_baselines_and_skill(params):
+    rows = table(300)  # hourly from 2024-01-01 00:00 UTC
+    result = backtest.run(
+        rows, params, Backtest(folds=3), persistence_scores, freq="1h"
+    )
+    assert result["std"].startswith("sample standard deviation over folds (ddof=1)")
+    ranges = backtest.fold_ranges(300, 0.7, 0.15, 3)
+    assert [f["fold"] for f in result["folds"]] == [1, 2, 3]
+    first = result["folds"][0]
+    # Fold 1: train rows 0..119, val 120..164, test 165..209 (hour = row).
+    assert ranges[0] == {"train": (0, 120), "val": (120, 165), "test": (165, 210)}
+    assert first["train"] == {
+        "from": "2024-01-01T00:00:00+00:00",
+        "to": "2024-01-05T23:00:00+00:00",
+        "rows": [0, 120],
+    }
+    assert first["test"] == {
+        "from": "2024-01-07T21:00:00+00:00",
+        "to": "2024-01-09T17:00:00+00:00",
+        "rows": [165, 210],
+    }
+    assert first["test_rows"] == [165, 210]
+    for fold in result["folds"]:
+        assert set(fold["baselines"]["demand"]) == {
+            "persistence",
+            "seasonal_naive",
+            "hgb_lag",
+        }
+        assert set(fold["baselines"]["temp_class"]) == {
+            "majority",
+            "persistence",
+            "hgb_lag",
+        }
+        for task in ("demand", "temp_class"):
+            # The "model" is persistence: its skill against persistence is 0.
+            assert fold["skill"][task]["vs_persistence"] == pytest.approx(0, abs=1e-12)
+        mae = fold["baselines"]["demand"]["seasonal_naive"]["mae"]
+        assert fold["skill"]["demand"]["vs_seasonal_naive"] == pytest.approx(
+            1 - fold["scores"]["demand"]["mae"] / mae
+        )
+    skills = [f["skill"]["demand"]["vs_seasonal_naive"] for f in result["folds"]]
+    summary = result["skill_summary"]["demand"]["vs_seasonal_naive"]
+    assert summary["mean"] == pytest.approx(np.mean(skills))
+    assert summary["std"] == pytest.approx(np.std(skills, ddof=1))
+
+
+def test_the_stage_prints_each_fold_by_its_dates_and_says_which_std(params):
+    import runpy
+
+    report = runpy.run_path(str(ROOT / "stages" / "backtest.py"))["report"]
+    result = backtest.run(
+        table(300), params, Backtest(folds=2), persistence_scores, freq="1h"
+    )
+    lines = report("r", result)
+    assert len(lines) == 2 * 2 + 2  # per fold and task, then per task
+    assert lines[0].startswith(
+        "backtest@r: fold 1 (test 2024-01-09T18:00 .. 2024-01-11T14:00): demand: mae "
+    )
+    assert "; skill vs_persistence +0.000, vs_seasonal_naive " in lines[0]
+    assert lines[-1].startswith("backtest@r: temp_class: accuracy ")
+    assert lines[-1].endswith("(sample std, 2 folds)")

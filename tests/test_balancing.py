@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mtlstm.balancing import (
+    WEIGHTED_LOSS,
     EffectiveWeightsLogger,
     UncertaintyWeightedModel,
     uncertainty_weighted,
@@ -70,9 +71,11 @@ def test_at_init_it_evaluates_exactly_like_the_plain_model():
     compile_model(balanced, TASKS, {"demand": 1.0, "temp_class": 1.0}, 0.01)
     want = plain.evaluate(x, y, verbose=0, return_dict=True)
     got = balanced.evaluate(x, y, verbose=0, return_dict=True)
-    assert got.keys() == want.keys()
+    # One more log: the weighted total, here equal to the plain sum.
+    assert got.keys() == want.keys() | {WEIGHTED_LOSS}
     for key in want:
         assert got[key] == pytest.approx(want[key], rel=1e-6), key
+    assert got[WEIGHTED_LOSS] == pytest.approx(want["loss"], rel=1e-6)
 
 
 def test_total_loss_is_the_weighted_uncertainty_sum():
@@ -87,10 +90,32 @@ def test_total_loss_is_the_weighted_uncertainty_sum():
         for i, name in enumerate(model.task_names)
     ]
     assert model.task_names == ["demand", "temp_class"]
-    assert logs["loss"] == pytest.approx(sum(terms), rel=1e-5)
+    # Logged under its own name; `loss` stays the fixed-weight sum of the tasks.
+    assert logs[WEIGHTED_LOSS] == pytest.approx(sum(terms), rel=1e-5)
+    plain = sum(weights[name] * logs[f"{name}_loss"] for name in model.task_names)
+    assert logs["loss"] == pytest.approx(plain, rel=1e-5)
     assert model.effective_weights() == pytest.approx(
         {"demand": 2.0 * np.exp(-1.5), "temp_class": 0.5 * np.exp(0.7)}
     )
+
+
+def test_the_gradient_is_the_weighted_totals_while_loss_logs_the_plain_sum():
+    # d total / d s_i = w_i * (1 - exp(-s_i) * L_i); the plain sum has no s_i,
+    # so a gradient of the logged value would be None for log_vars.
+    x, y = _data(32, 1)
+    weights = {"demand": 2.0, "temp_class": 0.5}
+    model = _model(weights=weights)
+    s = np.array([0.4, -0.3], dtype="float32")
+    model.log_vars.assign(s)
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=False)
+        loss = model.compute_loss(x, y, y_pred, training=False)
+    grad = tape.gradient(loss, model.log_vars).numpy()
+    logs = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    task_loss = np.array([logs[f"{n}_loss"] for n in model.task_names])
+    w = np.array([weights[n] for n in model.task_names])
+    np.testing.assert_allclose(grad, w * (1 - np.exp(-s) * task_loss), rtol=1e-5)
+    assert float(loss) == pytest.approx(float(w @ task_loss), rel=1e-5)
 
 
 def test_logs_keep_per_task_names_and_add_effective_weights():
@@ -114,6 +139,11 @@ def test_logs_keep_per_task_names_and_add_effective_weights():
     for key in ("demand_loss", "temp_class_loss", "demand_mae"):
         assert key in last and f"val_{key}" in last
     assert {"loss", "val_loss", "temp_class_accuracy"} <= last.keys()
+    assert {WEIGHTED_LOSS, f"val_{WEIGHTED_LOSS}"} <= last.keys()
+    # Two different numbers (the plain sum's value is checked exactly, on one
+    # batch, in test_total_loss_is_the_weighted_uncertainty_sum).
+    for prefix in ("", "val_"):
+        assert last[f"{prefix}loss"] > last[f"{prefix}{WEIGHTED_LOSS}"]
     log_vars = model.log_vars.numpy()
     assert last["weight_demand"] == pytest.approx(np.exp(-log_vars[0]))
     assert last["weight_temp_class"] == pytest.approx(np.exp(-log_vars[1]))

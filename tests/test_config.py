@@ -276,8 +276,22 @@ def test_bins_and_classes_count_mismatch(tmp_path, raw_params):
         load(tmp_path, raw_params)
 
 
-def test_numeric_classification_without_bins(tmp_path, raw_params):
+def test_numeric_classification_without_bins_asks_for_bins(tmp_path, raw_params):
+    # Not "0 edge(s) make 1 classes": the key to add, and an example for the
+    # classes listed.
     del raw_params["tasks"]["temp_class"]["bins"]
+    with pytest.raises(
+        ConfigError,
+        match=r"tasks\.temp_class\.bins: the target 'Temperature' is numeric, so "
+        r"its 3 classes need bins, the 2 increasing value\(s\) .*e\.g\. bins: "
+        r"\[10, 20\] makes 'cold' below 10, 'mild' from 10 to below 20, 'hot' "
+        r"from 20 up",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_an_empty_bins_list_still_counts_edges(tmp_path, raw_params):
+    raw_params["tasks"]["temp_class"]["bins"] = []
     with pytest.raises(ConfigError, match=r"tasks\.temp_class\.bins: 0 edge\(s\)"):
         load(tmp_path, raw_params)
 

@@ -828,6 +828,7 @@ def test_cli_writes_table_and_summary(tmp_path, raw_params):
         "rows_read": 4,
         "rows_reordered": 2,
         "duplicate_rows": 0,
+        "source_timezone": "given in the data (UTC offsets)",
         "freq": "1h",
         "grid_timezone": "UTC",
         "rows_out": 5,
@@ -848,6 +849,82 @@ def test_cli_writes_table_and_summary(tmp_path, raw_params):
         c: [False, False, True, False, False]
         for c in ("Demand", "Temperature", "Holiday")
     }
+
+
+def test_cli_says_once_that_naive_timestamps_are_read_as_utc(tmp_path, raw_params):
+    project = ingest_project(
+        tmp_path,
+        raw_params,
+        HEADER + "".join(f"2024-01-01 0{h}:00,{h},20,no\n" for h in range(5)),
+    )
+    result = run_stage_cli("ingest", project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "ingest: 5 rows from data/raw/load.csv -> 5 rows at 1h (0 filled, 0 in long "
+        "gaps); timestamps without a time zone read as UTC\n"
+    )
+    summary = json.loads((project / "data" / "ingest_summary.json").read_text())
+    assert summary["source_timezone"] == "none given, read as UTC"
+    assert summary["first"] == "2024-01-01 00:00:00+00:00"
+
+
+def test_cli_warns_when_most_of_the_grid_is_filled(tmp_path, raw_params):
+    # Hourly rows on a 30 min grid: 4 of 9 steps filled (44% > 10%).
+    raw_params["ingest"]["freq"] = "30min"
+    project = ingest_project(
+        tmp_path,
+        raw_params,
+        HEADER + "".join(f"2024-01-01T0{h}:00Z,{h},20,no\n" for h in range(5)),
+    )
+    result = run_stage_cli("ingest", project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == (
+        "ingest: warning: 4 of 9 grid steps (44%) at 30min were filled forward, "
+        "more than 10%; is ingest.freq finer than the data's own step? Use the "
+        "data's step (or coarser), or lower ingest.max_fill to make such holes "
+        "an error"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stamps", "expected"),
+    [
+        (
+            ["2024-01-01T00:00Z", "2024-01-01 01:00:00+01:00"],
+            "given in the data (UTC offsets)",
+        ),
+        (["2024-01-01 00:00", "2024-01-01T01:00:00"], "none given, read as UTC"),
+        (["2024-01-01", "2024-01-02"], "none given, read as UTC"),
+        (
+            ["2024-01-01T00:00+0530", "2024-01-01 01:00"],
+            "given on 1 of 2 rows; the others read as UTC",
+        ),
+    ],
+)
+def test_source_timezone_of_csv_text(stamps, expected):
+    src = ingest.Source(pd.DataFrame({"Time": stamps}), "a.csv", 2)
+    assert ingest.source_timezone(src, "Time") == expected
+
+
+def test_source_timezone_of_parquet_timestamps():
+    naive = pd.Series(pd.date_range("2024-01-01", periods=2, freq="1h"))
+    aware = naive.dt.tz_localize("Europe/Berlin")
+    for values, expected in (
+        (naive, "none given, read as UTC"),
+        (aware, "given in the data (Europe/Berlin)"),
+    ):
+        src = ingest.Source(pd.DataFrame({"Time": values}), "a.parquet", 0)
+        assert ingest.source_timezone(src, "Time") == expected
+
+
+def test_coerce_names_the_first_bad_column_and_counts_the_others(tmp_path):
+    path = write_csv(tmp_path, "Time,x,flag,cat\n2024-01-01T00:00Z,abc,maybe,\n")
+    with pytest.raises(
+        DataError,
+        match=r"data/raw/a\.csv line 2: column 'x' is declared numeric but holds "
+        r"'abc' .* \(and 2 more column\(s\) with problems\)$",
+    ):
+        read(path, config())
 
 
 def assert_failed(result, message: str, project: Path) -> None:

@@ -719,10 +719,15 @@ def test_a_declared_backtest_is_one_more_stage(project):
     assert project.repro() == ["backtest@quick"]
     result = project.read_json("metrics/backtest/quick.json")
     assert len(result["folds"]) == 2
+    assert "ddof=1" in result["std"]
     for task in project.params()["tasks"]:
         for stats in result["summary"][task].values():
             assert set(stats) == {"mean", "std"}
-            assert np.isfinite(stats["mean"])
+            assert np.isfinite(stats["mean"]) and np.isfinite(stats["std"])
+        assert "vs_persistence" in result["skill_summary"][task]
+    for fold in result["folds"]:
+        assert fold["test"]["from"] < fold["test"]["to"]
+        assert set(fold["baselines"]) == set(fold["skill"]) == set(fold["scores"])
 
     def remove(params):
         params["backtest"] = {}

@@ -85,6 +85,39 @@ def test_total_stops_on_the_summed_loss_and_keeps_its_best_epoch():
     assert _kept_epoch(model) == 1
 
 
+def test_total_under_uncertainty_balancing_follows_the_weighted_total():
+    # val_loss (the plain sum) keeps falling; the total the model minimises,
+    # val_loss_uncertainty_weighted, is best at epoch 0: that decides.
+    from mtlstm.balancing import uncertainty_weighted
+
+    model = uncertainty_weighted(_model())
+    compile_model(model, TASKS, {"a": 1.0, "b": 1.0}, 0.01)
+    stopper = make_stopper("total", ["a", "b"], patience=2)
+    stopper.set_model(model)
+    model.stop_training = False
+    stopper.on_train_begin()
+    assert stopper.monitor == "val_loss_uncertainty_weighted"
+    ran = []
+    for epoch, weighted in enumerate([-1.0, -0.5, -0.4, -0.3]):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        logs = {
+            "val_loss": 1.0 - 0.1 * epoch,
+            "val_loss_uncertainty_weighted": weighted,
+        }
+        stopper.on_epoch_end(epoch, logs)
+        ran.append(epoch)
+        if model.stop_training:
+            break
+    stopper.on_train_end()
+    assert ran == [0, 1, 2]
+    assert _kept_epoch(model) == 0
+    # A plain model's total is val_loss.
+    plain = make_stopper("total", ["a", "b"], patience=2)
+    plain.set_model(_model())
+    plain.on_train_begin()
+    assert plain.monitor == "val_loss"
+
+
 def test_task_ratio_waits_for_every_task_and_keeps_the_balanced_epoch():
     model = _model()
     ran = _run(make_stopper("task_ratio", ["a", "b"], patience=3), model, CURVES)

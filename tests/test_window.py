@@ -561,6 +561,35 @@ def test_data_stages_never_import_tensorflow(tmp_path, raw_params):
         assert (project / "data" / name).is_file(), name
 
 
+def test_a_disabled_ablation_skips_before_importing_tensorflow(tmp_path, raw_params):
+    raw_params["ablation"]["enabled"] = False
+    project = make_project(tmp_path, raw_params)
+    code = (
+        "import os, runpy, sys\n"
+        "stages, project = sys.argv[1:]\n"
+        "os.chdir(project)\n"
+        "sys.argv = ['ablation.py', 'demand']\n"
+        "runpy.run_path(os.path.join(stages, 'ablation.py'), run_name='__main__')\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'tensorflow', 'keras'})\n"
+        "print('heavy:', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(STAGES), str(project)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "ablation: demand: skipped (ablation.enabled is false)",
+        "heavy: []",
+    ]
+    note = json.loads((project / "metrics/ablation/demand.json").read_text())
+    assert note == {"skipped": "ablation.enabled is false"}
+
+
 # --- predict_change: the head adds the target's own last scaled value ---------
 
 

@@ -5,7 +5,11 @@ last row: it trains on everything before its validation period, validates on
 the ``split.val`` share just before its test period, and tests on a period as
 long as the main test split; the last fold is the main split itself. Every fold
 fits its own scalers and encoders on its own training rows only, and windows
-never cross a fold's boundaries. Pure NumPy/pandas: training is passed in.
+never cross a fold's boundaries. Each fold is named by the dates of its
+periods and scored next to the baselines fitted on that fold (mtlstm.baselines),
+with the model's skill against each. Spreads over folds are *sample* standard
+deviations (ddof=1; none with one fold). Pure NumPy/pandas/scikit-learn:
+training is passed in.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtlstm import window
+from mtlstm import grid, window
+from mtlstm.baselines import run_baselines
 from mtlstm.config import Backtest, Params
 from mtlstm.errors import ConfigError
+from mtlstm.metrics import PRIMARY
 from mtlstm.split import row_bounds, windows_within
+
+STD = "sample standard deviation over folds (ddof=1); null with one fold"
 
 TrainAndScore = Callable[[dict[str, Any], dict[str, Any], int], dict[str, dict]]
 
@@ -79,27 +87,106 @@ def run(
     params: Params,
     cfg: Backtest,
     train_and_score: TrainAndScore,
+    freq: str | None = None,
 ) -> dict[str, Any]:
-    """Scores of every fold and, per task and metric, their mean and std."""
+    """Every fold's dates, model scores, baseline scores and skills; per task
+    the mean and sample std over folds of each model score and each skill.
+
+    ``freq`` (``ingest.freq``) places the seasonal naive value one season
+    earlier in time (``grid.positions``); None counts rows instead."""
+    positions = None
+    if freq is not None:
+        positions = grid.positions(table["time"], freq, params.features.timezone)
     folds = []
     for i, ranges in enumerate(
         fold_ranges(len(table), params.split.train, params.split.val, cfg.folds)
     ):
         fold = prepare_fold(table, params, ranges)
         scores = train_and_score(fold, ranges, i)
-        folds.append({"test_rows": list(ranges["test"]), "scores": scores})
-    return {"summary": summarize([f["scores"] for f in folds]), "folds": folds}
+        end = ranges["test"][1]
+        references = fold_baselines(
+            fold, params, None if positions is None else positions[:end]
+        )
+        folds.append(
+            {
+                "fold": i + 1,
+                **fold_dates(table["time"], ranges),
+                "test_rows": list(ranges["test"]),
+                "scores": scores,
+                "baselines": references,
+                "skill": skill(fold["bundle"], scores, references),
+            }
+        )
+    return {
+        "std": STD,
+        "summary": summarize([f["scores"] for f in folds]),
+        "skill_summary": summarize([f["skill"] for f in folds]),
+        "folds": folds,
+    }
+
+
+def fold_dates(times: pd.Series, ranges: dict[str, tuple[int, int]]) -> dict:
+    """Each period's first and last row time (UTC, ISO 8601) and its rows."""
+    times = pd.DatetimeIndex(times)
+    return {
+        name: {
+            "from": times[lo].isoformat(),
+            "to": times[hi - 1].isoformat(),
+            "rows": [lo, hi],
+        }
+        for name, (lo, hi) in ranges.items()
+    }
+
+
+def fold_baselines(
+    fold: dict[str, Any], params: Params, positions: np.ndarray | None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The baselines fitted on this fold's training (and validation) windows,
+    scored on its test windows: ``{task: {baseline: {metric: value}}}``."""
+    splits = {name: fold[name] for name in ("train", "val", "test")}
+    run = run_baselines(
+        fold["bundle"],
+        fold["scaled"],
+        fold["targets"],
+        splits,
+        season=params.baselines.season,
+        seed=params.base.seed,
+        positions=positions,
+    )
+    return run.test
+
+
+def skill(
+    bundle: dict[str, Any],
+    scores: dict[str, dict[str, float]],
+    references: dict[str, dict[str, dict[str, float]]],
+) -> dict[str, dict[str, float]]:
+    """``{task: {vs_<baseline>: 1 - model / baseline}}`` on the task's primary
+    error (> 0: the model beats the baseline), as evaluate's skill; None where
+    the baseline's error is 0 (no skill is defined)."""
+    out = {}
+    for spec in bundle["tasks"]:
+        name, key = spec["name"], PRIMARY[spec["type"]]
+        out[name] = {
+            f"vs_{ref}": (
+                1.0 - scores[name][key] / by_metric[key] if by_metric[key] else None
+            )
+            for ref, by_metric in references[name].items()
+        }
+    return out
 
 
 def summarize(per_fold: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
-    """``{task: {metric: {mean, std}}}`` over folds (population std)."""
+    """``{task: {metric: {mean, std}}}`` over folds; std is the sample standard
+    deviation (ddof=1), None for fewer than two values (None values, an
+    undefined skill, are left out)."""
     out: dict[str, Any] = {}
     for task, metrics in per_fold[0].items():
         out[task] = {}
         for metric in metrics:
-            values = np.array([fold[task][metric] for fold in per_fold])
-            out[task][metric] = {
-                "mean": float(values.mean()),
-                "std": float(values.std()),
-            }
+            found = [fold[task][metric] for fold in per_fold]
+            values = np.array([v for v in found if v is not None], float)
+            mean = float(values.mean()) if len(values) else None
+            std = float(values.std(ddof=1)) if len(values) > 1 else None
+            out[task][metric] = {"mean": mean, "std": std}
     return out

@@ -20,9 +20,13 @@ and classification terms, which ``loss_weights`` can express if wanted.
 
 ``UncertaintyWeightedModel`` is the project's functional model with this loss:
 per-task losses and metrics keep their plain-model names in the logs
-(``demand_loss``, ``temp_class_loss``, ``demand_mae``...), ``loss``/``val_loss`` are
-the weighted total above, and ``EffectiveWeightsLogger`` adds ``weight_<task>``
-to each epoch's logs. It saves with ``model.save`` and loads with
+(``demand_loss``, ``temp_class_loss``, ``demand_mae``...). ``loss``/``val_loss``
+mean what they mean under fixed balancing, ``sum_i w_i * L_i`` (positive, and
+comparable between the two modes and across epochs); the total above, which
+is what the gradient follows and which turns negative once some ``s_i < 0``,
+is logged as ``loss_uncertainty_weighted`` / ``val_loss_uncertainty_weighted``
+(no task's ``<task>_loss`` can take that name). ``EffectiveWeightsLogger`` adds
+``weight_<task>`` to each epoch's logs. It saves with ``model.save`` and loads with
 ``keras.models.load_model(path, safe_mode=True)`` once this module is imported.
 """
 
@@ -36,6 +40,7 @@ import numpy as np
 from keras import ops
 
 LOG_VARS = "log_vars"
+WEIGHTED_LOSS = "loss_uncertainty_weighted"  # the log name of the total above
 
 
 @keras.saving.register_keras_serializable(package="mtlstm")
@@ -68,6 +73,7 @@ class UncertaintyWeightedModel(keras.Model):
         )
         self._task_losses: dict[str, keras.losses.Loss] = {}
         self._task_weights: dict[str, float] = {}
+        self.weighted_loss_tracker = keras.metrics.Mean(name=WEIGHTED_LOSS)
 
     def compile(
         self,
@@ -102,8 +108,8 @@ class UncertaintyWeightedModel(keras.Model):
     ) -> Any:
         # The default pass updates Keras' own per-task "<task>_loss" trackers, so
         # the logs keep the plain model's names and (unweighted) values; its
-        # fixed-weight sum is discarded.
-        super().compute_loss(x, y, y_pred, sample_weight, training)
+        # fixed-weight sum w_i * L_i is what `loss` logs (see the return).
+        plain = super().compute_loss(x, y, y_pred, sample_weight, training)
         total = ops.zeros((), dtype=self.log_vars.dtype)
         for i, name in enumerate(self.task_names):
             weight = _task_sample_weight(sample_weight, name)
@@ -113,7 +119,11 @@ class UncertaintyWeightedModel(keras.Model):
             total = total + self._task_weights[name] * (ops.exp(-s) * value + s)
         for extra in self.losses:  # regularisers / add_loss, as Keras would add
             total = total + ops.cast(ops.sum(extra), total.dtype)
-        return total
+        batch = ops.shape(keras.tree.flatten(x)[0])[0]
+        self.weighted_loss_tracker.update_state(_unscaled(total), sample_weight=batch)
+        # The value of the plain sum (what Keras' tracker logs as `loss`) with
+        # the gradient of the weighted total (what the optimizer minimises).
+        return total + ops.stop_gradient(ops.cast(plain, total.dtype) - total)
 
     def effective_weights(self) -> dict[str, float]:
         """``w_i * exp(-s_i)`` per task: what multiplies each task's loss now."""
@@ -122,6 +132,15 @@ class UncertaintyWeightedModel(keras.Model):
             name: float(self._task_weights.get(name, 1.0) * np.exp(-log_vars[i]))
             for i, name in enumerate(self.task_names)
         }
+
+
+def _unscaled(value: Any) -> Any:
+    """A loss as Keras' own loss tracker records it: under ``tf.distribute``
+    each replica's loss is divided by the replica count, so multiply back."""
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return value * replicas if replicas > 1 else value
 
 
 def uncertainty_weighted(model: keras.Model) -> UncertaintyWeightedModel:

@@ -1,7 +1,7 @@
 """The ``mtlstm`` command: ``mtlstm init``, ``mtlstm check`` and ``mtlstm predict``.
 
-User errors print one line (what, where, how to fix) and exit 2, never a bare
-traceback.
+User errors print one line each (what, where, how to fix) and exit 2, never a
+bare traceback; ``mtlstm check`` prints every problem it finds, one per line.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except MtlstmError as exc:
-        print(f"error: {args.command}: {one_line(exc)}", file=sys.stderr)
+        for problem in getattr(exc, "problems", None) or [str(exc)]:
+            print(f"error: {args.command}: {one_line(problem)}", file=sys.stderr)
         return 2
     except Exception as exc:
         return report_bug(args.command, exc)
@@ -28,9 +29,36 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mtlstm",
-        description="Check params.yaml, or forecast with a trained mtlstm model.",
+        description="mtlstm: one multi-task LSTM trained by a DVC pipeline "
+        "(`dvc repro`). This command checks a project's params.yaml and data "
+        "before a run, and forecasts new data with a trained model.",
+        epilog="`mtlstm <command> --help` describes each command.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    check = sub.add_parser(
+        "check",
+        help="validate params.yaml and the data it points at",
+        description="Validate params.yaml against the schema (unknown keys, types, "
+        "values, tasks vs columns) and read the source table as the ingest stage "
+        "would, without writing anything. Every problem is printed, one line "
+        "each; exit status 2 if there is any. Also warns when ingest would "
+        "forward-fill a large share of the time grid (typically an ingest.freq "
+        "finer than the data).",
+    )
+    check.add_argument(
+        "params",
+        nargs="?",
+        default="params.yaml",
+        type=Path,
+        help="the params file (default: params.yaml); its folder is the project "
+        "root, where ingest.source is looked up",
+    )
+    check.add_argument(
+        "--params-only",
+        action="store_true",
+        help="check params.yaml only, without reading the source data",
+    )
+    check.set_defaults(run=_check)
     init = sub.add_parser(
         "init",
         help="write a commented params.yaml for a table under data/raw/",
@@ -67,18 +95,35 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace --output if it exists"
     )
     init.set_defaults(run=_init)
-    check = sub.add_parser("check", help="validate params.yaml against the schema")
-    check.add_argument("params", nargs="?", default="params.yaml", type=Path)
-    check.set_defaults(run=_check)
-    predict = sub.add_parser("predict", help="forecast from new data")
-    predict.add_argument("--model", type=Path, default=Path("models/model.keras"))
-    predict.add_argument("--bundle", type=Path, default=Path("models/preprocess.json"))
+    predict = sub.add_parser(
+        "predict",
+        help="forecast from new data with a trained model",
+        description="Forecast every task from a new table shaped like the "
+        "training source (same columns and time step): the input is read, "
+        "checked and gridded exactly as ingest did, scaled with the training "
+        "bundle, and each complete lookback window gives one forecast row per "
+        "origin. Keep the input outside data/raw/ (an ingest dependency).",
+    )
+    predict.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/model.keras"),
+        help="trained model (default: models/model.keras)",
+    )
+    predict.add_argument(
+        "--bundle",
+        type=Path,
+        default=Path("models/preprocess.json"),
+        help="its preprocessing bundle (default: models/preprocess.json)",
+    )
     predict.add_argument("--input", type=Path, required=True, help="CSV or Parquet")
     predict.add_argument("--output", type=Path, required=True, help="CSV to write")
     predict.add_argument(
         "--force", action="store_true", help="replace --output if it exists"
     )
-    predict.add_argument("--batch-size", type=int, default=1024)
+    predict.add_argument(
+        "--batch-size", type=int, default=1024, help="windows per model call"
+    )
     predict.add_argument(
         "--allow-partial-last-step",
         action="store_true",
@@ -150,9 +195,28 @@ def _init(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from mtlstm.config import load_params
+    """Every problem of params.yaml and, when it parses, of its source data,
+    raised together; warnings print and do not fail."""
+    from mtlstm.config import ConfigProblems, load_ingest, load_params, problems_of
+    from mtlstm.errors import ConfigError
 
-    params = load_params(args.params)
+    problems, params = [], None
+    try:
+        params = load_params(args.params)
+    except ConfigError as exc:
+        problems = problems_of(exc)
+    # The data is read whenever the ingest settings alone are sound, so a
+    # broken train section does not hide a problem in the source table.
+    source = None if args.params_only else load_ingest(args.params)
+    if source is not None:
+        from mtlstm.ingest import check_source
+
+        found, warnings = check_source(*source, args.params.resolve().parent)
+        problems += found
+        for warning in warnings:
+            print(f"warning: check: {one_line(warning)}", file=sys.stderr)
+    if problems:
+        raise ConfigProblems(problems)
     print(f"{args.params}: ok ({len(params.tasks)} task(s): {', '.join(params.tasks)})")
 
 

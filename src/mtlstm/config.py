@@ -3,6 +3,11 @@
 Every stage parses the whole file, so a typo anywhere fails every stage loudly
 instead of being ignored. Each stage then reads only the sections listed for it
 in ``STAGE_PARAMS``, which a test keeps equal to the ``params:`` of ``dvc.yaml``.
+
+Parsing does not stop at the first problem: every key that can be checked is,
+and all problems are raised together as one ``ConfigProblems`` (a stage prints
+the first and a count; ``mtlstm check`` prints every one). A check that needs a
+section which itself failed to parse is skipped rather than reported twice.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import re
 import types
 import typing
 import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +36,9 @@ MAX_DEPTH = 20
 MAX_TEXT = 1024
 RESERVED_COLUMNS = ("time", "segment")
 MIN_BOOTSTRAP = 100  # evaluate.bootstrap_samples
+# A list or mapping stops collecting its items' problems after this many (a
+# hostile 1 MB file of bad list items must not print a million lines).
+MAX_PROBLEMS = 50
 
 # Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
 # exactly these. ablation reads the trunk, heads and budget of train, but not how
@@ -61,7 +71,17 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "ablation": ("base", "ablation", *TRAIN_BUDGET),
     # evaluate: base.seed seeds the bootstrap, one season is its block length.
     "evaluate": ("base", "baselines.season", "evaluate"),
-    "backtest": ("base", "features", "tasks", "window", "split", "train", "backtest"),
+    # backtest: baselines.season for each fold's seasonal naive baseline.
+    "backtest": (
+        "base",
+        "features",
+        "tasks",
+        "window",
+        "split",
+        "train",
+        "baselines.season",
+        "backtest",
+    ),
 }
 
 
@@ -186,11 +206,45 @@ class Params:
     backtest: dict[str, Backtest] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_ingest(self.ingest)
-        _check_tasks(self.tasks, self.ingest)
-        _check_features(self.features, self.ingest)
-        _check_numbers(self)
-        _check_train(self.train, list(self.tasks))
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        _raise_all(_params_problems(fields))
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found in one pass over ``params.yaml``, one message each in
+    ``problems``. Its text is the first problem and how many more there are, so
+    a stage still prints one line; ``mtlstm check`` prints them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        text = self.problems[0]
+        if len(self.problems) > 1:
+            text += (
+                f" (and {len(self.problems) - 1} more problem(s); "
+                "`mtlstm check` lists them all)"
+            )
+        super().__init__(text)
+
+
+@contextmanager
+def _collecting(problems: list[str]) -> Iterator[None]:
+    """Record a ConfigError raised inside the block in ``problems`` and go on."""
+    try:
+        yield
+    except ConfigProblems as exc:
+        problems.extend(exc.problems)
+    except ConfigError as exc:
+        problems.append(str(exc))
+
+
+def _raise_all(problems: list[str]) -> None:
+    if problems:
+        raise ConfigProblems(problems)
+
+
+def problems_of(exc: ConfigError) -> list[str]:
+    """Each problem an error stands for (one, unless it is ``ConfigProblems``)."""
+    return list(exc.problems) if isinstance(exc, ConfigProblems) else [str(exc)]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -202,7 +256,23 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     try:
         return parse(Params, raw, "")
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigProblems([f"{path}: {p}" for p in problems_of(exc)]) from None
+
+
+def load_ingest(path: str | Path = "params.yaml") -> tuple[Ingest, str] | None:
+    """The ingest section and features.timezone alone, or None when either is
+    broken or the file cannot be read (``load_params`` reports why): lets
+    ``mtlstm check`` read the data although another section fails."""
+    try:
+        raw = _read_yaml(Path(path))
+        ingest = parse(Ingest, raw["ingest"], "ingest")
+        _check_ingest(ingest)
+        timezone = (raw.get("features") or {}).get("timezone", Features.timezone)
+        zoneinfo.ZoneInfo(timezone)
+    # ZoneInfoNotFoundError is a KeyError.
+    except (ConfigError, KeyError, TypeError, AttributeError, ValueError, OSError):
+        return None
+    return ingest, timezone
 
 
 def _read_yaml(path: Path) -> Any:
@@ -277,11 +347,28 @@ def parse(tp: Any, value: Any, key: str) -> Any:
     if origin is list:
         _expect(isinstance(value, list), key, "a list", value)
         (item,) = typing.get_args(tp)
-        return [parse(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        problems: list[str] = []
+        items = []
+        for i, v in enumerate(value):
+            with _collecting(problems):
+                items.append(parse(item, v, f"{key}[{i}]"))
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(f"{key}: stopped after {MAX_PROBLEMS} problems")
+                break
+        _raise_all(problems)
+        return items
     if origin is dict:
         _expect(isinstance(value, dict), key, "a mapping", value)
         _, item = typing.get_args(tp)
-        return {_text(k, key): parse(item, v, f"{key}.{k}") for k, v in value.items()}
+        problems, entries = [], {}
+        for k, v in value.items():
+            with _collecting(problems):
+                entries[_text(k, key)] = parse(item, v, f"{key}.{k}")
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(f"{key}: stopped after {MAX_PROBLEMS} problems")
+                break
+        _raise_all(problems)
+        return entries
     return _parse_scalar(tp, value, key)
 
 
@@ -290,24 +377,47 @@ def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
     _expect(isinstance(value, dict), where, "a mapping", value)
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp)}
+    problems: list[str] = []
     unknown = sorted(set(value) - set(fields), key=str)
     if unknown:
         shown = ", ".join(shorten(k) for k in unknown[:10])
         more = f" ({len(unknown)} in all)" if len(unknown) > 10 else ""
-        raise ConfigError(
+        problems.append(
             f"{where}: unknown key(s) {shown}{more}; allowed: {', '.join(fields)}"
         )
-    kwargs = {}
+    kwargs, failed = {}, set()
     for name, f in fields.items():
         sub = f"{key}.{name}" if key else name
         if name in value:
-            kwargs[name] = parse(hints[name], value[name], sub)
+            before = len(problems)
+            with _collecting(problems):
+                kwargs[name] = parse(hints[name], value[name], sub)
+            if len(problems) > before:
+                failed.add(name)
         elif (
             f.default is dataclasses.MISSING
             and f.default_factory is dataclasses.MISSING
         ):
-            raise ConfigError(f"{sub}: required key is missing")
+            problems.append(f"{sub}: required key is missing")
+            failed.add(name)
+    if problems and tp is Params:
+        # The cross-section checks whose sections all parsed still run.
+        problems += _params_problems(_with_defaults(tp, kwargs, failed))
+    _raise_all(problems)
     return tp(**kwargs)
+
+
+def _with_defaults(tp: Any, kwargs: dict[str, Any], failed: set[str]) -> dict:
+    """``kwargs`` plus the default of every field neither given nor failed."""
+    out = dict(kwargs)
+    for f in dataclasses.fields(tp):
+        if f.name in out or f.name in failed:
+            continue
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 def _parse_optional(tp: Any, value: Any, key: str) -> Any:
@@ -355,80 +465,106 @@ def _text(value: Any, key: str) -> str:
     return text
 
 
+def _params_problems(sections: dict[str, Any]) -> list[str]:
+    """Every problem of the checks across sections, each check run only when all
+    the sections it reads are in ``sections`` (parsed)."""
+    problems: list[str] = []
+    for needs, check in _PARAMS_CHECKS:
+        if all(name in sections for name in needs):
+            with _collecting(problems):
+                check(*(sections[name] for name in needs))
+    return problems
+
+
 def _check_ingest(ingest: Ingest) -> None:
+    problems: list[str] = []
     if not ingest.columns:
-        raise ConfigError("ingest.columns: declare at least one column and its kind")
+        problems.append("ingest.columns: declare at least one column and its kind")
     for name in ingest.columns:
         if name.lower() in RESERVED_COLUMNS:
-            raise ConfigError(f"ingest.columns.{name}: the name is reserved; rename it")
+            problems.append(f"ingest.columns.{name}: the name is reserved; rename it")
     for name, how in ingest.aggregate.items():
         if name not in ingest.columns:
-            raise ConfigError(
+            problems.append(
                 f"ingest.aggregate.{name}: not a declared column "
                 f"(declared: {', '.join(ingest.columns)})"
             )
-        if ingest.columns[name] == "categorical" and how in ("mean", "sum"):
-            raise ConfigError(
+        elif ingest.columns[name] == "categorical" and how in ("mean", "sum"):
+            problems.append(
                 f"ingest.aggregate.{name}: {how} cannot aggregate a categorical "
                 "column; use first, last, min or max"
             )
     if ingest.max_fill < 0:
-        raise ConfigError(f"ingest.max_fill: must be >= 0, got {ingest.max_fill}")
+        problems.append(f"ingest.max_fill: must be >= 0, got {ingest.max_fill}")
     for name, how in ingest.missing.items():
         if name not in ingest.columns:
-            raise ConfigError(
+            problems.append(
                 f"ingest.missing.{name}: not a declared column "
                 f"(declared: {', '.join(ingest.columns)})"
             )
-        if how == "interpolate" and ingest.columns[name] != "numeric":
-            raise ConfigError(
+        elif how == "interpolate" and ingest.columns[name] != "numeric":
+            problems.append(
                 f"ingest.missing.{name}: interpolate needs a numeric column; use "
                 f"ffill for a {ingest.columns[name]} column"
             )
+    _raise_all(problems)
 
 
 def _check_features(features: Features, ingest: Ingest) -> None:
+    problems: list[str] = []
     if not features.columns and not features.calendar:
-        raise ConfigError("features: declare at least one column or calendar feature")
+        problems.append("features: declare at least one column or calendar feature")
     for i, name in enumerate(features.columns):
         if name not in ingest.columns:
-            raise ConfigError(
+            problems.append(
                 f"features.columns[{i}]: {quote(name)} is not declared in "
                 f"ingest.columns (declared: {', '.join(ingest.columns)})"
             )
     if len(set(features.columns)) != len(features.columns):
-        raise ConfigError("features.columns: a column is listed twice")
+        problems.append("features.columns: a column is listed twice")
     try:
         zoneinfo.ZoneInfo(features.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
+        problems.append(
             f"features.timezone: {quote(features.timezone)} is not a known IANA "
             "time zone (e.g. UTC, Europe/Berlin, Australia/Melbourne)"
-        ) from None
+        )
+    _raise_all(problems)
 
 
 def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
     if not tasks:
         raise ConfigError("tasks: declare at least one task")
+    problems: list[str] = []
     for name, task in tasks.items():
-        key = f"tasks.{name}"
-        if not TASK_NAME.match(name):
-            raise ConfigError(
-                f"{key}: task names must start with a letter and hold only letters, "
-                "digits and _ (the name becomes the Keras head's layer name)"
-            )
-        if task.target not in ingest.columns:
-            raise ConfigError(
-                f"{key}.target: {quote(task.target)} is not declared in ingest.columns"
-            )
-        if task.horizon <= 0:
-            raise ConfigError(f"{key}.horizon: must be >= 1, got {task.horizon}")
-        if task.type == "regression":
-            _check_regression(key, task, ingest)
-        else:
-            _check_classification(key, task, ingest)
-            if task.predict_change:
-                raise ConfigError(f"{key}.predict_change: only for regression tasks")
+        with _collecting(problems):
+            _check_task(name, task, ingest)
+    _raise_all(problems)
+
+
+def _check_task(name: str, task: Task, ingest: Ingest) -> None:
+    key = f"tasks.{name}"
+    if not TASK_NAME.match(name):
+        raise ConfigError(
+            f"{key}: task names must start with a letter and hold only letters, "
+            "digits and _ (the name becomes the Keras head's layer name)"
+        )
+    problems: list[str] = []
+    if task.horizon <= 0:
+        problems.append(f"{key}.horizon: must be >= 1, got {task.horizon}")
+    if task.type == "classification" and task.predict_change:
+        problems.append(f"{key}.predict_change: only for regression tasks")
+    if task.target not in ingest.columns:
+        problems.append(
+            f"{key}.target: {quote(task.target)} is not declared in ingest.columns"
+        )
+    else:
+        with _collecting(problems):
+            if task.type == "regression":
+                _check_regression(key, task, ingest)
+            else:
+                _check_classification(key, task, ingest)
+    _raise_all(problems)
 
 
 def _check_regression(key: str, task: Task, ingest: Ingest) -> None:
@@ -445,7 +581,9 @@ def _check_classification(key: str, task: Task, ingest: Ingest) -> None:
     if len(set(task.classes)) != len(task.classes):
         raise ConfigError(f"{key}.classes: a label is listed twice")
     if kind == "numeric":
-        bins = task.bins or []
+        if task.bins is None:
+            raise ConfigError(_bins_needed(key, task))
+        bins = task.bins
         if len(bins) + 1 != len(task.classes):
             raise ConfigError(
                 f"{key}.bins: {len(bins)} edge(s) make {len(bins) + 1} classes but "
@@ -462,73 +600,124 @@ def _check_classification(key: str, task: Task, ingest: Ingest) -> None:
         raise ConfigError(f"{key}.target: a {kind} column cannot be a target")
 
 
-def _check_numbers(p: Params) -> None:
-    if p.window.lookback <= 0:
-        raise ConfigError(f"window.lookback: must be >= 1, got {p.window.lookback}")
-    s = p.split
+def _bins_needed(key: str, task: Task) -> str:
+    """A numeric target's classes come from cutting its values at ``bins``: say
+    so, with an example for exactly the classes listed."""
+    classes = task.classes or []
+    edges = [10 * (i + 1) for i in range(len(classes) - 1)]
+    example = f"{classes[0]!r} below {edges[0]}"
+    if len(edges) > 1:
+        example += f", {classes[1]!r} from {edges[0]} to below {edges[1]}"
+    more = ", ..." if len(classes) > 3 else ""
+    example += f"{more}, {classes[-1]!r} from {edges[-1]} up"
+    return (
+        f"{key}.bins: the target {quote(task.target)} is numeric, so its "
+        f"{len(classes)} classes need bins, the {len(edges)} increasing value(s) "
+        f"where one class ends and the next begins; e.g. bins: {edges} makes "
+        f"{example}. (Or declare the column categorical in ingest.columns.)"
+    )
+
+
+def _check_window(window: Window) -> None:
+    if window.lookback <= 0:
+        raise ConfigError(f"window.lookback: must be >= 1, got {window.lookback}")
+
+
+def _check_split(s: Split) -> None:
     if not (0 < s.train < 1 and 0 < s.val < 1 and s.train + s.val < 1):
         raise ConfigError(
             f"split: need 0 < train, 0 < val and train + val < 1 (the rest is test), "
             f"got train={s.train}, val={s.val}"
         )
+
+
+def _check_season(tasks: dict[str, Task], baselines: Baselines) -> None:
     # Seasonal naive forecasts regression tasks only: a classification task's
     # horizon puts no bound on the season.
-    horizons = [t.horizon for t in p.tasks.values() if t.type == "regression"]
-    if horizons and p.baselines.season < max(horizons):
+    horizons = [t.horizon for t in tasks.values() if t.type == "regression"]
+    if horizons and baselines.season < max(horizons):
         raise ConfigError(
-            f"baselines.season: {p.baselines.season} steps is shorter than the "
+            f"baselines.season: {baselines.season} steps is shorter than the "
             f"longest regression horizon ({max(horizons)}); the seasonal naive "
             "forecast must be observed at the forecast origin"
         )
-    for name, bt in p.backtest.items():
+
+
+def _check_backtests(backtests: dict[str, Backtest]) -> None:
+    problems: list[str] = []
+    for name, bt in backtests.items():
         if not TASK_NAME.match(name):
-            raise ConfigError(
+            problems.append(
                 f"backtest.{name}: names start with a letter and hold only letters, "
                 "digits and _ (the name becomes the stage backtest@<name>)"
             )
         if bt.folds < 1:
-            raise ConfigError(f"backtest.{name}.folds: must be >= 1, got {bt.folds}")
-    if p.evaluate.plot_points <= 0 or p.evaluate.batch_size <= 0:
-        raise ConfigError("evaluate: plot_points and batch_size must be >= 1")
-    if p.evaluate.bootstrap_samples < MIN_BOOTSTRAP:
-        raise ConfigError(
+            problems.append(f"backtest.{name}.folds: must be >= 1, got {bt.folds}")
+    _raise_all(problems)
+
+
+def _check_evaluate(e: Evaluate) -> None:
+    problems: list[str] = []
+    if e.plot_points <= 0 or e.batch_size <= 0:
+        problems.append("evaluate: plot_points and batch_size must be >= 1")
+    if e.bootstrap_samples < MIN_BOOTSTRAP:
+        problems.append(
             f"evaluate.bootstrap_samples: must be >= {MIN_BOOTSTRAP} for a 95% "
-            f"interval's 2.5% tails, got {p.evaluate.bootstrap_samples}"
+            f"interval's 2.5% tails, got {e.bootstrap_samples}"
         )
+    _raise_all(problems)
 
 
-def _check_train(t: Train, task_names: list[str]) -> None:
+def _check_train(t: Train, tasks: dict[str, Task]) -> None:
+    task_names = list(tasks)
+    problems: list[str] = []
     if set(t.loss_weights) != set(task_names):
         missing = sorted(set(task_names) - set(t.loss_weights))
         extra = sorted(set(t.loss_weights) - set(task_names))
-        raise ConfigError(
+        problems.append(
             "train.loss_weights: keys must equal the task names "
             f"({', '.join(task_names)}); missing: {missing or 'none'}, "
             f"unknown: {extra or 'none'}"
         )
     for name, w in t.loss_weights.items():
         if not math.isfinite(w) or w < 0:
-            raise ConfigError(f"train.loss_weights.{name}: must be finite and >= 0")
+            problems.append(f"train.loss_weights.{name}: must be finite and >= 0")
     for section in ("losses", "metrics"):
         for name in getattr(t, section):
             if name not in task_names:
-                raise ConfigError(f"train.{section}.{name}: no task has this name")
+                problems.append(f"train.{section}.{name}: no task has this name")
     if not t.layers or any(u <= 0 for u in t.layers):
-        raise ConfigError("train.layers: list one or more positive unit counts")
+        problems.append("train.layers: list one or more positive unit counts")
     if t.head_units < 0:
-        raise ConfigError(
+        problems.append(
             f"train.head_units: must be >= 0 (0: no task-specific layer), "
             f"got {t.head_units}"
         )
     if not 0 <= t.ema_momentum < 1:
-        raise ConfigError(
+        problems.append(
             f"train.ema_momentum: must be in [0, 1) (0: no weight averaging), "
             f"got {t.ema_momentum}"
         )
     if not 0 <= t.dropout < 1:
-        raise ConfigError(f"train.dropout: must be in [0, 1), got {t.dropout}")
+        problems.append(f"train.dropout: must be in [0, 1), got {t.dropout}")
     for name in ("batch_size", "epochs"):
         if getattr(t, name) <= 0:
-            raise ConfigError(f"train.{name}: must be >= 1")
+            problems.append(f"train.{name}: must be >= 1")
     if t.learning_rate <= 0 or t.patience < 0:
-        raise ConfigError("train: learning_rate must be > 0 and patience >= 0")
+        problems.append("train: learning_rate must be > 0 and patience >= 0")
+    _raise_all(problems)
+
+
+# Params' checks across sections: (the sections each reads, the check). A check
+# runs only when all its sections parsed, so one broken section is reported once.
+_PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
+    (("ingest",), _check_ingest),
+    (("tasks", "ingest"), _check_tasks),
+    (("features", "ingest"), _check_features),
+    (("window",), _check_window),
+    (("split",), _check_split),
+    (("tasks", "baselines"), _check_season),
+    (("backtest",), _check_backtests),
+    (("evaluate",), _check_evaluate),
+    (("train", "tasks"), _check_train),
+)

@@ -40,6 +40,12 @@ MAX_ABS = 1e15
 GRID_PER_ROW = 100
 GRID_FLOOR = 1_000_000
 MAX_GRID_STEPS = 50_000_000
+# Warn when forward-filling makes more than this share of the grid's rows: an
+# ingest.freq finer than the data fills every other step, silently otherwise.
+FILL_WARN_SHARE = 0.10
+# A time zone designator after the clock time: Z, +01, +0100 or +01:00.
+ZONE_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+NO_ZONE = "none given, read as UTC"
 
 
 @dataclass(frozen=True)
@@ -139,13 +145,87 @@ def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
 
 
 def coerce(src: Source, cfg: Ingest) -> pd.DataFrame:
-    """Typed frame: ``time`` in UTC plus each declared column in its kind."""
-    if len(src.frame) == 0:
-        raise DataError(f"{src.label}: has a header but no data rows")
-    out = pd.DataFrame({"time": _parse_time(src, cfg.time_column)})
-    for name, kind in cfg.columns.items():
-        out[name] = _PARSERS[kind](src, name, cfg)
+    """Typed frame: ``time`` in UTC plus each declared column in its kind.
+
+    Every column is checked; the error names the first bad one and how many
+    more there are (``coerce_all`` lists them)."""
+    out, problems = coerce_all(src, cfg)
+    if problems:
+        more = len(problems) - 1
+        tail = f" (and {more} more column(s) with problems)" if more else ""
+        raise DataError(problems[0] + tail)
     return out
+
+
+def coerce_all(src: Source, cfg: Ingest) -> tuple[pd.DataFrame | None, list[str]]:
+    """``coerce``, returning every column's problem instead of raising the
+    first: the typed frame (None if any column failed) and the messages."""
+    if len(src.frame) == 0:
+        return None, [f"{src.label}: has a header but no data rows"]
+    problems: list[str] = []
+    parsers = [("time", lambda: _parse_time(src, cfg.time_column))]
+    parsers += [
+        (name, lambda n=name, k=kind: _PARSERS[k](src, n, cfg))
+        for name, kind in cfg.columns.items()
+    ]
+    out = pd.DataFrame()
+    for name, parse_column in parsers:
+        try:
+            out[name] = parse_column()
+        except DataError as exc:
+            problems.append(str(exc))
+    return (None if problems else out), problems
+
+
+def source_timezone(src: Source, column: str) -> str:
+    """Whether the source's timestamps carry their zone (for the summary):
+    naive ones are read as UTC, which the summary says."""
+    values = src.frame[column]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        tz = values.dt.tz
+        return f"given in the data ({tz})" if tz is not None else NO_ZONE
+    zoned = int(values.astype(str).str.strip().str.contains(ZONE_SUFFIX).sum())
+    if zoned == len(values):
+        return "given in the data (UTC offsets)"
+    if zoned == 0:
+        return NO_ZONE
+    return f"given on {zoned} of {len(values)} rows; the others read as UTC"
+
+
+def fill_warning(gaps: dict, rows_out: int, freq: str) -> str | None:
+    """A warning when forward-filling made more than ``FILL_WARN_SHARE`` of the
+    output rows (typically an ingest.freq finer than the data's own step)."""
+    filled = gaps["filled_steps"]
+    if rows_out == 0 or filled <= FILL_WARN_SHARE * rows_out:
+        return None
+    return (
+        f"{filled} of {rows_out} grid steps ({filled / rows_out:.0%}) at {freq} were "
+        f"filled forward, more than {FILL_WARN_SHARE:.0%}; is ingest.freq finer "
+        "than the data's own step? Use the data's step (or coarser), or lower "
+        "ingest.max_fill to make such holes an error"
+    )
+
+
+def check_source(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], list[str]]:
+    """What the ingest stage would find in the source, without writing anything:
+    its problems (every column's, where one does not hide the next) and its
+    warnings. For ``mtlstm check``."""
+    try:
+        path = resolve_source(cfg.source, root)
+        src = read_table(path, cfg, label=cfg.source)
+    except (ConfigError, DataError) as exc:
+        return [str(exc)], []
+    typed, problems = coerce_all(src, cfg)
+    if typed is None:
+        return problems, []
+    try:
+        typed, _ = order_rows(typed, src, cfg.sort, cfg.duplicates)
+        del src
+        table, gaps = fill_gaps(to_grid(typed, cfg, timezone), cfg)
+    except (ConfigError, DataError) as exc:
+        return [str(exc)], []
+    warning = fill_warning(gaps, len(table), cfg.freq)
+    return [], [warning] if warning else []
 
 
 def _parse_time(src: Source, column: str) -> pd.Series:

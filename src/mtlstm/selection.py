@@ -1,10 +1,11 @@
 """Which epoch's weights a training run keeps, and when it stops (``train.selection``).
 
-``total`` is Keras' early stopping on the summed validation loss. Summing lets
-one task decide for all: on the default data ``temp_class``'s validation loss
-turns up after about a dozen epochs while ``demand``'s still falls, and the sum
-(with uncertainty weights, which grow as a task's *training* loss shrinks) stops
-both.
+``total`` is Keras' early stopping on the summed validation loss the model
+minimises: ``val_loss``, or under uncertainty balancing the weighted total
+``val_loss_uncertainty_weighted`` (mtlstm.balancing). Summing lets one task
+decide for all: on the default data ``temp_class``'s validation loss turns up
+after about a dozen epochs while ``demand``'s still falls, and the sum (with
+uncertainty weights, which grow as a task's *training* loss shrinks) stops both.
 
 ``task_ratio`` looks at every task's own (unweighted) validation loss ``L_i(e)``:
 
@@ -30,15 +31,15 @@ from typing import Any
 import keras
 import numpy as np
 
+from mtlstm.balancing import WEIGHTED_LOSS, UncertaintyWeightedModel
+
 SELECTIONS = ("total", "task_ratio")
 
 
 def make_stopper(selection: str, task_names: list[str], patience: int):
     """The early-stopping callback for ``train.selection``."""
     if selection == "total":
-        return keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
-        )
+        return TotalStopping(patience)
     if selection == "task_ratio":
         return TaskRatioStopping(task_names, patience)
     raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
@@ -53,6 +54,26 @@ def ratio_scores(history: np.ndarray) -> np.ndarray:
 def dominated(losses: np.ndarray, other: np.ndarray) -> bool:
     """``other`` is at least as good on every task and better on one."""
     return bool(np.all(other <= losses) and np.any(other < losses))
+
+
+class TotalStopping(keras.callbacks.EarlyStopping):
+    """Early stopping on the validation total the model minimises: ``val_loss``,
+    or ``val_loss_uncertainty_weighted`` for an ``UncertaintyWeightedModel``
+    (whose ``val_loss`` logs the plain sum of the task losses)."""
+
+    def __init__(self, patience: int) -> None:
+        # mode: Keras infers "min" only for names ending in "loss".
+        super().__init__(
+            monitor="val_loss",
+            mode="min",
+            patience=patience,
+            restore_best_weights=True,
+        )
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if isinstance(self.model, UncertaintyWeightedModel):
+            self.monitor = f"val_{WEIGHTED_LOSS}"
+        super().on_train_begin(logs)
 
 
 class TaskRatioStopping(keras.callbacks.EarlyStopping):

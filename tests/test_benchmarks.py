@@ -1,0 +1,160 @@
+"""`make bench`: its knobs, self-contained projects, and honest quick verdicts.
+
+The benchmarks themselves take minutes; these tests run their pieces: the
+Makefile's command line, the overhead benchmark's stage runs in a project
+whose params.yaml points at the user's own data, and the verdict functions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import memory
+import run_all
+import scaling
+from common import NOT_MEASURED
+
+
+@pytest.mark.parametrize(
+    ("knobs", "expected"),
+    [
+        ([], "python benchmarks/run_all.py"),
+        (["QUICK=1"], "python benchmarks/run_all.py --quick"),
+        (["QUICK=0"], "python benchmarks/run_all.py"),
+        (
+            ["QUICK=1", "BENCH=overhead,memory"],
+            "python benchmarks/run_all.py --quick --only overhead,memory",
+        ),
+    ],
+)
+def test_make_bench_takes_quick_and_a_subset(knobs, expected):
+    # -n prints the commands without running any (nor building the venv).
+    run = subprocess.run(
+        ["make", "-n", "bench", *knobs],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    command = run.stdout.replace("\\\n", " ").strip().splitlines()[-1]
+    assert " ".join(command.split()) == expected
+
+
+def user_project(tmp_path: Path) -> Path:
+    """The repository's code with a params.yaml pointing at the user's own file
+    (other columns, other tasks, a backtest), as after "Use your own data"."""
+    root = tmp_path / "mine"
+    skip = shutil.ignore_patterns("__pycache__", "results")
+    for folder in ("benchmarks", "stages", "src/mtlstm"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=skip)
+    shutil.copy2(ROOT / "dvc.yaml", root / "dvc.yaml")
+    (root / "data/raw").mkdir(parents=True)
+    (root / "data/raw/sales.csv").write_text("ts,units\n2024-01-01T00:00Z,3\n")
+    params = {
+        "ingest": {
+            "source": "data/raw/sales.csv",
+            "time_column": "ts",
+            "columns": {"units": "numeric"},
+            "freq": "1D",
+        },
+        "features": {"columns": ["units"]},
+        "tasks": {"units": {"type": "regression", "target": "units"}},
+        "train": {"loss_weights": {"units": 1.0}},
+        "backtest": {"rolling": {"folds": 2}},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def test_the_overhead_benchmark_runs_in_a_project_on_user_data(tmp_path):
+    # It used to copy this params.yaml (but not data/raw/) into its temp project,
+    # so its first ingest failed: its projects now carry their own settings.
+    root = user_project(tmp_path)
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks'); import overhead; "
+        "out = overhead.stage_overhead(1); "
+        "print(sorted(out), [out[s]['imports']['heavy_imported'] "
+        "for s in overhead.STAGES])"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == (
+        "['ingest', 'python_startup', 'split', 'window'] [[], [], []]"
+    )
+    # The user's files are untouched and nothing was written next to them.
+    assert yaml.safe_load((root / "params.yaml").read_text())["ingest"]["source"] == (
+        "data/raw/sales.csv"
+    )
+    assert not (root / "data/ingested.parquet").exists()
+
+
+def test_memory_gives_no_verdict_below_the_size_its_target_is_set_at():
+    assert memory.verdict(False, [False, True]) == (
+        f"{NOT_MEASURED} (the target is set at 5,000,000 rows)"
+    )
+    assert memory.verdict(True, [True, False]) == "not met"
+    assert memory.verdict(True, [True, True]) == "met"
+
+
+def test_scaling_gives_no_growth_verdict_at_quick_sizes():
+    sizes = [10_000, 100_000, 1_000_000]
+    # Fixed costs, then a steep rise: x27 between the last marginal costs.
+    values = [1.0, 1.1, 4.0]
+    assert scaling.fit(sizes, values, judged=True)["growth"].startswith(
+        "superlinear (marginal cost x"
+    )
+    assert scaling.fit(sizes, values, judged=False)["growth"] == NOT_MEASURED
+
+
+def test_quick_verdict_lines_never_claim_a_miss_or_a_growth_shape():
+    sizes = [{"rows": n} for n in (10_000, 100_000, 1_000_000)]
+    results = {
+        "memory": {
+            "stages": {"ingest": {"peak_rss_gb": 0.3}, "train": {"peak_rss_gb": 0.9}},
+            "target_peak_rss_gb": 0.23,
+            "rows": 500_000,
+            "verdict": memory.verdict(False, [False, False]),
+        },
+        "scaling": {
+            "sizes": sizes,
+            "fits": {"train_s": scaling.fit([1, 2, 3], [1, 1.1, 4], judged=False)},
+        },
+    }
+    lines = run_all.verdicts(results)
+    assert lines == [
+        "memory: peak RSS GB {'ingest': 0.3, 'train': 0.9} vs target 0.23 "
+        f"(500000 rows) -> {NOT_MEASURED} (the target is set at 5,000,000 rows)",
+        f"scaling: growth {NOT_MEASURED} (largest 1,000,000 rows; the verdict "
+        "needs the full sizes, up to 5,000,000)",
+    ]
+
+
+def test_the_benchmarks_params_hold_every_key_dvc_yaml_names():
+    # DVC refuses to run a stage whose declared key (e.g. train.head_units for
+    # ablation) is missing from params.yaml: the built-in settings spell out
+    # every schema default.
+    from common import builtin_params
+
+    params = builtin_params()
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for key in (stage.get("do") or stage).get("params", []):
+            value = params
+            for part in str(key).split("."):
+                assert part in value, f"{name}: {key}"
+                value = value[part]
