@@ -14,7 +14,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
