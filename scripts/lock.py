@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -29,6 +30,13 @@ PYPROJECT = ROOT / "pyproject.toml"
 LOCK = ROOT / "requirements.lock"
 EXTRAS = ("dev",)
 OLDEST_PYTHON = "3.11"
+# The Pythons the lock is checked to install on Linux x86-64 from wheels alone
+# (`make lock` fails otherwise): the Makefile's candidates; CI tests the first
+# and the last. 3.14 is not among them: h5py 3.14.0 has no wheel for it.
+PYTHONS = ("3.11", "3.12", "3.13")
+PLATFORM = "x86_64-manylinux_2_28"
+# Pure-Python packages published as source only (built anywhere, no compiler).
+SDIST_ONLY = ("antlr4-python3-runtime",)
 DIGEST_PREFIX = "# pyproject.toml dependencies sha256: "
 
 
@@ -172,6 +180,23 @@ def _ours(line: str) -> bool:
     )
 
 
+def check_wheels(uv: str) -> None:
+    """Resolve the lock again for each of PYTHONS on Linux x86-64 with binary
+    wheels only: fails if one of them lacks a wheel of a locked version."""
+    for version in PYTHONS:
+        command = [uv, "pip", "compile", str(LOCK), "--quiet", "--no-header"]
+        command += ["--python-version", version, "--python-platform", PLATFORM]
+        command += ["--only-binary", ":all:", "--output-file", os.devnull]
+        for name in SDIST_ONLY:
+            command += ["--no-binary", name]
+        if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
+            raise SystemExit(
+                f"{LOCK.name}: some locked version has no wheel for Python "
+                f"{version} on {PLATFORM} (above); pin one that has, or drop "
+                f"{version} from PYTHONS in scripts/lock.py and from the Makefile"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uv", default="uv", help="the uv executable")
@@ -180,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     compile_lock(args.uv, args.upgrade)
+    check_wheels(args.uv)
     print(f"{LOCK.name}: written ({dependency_digest()[:12]})", file=sys.stderr)
     return 0
 

@@ -177,6 +177,12 @@ def make_check_python(bin_dir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_make_tries_the_pythons_the_lock_is_checked_for_newest_first():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    tried = " ".join(f"python{v}" for v in reversed(lock.PYTHONS))
+    assert f"scripts/find_python.sh {tried})" in makefile
+
+
 @needs_make
 def test_make_skips_a_failing_shim_and_takes_the_next_python(tmp_path):
     fake_python(tmp_path, "python3.13", works=False)
