@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
 from mtlstm import backtest, metrics
 from mtlstm.config import load_params
@@ -55,13 +56,26 @@ class FoldTrainer:
         from mtlstm.training import fit
 
         params, bundle = self.params, fold["bundle"]
-        print(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}, rows {ranges}")
+        # tqdm.write: keeps the folds' progress bar (mtlstm.backtest) intact.
+        tqdm.write(
+            f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}, rows {ranges}"
+        )
         refit = self.cfg.mode == "refit"
         model = fold_model(params, fold, self.previous if refit else None)
         resume_dir = f"models/.resume-backtest-{self.name}-{i}"
         dirs = {"live": None, "resume": Path(resume_dir)}
         stamp = resume.fingerprint({**self.settings, "fold": i}, [IN_TABLE])
-        model = fit(model, params.train, params.base.seed, fold, bundle, dirs, stamp)
+        label = f"backtest@{self.name}: fold {i + 1}"
+        model = fit(
+            model,
+            params.train,
+            params.base.seed,
+            fold,
+            bundle,
+            dirs,
+            stamp,
+            label=label,
+        )
         resume.clear(dirs["resume"])
         self.previous = model
         test = fold["test"]

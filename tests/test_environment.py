@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 import importlib.metadata
 import importlib.util
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -287,3 +289,47 @@ def test_other_output_written_during_the_import_is_kept(capfd):
     err = capfd.readouterr().err
     assert "a real error" in err
     assert "oneDNN" not in err
+
+
+# --- progress ---------------------------------------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def train_tiny(epochs: int, label: str) -> None:
+    import keras
+    import numpy as np
+
+    from mtlstm.training import EpochProgress
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 2), "float32"), np.zeros((8, 1), "float32")
+    model.fit(
+        x,
+        y,
+        validation_data=(x, y),
+        epochs=epochs,
+        verbose=0,
+        callbacks=[EpochProgress(label, epochs, first=0)],
+    )
+
+
+def test_training_logs_one_summary_line_and_no_bar_off_a_terminal(capsys):
+    train_tiny(3, "train")
+    out, err = capsys.readouterr()
+    assert re.fullmatch(r"train: epoch 3 of 3, loss \S+, val_loss \S+\n", out), out
+    assert err == ""
+
+
+def test_training_shows_a_bar_on_a_terminal(capsys, monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train_tiny(2, "ablation@demand")
+    assert "ablation@demand" in terminal.getvalue()
+    assert "2/2" in terminal.getvalue() and "epoch" in terminal.getvalue()
+    assert capsys.readouterr().out.startswith("ablation@demand: epoch 2 of 2, ")

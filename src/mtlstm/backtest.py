@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from mtlstm import window
 from mtlstm.config import Backtest, Params
@@ -82,9 +83,14 @@ def run(
 ) -> dict[str, Any]:
     """Scores of every fold and, per task and metric, their mean and std."""
     folds = []
-    for i, ranges in enumerate(
-        fold_ranges(len(table), params.split.train, params.split.val, cfg.folds)
-    ):
+    ranges_per_fold = fold_ranges(
+        len(table), params.split.train, params.split.val, cfg.folds
+    )
+    # A bar over the folds on a terminal only (tqdm: disable=None off a TTY).
+    progress = tqdm(
+        ranges_per_fold, desc="folds", unit="fold", leave=False, disable=None
+    )
+    for i, ranges in enumerate(progress):
         fold = prepare_fold(table, params, ranges)
         scores = train_and_score(fold, ranges, i)
         folds.append({"test_rows": list(ranges["test"]), "scores": scores})
