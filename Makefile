@@ -1,25 +1,70 @@
 # Two commands on a fresh machine: `make repro` and `make test`.
-PYTHON ?= python3.11
+#
+# Python: the first of python3.13, python3.12, python3.11 on PATH that runs
+# (scripts/find_python.sh), or PYTHON=/path/to/python. Found before PATH gets
+# the venv below, so the venv's own python is never the one picked.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell $(SHELL) scripts/find_python.sh python3.13 python3.12 python3.11)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 # DVC runs each stage's `python stages/<name>.py` through the shell: the venv's
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format fuzz bench plots results report search example-epf clean
+.PHONY: install lock check-python repro test lint format fuzz bench plots results report search example-epf clean
 
-# Linters with native binaries (actionlint, shellcheck) come from hash-pinned
-# wheels only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
-$(STAMP): pyproject.toml requirements-lint.txt
+NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13, \
+	python3.12 and python3.11 on PATH (a version manager's shim that fails counts \
+	as none). Install one (apt-get install python3.11; or pyenv install 3.12 and \
+	pyenv global 3.12; or python.org), or name it: make PYTHON=/path/to/python3.12
+
+# Stops with what to do unless $(PYTHON) is set and runs a Python >= 3.11.
+define check_python
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "error: PYTHON=$(PYTHON) does not run, or is older than 3.11; give a" \
+		"working python3.11, 3.12 or 3.13: make PYTHON=/path/to/python3.12" >&2; exit 1; }
+endef
+
+# Which interpreter make would build the venv with.
+check-python:
+	$(check_python)
+	@$(PYTHON) -c 'import sys; print(sys.argv[1], sys.version.split()[0])' "$(PYTHON)"
+
+# Exactly the versions and files of requirements.lock (pip's hash-checking mode:
+# a package, version or file that the lock does not name is refused), then the
+# project itself without dependencies, built with the locked setuptools. Linters
+# with native binaries (actionlint, shellcheck) come from hash-pinned wheels
+# only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
+$(STAMP): pyproject.toml $(LOCK) requirements-lint.txt
+	$(check_python)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: \
 		--require-hashes -r requirements-lint.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerate requirements.lock from pyproject.toml after editing its dependencies
+# (scripts/lock.py: uv pip compile --universal --generate-hashes). Versions
+# already locked stay unless pyproject.toml forces a change; UPGRADE=1 moves
+# every package to its newest allowed version. uv itself comes hash-pinned
+# (requirements-uv.txt) into a venv of its own.
+LOCK_VENV := .venv-lock
+$(LOCK_VENV)/.installed: requirements-uv.txt
+	$(check_python)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps --only-binary=:all: \
+		--require-hashes -r requirements-uv.txt
+	touch $@
+
+lock: $(LOCK_VENV)/.installed
+	$(LOCK_VENV)/bin/python scripts/lock.py --uv $(LOCK_VENV)/bin/uv $(if $(UPGRADE),--upgrade)
 
 # `mtlstm check` validates all of params.yaml first: a misspelled section that no
 # stage declares would otherwise be silently ignored by `dvc repro`.
@@ -83,4 +128,4 @@ report: install
 	python scripts/report.py --base $(BASE)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) .pytest_cache

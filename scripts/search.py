@@ -193,7 +193,9 @@ def train_and_score(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {"live": None, "resume": Path(tmp) / "resume"}
-        model = fit(model, cfg, seed, arrays, bundle, dirs, "search", extra=[Trace()])
+        model = fit(
+            model, cfg, seed, arrays, bundle, dirs, "search", [Trace()], "search"
+        )
     seconds = time.perf_counter() - start
     scores = _scores(model.predict(val_ds, verbose=0), bundle, data)
     print(f"search: {label} {who}: {scores} ({seconds:.0f} s)", flush=True)

@@ -73,7 +73,9 @@ def train_and_score(
     budget = {key: params_value(params, key) for key in TRAIN_BUDGET}
     fingerprint = resume.fingerprint({**budget, "seed": seed, "task": task}, INPUTS)
     dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}
-    model = fit(model, cfg, seed, arrays, bundle, dirs, fingerprint)
+    model = fit(
+        model, cfg, seed, arrays, bundle, dirs, fingerprint, label=f"ablation@{task}"
+    )
     ds = make_input_dataset(arrays["scaled"], arrays["test"], bundle["lookback"], 1024)
     outputs = model.predict(ds, verbose=0)
     resume.clear(dirs["resume"])

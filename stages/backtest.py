@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
 from mtlstm import backtest, metrics
 from mtlstm.config import load_params
@@ -92,13 +93,24 @@ class FoldTrainer:
         shown = ", ".join(
             f"{k} {v['from'][:16]} .. {v['to'][:16]}" for k, v in dates.items()
         )
-        print(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}: {shown}")
+        # tqdm.write: keeps the folds' progress bar (mtlstm.backtest) intact.
+        tqdm.write(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}: {shown}")
         refit = self.cfg.mode == "refit"
         model = fold_model(params, fold, self.previous if refit else None)
         resume_dir = f"models/.resume-backtest-{self.name}-{i}"
         dirs = {"live": None, "resume": Path(resume_dir)}
         stamp = resume.fingerprint({**self.settings, "fold": i}, [IN_TABLE])
-        model = fit(model, params.train, params.base.seed, fold, bundle, dirs, stamp)
+        label = f"backtest@{self.name}: fold {i + 1}"
+        model = fit(
+            model,
+            params.train,
+            params.base.seed,
+            fold,
+            bundle,
+            dirs,
+            stamp,
+            label=label,
+        )
         resume.clear(dirs["resume"])
         self.previous = model
         test = fold["test"]

@@ -7,7 +7,9 @@ bootstrap interval and a Diebold-Mariano test on the per-window losses
 (mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed):
 {task: {"skill": {"vs_<reference>": {value, ci_low, ci_high, loss_diff,
 dm_stat, dm_p}}}}. Also predictions/test.csv (every test forecast, in the
-format of `mtlstm predict`), and plots/{predictions,residuals,confusion,skill}.csv
+format of `mtlstm predict`), metrics/versions.json (the versions of Python,
+TensorFlow, Keras, NumPy, pandas, scikit-learn and DVC that produced the
+numbers: mtlstm.versions), and plots/{predictions,residuals,confusion,skill}.csv
 (one row set per task, faceted by task in dvc plots).
 """
 
@@ -24,6 +26,7 @@ from mtlstm.errors import DataError, run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
 from mtlstm.predict import forecast_frame
 from mtlstm.tf_setup import load_model
+from mtlstm.versions import versions
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
@@ -33,6 +36,7 @@ IN_ABLATION = Path("metrics/ablation")
 IN_BASELINE_FORECASTS = Path("predictions/baselines.npz")
 IN_SINGLE_FORECASTS = Path("predictions/single_task")
 OUT_METRICS = Path("metrics/evaluate.json")
+OUT_VERSIONS = Path("metrics/versions.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
 PLOTS = Path("plots")
 PLOT_COLUMNS = {
@@ -91,8 +95,10 @@ def main() -> None:
         ).items():
             tables.setdefault(kind, []).append(table)
         tables.setdefault("skill", []).append(plots.skill_table(spec, report[name]))
+    record = versions()  # before any write: all outputs or none
     write_plots(tables)
     write_json(OUT_METRICS, report)
+    write_json(OUT_VERSIONS, record)
     for name, r in report.items():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in r["model"].items())
         print(f"evaluate: {name}: {shown}")

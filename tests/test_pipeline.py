@@ -9,13 +9,16 @@ order.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 from collections.abc import Callable
@@ -389,6 +392,52 @@ def test_dvc_metrics_show_reads_the_metrics(project):
     shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
     found = find_metrics(shown, "metrics/evaluate.json")
     assert found == project.read_json("metrics/evaluate.json")
+
+
+def test_evaluate_records_the_versions_that_produced_the_metrics(project):
+    record = project.read_json("metrics/versions.json")
+    # The stages ran in this interpreter's venv (VENV_BIN first on PATH).
+    assert record == {
+        "python": platform.python_version(),
+        "platform": sysconfig.get_platform(),
+        "tensorflow": importlib.metadata.version("tensorflow"),
+        "keras": importlib.metadata.version("keras"),
+        "numpy": importlib.metadata.version("numpy"),
+        "pandas": importlib.metadata.version("pandas"),
+        "scikit-learn": importlib.metadata.version("scikit-learn"),
+        "dvc": importlib.metadata.version("dvc"),
+    }
+    # A DVC metrics file: listed by `dvc metrics show`, hashed in dvc.lock.
+    shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
+    assert find_metrics(shown, "metrics/versions.json") == record
+    lock = yaml.safe_load((project.root / "dvc.lock").read_text(encoding="utf-8"))
+    outs = [out["path"] for out in lock["stages"]["evaluate"]["outs"]]
+    assert "metrics/versions.json" in outs
+
+
+# What TensorFlow prints at start-up unless mtlstm silences it.
+TF_NOISE = re.compile(
+    r"absl::InitializeLog|cuda drivers|cudart_stub|oneDNN custom operations"
+    r"|cpu_feature_guard|^[IW]\d{4} \d\d:\d\d:",
+    re.MULTILINE,
+)
+
+
+def test_tensorflow_stages_and_predict_print_no_startup_noise(project, tmp_path):
+    """evaluate (loads the model) and `mtlstm predict` print what they did and
+    nothing of TensorFlow's start-up, without TF_CPP_MIN_LOG_LEVEL set."""
+    env = {k: v for k, v in project.env.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = Project(project.root, env)
+    proc = quiet.dvc("repro", "--force", "--single-item", "evaluate")
+    assert RUNNING.findall(proc.stdout + proc.stderr) == ["evaluate"]
+    assert "evaluate: demand: " in proc.stdout
+    assert not TF_NOISE.search(proc.stdout + proc.stderr), proc.stderr
+    out = tmp_path / "p.csv"
+    proc = predict(quiet, "--input", str(project.root / CSV), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("predict: ")
+    assert not TF_NOISE.search(proc.stdout + proc.stderr), proc.stderr
+    assert project.status() == {}  # the forced rerun gave the same outputs
 
 
 def test_dvc_plots_show_renders_every_task(project, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from test_pipeline import (
     CSV,
+    ROOT,
     RUNNING,
     STAGES,
     Project,
@@ -152,3 +153,36 @@ def test_metrics_show_in_the_clone_matches_the_origin(round_trip):
         assert (round_trip.clone.root / path).read_bytes() == (
             round_trip.origin.root / path
         ).read_bytes(), path
+
+
+def test_artifacts_get_fetches_the_model_from_the_remote(round_trip, tmp_path):
+    """dvc.yaml's artifacts: from a fresh git clone (no DVC cache, never
+    pulled), `dvc artifacts get` downloads the committed model and its
+    preprocessing from the remote, byte for byte what the origin trained."""
+    fresh = tmp_path / "fresh-clone"
+    round_trip.origin.run("git", "clone", "-q", str(round_trip.origin.root), str(fresh))
+    assert not (fresh / "models").exists()
+    elsewhere = tmp_path / "elsewhere"  # not a DVC project
+    elsewhere.mkdir()
+    outside = Project(elsewhere, round_trip.clone.env)
+    for name, path in (
+        ("mtlstm-model", "models/model.keras"),
+        ("mtlstm-preprocess", "models/preprocess.json"),
+    ):
+        url = outside.dvc("artifacts", "get", "--show-url", str(fresh), name).stdout
+        assert url.strip().startswith(str(round_trip.remote)), url
+        target = elsewhere / Path(path).name
+        outside.dvc("artifacts", "get", str(fresh), name, "-o", str(target))
+        assert target.read_bytes() == (round_trip.origin.root / path).read_bytes()
+
+
+def test_artifacts_are_declared_as_models_with_labels():
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    artifacts = spec["artifacts"]
+    assert artifacts["mtlstm-model"]["path"] == "models/model.keras"
+    assert artifacts["mtlstm-preprocess"]["path"] == "models/preprocess.json"
+    train_outs = spec["stages"]["train"]["outs"]
+    for artifact in artifacts.values():
+        assert artifact["type"] == "model"
+        assert artifact["desc"].strip() and artifact["labels"]
+        assert artifact["path"] in train_outs  # a cached output DVC can fetch

@@ -5,6 +5,7 @@ a write token or movable code to the jobs that run the project."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -16,6 +17,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+_spec = importlib.util.spec_from_file_location("lock", ROOT / "scripts" / "lock.py")
+_lock = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_lock)
+PYTHONS = _lock.PYTHONS  # the Pythons requirements.lock installs on
 
 
 def tool(name: str) -> str | None:
@@ -176,9 +181,11 @@ def test_make_test_runs_on_every_push(workflow: dict) -> None:
         checkout = next(s for s in steps(job) if uses(s, "actions/checkout"))
         assert checkout["with"]["fetch-depth"] == 0
         python = next(s for s in steps(job) if uses(s, "actions/setup-python"))
-        assert python["with"]["python-version"] == "3.11"
+        # The oldest Python and the newest that the lock has wheels for.
+        assert job["strategy"]["matrix"]["python"] == [PYTHONS[0], PYTHONS[-1]]
+        assert python["with"]["python-version"] == "${{ matrix.python }}"
         assert python["with"]["cache"] == "pip"
-        assert python["with"]["cache-dependency-path"] == "pyproject.toml"
+        assert python["with"]["cache-dependency-path"] == "requirements.lock"
 
 
 def test_pull_request_reproduces_and_reports(workflow: dict) -> None:

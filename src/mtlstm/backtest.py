@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from mtlstm import grid, window
 from mtlstm.baselines import run_baselines
@@ -98,9 +99,14 @@ def run(
     if freq is not None:
         positions = grid.positions(table["time"], freq, params.features.timezone)
     folds = []
-    for i, ranges in enumerate(
-        fold_ranges(len(table), params.split.train, params.split.val, cfg.folds)
-    ):
+    ranges_per_fold = fold_ranges(
+        len(table), params.split.train, params.split.val, cfg.folds
+    )
+    # A bar over the folds on a terminal only (tqdm: disable=None off a TTY).
+    progress = tqdm(
+        ranges_per_fold, desc="folds", unit="fold", leave=False, disable=None
+    )
+    for i, ranges in enumerate(progress):
         fold = prepare_fold(table, params, ranges)
         scores = train_and_score(fold, ranges, i)
         end = ranges["test"][1]

@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
+from tqdm import tqdm
 
 from mtlstm import resume
 from mtlstm.balancing import EffectiveWeightsLogger
@@ -30,6 +31,7 @@ def fit(
     fingerprint: str,
     strategy: tf.distribute.Strategy | None = None,
     extra: list[keras.callbacks.Callback] | None = None,
+    label: str = "train",
 ) -> keras.Model:
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
@@ -44,6 +46,7 @@ def fit(
     takes ``batch_size x replicas`` windows. Only the chief writes checkpoints
     and curves; every worker restores and early-stops alike, or they would hang.
     ``extra`` callbacks run after the others (e.g. to trace every epoch).
+    ``label`` starts the progress bar and the summary line (EpochProgress).
     """
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
@@ -75,6 +78,8 @@ def fit(
         callbacks.insert(0, cosine_schedule(cfg.learning_rate, cfg.epochs))
     if dirs.get("live") is not None and chief:
         callbacks.append(_live_callback(dirs["live"], resumed=first > 0))
+    if chief:
+        callbacks.append(EpochProgress(label, cfg.epochs, first))
     callbacks += extra or []
     model.fit(
         train_ds,
@@ -84,9 +89,48 @@ def fit(
         steps_per_epoch=steps,
         callbacks=callbacks,
         shuffle=False,  # make_dataset already shuffles, keyed by (seed, epoch)
-        verbose=2,  # one progress line per epoch
+        verbose=0,  # EpochProgress: a bar on a terminal, one line in a log
     )
     return model
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Progress over the epochs: a tqdm bar with the latest loss and val_loss
+    while a terminal watches (tqdm's ``disable=None``: no bar when stderr is
+    not a TTY, as in CI logs), then one summary line on stdout."""
+
+    def __init__(self, label: str, epochs: int, first: int) -> None:
+        super().__init__()
+        self.label, self.epochs, self.done = label, epochs, first
+        self.logs: dict[str, float] = {}
+        self.bar: tqdm | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.bar = tqdm(
+            total=self.epochs,
+            initial=self.done,
+            desc=self.label,
+            unit="epoch",
+            leave=False,
+            disable=None,
+            dynamic_ncols=True,
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.done, self.logs = epoch + 1, dict(logs or {})
+        self.bar.set_postfix(self.shown(), refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.bar.close()
+        stopped = " (stopped early)" if self.model.stop_training else ""
+        scores = "".join(f", {k} {v}" for k, v in self.shown().items())
+        # tqdm.write: an outer bar (backtest's folds) stays intact.
+        tqdm.write(f"{self.label}: epoch {self.done} of {self.epochs}{stopped}{scores}")
+
+    def shown(self) -> dict[str, str]:
+        keys = ("loss", "val_loss")
+        return {k: f"{float(self.logs[k]):.4g}" for k in keys if k in self.logs}
 
 
 def cosine_learning_rate(epoch: int, base: float, epochs: int) -> float:
