@@ -64,7 +64,7 @@ def main() -> None:
         f"ingest: {summary['rows_read']} rows from {cfg.source} -> {len(table)} rows "
         f"at {cfg.freq} ({gaps['filled_steps']} filled, "
         f"{gaps['dropped_gap_steps']} in long gaps)"
-        f"{'' if source_zone.startswith('given in') else utc_note}"
+        f"{utc_note if 'read as UTC' in source_zone else ''}"
     )
     inside = {c: n["filled_in_rows"] for c, n in gaps["missing_values"].items()}
     if any(inside.values()):
