@@ -9,6 +9,16 @@ bootstrap interval and a Diebold-Mariano test on the per-window losses
 dm_stat, dm_p}}}}. Also predictions/test.csv (every test forecast, in the
 format of `mtlstm predict`), and plots/{predictions,residuals,confusion,skill}.csv
 (one row set per task, faceted by task in dvc plots).
+
+metrics/scores.json, the pipeline's one DVC metric, summarises evaluate.json
+for people and `dvc exp show` (metrics.task_summary): per task the model's
+scores, primary error first, its skill against each reference, then the
+references' scores.
+
+Files of tasks no longer in params.yaml are deleted from metrics/ablation/ and
+predictions/single_task/ (no stage owns them any more): this stage depends on
+those folders, so DVC would otherwise hash a stale file into dvc.lock that a
+fresh checkout does not have.
 """
 
 import math
@@ -21,7 +31,14 @@ from mtlstm import metrics, plots, uncertainty
 from mtlstm.config import load_params
 from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import DataError, run_stage
-from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
+from mtlstm.io import (
+    load_npy,
+    load_npz,
+    read_json,
+    remove_stale,
+    write_csv,
+    write_json,
+)
 from mtlstm.predict import forecast_frame
 from mtlstm.tf_setup import load_model
 
@@ -33,6 +50,7 @@ IN_ABLATION = Path("metrics/ablation")
 IN_BASELINE_FORECASTS = Path("predictions/baselines.npz")
 IN_SINGLE_FORECASTS = Path("predictions/single_task")
 OUT_METRICS = Path("metrics/evaluate.json")
+OUT_SCORES = Path("metrics/scores.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
 PLOTS = Path("plots")
 PLOT_COLUMNS = {
@@ -93,6 +111,17 @@ def main() -> None:
         tables.setdefault("skill", []).append(plots.skill_table(spec, report[name]))
     write_plots(tables)
     write_json(OUT_METRICS, report)
+    write_json(
+        OUT_SCORES,
+        {
+            s["name"]: metrics.task_summary(s, report[s["name"]])
+            for s in bundle["tasks"]
+        },
+    )
+    names = [spec["name"] for spec in bundle["tasks"]]
+    for folder, suffix in ((IN_ABLATION, ".json"), (IN_SINGLE_FORECASTS, ".npz")):
+        for path in remove_stale(folder, {f"{n}{suffix}" for n in names}, suffix):
+            print(f"evaluate: removed {path}: no task {path.stem} in params.yaml")
     for name, r in report.items():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in r["model"].items())
         print(f"evaluate: {name}: {shown}")

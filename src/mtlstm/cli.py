@@ -1,4 +1,5 @@
-"""The ``mtlstm`` command: ``mtlstm check`` and ``mtlstm predict``.
+"""The ``mtlstm`` command: ``mtlstm check``, ``mtlstm predict`` and
+``mtlstm compare``.
 
 User errors print one line (what, where, how to fix) and exit 2, never a bare
 traceback.
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mtlstm",
-        description="Check params.yaml, or forecast with a trained mtlstm model.",
+        description="Check params.yaml, forecast with a trained mtlstm model, or "
+        "compare its test scores with the baselines'.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate params.yaml against the schema")
@@ -50,6 +52,20 @@ def _parser() -> argparse.ArgumentParser:
         "complete one (by default it is dropped, with a note)",
     )
     predict.set_defaults(run=_predict)
+    compare = sub.add_parser(
+        "compare",
+        help="per task, the model vs the baselines and the single-task model",
+        description="One table per task: the model, the single-task model and "
+        "every baseline on the test split, better direction marked, best in "
+        "bold. Without EXP: the workspace's metrics/scores.json.",
+    )
+    compare.add_argument(
+        "experiments",
+        nargs="*",
+        metavar="EXP",
+        help="experiment names or commits (as in `dvc exp show`), or workspace",
+    )
+    compare.set_defaults(run=_compare)
     return parser
 
 
@@ -83,6 +99,16 @@ def _check(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     print(f"{args.params}: ok ({len(params.tasks)} task(s): {', '.join(params.tasks)})")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from mtlstm import compare
+
+    if args.experiments:
+        runs = compare.pick_experiments(compare.dvc_exp_show(), args.experiments)
+    else:
+        runs = {"workspace": compare.read_scores()}
+    sys.stdout.write(compare.render(runs))
 
 
 def _predict(args: argparse.Namespace) -> None:
