@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format fuzz bench plots results report search example-epf clean
+.PHONY: install repro test lint format fuzz bench plots results report compare search example-epf clean
 
 # Linters with native binaries (actionlint, shellcheck) come from hash-pinned
 # wheels only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
@@ -75,6 +75,12 @@ results: install
 BASE ?= main
 report: install
 	python scripts/report.py --base $(BASE)
+
+# Per task: the model vs the baselines vs the single-task model, best in bold.
+# EXP="name name": experiments of `dvc exp show` instead of the workspace.
+EXP ?=
+compare: install
+	mtlstm compare $(EXP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import textwrap
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ LOWER_IS_BETTER = frozenset({"mae", "rmse", "smape", "log_loss"})
 HIGHER_IS_BETTER = frozenset({"accuracy", "macro_f1", "skill"})
 ARROW = {"lower": "↓", "higher": "↑"}
 LEGEND = (
-    "↓ lower is better, ↑ higher is better, **bold**: the best in its column; "
-    "skill: 1 - model error / that forecaster's error on the task's primary "
-    "error (the first column), > 0: the model is better."
+    "↓ lower is better, ↑ higher is better, **bold**: the best in its column.\n"
+    "skill: 1 - model error / that forecaster's error, on the task's primary\n"
+    "error (the first column); above 0 the model is better."
 )
 
 
@@ -232,4 +231,4 @@ def render(runs: dict[str, dict[str, Any]]) -> str:
     for run in runs.values():
         tasks += [t for t in run if t not in tasks]
     parts = [render_task(runs, task) for task in tasks]
-    return "\n\n".join([*parts, textwrap.fill(LEGEND, 88)]) + "\n"
+    return "\n\n".join([*parts, LEGEND]) + "\n"
