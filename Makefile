@@ -14,7 +14,7 @@ LOCK := requirements.lock
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install lock check-python repro test lint format fuzz bench plots results report search example-epf clean
+.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf clean
 
 NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13, \
 	python3.12 and python3.11 on PATH (a version manager's shim that fails counts \
@@ -126,6 +126,12 @@ results: install
 BASE ?= main
 report: install
 	python scripts/report.py --base $(BASE)
+
+# Per task: the model vs the baselines vs the single-task model, best in bold.
+# EXP="name name": experiments of `dvc exp show` instead of the workspace.
+EXP ?=
+compare: install
+	mtlstm compare $(EXP)
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) .pytest_cache

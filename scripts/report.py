@@ -12,6 +12,10 @@ CI posts the report on every pull request (.github/workflows/ci.yml):
 
 Run it from anywhere inside the DVC repository. A base whose metrics are not in
 the local DVC cache shows them as `-`; DVC's warning is quoted under the table.
+
+The metrics table gains a column saying whether each change is better or worse
+(by the metric's name: errors lower, accuracy, F1 and skill higher; see
+mtlstm.compare), blank where the name does not say.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+
+from mtlstm.compare import is_better
 
 # `python -m dvc`: the DVC installed next to this interpreter, whatever PATH says.
 DVC = [sys.executable, "-m", "dvc"]
@@ -54,6 +60,39 @@ def table_rows(table: str) -> int:
     return max(len(lines) - 2, 0)
 
 
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def verdict(metric: str, old: str, new: str) -> str:
+    """'better', 'worse', or '' (unknown direction, no change, a missing value)."""
+    try:
+        better = is_better(metric, float(old), float(new))
+    except ValueError:
+        return ""
+    return "" if better is None else ("better" if better else "worse")
+
+
+def mark_changes(table: str) -> str:
+    """DVC's Markdown metrics diff (Path, Metric, base, workspace, Change) with
+    a last column, better or worse, each column padded to one width."""
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    header, body = _cells(lines[0]), [_cells(line) for line in lines[2:]]
+    rows = [[*header, "Better or worse"]]
+    rows += [[*cells, verdict(cells[1], cells[2], cells[3])] for cells in body]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(cells: list[str]) -> str:
+        return (
+            "| "
+            + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+            + " |"
+        )
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(rows[0]), rule, *map(line, rows[1:])])
+
+
 def dvc_warnings(stderr: str) -> list[str]:
     """DVC's warnings worth showing (e.g. metrics it could not load at a rev)."""
     return [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -68,7 +107,7 @@ def section(title: str, kind: str, base: str) -> tuple[str, bool]:
     changed = table_rows(table) > 0
     parts = [f"## {title}", ""]
     if changed:
-        parts += [table.strip(), ""]
+        parts += [mark_changes(table) if kind == "metrics" else table.strip(), ""]
     else:
         parts += [f"No {kind} changed.", ""]
     parts += [f"> {line}" for line in dvc_warnings(stderr)]

@@ -11,6 +11,16 @@ format of `mtlstm predict`), metrics/versions.json (the versions of Python,
 TensorFlow, Keras, NumPy, pandas, scikit-learn and DVC that produced the
 numbers: mtlstm.versions), and plots/{predictions,residuals,confusion,skill}.csv
 (one row set per task, faceted by task in dvc plots).
+
+metrics/scores.json, the pipeline's one DVC metric, summarises evaluate.json
+for people and `dvc exp show` (metrics.task_summary): per task the model's
+scores, primary error first, its skill against each reference, then the
+references' scores.
+
+Files of tasks no longer in params.yaml are deleted from metrics/ablation/ and
+predictions/single_task/ (no stage owns them any more): this stage depends on
+those folders, so DVC would otherwise hash a stale file into dvc.lock that a
+fresh checkout does not have.
 """
 
 import math
@@ -23,7 +33,14 @@ from mtlstm import metrics, plots, uncertainty
 from mtlstm.config import load_params
 from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import DataError, run_stage
-from mtlstm.io import load_npy, load_npz, read_json, write_csv, write_json
+from mtlstm.io import (
+    load_npy,
+    load_npz,
+    read_json,
+    remove_stale,
+    write_csv,
+    write_json,
+)
 from mtlstm.predict import forecast_frame
 from mtlstm.tf_setup import load_model
 from mtlstm.versions import versions
@@ -37,6 +54,7 @@ IN_BASELINE_FORECASTS = Path("predictions/baselines.npz")
 IN_SINGLE_FORECASTS = Path("predictions/single_task")
 OUT_METRICS = Path("metrics/evaluate.json")
 OUT_VERSIONS = Path("metrics/versions.json")
+OUT_SCORES = Path("metrics/scores.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
 PLOTS = Path("plots")
 PLOT_COLUMNS = {
@@ -99,6 +117,17 @@ def main() -> None:
     write_plots(tables)
     write_json(OUT_METRICS, report)
     write_json(OUT_VERSIONS, record)
+    write_json(
+        OUT_SCORES,
+        {
+            s["name"]: metrics.task_summary(s, report[s["name"]])
+            for s in bundle["tasks"]
+        },
+    )
+    names = [spec["name"] for spec in bundle["tasks"]]
+    for folder, suffix in ((IN_ABLATION, ".json"), (IN_SINGLE_FORECASTS, ".npz")):
+        for path in remove_stale(folder, {f"{n}{suffix}" for n in names}, suffix):
+            print(f"evaluate: removed {path}: no task {path.stem} in params.yaml")
     for name, r in report.items():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in r["model"].items())
         print(f"evaluate: {name}: {shown}")

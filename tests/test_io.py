@@ -46,3 +46,13 @@ def test_write_json_failing_midway_keeps_the_old_file(tmp_path):
         io.write_json(target, {"a": object()})  # not JSON-serializable
     assert io.read_json(target) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_remove_stale_keeps_only_the_named_files_of_a_suffix(tmp_path):
+    for name in ("demand.json", "old.json", "old.npz", ".tmp.json", "keep.json"):
+        (tmp_path / name).write_text("{}")
+    removed = io.remove_stale(tmp_path, {"demand.json", "keep.json"}, ".json")
+    assert removed == [tmp_path / "old.json"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".tmp.json", "demand.json", "keep.json", "old.npz"]
+    assert io.remove_stale(tmp_path / "missing", set(), ".json") == []

@@ -10,8 +10,10 @@ import keras
 import numpy as np
 import pytest
 
+from mtlstm import resume
 from mtlstm.dataset import as_tensor, make_dataset, make_input_dataset
 from mtlstm.errors import ConfigError, DataError
+from mtlstm.io import write_json
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import load_model
 
@@ -310,3 +312,30 @@ def test_saved_model_bytes_do_not_depend_on_time_or_memory(tmp_path):
     # dtype policy and initializers differently; its bytes must not differ.
     save_model(loaded, tmp_path / "c.keras")
     assert (tmp_path / "c.keras").read_bytes() == (tmp_path / "a.keras").read_bytes()
+
+
+def test_resume_puts_back_dvclive_files_byte_for_byte(tmp_path):
+    """DVC deletes train's outputs (DVCLive's files) before a rerun: a resumed
+    run restores them from the checkpoint exactly, and nothing else."""
+    live, ckpt = tmp_path / "dvclive", tmp_path / "resume"
+    files = {
+        "metrics.json": '{\n  "loss": 0.5,\n  "step": 2\n}',
+        "plots/metrics/train/loss.tsv": "step\tloss\r\n0\t0.9\r\n1\t0.7\r\n",
+        "plots/metrics/eval/loss.tsv": "step\tloss\n0\t1.0\n",
+    }
+    for name, text in files.items():
+        (live / name).parent.mkdir(parents=True, exist_ok=True)
+        (live / name).write_bytes(text.encode())
+    ckpt.mkdir()
+    snapshot = resume._live_files(live)
+    assert snapshot == files
+    write_json(ckpt / "live-2.json", snapshot)
+    (live / "plots/metrics/train/loss.tsv").unlink()  # as DVC would
+    (live / "plots/metrics/train/later.tsv").write_text("step\tx\n3\t1\n")
+    resume.restore_live(ckpt, {"live": "live-2.json"}, live)
+    restored = {
+        p.relative_to(live).as_posix(): p.read_bytes().decode()
+        for p in live.rglob("*")
+        if p.is_file()
+    }
+    assert restored == files

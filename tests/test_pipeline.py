@@ -390,8 +390,22 @@ def test_forced_repros_give_bit_identical_metrics(project):
 
 def test_dvc_metrics_show_reads_the_metrics(project):
     shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
-    found = find_metrics(shown, "metrics/evaluate.json")
-    assert found == project.read_json("metrics/evaluate.json")
+    found = find_metrics(shown, "metrics/scores.json")
+    assert found == project.read_json("metrics/scores.json")
+    # One metrics file, what a person compares; the rest are plain outputs.
+    assert list(shown[0]["data"]["metrics"]) == ["metrics/scores.json"], shown
+    report = project.read_json("metrics/evaluate.json")
+    for task, scores in found.items():
+        assert next(iter(scores)) == ("mae" if task == "demand" else "log_loss")
+        assert {k: scores[k] for k in report[task]["model"]} == report[task]["model"]
+        assert scores["skill"] == {
+            ref.removeprefix("vs_"): s["value"]
+            for ref, s in report[task]["skill"].items()
+        }
+        assert scores["single_task"] == {
+            k: report[task]["single_task"][k] for k in scores["single_task"]
+        }
+        assert set(scores["baselines"]) == set(report[task]["baselines"])
 
 
 def test_evaluate_records_the_versions_that_produced_the_metrics(project):
@@ -466,17 +480,24 @@ def test_dvc_exp_run_with_a_changed_loss_weight(project):
         if param(rev, "train", "loss_weights", "demand") == 0.5
     ]
     assert len(exps) == 1, f"one experiment with demand weight 0.5 expected: {shown}"
-    metrics = find_metrics(exps[0], "metrics/evaluate.json")
+    metrics = find_metrics(exps[0], "metrics/scores.json")
     assert metrics is not None, f"experiment {exps[0]['name']} has no metrics"
     assert list(metrics) == tasks_of(project)
     # `dvc exp run` leaves the experiment's results in the workspace.
-    assert metrics == project.read_json("metrics/evaluate.json")
+    assert metrics == project.read_json("metrics/scores.json")
     csv = project.dvc("exp", "show", "--csv").stdout
     assert exps[0]["name"] in csv
-    # The skill intervals are columns of the experiments table.
+    # Per task the model's scores, primary first, then its skills.
     columns = csv.splitlines()[0].split(",")
-    for bound in ("value", "ci_low", "ci_high", "dm_p"):
-        assert f"demand.skill.vs_hgb_lag.{bound}" in columns, columns
+    first = [c for c in columns if c.startswith("demand.")][:5]
+    assert first == [
+        "demand.mae",
+        "demand.rmse",
+        "demand.smape",
+        "demand.skill.persistence",
+        "demand.skill.seasonal_naive",
+    ], columns
+    assert not [c for c in columns if "dvclive" in c or c.startswith("step")]
 
 
 def test_evaluate_refuses_forecasts_for_other_windows(project):
@@ -741,7 +762,8 @@ def test_killed_train_resumes_to_the_same_metrics(project):
     state = json.loads((project.root / "models/.resume/state.json").read_text())
     assert 3 <= state["epochs_done"] < 12
 
-    proc = project.dvc("repro")
+    # Not from the run cache, which holds the uninterrupted run: resume.
+    proc = project.dvc("repro", "--no-run-cache")
     assert f"resuming after epoch {state['epochs_done']} of 12" in proc.stdout
     # The resumed model is byte-identical to the uninterrupted run's, so DVC
     # sees evaluate's inputs unchanged and does not rerun it.

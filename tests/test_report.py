@@ -26,7 +26,9 @@ DVC = str(BIN / "dvc")
 
 STAGE_CMD = (
     "python -c \"import json, yaml; p = yaml.safe_load(open('params.yaml'))['model'];"
-    " json.dump({'size': p['width'] * 10, 'error': 1 - p['rate']},"
+    " json.dump({'size': p['width'] * 10, 'error': 1 - p['rate'],"
+    " 'task': {'mae': 1 / p['width'], 'accuracy': 1 / p['width'],"
+    " 'skill': {'naive': 1 / p['width']}}},"
     " open('metrics.json', 'w'))\""
 )
 
@@ -83,6 +85,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     assert json.loads((repo / "metrics.json").read_text()) == {
         "size": 30,
         "error": 0.75,
+        "task": {"mae": 1 / 3, "accuracy": 1 / 3, "skill": {"naive": 1 / 3}},
     }
     sh(repo, "git", "commit", "-q", "-am", "width 3")
     return repo, base
@@ -116,7 +119,12 @@ def test_report_shows_changed_param_and_metric(repo: tuple[Path, str]) -> None:
     assert f"| Path | Param | {base} | workspace |" in out
     assert "| params.yaml | model.width | 2 | 3 |" in out
     assert "model.rate" not in out  # unchanged params are left out
-    assert "| metrics.json | size | 20 | 30 | 10 |" in out
+    assert "| metrics.json | size | 20 | 30 | 10 | |" in out  # neither
+    # Lower errors, higher accuracy and skill are better.
+    assert "| metrics.json | task.mae | 0.5 | 0.33333 | -0.16667 | better |" in out
+    assert "| metrics.json | task.accuracy | 0.5 | 0.33333 | -0.16667 | worse |" in out
+    assert "| task.skill.naive | 0.5 | 0.33333 | -0.16667 | worse |" in out
+    assert "| Path | Metric | " in out and " | Change | Better or worse |\n" in out
     assert "| metrics.json | error |" not in out
     assert "Nothing changed" not in out
     assert "No params changed" not in out

@@ -1,4 +1,5 @@
-"""The ``mtlstm`` command: ``mtlstm init``, ``mtlstm check`` and ``mtlstm predict``.
+"""The ``mtlstm`` command: ``mtlstm init``, ``mtlstm check``, ``mtlstm predict``
+and ``mtlstm compare``.
 
 User errors print one line each (what, where, how to fix) and exit 2, never a
 bare traceback; ``mtlstm check`` prints every problem it finds, one per line.
@@ -31,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="mtlstm",
         description="mtlstm: one multi-task LSTM trained by a DVC pipeline "
         "(`dvc repro`). This command checks a project's params.yaml and data "
-        "before a run, and forecasts new data with a trained model.",
+        "before a run, forecasts new data with a trained model, and compares "
+        "its test scores with the baselines'.",
         epilog="`mtlstm <command> --help` describes each command.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -131,6 +133,20 @@ def _parser() -> argparse.ArgumentParser:
         "complete one (by default it is dropped, with a note)",
     )
     predict.set_defaults(run=_predict)
+    compare = sub.add_parser(
+        "compare",
+        help="per task, the model vs the baselines and the single-task model",
+        description="One table per task: the model, the single-task model and "
+        "every baseline on the test split, better direction marked, best in "
+        "bold. Without EXP: the workspace's metrics/scores.json.",
+    )
+    compare.add_argument(
+        "experiments",
+        nargs="*",
+        metavar="EXP",
+        help="experiment names or commits (as in `dvc exp show`), or workspace",
+    )
+    compare.set_defaults(run=_compare)
     return parser
 
 
@@ -218,6 +234,16 @@ def _check(args: argparse.Namespace) -> None:
     if problems:
         raise ConfigProblems(problems)
     print(f"{args.params}: ok ({len(params.tasks)} task(s): {', '.join(params.tasks)})")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from mtlstm import compare
+
+    if args.experiments:
+        runs = compare.pick_experiments(compare.dvc_exp_show(), args.experiments)
+    else:
+        runs = {"workspace": compare.read_scores()}
+    sys.stdout.write(compare.render(runs))
 
 
 def _predict(args: argparse.Namespace) -> None:

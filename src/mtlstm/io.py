@@ -76,3 +76,20 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def remove_stale(folder: str | Path, keep: set[str], suffix: str) -> list[Path]:
+    """Delete the ``*<suffix>`` files in ``folder`` whose names are not in
+    ``keep`` (left by stages that no longer exist, such as a removed task's
+    ``ablation@<task>``); return them, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(
+        p
+        for p in folder.glob(f"*{suffix}")
+        if p.is_file() and p.name not in keep and not p.name.startswith(".")
+    )
+    for path in stale:
+        path.unlink()
+    return stale

@@ -124,6 +124,28 @@ def task_report(
     return report
 
 
+def task_summary(spec: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """One task's part of ``metrics/scores.json``, the pipeline's one DVC metric
+    (what a person compares): the model's scores, primary error first; its skill
+    against each reference (``skill.<reference>``, point value); then the same
+    scores of the single-task model and of each baseline (``task_report``'s
+    intervals, tests and counters stay in ``metrics/evaluate.json``)."""
+    primary = PRIMARY[spec["type"]]
+    names = [primary, *(k for k in report["model"] if k != primary)]
+
+    def pick(scores: dict[str, Any]) -> dict[str, Any]:
+        return {k: scores[k] for k in names if k in scores}
+
+    out: dict[str, Any] = pick(report["model"])
+    out["skill"] = {
+        ref.removeprefix("vs_"): s["value"] for ref, s in report["skill"].items()
+    }
+    if "single_task" in report:
+        out["single_task"] = pick(report["single_task"])
+    out["baselines"] = {b: pick(v) for b, v in report["baselines"].items()}
+    return out
+
+
 def score_outputs(
     bundle: dict[str, Any],
     targets: dict[str, np.ndarray],

@@ -7,6 +7,12 @@ moment leaves either the previous epoch's complete state or the new one. A
 fingerprint of the training inputs guards against resuming a different run.
 Together with epoch-keyed shuffling (``make_dataset``), a resumed run ends with
 the same weights as an uninterrupted one.
+
+DVCLive's files (its curves and ``metrics.json``) are part of the checkpoint,
+written after DVCLive has logged the epoch: a resumed run puts them back before
+DVCLive continues, so they need not survive in the workspace. (DVC deletes a
+stage's outputs before running it; keeping them with ``persist: true`` would
+keep ``train`` out of DVC's run cache.)
 """
 
 from __future__ import annotations
@@ -50,6 +56,29 @@ def load(directory: Path, expected: str) -> tuple[keras.Model | None, dict | Non
     return None, None
 
 
+def restore_live(directory: Path, state: dict, live_dir: Path) -> None:
+    """Put back DVCLive's files as they were after the checkpoint's epoch."""
+    shutil.rmtree(live_dir, ignore_errors=True)
+    if not state.get("live"):
+        return
+    for name, text in read_json(Path(directory) / state["live"]).items():
+        path = Path(live_dir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))  # byte for byte, line ends too
+
+
+def _live_files(live_dir: Path) -> dict[str, str]:
+    """Every file DVCLive wrote under ``live_dir``, by relative path."""
+    root = Path(live_dir)
+    if not root.is_dir():
+        return {}
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes().decode("utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
 def _rng_states(model: keras.Model) -> dict[str, list[int]]:
     """Dropout's random state: a saved model does not carry it, and without it
     a resumed run would draw other dropout masks than an uninterrupted one."""
@@ -79,10 +108,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         stopper: keras.callbacks.EarlyStopping,
         state: dict | None = None,
         writer: bool = True,
+        live_dir: Path | None = None,
     ) -> None:
+        """``live_dir``: DVCLive's folder, saved with each epoch (its callback
+        must come before this one, so that the epoch is logged)."""
         super().__init__()
         self.directory, self.fingerprint = Path(directory), fingerprint
         self.stopper, self.state, self.writer = stopper, state, writer
+        self.live_dir = None if live_dir is None else Path(live_dir)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         # EarlyStopping.on_train_begin has just reset itself; put back its past.
@@ -107,6 +140,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         with atomic_path(self.directory / model_name, suffix=".keras") as tmp:
             self.model.save(tmp)
         early_stopping = self._stopper_state(epoch)
+        live = None
+        if self.live_dir is not None:
+            live = f"live-{epoch}.json"
+            write_json(self.directory / live, _live_files(self.live_dir))
         self.state = {
             "fingerprint": self.fingerprint,
             "epochs_done": epoch + 1,
@@ -114,6 +151,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             "rng_states": _rng_states(self.model),
             "model": model_name,
             "early_stopping": early_stopping,
+            "live": live,
         }
         write_json(self.directory / STATE, self.state)
         self._remove_stale()
@@ -143,6 +181,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             STATE,
             self.state["model"],
             self.state["early_stopping"]["best_weights"],
+            self.state["live"],
         }
         for path in self.directory.iterdir():
             if path.name not in keep and not path.name.startswith("."):

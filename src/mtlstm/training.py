@@ -69,18 +69,22 @@ def fit(
         model.optimizer.ema_overwrite_frequency = steps
     names = [t["name"] for t in bundle["tasks"]]
     stop = make_stopper(cfg.selection, names, cfg.patience)
+    live_dir = dirs.get("live") if chief else None
     checkpoint = resume.EpochCheckpoint(
-        dirs["resume"], fingerprint, stop, state, writer=chief
+        dirs["resume"], fingerprint, stop, state, writer=chief, live_dir=live_dir
     )
-    # The weights logger must come before DVCLive, which reads the same logs.
-    callbacks = [EffectiveWeightsLogger(), stop, checkpoint]
+    # The weights logger must come before DVCLive, which reads the same logs;
+    # DVCLive before the checkpoint, which saves DVCLive's files with the epoch.
+    callbacks = [EffectiveWeightsLogger(), stop]
     if cfg.lr_schedule == "cosine":
         callbacks.insert(0, cosine_schedule(cfg.learning_rate, cfg.epochs))
-    if dirs.get("live") is not None and chief:
-        callbacks.append(_live_callback(dirs["live"], resumed=first > 0))
+    if live_dir is not None:
+        if state:  # DVC removed them before the run: the checkpoint has them
+            resume.restore_live(dirs["resume"], state, live_dir)
+        callbacks.append(_live_callback(live_dir, resumed=first > 0))
     if chief:
         callbacks.append(EpochProgress(label, cfg.epochs, first))
-    callbacks += extra or []
+    callbacks += [checkpoint, *(extra or [])]
     model.fit(
         train_ds,
         validation_data=val_ds,

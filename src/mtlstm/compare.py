@@ -1,0 +1,234 @@
+"""``mtlstm compare``: per task, the model next to its references, at a glance.
+
+Reads ``metrics/scores.json`` (the evaluate stage's summary, the pipeline's one
+DVC metric): per task the model's scores (primary error first), its skill
+against each reference, and the single-task model's and baselines' scores. For
+experiments it reads the same file's values from ``dvc exp show --json``.
+
+Prints one Markdown table per task: a row per forecaster, a column per score
+with the better direction marked (↓ lower is better, ↑ higher is better), the
+best value of each score column in bold, and the model's skill against each
+reference (1 - model error / reference error on the task's primary error; > 0:
+the model is better). With several experiments there is one model row per
+experiment; a reference whose scores differ between experiments (the
+single-task model after a change of the training budget) gets one row each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from mtlstm.errors import MtlstmError, quote
+
+SCORES = Path("metrics/scores.json")
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "smape", "log_loss"})
+HIGHER_IS_BETTER = frozenset({"accuracy", "macro_f1", "skill"})
+ARROW = {"lower": "↓", "higher": "↑"}
+LEGEND = (
+    "↓ lower is better, ↑ higher is better, **bold**: the best in its column.\n"
+    "skill: 1 - model error / that forecaster's error, on the task's primary\n"
+    "error (the first column); above 0 the model is better."
+)
+
+
+def direction(metric: str) -> str | None:
+    """'lower' or 'higher' is better for a metric (a dotted key such as
+    ``demand.mae`` or ``demand.skill.hgb_lag``); None when unknown."""
+    parts = metric.split(".")
+    if "skill" in parts:
+        return "higher"
+    if parts[-1] in LOWER_IS_BETTER:
+        return "lower"
+    if parts[-1] in HIGHER_IS_BETTER:
+        return "higher"
+    return None
+
+
+def is_better(metric: str, old: float, new: float) -> bool | None:
+    """Whether ``new`` is better than ``old``; None if unknown or equal."""
+    way = direction(metric)
+    if way is None or old == new:
+        return None
+    return (new < old) if way == "lower" else (new > old)
+
+
+def read_scores(path: Path = SCORES) -> dict[str, Any]:
+    if not path.is_file():
+        raise MtlstmError(f"{path} not found; run `dvc repro` first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def dvc_exp_show(dvc: list[str] | None = None) -> list[dict[str, Any]]:
+    """``dvc exp show --json`` in the current directory, parsed."""
+    cmd = [*(dvc or [sys.executable, "-m", "dvc"]), "exp", "show", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise MtlstmError(
+            f"`dvc exp show --json` failed: {detail[-1] if detail else 'no output'}"
+        )
+    return json.loads(proc.stdout)
+
+
+def _rows(shown: list[dict[str, Any]]):
+    """Every (name, rev, data) of ``dvc exp show --json``: the workspace, the
+    baseline commits and their experiments."""
+    for entry in shown:
+        yield entry.get("name"), entry["rev"], entry.get("data") or {}
+        for exp in entry.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                yield rev.get("name"), rev["rev"], rev.get("data") or {}
+
+
+def pick_experiments(
+    shown: list[dict[str, Any]], wanted: list[str], path: Path = SCORES
+) -> dict[str, dict[str, Any]]:
+    """{label: scores} for each wanted experiment, matched by name, by (a prefix
+    of at least 4 characters of) its commit, or ``workspace``."""
+    rows = list(_rows(shown))
+    out = {}
+    for want in wanted:
+        found = [
+            (name, rev, data)
+            for name, rev, data in rows
+            if want in (name, rev) or (len(want) >= 4 and rev.startswith(want))
+        ]
+        if not found:
+            known = [name or rev[:7] for name, rev, _ in rows]
+            raise MtlstmError(
+                f"no experiment {quote(want)} in `dvc exp show`; known: "
+                f"{', '.join(known)}"
+            )
+        name, rev, data = found[0]
+        metrics = (data.get("metrics") or {}).get(path.as_posix()) or {}
+        if "data" not in metrics:
+            raise MtlstmError(
+                f"experiment {quote(want)} has no {path}: it failed or ran before "
+                "the evaluate stage wrote it; rerun it"
+            )
+        out[name or (rev if rev == "workspace" else rev[:7])] = metrics["data"]
+    return out
+
+
+def _fmt(value: Any) -> str:
+    """Four significant digits, never an exponent: 200.9, 39.83, 0.8753, 12346."""
+    if value is None:
+        return "-"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    decimals = max(0, 3 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
+def _skill(value: Any) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def _best(values: list[Any], way: str | None) -> Any:
+    numbers = [v for v in values if isinstance(v, int | float)]
+    if way is None or not numbers:
+        return None
+    return min(numbers) if way == "lower" else max(numbers)
+
+
+def task_rows(
+    runs: dict[str, dict[str, Any]], task: str
+) -> tuple[list[str], list[tuple[str, dict[str, Any], dict[str, Any]]]]:
+    """The score names (primary first) and the rows of one task's table:
+    (label, scores, {run label: model skill against this row's forecaster})."""
+    have = {label: run[task] for label, run in runs.items() if task in run}
+    several = len(have) > 1
+    first = next(iter(have.values()))
+    names = [k for k, v in first.items() if not isinstance(v, dict)]
+    rows = []
+    for label, scores in have.items():
+        model = {k: v for k, v in scores.items() if k in names}
+        rows.append((f"model ({label})" if several else "model", model, {}))
+    refs: list[str] = []
+    for scores in have.values():
+        found = ["single_task", *scores.get("baselines", {})]
+        refs += [r for r in found if r not in refs]
+    for ref in refs:
+        per_run = {
+            label: _reference(scores, ref)
+            for label, scores in have.items()
+            if _reference(scores, ref) is not None
+        }
+        groups: list[tuple[dict[str, Any], list[str]]] = []
+        for label, values in per_run.items():
+            for seen, labels in groups:
+                if seen == values:
+                    labels.append(label)
+                    break
+            else:
+                groups.append((values, [label]))
+        for values, labels in groups:
+            name = ref if len(groups) == 1 else f"{ref} ({', '.join(labels)})"
+            skill = {label: have[label].get("skill", {}).get(ref) for label in labels}
+            rows.append((name, values, skill))
+    return names, rows
+
+
+def _reference(scores: dict[str, Any], ref: str) -> dict[str, Any] | None:
+    if ref == "single_task":
+        return scores.get("single_task")
+    return scores.get("baselines", {}).get(ref)
+
+
+def render_task(runs: dict[str, dict[str, Any]], task: str) -> str:
+    names, rows = task_rows(runs, task)
+    labels = [label for label, run in runs.items() if task in run]
+    skill_cols = ["skill ↑"] if len(labels) == 1 else [f"skill {x} ↑" for x in labels]
+    header = [
+        "forecaster",
+        *(f"{n} {ARROW[direction(n)]}" if direction(n) else n for n in names),
+        *skill_cols,
+    ]
+    best = {n: _best([r[1].get(n) for r in rows], direction(n)) for n in names}
+    table = []
+    for label, scores, skill in rows:
+        cells = [label]
+        for n in names:
+            value = scores.get(n)
+            text = _fmt(value)
+            if value is not None and value == best[n]:
+                text = f"**{text}**"
+            cells.append(text)
+        cells += [_skill(skill.get(x)) if x in skill else "" for x in labels]
+        table.append(cells)
+    widths = [max(len(c[i]) for c in [header, *table]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|"
+        + "|".join(
+            ":" + "-" * (w + 1) if i == 0 else "-" * (w + 1) + ":"
+            for i, w in enumerate(widths)
+        )
+        + "|"
+    )
+    return "\n".join([f"## {task}", "", line(header), rule, *map(line, table)])
+
+
+def render(runs: dict[str, dict[str, Any]]) -> str:
+    """One table per task (in the order tasks first appear), then the legend."""
+    if not runs:
+        raise MtlstmError("nothing to compare")
+    tasks: list[str] = []
+    for run in runs.values():
+        tasks += [t for t in run if t not in tasks]
+    parts = [render_task(runs, task) for task in tasks]
+    return "\n\n".join([*parts, LEGEND]) + "\n"

@@ -1,0 +1,200 @@
+"""`mtlstm compare` on hand-built metrics: the tables are written out in full."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from mtlstm import cli
+from mtlstm.compare import (
+    direction,
+    is_better,
+    pick_experiments,
+    render,
+)
+from mtlstm.errors import MtlstmError
+from mtlstm.metrics import task_summary
+
+SCORES = {
+    "demand": {
+        "mae": 40.0,
+        "rmse": 50.0,
+        "smape": 0.875,
+        "skill": {"single_task": 0.2, "persistence": 0.8},
+        "single_task": {"mae": 50.0, "rmse": 49.0, "smape": 1.0},
+        "baselines": {"persistence": {"mae": 200.0, "rmse": 250.0, "smape": 4.5}},
+    },
+    "temp_class": {
+        "log_loss": 0.25,
+        "accuracy": 0.9,
+        "macro_f1": 0.85,
+        "skill": {"majority": 0.96875},
+        "baselines": {
+            "majority": {"log_loss": 8.0, "accuracy": 0.5, "macro_f1": 0.2},
+        },
+    },
+}
+LEGEND = (
+    "↓ lower is better, ↑ higher is better, **bold**: the best in its column.\n"
+    "skill: 1 - model error / that forecaster's error, on the task's primary\n"
+    "error (the first column); above 0 the model is better.\n"
+)
+ONE = (
+    "## demand\n"
+    "\n"
+    "| forecaster  |     mae ↓ |    rmse ↓ |    smape ↓ | skill ↑ |\n"
+    "|:------------|----------:|----------:|-----------:|--------:|\n"
+    "| model       | **40.00** |     50.00 | **0.8750** |         |\n"
+    "| single_task |     50.00 | **49.00** |      1.000 |  +0.200 |\n"
+    "| persistence |     200.0 |     250.0 |      4.500 |  +0.800 |\n"
+    "\n"
+    "## temp_class\n"
+    "\n"
+    "| forecaster | log_loss ↓ | accuracy ↑ | macro_f1 ↑ | skill ↑ |\n"
+    "|:-----------|-----------:|-----------:|-----------:|--------:|\n"
+    "| model      | **0.2500** | **0.9000** | **0.8500** |         |\n"
+    "| majority   |      8.000 |     0.5000 |     0.2000 |  +0.969 |\n"
+    "\n" + LEGEND
+)
+
+
+def test_one_run_one_table_per_task() -> None:
+    assert render({"workspace": SCORES}) == ONE
+
+
+def test_two_experiments_one_model_row_each_and_shared_references() -> None:
+    other = copy.deepcopy(SCORES)
+    other["demand"].update(mae=30.0)
+    other["demand"]["skill"] = {"single_task": 0.25, "persistence": 0.85}
+    other["demand"]["single_task"]["mae"] = 40.0  # a new training budget
+    del other["temp_class"]
+    assert render({"exp-a": SCORES, "exp-b": other}) == (
+        "## demand\n"
+        "\n"
+        "| forecaster          |     mae ↓ |    rmse ↓ |    smape ↓ "
+        "| skill exp-a ↑ | skill exp-b ↑ |\n"
+        "|:--------------------|----------:|----------:|-----------:"
+        "|--------------:|--------------:|\n"
+        "| model (exp-a)       |     40.00 |     50.00 | **0.8750** "
+        "|               |               |\n"
+        "| model (exp-b)       | **30.00** |     50.00 | **0.8750** "
+        "|               |               |\n"
+        "| single_task (exp-a) |     50.00 | **49.00** |      1.000 "
+        "|        +0.200 |               |\n"
+        "| single_task (exp-b) |     40.00 | **49.00** |      1.000 "
+        "|               |        +0.250 |\n"
+        "| persistence         |     200.0 |     250.0 |      4.500 "
+        "|        +0.800 |        +0.850 |\n"
+        "\n"
+        "## temp_class\n"
+        "\n"
+        "| forecaster | log_loss ↓ | accuracy ↑ | macro_f1 ↑ | skill ↑ |\n"
+        "|:-----------|-----------:|-----------:|-----------:|--------:|\n"
+        "| model      | **0.2500** | **0.9000** | **0.8500** |         |\n"
+        "| majority   |      8.000 |     0.5000 |     0.2000 |  +0.969 |\n"
+        "\n" + LEGEND
+    )
+
+
+def test_directions() -> None:
+    assert direction("demand.mae") == "lower"
+    assert direction("temp_class.log_loss") == "lower"
+    assert direction("temp_class.baselines.hgb_lag.accuracy") == "higher"
+    assert direction("demand.skill.hgb_lag") == "higher"
+    assert direction("demand.skill.hgb_lag.ci_low") == "higher"
+    assert direction("step") is None
+    assert is_better("demand.mae", 2.0, 1.0) is True
+    assert is_better("demand.mae", 1.0, 2.0) is False
+    assert is_better("x.accuracy", 0.5, 0.6) is True
+    assert is_better("x.accuracy", 0.5, 0.5) is None
+    assert is_better("size", 1, 2) is None
+
+
+def test_task_summary_puts_the_primary_error_first() -> None:
+    report = {
+        "model": {"accuracy": 0.9, "macro_f1": 0.85, "log_loss": 0.25},
+        "baselines": {
+            "majority": {"accuracy": 0.5, "macro_f1": 0.2, "log_loss": 8.0},
+        },
+        "single_task": {"accuracy": 0.8, "macro_f1": 0.7, "log_loss": 0.5},
+        "skill": {
+            "vs_majority": {"value": 0.97, "ci_low": 0.9, "ci_high": 0.99},
+            "vs_single_task": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6},
+        },
+    }
+    summary = task_summary({"type": "classification"}, report)
+    assert json.dumps(summary) == json.dumps(
+        {
+            "log_loss": 0.25,
+            "accuracy": 0.9,
+            "macro_f1": 0.85,
+            "skill": {"majority": 0.97, "single_task": 0.5},
+            "single_task": {"log_loss": 0.5, "accuracy": 0.8, "macro_f1": 0.7},
+            "baselines": {
+                "majority": {"log_loss": 8.0, "accuracy": 0.5, "macro_f1": 0.2}
+            },
+        }
+    )
+    # A regression baseline's counters are not scores: left out.
+    regression = {
+        "model": {"mae": 1.0, "rmse": 2.0, "smape": 3.0},
+        "baselines": {
+            "seasonal_naive": {
+                "mae": 2.0,
+                "rmse": 3.0,
+                "smape": 4.0,
+                "persistence_fallbacks": 0,
+            }
+        },
+        "skill": {"vs_seasonal_naive": {"value": 0.5}},
+    }
+    summary = task_summary({"type": "regression"}, regression)
+    assert summary["baselines"] == {
+        "seasonal_naive": {"mae": 2.0, "rmse": 3.0, "smape": 4.0}
+    }
+    assert "single_task" not in summary  # the ablation was switched off
+
+
+def exp_show(scores_by_name: dict[str, dict | None]) -> list[dict]:
+    """The shape of `dvc exp show --json`: workspace, a baseline, experiments."""
+
+    def data(scores):
+        metrics = {} if scores is None else {"metrics/scores.json": {"data": scores}}
+        return {"metrics": metrics}
+
+    return [
+        {"rev": "workspace", "name": None, "data": data(SCORES)},
+        {
+            "rev": "a" * 40,
+            "name": "main",
+            "data": data(SCORES),
+            "experiments": [
+                {"revs": [{"rev": f"{i}" * 40, "name": n, "data": data(s)}]}
+                for i, (n, s) in enumerate(scores_by_name.items(), start=1)
+            ],
+        },
+    ]
+
+
+def test_pick_experiments_by_name_commit_or_workspace() -> None:
+    other = {"demand": SCORES["demand"]}
+    shown = exp_show({"oleic-jinn": other, "broken": None})
+    picked = pick_experiments(shown, ["oleic-jinn", "workspace", "aaaa"])
+    assert picked == {"oleic-jinn": other, "workspace": SCORES, "main": SCORES}
+    assert list(pick_experiments(shown, ["1111111"])) == ["oleic-jinn"]
+    with pytest.raises(MtlstmError, match=r"no experiment 'nope' .*known: .*main"):
+        pick_experiments(shown, ["nope"])
+    with pytest.raises(MtlstmError, match=r"experiment 'broken' has no metrics/"):
+        pick_experiments(shown, ["broken"])
+
+
+def test_cli_reads_the_workspace_file(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["compare"]) == 2
+    assert "metrics/scores.json not found; run `dvc repro`" in capsys.readouterr().err
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/scores.json").write_text(json.dumps(SCORES))
+    assert cli.main(["compare"]) == 0
+    assert capsys.readouterr().out == ONE

@@ -1,0 +1,188 @@
+"""Experiments as a person sees them, with real DVC on a tiny temp repo (the
+pattern of test_pipeline.py): the README's `dvc exp show` line, `mtlstm
+compare` on two experiments, `train` restored from DVC's run cache, and no
+stale state after switching tasks.
+
+One repo is shared by the module; it is committed with its results first, so
+experiments have a baseline. The tasks-switching test changes the tasks for
+good and therefore runs last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_pipeline import (
+    CACHED,
+    DVC,
+    ROOT,
+    RUNNING,
+    TIMEOUT,
+    Project,
+    make_project,
+    tiny_params,
+)
+
+from mtlstm.compare import pick_experiments
+
+EXPERIMENTS = {  # names as long as DVC's own (adjective-noun, 10 characters)
+    "amber-kiwi": "train.loss_weights.demand=0.5",
+    "brisk-oats": "train.learning_rate=0.002",
+}
+
+
+def readme_exp_show_line() -> list[str]:
+    """The README's `dvc exp show` line for per-task test scores, as argv."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Experiments and sweeps") :]
+    lines = [
+        line.split(" #")[0].strip()
+        for line in section.splitlines()
+        if line.startswith("dvc exp show ") and "--drop" in line
+    ]
+    assert lines, "no `dvc exp show ... --drop ...` line in README's Experiments"
+    return shlex.split(lines[0])
+
+
+def commit(project: Project, message: str) -> None:
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", message)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dvc-scratch")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, scratch) -> Project:
+    project = make_project(
+        tmp_path_factory.mktemp("experiments") / "repo", scratch, tiny_params()
+    )
+    project.dvc("repro")
+    commit(project, "results")
+    return project
+
+
+@pytest.fixture(scope="module")
+def two_experiments(repo) -> Project:
+    for name, setting in EXPERIMENTS.items():
+        repo.dvc("exp", "run", "-n", name, "-S", setting)
+    return repo
+
+
+def test_readme_exp_show_line_fits_120_columns(two_experiments):
+    argv = readme_exp_show_line()
+    assert argv[:3] == ["dvc", "exp", "show"]
+    # Its natural width, not squeezed by a narrow terminal.
+    project = two_experiments
+    env = {**project.env, "COLUMNS": "1000"}
+    proc = subprocess.run(
+        [str(DVC), *argv[1:]],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    table = [line.rstrip() for line in proc.stdout.splitlines() if line.strip()]
+    width = max(map(len, table))
+    assert width <= 120, f"{width} columns:\n{proc.stdout}"
+    assert "…" not in proc.stdout, proc.stdout
+    header = table[1].split()
+    # Each task's primary test score, then the params the experiments changed.
+    assert header == [
+        "Experiment",
+        "demand.mae",
+        "temp_class.log_loss",
+        "train.learning_rate",
+        "train.loss_weights.demand",
+    ], proc.stdout
+    names = [row.split("[")[1].split("]")[0] for row in table if "[" in row]
+    assert sorted(names) == sorted(EXPERIMENTS)
+
+
+def test_mtlstm_compare_two_experiments(two_experiments):
+    project = two_experiments
+    proc = project.run(sys.executable, "-m", "mtlstm.cli", "compare", *EXPERIMENTS)
+    shown = json.loads(project.dvc("exp", "show", "--json").stdout)
+    runs = pick_experiments(shown, list(EXPERIMENTS))
+    out = proc.stdout
+    assert out.index("## demand") < out.index("## temp_class")
+    for name, scores in runs.items():
+        mae = scores["demand"]["mae"]
+        assert re.search(rf"\| model \({name}\) +\| +(\*\*)?{mae:.4g}", out), out
+    for reference in ("single_task", "persistence", "hgb_lag", "majority"):
+        assert f"| {reference}" in out, reference
+    assert "| forecaster" in out and "mae ↓" in out and "accuracy ↑" in out
+
+
+def test_reverting_a_train_param_restores_train_from_the_run_cache(repo):
+    project = repo
+    if project.status():
+        project.dvc("repro")
+    before = {
+        path: (project.root / path).read_bytes()
+        for path in ("models/model.keras", "dvclive/metrics.json", "dvc.lock")
+    }
+    weight = project.params()["train"]["loss_weights"]["temp_class"]
+    project.set_params(lambda p: p["train"]["loss_weights"].update(temp_class=0.37))
+    out = project.dvc("repro").stdout
+    assert RUNNING.findall(out) == ["train", "evaluate"], out
+    project.set_params(lambda p: p["train"]["loss_weights"].update(temp_class=weight))
+    proc = project.dvc("repro")
+    out = proc.stdout + proc.stderr
+    # Restored, not run: DVC says so, and train's own log line never appears.
+    assert RUNNING.findall(out) == [], out
+    assert set(CACHED.findall(out)) == {"train", "evaluate"}, out
+    assert "train:" not in out
+    for path, content in before.items():
+        assert (project.root / path).read_bytes() == content, path
+    curves = project.root / "dvclive/plots/metrics/eval/loss.tsv"
+    assert curves.is_file()
+    assert project.status() == {}
+
+
+def test_switching_tasks_leaves_no_stale_state(repo, tmp_path):
+    """The old tasks' files go; `dvc status` is clean after experiments and
+    checkouts, and so is a fresh clone of the committed state."""
+    project = repo
+    if project.status():
+        project.dvc("repro")
+
+    def switch(params):
+        params["tasks"]["temp_band"] = params["tasks"].pop("temp_class")
+        weights = params["train"]["loss_weights"]
+        weights["temp_band"] = weights.pop("temp_class")
+
+    project.set_params(switch)
+    out = project.dvc("repro").stdout
+    assert "ablation@temp_band" in RUNNING.findall(out)
+    assert "evaluate: removed metrics/ablation/temp_class.json" in out
+    for folder, suffix in (
+        ("metrics/ablation", "json"),
+        ("predictions/single_task", "npz"),
+    ):
+        files = sorted(p.name for p in (project.root / folder).iterdir())
+        assert files == [f"demand.{suffix}", f"temp_band.{suffix}"], folder
+    assert project.status() == {}
+    commit(project, "tasks: demand and temp_band")
+
+    project.dvc("exp", "run", "-S", "train.loss_weights.demand=0.7")
+    project.run("git", "checkout", "--", "params.yaml", "dvc.lock")
+    project.dvc("checkout")
+    assert project.status() == {}
+
+    # A fresh checkout of the commit holds only what dvc.lock lists.
+    clone = Project(tmp_path / "clone", project.env)
+    project.run("git", "clone", "-q", str(project.root), str(clone.root))
+    clone.dvc("cache", "dir", "--local", str(project.root / ".dvc" / "cache"))
+    clone.dvc("checkout")
+    assert clone.status() == {}
