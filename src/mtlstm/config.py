@@ -49,6 +49,8 @@ TRAIN_BUDGET = tuple(
         "patience",
         "losses",
         "metrics",
+        "class_weighting",
+        "focal_gamma",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -140,6 +142,11 @@ class Train:
     selection: Literal["total", "task_ratio"] = "total"
     losses: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, list[str]] = field(default_factory=dict)
+    # Classification heads: balanced weighs class c by n / (k * n_c), counted on
+    # the training windows (none: every window 1); focal_gamma > 0 multiplies
+    # each window's cross-entropy by (1 - p_true) ** focal_gamma (0: plain).
+    class_weighting: Literal["none", "balanced"] = "none"
+    focal_gamma: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,7 @@ class Params:
         _check_features(self.features, self.ingest)
         _check_numbers(self)
         _check_train(self.train, list(self.tasks))
+        _check_class_loss(self.train, self.tasks)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -516,3 +524,24 @@ def _check_train(t: Train, task_names: list[str]) -> None:
             raise ConfigError(f"train.{name}: must be >= 1")
     if t.learning_rate <= 0 or t.patience < 0:
         raise ConfigError("train: learning_rate must be > 0 and patience >= 0")
+
+
+MAX_FOCAL_GAMMA = 10.0
+
+
+def _check_class_loss(t: Train, tasks: dict[str, Task]) -> None:
+    if not (math.isfinite(t.focal_gamma) and 0 <= t.focal_gamma <= MAX_FOCAL_GAMMA):
+        raise ConfigError(
+            f"train.focal_gamma: must be in [0, {MAX_FOCAL_GAMMA:g}] (0: plain "
+            f"cross-entropy; 2 is the usual focal loss), got {t.focal_gamma}"
+        )
+    if t.class_weighting == "none" and t.focal_gamma == 0:
+        return
+    for name in t.losses:
+        if tasks[name].type == "classification":
+            raise ConfigError(
+                f"train.losses.{name}: a classification task takes its loss from "
+                "train.class_weighting and train.focal_gamma when either is set; "
+                f"remove train.losses.{name} or set class_weighting none and "
+                "focal_gamma 0"
+            )
