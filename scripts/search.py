@@ -40,7 +40,13 @@ OUT = Path("search")
 # levers these are and what they gave on the validation split is written up in
 # the README ("How the defaults were chosen").
 # Each sets every lever searched, so none depends on the defaults it chose.
-OFF = {"lr_schedule": "constant", "ema_momentum": 0.0, "head_units": 0}
+OFF = {
+    "lr_schedule": "constant",
+    "ema_momentum": 0.0,
+    "head_units": 0,
+    "class_weighting": "none",
+    "focal_gamma": 0.0,
+}
 OLD = {**OFF, "selection": "total", "loss_weights": {"demand": 1.0, "temp_class": 1.0}}
 RATIO = {**OFF, "selection": "task_ratio"}
 
@@ -60,6 +66,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "total_temp_w0.1": {**OFF, "selection": "total", **_temp_weight(0.1)},
     "task_ratio_temp_w0.1_ema": {**RATIO, **_temp_weight(0.1), "ema_momentum": 0.99},
     "task_ratio_temp_w0.1_head16": {**RATIO, **_temp_weight(0.1), "head_units": 16},
+    # The classification loss on top of params.yaml, for any data set:
+    "params_class_balanced": {"class_weighting": "balanced", "focal_gamma": 0.0},
+    "params_focal2": {"class_weighting": "none", "focal_gamma": 2.0},
+    "params_balanced_focal2": {"class_weighting": "balanced", "focal_gamma": 2.0},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
 
@@ -75,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         "--label", default="", help="record the (one) candidate under this name"
     )
     args = parser.parse_args(argv)
-    names = [n for n in args.only.split(",") if n] or list(CANDIDATES)[1:]
+    # The params* candidates (on top of any params.yaml) run only when named.
+    default = [n for n in CANDIDATES if not n.startswith("params")]
+    names = [n for n in args.only.split(",") if n] or default
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:
         sys.exit(f"search: unknown candidate(s) {unknown}; known: {list(CANDIDATES)}")
@@ -157,7 +169,11 @@ def train_and_score(
     import keras
 
     from mtlstm.dataset import make_input_dataset
-    from mtlstm.model import make_model, make_single_task_model
+    from mtlstm.model import (
+        make_model,
+        make_single_task_model,
+        training_class_weights,
+    )
     from mtlstm.tf_setup import make_deterministic
     from mtlstm.training import fit
 
@@ -169,10 +185,11 @@ def train_and_score(
         }
     make_deterministic(seed)
     n_features = data["scaled"].shape[1]
+    weights = training_class_weights(cfg, bundle, data["targets"], data["train"])
     if single is None:
-        model = make_model(cfg, bundle, n_features)
+        model = make_model(cfg, bundle, n_features, weights)
     else:
-        model = make_single_task_model(cfg, bundle, n_features)
+        model = make_single_task_model(cfg, bundle, n_features, weights)
     val_ds = make_input_dataset(data["scaled"], data["val"], bundle["lookback"], 1024)
     trace: list[dict[str, Any]] = []
     who = single or "multi_task"

@@ -58,7 +58,7 @@ def train_and_score(
     # TensorFlow only here: a switched-off ablation stays instant.
     from mtlstm import resume
     from mtlstm.dataset import make_input_dataset
-    from mtlstm.model import make_single_task_model
+    from mtlstm.model import make_single_task_model, training_class_weights
     from mtlstm.tf_setup import make_deterministic
     from mtlstm.training import fit
 
@@ -69,7 +69,8 @@ def train_and_score(
         "targets": load_npz(WINDOWS / "targets.npz"),
         **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
     }
-    model = make_single_task_model(cfg, bundle, arrays["scaled"].shape[1])
+    weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
+    model = make_single_task_model(cfg, bundle, arrays["scaled"].shape[1], weights)
     budget = {key: params_value(params, key) for key in TRAIN_BUDGET}
     fingerprint = resume.fingerprint({**budget, "seed": seed, "task": task}, INPUTS)
     dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}

@@ -121,7 +121,7 @@ class FoldTrainer:
 
 def fold_model(params, fold: dict, previous):
     """A fresh model, or the previous fold's to train further (refit)."""
-    from mtlstm.model import make_model
+    from mtlstm.model import make_model, training_class_weights
     from mtlstm.tf_setup import make_deterministic
 
     make_deterministic(params.base.seed)
@@ -133,7 +133,10 @@ def fold_model(params, fold: dict, previous):
                 "(a category first seen in a later fold); use backtest.mode retrain"
             )
         return previous
-    return make_model(params.train, fold["bundle"], n_features)
+    weights = training_class_weights(
+        params.train, fold["bundle"], fold["targets"], fold["train"]
+    )  # the fold's own training windows
+    return make_model(params.train, fold["bundle"], n_features, weights)
 
 
 if __name__ == "__main__":

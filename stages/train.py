@@ -21,7 +21,7 @@ from mtlstm.io import (
     write_csv,
     write_json,
 )
-from mtlstm.model import make_model
+from mtlstm.model import make_model, training_class_weights
 from mtlstm.tf_setup import make_deterministic, save_model
 from mtlstm.training import fit
 
@@ -56,8 +56,9 @@ def main() -> None:
         "train": load_npy(SPLIT / "train.npy"),
         "val": load_npy(SPLIT / "val.npy"),
     }
+    weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
     with strategy.scope():
-        model = make_model(cfg, bundle, arrays["scaled"].shape[1])
+        model = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
     print(
         f"train: {arrays['train'].size} train / {arrays['val'].size} val windows, "
         f"{model.count_params()} weights, up to {cfg.epochs} epochs, "

@@ -468,6 +468,60 @@ def test_head_units_and_selection_are_read(tmp_path, raw_params):
     assert (train.head_units, train.selection) == (16, "task_ratio")
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "class_weighting",
+            "balancd",
+            r"train\.class_weighting: 'balancd' is not one of 'none', 'balanced'",
+        ),
+        ("class_weighting", True, r"train\.class_weighting: True is not one of"),
+        ("focal_gamma", -0.5, r"train\.focal_gamma: must be in \[0, 10\] \(0: plain"),
+        ("focal_gamma", 10.5, r"train\.focal_gamma: must be in \[0, 10\].*got 10\.5"),
+        ("focal_gamma", float("nan"), r"train\.focal_gamma: must be in \[0, 10\]"),
+        ("focal_gamma", "2", r"train\.focal_gamma: expected a number, got '2'"),
+        ("focal_gamma", True, r"train\.focal_gamma: expected a number, got True"),
+    ],
+)
+def test_class_loss_values(tmp_path, raw_params, key, value, message):
+    raw_params["train"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize(
+    "setting", [{"class_weighting": "balanced"}, {"focal_gamma": 2.0}]
+)
+def test_class_loss_options_exclude_a_custom_classification_loss(
+    tmp_path, raw_params, setting
+):
+    raw_params["train"].update(setting, losses={"temp_class": "categorical_hinge"})
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.losses\.temp_class: a classification task takes its loss "
+        r"from train\.class_weighting and train\.focal_gamma",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_class_loss_options_keep_a_custom_regression_loss(tmp_path, raw_params):
+    raw_params["train"].update(
+        class_weighting="balanced", focal_gamma=2, losses={"demand": "mae"}
+    )
+    train = load(tmp_path, raw_params).train
+    assert (train.class_weighting, train.focal_gamma) == ("balanced", 2.0)
+    assert train.losses == {"demand": "mae"}
+
+
+def test_class_loss_options_default_to_plain_cross_entropy(tmp_path, raw_params):
+    for key in ("class_weighting", "focal_gamma"):
+        raw_params["train"].pop(key, None)
+    raw_params["train"]["losses"] = {"temp_class": "categorical_hinge"}
+    train = load(tmp_path, raw_params).train
+    assert (train.class_weighting, train.focal_gamma) == ("none", 0.0)
+
+
 # --- window, split, evaluate -------------------------------------------------
 
 

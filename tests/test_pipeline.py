@@ -350,6 +350,55 @@ def test_head_units_lr_schedule_and_ema_retrain_the_single_task_models_too(proje
     assert project.status() == {}
 
 
+def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(project):
+    """The classification loss is part of the budget: the ablation trains with
+    it too. The saved model holds the balanced weights of the training windows."""
+
+    def change(params):
+        train = params["train"]
+        on = train.get("class_weighting", "none") == "none"
+        train["class_weighting"] = "balanced" if on else "none"
+        train["focal_gamma"] = 2.0 if on else 0.0
+
+    project.set_params(change)
+    status = project.status()
+    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
+    for stage in ("ablation@demand", "ablation@temp_class"):
+        for key in ("class_weighting", "focal_gamma"):
+            assert f"train.{key}" in json.dumps(status[stage]), (stage, key)
+    assert project.repro() == [
+        "train",
+        "ablation@demand",
+        "ablation@temp_class",
+        "evaluate",
+    ]
+    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
+        loss = json.loads(archive.read("config.json"))["compile_config"]["loss"]
+    if project.params()["train"]["class_weighting"] == "balanced":
+        bundle = project.read_json("data/windows/preprocess.json")
+        (task,) = [t for t in bundle["tasks"] if t["type"] == "classification"]
+        targets = np.load(project.root / "data/windows/targets.npz")
+        ends = np.load(project.root / "data/split/train.npy")
+        labels = targets[task["name"]][ends + task["horizon"]]
+        counts = np.bincount(labels, minlength=len(task["classes"]))
+        # n / (k n_c) on the training windows (every class occurs in them)
+        assert np.all(counts > 0), counts
+        expected = len(labels) / (len(counts) * counts)
+        config = loss[task["name"]]["config"]
+        assert loss[task["name"]]["registered_name"] == "mtlstm>ClassLoss"
+        np.testing.assert_allclose(config["class_weights"], expected, rtol=1e-12)
+        assert config["gamma"] == 2.0
+        assert loss["demand"] == "mse"
+    else:
+        assert loss == {
+            "demand": "mse",
+            "temp_class": "sparse_categorical_crossentropy",
+        }
+    report = project.read_json("metrics/evaluate.json")
+    assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
+    assert project.status() == {}
+
+
 def test_feature_change_reruns_all_but_ingest(project):
     def change(params):
         columns = params["features"]["columns"]

@@ -59,6 +59,8 @@ TRAIN_BUDGET = tuple(
         "patience",
         "losses",
         "metrics",
+        "class_weighting",
+        "focal_gamma",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -165,6 +167,11 @@ class Train:
     selection: Literal["total", "task_ratio"] = "total"
     losses: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, list[str]] = field(default_factory=dict)
+    # Classification heads: balanced weighs class c by n / (k * n_c), counted on
+    # the training windows (none: every window 1); focal_gamma > 0 multiplies
+    # each window's cross-entropy by (1 - p_true) ** focal_gamma (0: plain).
+    class_weighting: Literal["none", "balanced"] = "none"
+    focal_gamma: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -708,6 +715,27 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
     _raise_all(problems)
 
 
+MAX_FOCAL_GAMMA = 10.0
+
+
+def _check_class_loss(t: Train, tasks: dict[str, Task]) -> None:
+    if not (math.isfinite(t.focal_gamma) and 0 <= t.focal_gamma <= MAX_FOCAL_GAMMA):
+        raise ConfigError(
+            f"train.focal_gamma: must be in [0, {MAX_FOCAL_GAMMA:g}] (0: plain "
+            f"cross-entropy; 2 is the usual focal loss), got {t.focal_gamma}"
+        )
+    if t.class_weighting == "none" and t.focal_gamma == 0:
+        return
+    for name in t.losses:
+        if tasks[name].type == "classification":
+            raise ConfigError(
+                f"train.losses.{name}: a classification task takes its loss from "
+                "train.class_weighting and train.focal_gamma when either is set; "
+                f"remove train.losses.{name} or set class_weighting none and "
+                "focal_gamma 0"
+            )
+
+
 # Params' checks across sections: (the sections each reads, the check). A check
 # runs only when all its sections parsed, so one broken section is reported once.
 _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
@@ -720,4 +748,5 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("backtest",), _check_backtests),
     (("evaluate",), _check_evaluate),
     (("train", "tasks"), _check_train),
+    (("train", "tasks"), _check_class_loss),
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
+from keras import ops
 
 DEFAULT_LOSS = {
     "regression": "mse",
@@ -87,11 +89,12 @@ def compile_model(
     tasks: list[dict[str, Any]],
     loss_weights: dict[str, float],
     learning_rate: float,
-    losses: dict[str, str] | None = None,
+    losses: dict[str, Any] | None = None,
     metrics: dict[str, list[str]] | None = None,
     ema_momentum: float = 0.0,
 ) -> None:
-    """Losses, metrics and weights are dicts keyed by task (= head) name.
+    """Losses, metrics and weights are dicts keyed by task (= head) name; a loss
+    is a Keras name or a ``keras.losses.Loss`` (e.g. ``ClassLoss``).
 
     ``ema_momentum`` > 0 keeps an exponential moving average of the weights in
     the optimizer (Polyak averaging); ``mtlstm.training.fit`` writes it into the
@@ -117,8 +120,16 @@ def compile_model(
     )
 
 
-def make_model(cfg: Any, bundle: dict[str, Any], n_features: int) -> keras.Model:
-    """The compiled model ``train.*`` describes for the tasks in ``bundle``."""
+def make_model(
+    cfg: Any,
+    bundle: dict[str, Any],
+    n_features: int,
+    class_weights: dict[str, list[float]] | None = None,
+) -> keras.Model:
+    """The compiled model ``train.*`` describes for the tasks in ``bundle``.
+
+    ``class_weights`` (``training_class_weights``) is needed, and read, only
+    under ``train.class_weighting: balanced``."""
     from mtlstm.balancing import uncertainty_weighted
 
     tasks = bundle["tasks"]
@@ -132,7 +143,7 @@ def make_model(cfg: Any, bundle: dict[str, Any], n_features: int) -> keras.Model
         tasks,
         cfg.loss_weights,
         cfg.learning_rate,
-        cfg.losses,
+        task_losses(cfg, tasks, class_weights),
         cfg.metrics,
         cfg.ema_momentum,
     )
@@ -140,10 +151,13 @@ def make_model(cfg: Any, bundle: dict[str, Any], n_features: int) -> keras.Model
 
 
 def make_single_task_model(
-    cfg: Any, bundle: dict[str, Any], n_features: int
+    cfg: Any,
+    bundle: dict[str, Any],
+    n_features: int,
+    class_weights: dict[str, list[float]] | None = None,
 ) -> keras.Model:
-    """The ablation's model for the one task in ``bundle``: the same trunk and
-    head as ``make_model`` builds, a plain loss (weight 1, nothing to balance)."""
+    """The ablation's model for the one task in ``bundle``: the same trunk, head
+    and task loss as ``make_model`` builds, weight 1 (nothing to balance)."""
     tasks = bundle["tasks"]
     if len(tasks) != 1:
         raise ValueError(f"a single-task model needs one task, got {len(tasks)}")
@@ -156,8 +170,111 @@ def make_single_task_model(
         tasks,
         weights,
         cfg.learning_rate,
-        cfg.losses,
+        task_losses(cfg, tasks, class_weights),
         cfg.metrics,
         cfg.ema_momentum,
     )
     return model
+
+
+def task_losses(
+    cfg: Any,
+    tasks: list[dict[str, Any]],
+    class_weights: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
+    """``train.losses``, with a ``ClassLoss`` for every classification head when
+    ``train.class_weighting`` or ``train.focal_gamma`` asks for one (the schema
+    forbids a ``train.losses`` entry for such a head)."""
+    losses: dict[str, Any] = dict(cfg.losses)
+    if cfg.class_weighting == "none" and cfg.focal_gamma == 0:
+        return losses
+    for task in tasks:
+        if task["type"] != "classification":
+            continue
+        name, n = task["name"], len(task["classes"])
+        weights = [1.0] * n
+        if cfg.class_weighting == "balanced":
+            if class_weights is None or len(class_weights.get(name, [])) != n:
+                raise ValueError(
+                    f"train.class_weighting balanced: no {n} class weights for "
+                    f"{name!r}; pass training_class_weights(...)"
+                )
+            weights = class_weights[name]
+        losses[name] = ClassLoss(weights, cfg.focal_gamma, name=f"{name}_class_loss")
+    return losses
+
+
+def training_class_weights(
+    cfg: Any, bundle: dict[str, Any], targets: dict[str, Any], train_ends: Any
+) -> dict[str, list[float]]:
+    """Per classification task, ``balanced_class_weights`` of the labels of the
+    training windows only (row ``end + horizon``); ``{}`` unless
+    ``train.class_weighting`` is ``balanced``."""
+    if cfg.class_weighting != "balanced":
+        return {}
+    ends = np.asarray(train_ends, dtype=np.int64)
+    return {
+        t["name"]: balanced_class_weights(
+            np.asarray(targets[t["name"]])[ends + t["horizon"]], len(t["classes"])
+        )
+        for t in bundle["tasks"]
+        if t["type"] == "classification"
+    }
+
+
+def balanced_class_weights(labels: Any, n_classes: int) -> list[float]:
+    """scikit-learn's ``balanced`` weights, ``n / (k * n_c)``, for class indices
+    ``0..n_classes-1``: every class then carries the same total weight, and the
+    mean weight over the labels is 1 (the loss keeps its scale). ``k`` counts
+    the classes present; an absent class (no window to weigh) gets 1."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+    if counts.size != n_classes or counts.sum() == 0:
+        raise ValueError(
+            f"labels must be class indices 0..{n_classes - 1}, at least one given"
+        )
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return [float(w) for w in weights]
+
+
+@keras.saving.register_keras_serializable(package="mtlstm")
+class ClassLoss(keras.losses.Loss):
+    """Sparse categorical cross-entropy with class weights and a focal term.
+
+    Per window with class ``y`` and predicted probabilities ``p``:
+    ``-w[y] * (1 - p[y]) ** gamma * log(p[y])``, averaged over the batch like
+    Keras' own losses (``sum_over_batch_size``). ``w`` all 1 and ``gamma`` 0 is
+    the plain sparse cross-entropy; ``gamma`` > 0 (Lin et al. 2017, focal loss)
+    shrinks the loss of windows the head already classifies confidently."""
+
+    def __init__(
+        self,
+        class_weights: list[float],
+        gamma: float = 0.0,
+        name: str = "class_loss",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.class_weights = [float(w) for w in class_weights]
+        self.gamma = float(gamma)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        eps = keras.config.epsilon()
+        probs = ops.clip(y_pred, eps, 1.0 - eps)
+        p_true = ops.take_along_axis(probs, labels[:, None], axis=-1)[:, 0]
+        weight = ops.take(
+            ops.convert_to_tensor(self.class_weights, probs.dtype), labels
+        )
+        loss = -weight * ops.log(p_true)
+        if self.gamma:
+            loss = loss * ops.power(1.0 - p_true, self.gamma)
+        return loss
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "class_weights": self.class_weights,
+            "gamma": self.gamma,
+        }
