@@ -1,5 +1,6 @@
 """The environment: requirements.lock against pyproject.toml and against what is
-installed, the Makefile's choice of Python, and TensorFlow's quiet start-up."""
+installed, the Makefile's choice of Python, TensorFlow's quiet start-up, and
+training's progress (a bar on a terminal, one line in a log)."""
 
 from __future__ import annotations
 

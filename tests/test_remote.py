@@ -156,24 +156,56 @@ def test_metrics_show_in_the_clone_matches_the_origin(round_trip):
 
 
 def test_artifacts_get_fetches_the_model_from_the_remote(round_trip, tmp_path):
-    """dvc.yaml's artifacts: from a fresh git clone (no DVC cache, never
-    pulled), `dvc artifacts get` downloads the committed model and its
-    preprocessing from the remote, byte for byte what the origin trained."""
-    fresh = tmp_path / "fresh-clone"
-    round_trip.origin.run("git", "clone", "-q", str(round_trip.origin.root), str(fresh))
-    assert not (fresh / "models").exists()
+    """dvc.yaml's artifacts: once a version is registered (a GTO tag
+    ``<artifact>@v<semver>``, as README says), `dvc artifacts get` run outside
+    any project downloads the model and its preprocessing from a fresh git
+    clone (no DVC cache, never pulled) through the remote, byte for byte what
+    the origin trained."""
+    origin = round_trip.origin
     elsewhere = tmp_path / "elsewhere"  # not a DVC project
     elsewhere.mkdir()
     outside = Project(elsewhere, round_trip.clone.env)
-    for name, path in (
-        ("mtlstm-model", "models/model.keras"),
-        ("mtlstm-preprocess", "models/preprocess.json"),
-    ):
+    artifacts = {
+        "mtlstm-model": "models/model.keras",
+        "mtlstm-preprocess": "models/preprocess.json",
+    }
+
+    def fresh_clone(name: str) -> Path:
+        path = tmp_path / name
+        origin.run("git", "clone", "-q", str(origin.root), str(path))
+        assert not (path / "models").exists()
+        return path
+
+    # Declared but no version registered yet: DVC finds no artifact to get.
+    unversioned = fresh_clone("unversioned")
+    proc = outside.dvc(
+        "artifacts", "get", str(unversioned), "mtlstm-model", check=False
+    )
+    assert proc.returncode != 0
+    assert "Unable to find artifact 'mtlstm-model'" in proc.stderr
+
+    for name in artifacts:
+        origin.run("git", "tag", "-a", f"{name}@v0.1.0", "-m", "first model")
+    fresh = fresh_clone("fresh")
+    for name, path in artifacts.items():
         url = outside.dvc("artifacts", "get", "--show-url", str(fresh), name).stdout
         assert url.strip().startswith(str(round_trip.remote)), url
         target = elsewhere / Path(path).name
         outside.dvc("artifacts", "get", str(fresh), name, "-o", str(target))
-        assert target.read_bytes() == (round_trip.origin.root / path).read_bytes()
+        assert target.read_bytes() == (origin.root / path).read_bytes()
+    # A given version, by its number.
+    again = elsewhere / "again.keras"
+    outside.dvc(
+        "artifacts",
+        "get",
+        str(fresh),
+        "mtlstm-model",
+        "--rev",
+        "v0.1.0",
+        "-o",
+        str(again),
+    )
+    assert again.read_bytes() == (origin.root / "models/model.keras").read_bytes()
 
 
 def test_artifacts_are_declared_as_models_with_labels():
