@@ -441,9 +441,11 @@ def test_dvc_metrics_show_reads_the_metrics(project):
     shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
     found = find_metrics(shown, "metrics/scores.json")
     assert found == project.read_json("metrics/scores.json")
-    # One metrics file, what a person compares; the rest are plain outputs.
+    # What a person compares (scores, and the versions that produced them:
+    # `dvc exp show --only-changed` lists those only when one moved); the rest
+    # are plain outputs.
     files = [path for rev in shown.values() for path in rev["data"]]
-    assert files == ["metrics/scores.json"], shown
+    assert files == ["metrics/scores.json", "metrics/versions.json"], shown
     report = project.read_json("metrics/evaluate.json")
     for task, scores in found.items():
         assert next(iter(scores)) == ("mae" if task == "demand" else "log_loss")
