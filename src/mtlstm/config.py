@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from mtlstm import tasks as task_shape
 from mtlstm.errors import ConfigError, quote, shorten
 
 TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -102,11 +103,14 @@ class Features:
 class Task:
     type: Literal["regression", "classification"]
     target: str
-    horizon: int = 1
+    # One step (3), or every step of a range ([1, 24]); see mtlstm.tasks.
+    horizon: int | list[int] = 1
     bins: list[float] | None = None
     classes: list[str] | None = None
     unit: str = ""
     predict_change: bool = False
+    # Regression only: quantile levels, 0.5 included (see mtlstm.tasks).
+    quantiles: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ class Params:
         _check_features(self.features, self.ingest)
         _check_numbers(self)
         _check_train(self.train, list(self.tasks))
+        _check_quantile_losses(self.train, self.tasks)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -308,8 +313,33 @@ def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
 def _parse_optional(tp: Any, value: Any, key: str) -> Any:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if value is None:
+        if len(args) == len(typing.get_args(tp)):  # None is not allowed
+            raise ConfigError(f"{key}: expected {_either(args)}, got null")
         return None
-    return parse(args[0], value, key)
+    if len(args) == 1:
+        return parse(args[0], value, key)
+    # A union such as int | list[int]: a YAML list takes the list member.
+    lists = [a for a in args if typing.get_origin(a) is list]
+    others = [a for a in args if typing.get_origin(a) is not list]
+    chosen = lists if isinstance(value, list) else others
+    if not chosen:
+        raise ConfigError(f"{key}: expected {_either(args)}, got {quote(value)}")
+    try:
+        return parse(chosen[0], value, key)
+    except ConfigError as exc:
+        if isinstance(value, list):
+            raise
+        raise ConfigError(
+            f"{key}: expected {_either(args)}, got {quote(value)}"
+        ) from exc
+
+
+def _either(args: list[Any]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
+    return " or ".join(
+        "a list" if typing.get_origin(a) is list else names.get(a, str(a))
+        for a in args
+    )
 
 
 def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
@@ -405,8 +435,7 @@ def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
             raise ConfigError(
                 f"{key}.target: {quote(task.target)} is not declared in ingest.columns"
             )
-        if task.horizon <= 0:
-            raise ConfigError(f"{key}.horizon: must be >= 1, got {task.horizon}")
+        task_shape.check(key, task.type, task.horizon, task.quantiles)
         if task.type == "regression":
             _check_regression(key, task, ingest)
         else:
@@ -457,7 +486,11 @@ def _check_numbers(p: Params) -> None:
         )
     # Seasonal naive forecasts regression tasks only: a classification task's
     # horizon puts no bound on the season.
-    horizons = [t.horizon for t in p.tasks.values() if t.type == "regression"]
+    horizons = [
+        task_shape.bounds(t.horizon)[1]
+        for t in p.tasks.values()
+        if t.type == "regression"
+    ]
     if horizons and p.baselines.season < max(horizons):
         raise ConfigError(
             f"baselines.season: {p.baselines.season} steps is shorter than the "
@@ -516,3 +549,13 @@ def _check_train(t: Train, task_names: list[str]) -> None:
             raise ConfigError(f"train.{name}: must be >= 1")
     if t.learning_rate <= 0 or t.patience < 0:
         raise ConfigError("train: learning_rate must be > 0 and patience >= 0")
+
+
+def _check_quantile_losses(t: Train, tasks: dict[str, Task]) -> None:
+    """A quantile head is trained with the pinball loss of its own levels."""
+    for name in t.losses:
+        if name in tasks and tasks[name].quantiles is not None:
+            raise ConfigError(
+                f"train.losses.{name}: a task with quantiles is trained with the "
+                f"pinball loss of tasks.{name}.quantiles; remove this entry"
+            )

@@ -10,6 +10,8 @@ from typing import Any
 
 import keras
 
+from mtlstm import heads
+
 DEFAULT_LOSS = {
     "regression": "mse",
     "classification": "sparse_categorical_crossentropy",
@@ -53,17 +55,17 @@ def _hidden(x: keras.KerasTensor, task: dict[str, Any], units: int) -> Any:
 def _head(
     x: keras.KerasTensor, task: dict[str, Any], inputs: keras.KerasTensor
 ) -> keras.KerasTensor:
+    # Head shapes (horizon range, quantiles) follow mtlstm.tasks; see heads.
     name = task["name"]
     if task["type"] == "classification":
-        n = len(task["classes"])
-        return keras.layers.Dense(n, activation="softmax", name=name)(x)
+        return heads.classification_head(x, task)
     if task.get("change_of") is None:
-        return keras.layers.Dense(1, name=name)(x)
+        return heads.regression_head(x, task, None)
     # predict_change: the head learns the change from the value observed at the
     # forecast origin, so persistence is where training starts, not a target.
-    change = keras.layers.Dense(1, name=f"{name}_change")(x)
-    last = LastStep(task["change_of"], name=f"{name}_last_value")(inputs)
-    return keras.layers.Add(name=name)([change, last])
+    return heads.regression_head(
+        x, task, lambda: LastStep(task["change_of"], name=f"{name}_last_value")(inputs)
+    )
 
 
 @keras.saving.register_keras_serializable(package="mtlstm")
@@ -108,13 +110,24 @@ def compile_model(
         optimizer=keras.optimizers.Adam(
             learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99
         ),
-        loss={t["name"]: losses.get(t["name"], DEFAULT_LOSS[t["type"]]) for t in tasks},
+        loss={t["name"]: _loss(t, losses) for t in tasks},
         loss_weights={n: float(loss_weights[n]) for n in names},
-        metrics={
-            t["name"]: list(metrics.get(t["name"], DEFAULT_METRICS[t["type"]]))
-            for t in tasks
-        },
+        metrics={t["name"]: _metrics(t, metrics) for t in tasks},
     )
+
+
+def _loss(task: dict[str, Any], losses: dict[str, str]) -> Any:
+    """A quantile head's pinball loss, else train.losses or the type's default."""
+    fixed = heads.default_loss(task)
+    if fixed is not None:
+        return fixed
+    return losses.get(task["name"], DEFAULT_LOSS[task["type"]])
+
+
+def _metrics(task: dict[str, Any], metrics: dict[str, list[str]]) -> list[str]:
+    # A quantile head's loss is its metric: mae would compare every level.
+    default = [] if task.get("quantiles") else DEFAULT_METRICS[task["type"]]
+    return list(metrics.get(task["name"], default))
 
 
 def make_model(cfg: Any, bundle: dict[str, Any], n_features: int) -> keras.Model:
