@@ -132,9 +132,7 @@ def test_forecast_frame_steps_quantiles_actuals_in_the_local_zone():
 
 def test_forecast_frame_utc_offsets_follow_daylight_saving():
     bundle = {**BUNDLE, "timezone": "Europe/Berlin", "tasks": [BUNDLE["tasks"][0]]}
-    times = pd.Series(
-        pd.date_range("2024-03-31T00:00", periods=4, freq="h", tz="UTC")
-    )
+    times = pd.Series(pd.date_range("2024-03-31T00:00", periods=4, freq="h", tz="UTC"))
     frame = forecast_frame(
         bundle, times, np.array([0, 1]), {"load": np.zeros((2, 1), np.float32)}
     )
@@ -218,9 +216,10 @@ def test_daily_rows_at_local_midnight_keep_their_local_day(tmp_path):
     frame = forecast_frame(
         daily_bundle(), table["time"], np.array([2]), {"load": np.zeros((1, 1))}
     )
-    # the instant of local midnight, not the UTC day before's midnight
-    assert frame["origin"].tolist() == ["2024-01-02T23:00:00Z"]
-    assert frame["load_time"].tolist() == ["2024-01-03T23:00:00Z"]
+    # local midnight, written in the zone (the instant 2024-01-02T23:00:00Z),
+    # not the UTC day before's midnight
+    assert frame["origin"].tolist() == ["2024-01-03T00:00:00+01:00"]
+    assert frame["time"].tolist() == ["2024-01-04T00:00:00+01:00"]
 
 
 def test_daily_target_time_follows_local_days_across_dst():
@@ -229,7 +228,8 @@ def test_daily_target_time_follows_local_days_across_dst():
         daily_bundle(), times, np.array([0]), {"load": np.zeros((1, 1))}
     )
     # 31 March 2024 has 23 hours in Berlin: the next local midnight is 22:00Z.
-    assert frame["load_time"].tolist() == ["2024-03-31T22:00:00Z"]
+    assert frame["origin"].tolist() == ["2024-03-31T00:00:00+01:00"]
+    assert frame["time"].tolist() == ["2024-04-01T00:00:00+02:00"]
 
 
 HALF_HOURS = (

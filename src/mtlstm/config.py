@@ -337,8 +337,7 @@ def _parse_optional(tp: Any, value: Any, key: str) -> Any:
 def _either(args: list[Any]) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
     return " or ".join(
-        "a list" if typing.get_origin(a) is list else names.get(a, str(a))
-        for a in args
+        "a list" if typing.get_origin(a) is list else names.get(a, str(a)) for a in args
     )
 
 

@@ -102,9 +102,7 @@ def original_units(values: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     return np.asarray(values).astype(np.int64)
 
 
-def actuals(
-    spec: dict[str, Any], per_row: np.ndarray, ends: np.ndarray
-) -> np.ndarray:
+def actuals(spec: dict[str, Any], per_row: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """``n x S`` targets in scoring units of the windows ending at ``ends``."""
     return tasks.gather(original_units(per_row, spec), ends, spec)
 

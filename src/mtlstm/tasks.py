@@ -54,11 +54,9 @@ PAIR_TOLERANCE = 1e-9
 
 def check(key: str, task_type: str, horizon: Any, quantiles: Any) -> None:
     """Validate a task's ``horizon`` and ``quantiles``; ConfigError naming the key."""
-    first, last = bounds(horizon, f"{key}.horizon")
+    last = bounds(horizon, f"{key}.horizon")[1]
     if last > MAX_STEPS:
-        raise ConfigError(
-            f"{key}.horizon: at most {MAX_STEPS} steps ahead, got {last}"
-        )
+        raise ConfigError(f"{key}.horizon: at most {MAX_STEPS} steps ahead, got {last}")
     if quantiles is None:
         return
     if task_type != "regression":
@@ -77,11 +75,11 @@ def check(key: str, task_type: str, horizon: Any, quantiles: Any) -> None:
 
 
 def bounds(horizon: Any, key: str = "horizon") -> tuple[int, int]:
-    """``(first, last)`` step of a horizon: ``h`` -> ``(h, h)``, ``[a, b]`` -> ``(a, b)``."""
+    """``(first, last)`` step of a horizon: ``h`` is ``(h, h)``, ``[a, b]`` is
+    ``(a, b)``."""
     if isinstance(horizon, list | tuple):
         ok = len(horizon) == 2 and all(
-            isinstance(h, int | np.integer) and not isinstance(h, bool)
-            for h in horizon
+            isinstance(h, int | np.integer) and not isinstance(h, bool) for h in horizon
         )
         if not ok or not 1 <= horizon[0] <= horizon[1]:
             raise ConfigError(

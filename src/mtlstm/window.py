@@ -95,7 +95,7 @@ def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
         "horizon": task.horizon,
         "unit": task.unit,
     }
-    if task.quantiles is not None:  # only when declared: older bundles stay as they were
+    if task.quantiles is not None:  # only when declared: bundles stay as before
         spec["quantiles"] = list(task.quantiles)
     if task.type == "regression":
         return {**spec, **_moments(rows[task.target], task.target)}
