@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test lint format fuzz bench plots results report search example-epf clean
+.PHONY: install repro test lint format fuzz bench plots results report search example-epf example-day-ahead clean
 
 # Linters with native binaries (actionlint, shellcheck) come from hash-pinned
 # wheels only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
@@ -58,6 +58,11 @@ search: install
 # run as its own DVC project under examples/epf_fr/work/.
 example-epf: install
 	examples/epf_fr/run.sh
+
+# Day-ahead on the same data: 24 hourly prices at once with an 80% interval,
+# and 24 price levels (examples/day_ahead/, its own DVC project).
+example-day-ahead: install
+	examples/day_ahead/run.sh
 
 # Speed and memory targets, as ratios against baselines run in the same process.
 bench: install

@@ -117,7 +117,8 @@ def main() -> None:
                 {"model": levels, **reference_levels[name]},
             )
         # n x steps target instants (UTC datetime64)
-        target_times = times.to_numpy()[tasks.target_rows(ends, spec)]
+        instants = times.tz_convert("UTC").tz_localize(None).to_numpy()
+        target_times = instants[tasks.target_rows(ends, spec)]
         for kind, table in plot_tables(
             spec, actual, output, levels, target_times, cfg.plot_points
         ).items():

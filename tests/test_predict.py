@@ -266,3 +266,13 @@ def test_a_complete_last_step_is_kept(tmp_path):
     table, note = read_input(path, BUNDLE)
     assert table["Demand"].tolist() == [2.0, 6.0, 101.0]
     assert note is None
+
+
+def test_actuals_are_shown_to_float32_precision():
+    from mtlstm.predict import significant
+
+    # a target stored scaled in float32 and unscaled reads 4084.5299989656355
+    np.testing.assert_array_equal(
+        significant(np.array([4084.5299989656355, -0.000123456789, 0.0])),
+        [4084.53, -0.0001234568, 0.0],
+    )

@@ -17,6 +17,10 @@ from mtlstm import grid, ingest, metrics, tasks
 from mtlstm.config import Ingest, parse
 from mtlstm.errors import DataError
 
+# Targets are stored scaled in float32 (about 7 significant digits): the actual
+# in forecast CSVs is shown to that precision (4084.53, not 4084.5299989656).
+ACTUAL_DIGITS = 7
+
 
 def read_input(
     path: Path, bundle: dict[str, Any], allow_partial_last_step: bool = False
@@ -154,8 +158,17 @@ def _actuals(
         per_row = metrics.original_units(targets[spec["name"]], spec)
         values = per_row[np.minimum(rows, n_rows - 1)]
     if spec["type"] == "regression":
-        return np.where(known, values, np.nan)
+        return np.where(known, significant(values), np.nan)
     return np.where(known, values, -1).astype(np.int64)
+
+
+def significant(values: np.ndarray, digits: int = ACTUAL_DIGITS) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits."""
+    values = np.asarray(values, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+    scale = 10.0 ** (digits - 1 - np.where(np.isfinite(magnitude), magnitude, 0))
+    return np.round(values * scale) / scale
 
 
 def _iso(stamps: pd.DatetimeIndex, zone: str = "UTC") -> np.ndarray:
