@@ -184,3 +184,16 @@ def test_quantiles_with_predict_change_never_cross():
         x = np.random.default_rng(seed).normal(scale=50, size=(64, 5, 2))
         out = model.predict(x.astype(np.float32), verbose=0)["price"]
         assert np.all(np.diff(out, axis=-1) >= 0)
+
+
+def test_a_window_forecast_does_not_depend_on_its_batch():
+    """evaluate and `mtlstm predict` forecast the same window in batches of
+    different sizes; the quantile head must give the same bits either way
+    (softplus did not: its exp/log round differently in vectorised code)."""
+    model = model_for()
+    x = np.random.default_rng(4).normal(scale=3, size=(300, 5, 2)).astype(np.float32)
+    full = model.predict(x, batch_size=1024, verbose=0)
+    for n in (1, 7, 64, 129, 250):
+        part = model.predict(x[:n], batch_size=1024, verbose=0)
+        for name in full:
+            assert_array_equal(part[name], full[name][:n], err_msg=f"{name}, {n}")

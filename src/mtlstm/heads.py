@@ -21,16 +21,28 @@ from keras import ops
 from mtlstm import tasks
 
 
+def squareplus(x: Any) -> Any:
+    """``(x + sqrt(x^2 + 1)) / 2``: smooth, >= 0, about ``max(x, 0)`` far from 0."""
+    return 0.5 * (x + ops.sqrt(x * x + 1.0))
+
+
 @keras.saving.register_keras_serializable(package="mtlstm")
 class OrderedQuantiles(keras.layers.Layer):
     """``batch x (S*Q)`` free values -> ``batch x S x Q`` quantiles, non-decreasing
     along the quantile axis by construction.
 
     Per step, the value at the median's position is the median itself; each
-    level above adds ``softplus`` of its own value to the level below it, each
-    level below subtracts one from the level above. ``softplus >= 0`` and
-    floating-point addition is monotone, so no two quantiles ever cross (they
-    can at most touch); no sorting after the fact.
+    level above adds ``squareplus`` of its own value to the level below it,
+    each level below subtracts one from the level above. ``squareplus >= 0``
+    and floating-point addition is monotone, so no two quantiles ever cross
+    (they can at most touch); no sorting after the fact.
+
+    ``squareplus(x) = (x + sqrt(x^2 + 1)) / 2`` (Barron 2021) is a smooth,
+    positive, softplus-like increment built from correctly rounded operations
+    only: softplus's ``exp`` and ``log`` round differently in vectorised and
+    scalar code, so a window's quantiles would depend on the size of the batch
+    it is forecast in, and ``mtlstm predict`` could not reproduce evaluate's
+    forecasts exactly.
     """
 
     def __init__(self, steps: int, n_quantiles: int, median: int, **kwargs: Any):
@@ -43,11 +55,11 @@ class OrderedQuantiles(keras.layers.Layer):
         centre = x[..., m : m + 1]
         parts = [centre]
         if m + 1 < self.n_quantiles:
-            up = ops.cumsum(ops.softplus(x[..., m + 1 :]), axis=-1)
+            up = ops.cumsum(squareplus(x[..., m + 1 :]), axis=-1)
             parts.append(centre + up)
         if m > 0:
             # Levels below the median, nearest first, then put back in order.
-            down = ops.cumsum(ops.softplus(ops.flip(x[..., :m], axis=-1)), axis=-1)
+            down = ops.cumsum(squareplus(ops.flip(x[..., :m], axis=-1)), axis=-1)
             parts.insert(0, ops.flip(centre - down, axis=-1))
         return ops.concatenate(parts, axis=-1) if len(parts) > 1 else centre
 
