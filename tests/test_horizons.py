@@ -331,3 +331,13 @@ def test_per_step_fallbacks_and_scores_in_run_baselines():
     assert test["seasonal_naive"]["persistence_fallbacks"] == 0
     assert run.quantiles["load"]["naive_interval"].shape == (18, 2, 3)
     assert run.forecasts["load"]["persistence"].shape == (18, 2)
+
+
+def test_the_day_ahead_example_declares_24_steps_with_an_80_percent_interval():
+    from conftest import ROOT
+
+    params = load_params(ROOT / "examples" / "day_ahead" / "params.yaml")
+    price, level = params.tasks["price"], params.tasks["price_level"]
+    assert price.horizon == [1, 24] and price.quantiles == [0.1, 0.5, 0.9]
+    assert level.type == "classification" and level.horizon == [1, 24]
+    assert params.baselines.season >= 24
