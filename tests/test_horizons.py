@@ -341,3 +341,47 @@ def test_the_day_ahead_example_declares_24_steps_with_an_80_percent_interval():
     assert price.horizon == [1, 24] and price.quantiles == [0.1, 0.5, 0.9]
     assert level.type == "classification" and level.horizon == [1, 24]
     assert params.baselines.season >= 24
+
+
+# --- plot tables ----------------------------------------------------------------
+
+
+def test_steps_fan_and_skill_tables():
+    from mtlstm import plots
+
+    s = {**spec([1, 2], quantiles=[0.1, 0.5, 0.9]), "target": "y", "unit": "MW"}
+    assert plots.task_label(s) == "t: y [MW], steps 1-2 ahead"
+    per_step = {
+        "steps": [1, 2],
+        "model": {"mae": [1.0, 2.0], "rmse": [9.0, 9.0]},
+        "persistence": {"mae": [3.0, 4.0], "rmse": [9.0, 9.0]},
+    }
+    table = plots.steps_table(s, per_step, "mae")
+    assert table.to_dict("list") == {
+        "task": ["t: y [MW], steps 1-2 ahead"] * 4,
+        "step": [1, 2, 1, 2],
+        "reference": ["model", "model", "persistence", "persistence"],
+        "error": [1.0, 2.0, 3.0, 4.0],
+    }
+    # every second window of a 2-step range tiles the target times
+    assert_array_equal(plots.tiled(5, 2), [0, 2, 4])
+    times = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
+    levels = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 5.0], [0.0, 1.0, 1.5]])
+    fan = plots.fan_table(s, times, np.array([2.5, 6.0, 1.0]), levels, points=2)
+    assert fan.to_dict("list") == {
+        "task": ["t: y [MW], steps 1-2 ahead"] * 2,
+        "time": ["2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"],
+        "interval": ["80%", "80%"],
+        "lower": [1.0, 2.0],
+        "upper": [3.0, 5.0],
+        "median": [2.0, 3.0],
+        "actual": [2.5, 6.0],
+    }
+    interval = {"value": 0.1, "ci_low": 0.0, "ci_high": 0.2}
+    report = {
+        "skill": {"vs_persistence": interval},
+        "pinball_skill": {"vs_naive_interval": {**interval, "value": 0.15}},
+    }
+    skill = plots.skill_table(s, report)
+    assert skill["reference"].tolist() == ["persistence", "naive_interval (pinball)"]
+    assert skill["skill"].tolist() == [0.1, 0.15]

@@ -85,8 +85,11 @@ def training_curves(live_dir: Path, spec: dict[str, Any]) -> pd.DataFrame:
 
 def skill_table(spec: dict[str, Any], report: dict[str, Any]) -> pd.DataFrame:
     """Skill against each reference (1 - model / reference error; > 0 is better)
-    with its 95% interval."""
-    skill = report["skill"]
+    with its 95% interval; for a task with quantiles also the pinball skill
+    (references named "<reference> (pinball)")."""
+    skill = dict(report["skill"])
+    for name, value in report.get("pinball_skill", {}).items():
+        skill[f"{name} (pinball)"] = value
     return pd.DataFrame(
         {
             "task": task_label(spec),
