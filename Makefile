@@ -14,7 +14,7 @@ LOCK := requirements.lock
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf clean
+.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf example-day-ahead clean
 
 NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13, \
 	python3.12 and python3.11 on PATH (a version manager's shim that fails counts \
@@ -103,6 +103,11 @@ search: install
 # run as its own DVC project under examples/epf_fr/work/.
 example-epf: install
 	examples/epf_fr/run.sh
+
+# Day-ahead on the same data: 24 hourly prices at once with an 80% interval,
+# and 24 price levels (examples/day_ahead/, its own DVC project).
+example-day-ahead: install
+	examples/day_ahead/run.sh
 
 # Speed and memory targets, as ratios against baselines run in the same process.
 # QUICK=1: smaller sizes (about 3 min; full-size targets read "not measured at

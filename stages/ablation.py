@@ -4,8 +4,10 @@ Same trunk, head layer, dropout, batch, epochs, learning rate and early stopping
 as the multi-task model (the train.* budget keys), one head, scored on the same
 test windows. Writes metrics/ablation/<task>.json ({metric: value}), which
 evaluate puts next to the multi-task model, and predictions/single_task/<task>.npz
-(its test forecasts: "ends", the test windows' end rows, and "forecast", in
-original units or n x classes probabilities) for evaluate's paired intervals.
+(its test forecasts: "ends", the test windows' end rows, "forecast", in
+original units or class probabilities, n or n x steps as mtlstm.tasks stores
+them, and "quantiles", n x steps x levels, for a task with quantiles) for
+evaluate's paired intervals.
 With ablation.enabled false it writes only a note and an empty .npz, and
 returns before importing TensorFlow (seconds per task otherwise).
 """
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtlstm import metrics
+from mtlstm import metrics, tasks
 from mtlstm.config import TRAIN_BUDGET, load_params
 from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
@@ -81,8 +83,15 @@ def train_and_score(
     outputs = model.predict(ds, verbose=0)
     resume.clear(dirs["resume"])
     scores = metrics.score_outputs(bundle, arrays["targets"], arrays["test"], outputs)
-    forecast = metrics.model_output(outputs[task], bundle["tasks"][0])
-    return scores[task], {"ends": arrays["test"], "forecast": forecast}
+    spec = bundle["tasks"][0]
+    forecast = {
+        "ends": arrays["test"],
+        "forecast": tasks.squeezed(spec, metrics.model_output(outputs[task], spec)),
+    }
+    levels = metrics.model_quantiles(outputs[task], spec)
+    if levels is not None:
+        forecast["quantiles"] = levels
+    return scores[task], forecast
 
 
 def params_value(params, dotted: str):

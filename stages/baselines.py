@@ -1,7 +1,8 @@
 """Stage baselines: reference forecasters on exactly the model's test windows.
 
-Persistence, seasonal naive and gradient boosting on lag features (regression);
-majority class, persistence and gradient boosting (classification). Fitted on
+Persistence, seasonal naive and gradient boosting on lag features (regression;
+with quantiles also the naive interval); majority class, persistence and
+gradient boosting (classification), each per step of a horizon range. Fitted on
 the train split; the boosting iterations (early stopping) and, for
 classification, the class weighting are chosen on the validation split. The
 test split is only forecast and scored. Its own stage, so a loss-weight change
@@ -12,7 +13,9 @@ never refits them. Writes:
   validation chose for gradient boosting ("hgb_lag");
 - predictions/baselines.npz: every test forecast, for evaluate's intervals:
   "ends" (the test windows' end rows) and "<task>.<baseline>" (original units,
-  or n x classes probabilities).
+  or class probabilities; n, or n x steps for a horizon range, see
+  mtlstm.tasks), and for a task with quantiles "<task>.naive_interval.quantiles"
+  (n x steps x quantiles).
 """
 
 from pathlib import Path
@@ -55,6 +58,11 @@ def main() -> None:
         for task, by_name in run.forecasts.items()
         for name, output in by_name.items()
     }
+    forecasts |= {
+        f"{task}.{name}.quantiles": levels
+        for task, by_name in run.quantiles.items()
+        for name, levels in by_name.items()
+    }
     write_npz(OUT_FORECASTS, {"ends": splits["test"], **forecasts})
     write_json(
         OUT_VAL,
@@ -73,9 +81,16 @@ def report(spec: dict, run) -> None:
     persistence on validation (a weak baseline flatters the model)."""
     task, key = spec["name"], PRIMARY[spec["type"]]
     fit = run.hgb[task].summary()
-    chosen = f"hgb_lag {fit['n_iter']} of max {fit['max_iter']} iterations"
+    if "steps" in fit:  # one booster per step of a horizon range
+        n_iter = f"{min(fit['n_iter'])}..{max(fit['n_iter'])} (per step)"
+    else:
+        n_iter = str(fit["n_iter"])
+    chosen = f"hgb_lag {n_iter} of max {fit['max_iter']} iterations"
     if "class_weight" in fit:
-        chosen += f", class_weight {fit['class_weight']}"
+        weights = fit["class_weight"]
+        if isinstance(weights, list):
+            weights = ", ".join(sorted(set(weights)))
+        chosen += f", class_weight {weights}"
     print(f"baselines: {task}: {chosen} (chosen on validation)")
     for split, scores in (("val", run.val[task]), ("test", run.test[task])):
         shown = ", ".join(f"{name} {s[key]:.4g}" for name, s in scores.items())

@@ -6,13 +6,18 @@ of them, the skill on the task's primary error with a 95% moving-block
 bootstrap interval and a Diebold-Mariano test on the per-window losses
 (mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed):
 {task: {"skill": {"vs_<reference>": {value, ci_low, ci_high, loss_diff,
-dm_stat, dm_p}}}}. Also predictions/test.csv (every test forecast, in the
-format of `mtlstm predict`), metrics/versions.json (the versions of Python,
-TensorFlow, Keras, NumPy, pandas, scikit-learn and DVC that produced the
-numbers: mtlstm.versions), and plots/{predictions,residuals,confusion,skill}.csv
-(one row set per task, faceted by task in dvc plots).
+dm_stat, dm_p}}}}. Scores pool every window and step of a horizon range; a
+range task adds "per_step" (per step, the model's and every reference's
+scores), a task with quantiles adds the pinball loss, coverage and width of
+each central interval to its scores, and "pinball_skill" (against the naive
+interval and the single-task model). Also predictions/test.csv (every test
+forecast and its actual, in the format of `mtlstm predict`), metrics/versions.json
+(the versions of Python, TensorFlow, Keras, NumPy, pandas, scikit-learn and DVC
+that produced the numbers: mtlstm.versions), and
+plots/{predictions,residuals,confusion,skill,steps,fan}.csv (one row set per
+task, faceted by task in dvc plots).
 
-metrics/scores.json, the pipeline's one DVC metric, summarises evaluate.json
+metrics/scores.json, the DVC metric people compare, summarises evaluate.json
 for people and `dvc exp show` (metrics.task_summary): per task the model's
 scores, primary error first, its skill against each reference, then the
 references' scores.
@@ -23,13 +28,14 @@ those folders, so DVC would otherwise hash a stale file into dvc.lock that a
 fresh checkout does not have.
 """
 
+import functools
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mtlstm import metrics, plots, uncertainty
+from mtlstm import metrics, plots, tasks, uncertainty
 from mtlstm.config import load_params
 from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import DataError, run_stage
@@ -62,6 +68,8 @@ PLOT_COLUMNS = {
     "residuals": ["task", "residual"],
     "confusion": ["task", "actual", "predicted"],
     "skill": ["task", "reference", "skill", "ci_low", "ci_high"],
+    "steps": ["task", "step", "reference", "error"],
+    "fan": ["task", "time", "interval", "lower", "upper", "median", "actual"],
 }
 
 
@@ -79,40 +87,71 @@ def main() -> None:
         )
     # Every input is read and checked before anything is written.
     baselines = read_json(IN_BASELINES)
-    references = reference_forecasts(bundle, baselines, ends)
+    references, reference_levels = reference_forecasts(bundle, baselines, ends)
     model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
     scaled = load_npy(WINDOWS / "scaled.npy")
     targets = load_npz(WINDOWS / "targets.npz")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
     ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
     outputs = model.predict(ds, verbose=0)
-    write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs))
+    write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs, targets))
     scores = metrics.score_outputs(bundle, targets, ends, outputs)
     report, tables = {}, {}
+    compare = functools.partial(
+        uncertainty.compare,
+        block=season,
+        samples=cfg.bootstrap_samples,
+        seed=params.base.seed,
+    )
     for spec in bundle["tasks"]:
         name = spec["name"]
         single = single_task_scores(name)
-        actual = metrics.original_units(targets[name], spec)[ends + spec["horizon"]]
+        actual = metrics.actuals(spec, targets[name], ends)  # n x steps
         output = metrics.model_output(outputs[name], spec)
-        skill = uncertainty.compare(
+        skill = compare(
             metrics.window_losses(spec, actual, output),
             {
                 ref: metrics.window_losses(spec, actual, forecast)
                 for ref, forecast in references[name].items()
             },
-            block=season,
-            samples=cfg.bootstrap_samples,
-            seed=params.base.seed,
         )
         report[name] = metrics.task_report(
             spec, scores[name], baselines[name], single, json_safe(skill)
         )
-        target_times = times[ends + spec["horizon"]]
+        levels = metrics.model_quantiles(outputs[name], spec)
+        if levels is not None:
+            # Pinball skill: against the naive interval (and the single-task
+            # model's quantiles), on per-window mean pinball losses.
+            report[name]["pinball_skill"] = json_safe(
+                compare(
+                    metrics.window_pinball(spec, actual, levels),
+                    {
+                        ref: metrics.window_pinball(spec, actual, ref_levels)
+                        for ref, ref_levels in reference_levels[name].items()
+                    },
+                )
+            )
+        if tasks.is_range(spec):
+            report[name]["per_step"] = per_step_scores(
+                spec,
+                actual,
+                {"model": output, **references[name]},
+                {"model": levels, **reference_levels[name]},
+            )
+        # n x steps target instants (UTC datetime64)
+        instants = times.tz_convert("UTC").tz_localize(None).to_numpy()
+        target_times = instants[tasks.target_rows(ends, spec)]
         for kind, table in plot_tables(
-            spec, actual, output, target_times, cfg.plot_points
+            spec, actual, output, levels, target_times, cfg.plot_points
         ).items():
             tables.setdefault(kind, []).append(table)
         tables.setdefault("skill", []).append(plots.skill_table(spec, report[name]))
+        if "per_step" in report[name]:
+            tables.setdefault("steps", []).append(
+                plots.steps_table(
+                    spec, report[name]["per_step"], metrics.PRIMARY[spec["type"]]
+                )
+            )
     record = versions()  # before any write: all outputs or none
     write_plots(tables)
     write_json(OUT_METRICS, report)
@@ -131,27 +170,61 @@ def main() -> None:
     for name, r in report.items():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in r["model"].items())
         print(f"evaluate: {name}: {shown}")
-        for ref, s in r["skill"].items():
-            print(
-                f"evaluate: {name}: skill {ref} {s['value']:+.3f} "
-                f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], DM p {s['dm_p']:.3g}"
-            )
+        for kind in ("skill", "pinball_skill"):
+            for ref, s in r.get(kind, {}).items():
+                label = "skill" if kind == "skill" else "pinball skill"
+                print(
+                    f"evaluate: {name}: {label} {ref} {s['value']:+.3f} "
+                    f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], DM p {s['dm_p']:.3g}"
+                )
+
+
+def per_step_scores(
+    spec: dict,
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    levels: dict[str, np.ndarray | None],
+) -> dict:
+    """``{"steps": [...], forecaster: {metric: [score per step]}}`` for the
+    model and every reference; quantile scores where a forecaster has them."""
+    out: dict = {"steps": tasks.steps(spec).tolist()}
+    for name, forecast in forecasts.items():
+        out[name] = metrics.step_scores(spec, actual, forecast)
+        if levels.get(name) is not None:
+            per_step = [
+                metrics.quantile_scores(spec, actual[:, [i]], levels[name][:, [i]])
+                for i in range(actual.shape[1])
+            ]
+            out[name] |= {key: [s[key] for s in per_step] for key in per_step[0]}
+    return out
 
 
 def reference_forecasts(
     bundle: dict, baselines: dict, ends: np.ndarray
-) -> dict[str, dict[str, np.ndarray]]:
-    """{task: {reference: per-window test forecast}}: every baseline of
-    baselines.json, and the single-task model unless the ablation was off."""
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """{task: {reference: per-window test forecast, with steps}}: every baseline
+    of baselines.json, and the single-task model unless the ablation was off;
+    and {task: {reference: n x steps x quantiles}} of those with quantiles."""
     forecasts = load_forecasts(IN_BASELINE_FORECASTS, ends)
-    out = {}
+    out, levels = {}, {}
     for spec in bundle["tasks"]:
         name = spec["name"]
-        out[name] = {ref: forecasts[f"{name}.{ref}"] for ref in baselines[name]}
+        out[name] = {
+            ref: tasks.with_steps(spec, forecasts[f"{name}.{ref}"])
+            for ref in baselines[name]
+        }
+        levels[name] = {
+            ref: forecasts[f"{name}.{ref}.quantiles"]
+            for ref in baselines[name]
+            if f"{name}.{ref}.quantiles" in forecasts
+        }
         if single_task_scores(name) is not None:
             path = IN_SINGLE_FORECASTS / f"{name}.npz"
-            out[name]["single_task"] = load_forecasts(path, ends)["forecast"]
-    return out
+            single = load_forecasts(path, ends)
+            out[name]["single_task"] = tasks.with_steps(spec, single["forecast"])
+            if "quantiles" in single:
+                levels[name]["single_task"] = single["quantiles"]
+    return out, levels
 
 
 def load_forecasts(path: Path, ends: np.ndarray) -> dict[str, np.ndarray]:
@@ -180,14 +253,42 @@ def single_task_scores(task: str) -> dict[str, float] | None:
     return None if "skipped" in scores else scores
 
 
-def plot_tables(spec: dict, actual, output, times, points: int) -> dict:
-    """This task's rows for each plot kind (regression or classification)."""
+def plot_tables(
+    spec: dict, actual, output, levels, times, points: int
+) -> dict[str, pd.DataFrame]:
+    """This task's rows for each plot kind (regression or classification).
+    ``actual``, ``output`` (and ``levels``, ``times``) have the step axis."""
     if spec["type"] == "regression":
-        return {
-            "predictions": plots.predictions_table(spec, times, actual, output, points),
-            "residuals": plots.residuals_table(spec, actual, output),
+        shown = plots.tiled(len(actual), actual.shape[1])
+        out = {
+            "predictions": plots.predictions_table(
+                spec,
+                utc(times[shown]),
+                actual[shown].ravel(),
+                output[shown].ravel(),
+                points,
+            ),
+            "residuals": plots.residuals_table(spec, actual.ravel(), output.ravel()),
         }
-    return {"confusion": plots.confusion_table(spec, actual, output)}
+        if levels is not None:
+            out["fan"] = plots.fan_table(
+                spec,
+                utc(times[shown]),
+                actual[shown].ravel(),
+                levels[shown].reshape(-1, levels.shape[-1]),
+                points,
+            )
+        return out
+    n_classes = len(spec["classes"])
+    return {
+        "confusion": plots.confusion_table(
+            spec, actual.ravel(), output.reshape(-1, n_classes)
+        )
+    }
+
+
+def utc(values: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(values.ravel()).tz_localize("UTC")
 
 
 def write_plots(tables: dict[str, list[pd.DataFrame]]) -> None:

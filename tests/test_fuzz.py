@@ -404,6 +404,8 @@ def test_any_predict_input_forecasts_or_fails_with_one_line(small_model, rows, p
             return
         forecasts = pd.read_csv(output)
         assert len(forecasts) > 0
-        assert np.isfinite(forecasts["demand"].to_numpy()).all()
-        probabilities = forecasts.filter(like="temp_class_p_").to_numpy()
+        demand = forecasts[forecasts["task"] == "demand"]["forecast"]
+        assert np.isfinite(demand.astype(float).to_numpy()).all()
+        classes = forecasts[forecasts["task"] == "temp_class"]
+        probabilities = classes.filter(like="p_").to_numpy()
         assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)

@@ -651,6 +651,12 @@ def find_metrics(node, path: str):
     return None
 
 
+def utc_text(local: pd.Series) -> list[str]:
+    """Forecast CSV times (local, with their offset) as the raw CSV's UTC text."""
+    stamps = pd.to_datetime(local, utc=True)
+    return stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
+
+
 def test_evaluate_metrics_match_a_recomputation_from_the_forecasts(project):
     """metrics/evaluate.json against scores recomputed independently from
     predictions/test.csv and the raw CSV (targets looked up by target time)."""
@@ -661,9 +667,17 @@ def test_evaluate_metrics_match_a_recomputation_from_the_forecasts(project):
     report = project.read_json("metrics/evaluate.json")
     tasks = project.params()["tasks"]
     assert tasks["demand"]["horizon"] == 3
+    zone = project.params()["features"]["timezone"]
+    assert (forecasts["zone"] == zone).all()
+    assert forecasts["origin"].str.endswith(("+10:00", "+11:00")).all(), zone
 
-    actual = source.loc[forecasts["demand_time"], "Demand"].to_numpy()
-    err = forecasts["demand"].to_numpy() - actual
+    demand = forecasts[forecasts["task"] == "demand"]
+    assert (demand["step"] == 3).all()
+    assert (demand["unit"] == tasks["demand"]["unit"]).all()
+    actual = source.loc[utc_text(demand["time"]), "Demand"].to_numpy()
+    # the actual next to each forecast is the target (float32 scaled, unscaled)
+    assert demand["actual"].astype(float).to_numpy() == pytest.approx(actual, rel=1e-6)
+    err = demand["forecast"].astype(float).to_numpy() - actual
     smape = 200 * np.mean(np.abs(err) / (np.abs(actual) + np.abs(actual + err)))
     model = report["demand"]["model"]
     assert model["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-6)
@@ -671,10 +685,12 @@ def test_evaluate_metrics_match_a_recomputation_from_the_forecasts(project):
     assert model["smape"] == pytest.approx(smape, rel=1e-6)
 
     spec = tasks["temp_class"]
-    temperature = source.loc[forecasts["temp_class_time"], "Temperature"]
+    rows = forecasts[forecasts["task"] == "temp_class"]
+    temperature = source.loc[utc_text(rows["time"]), "Temperature"]
     truth = np.searchsorted(spec["bins"], temperature.to_numpy(), side="right")
-    proba = forecasts[[f"temp_class_p_{c}" for c in spec["classes"]]].to_numpy()
-    predicted = [spec["classes"].index(c) for c in forecasts["temp_class"]]
+    assert rows["actual"].tolist() == [spec["classes"][i] for i in truth]
+    proba = rows[[f"p_{c}" for c in spec["classes"]]].to_numpy()
+    predicted = [spec["classes"].index(c) for c in rows["forecast"]]
     model = report["temp_class"]["model"]
     assert model["accuracy"] == pytest.approx(np.mean(truth == predicted))
     assert model["macro_f1"] == pytest.approx(
@@ -711,7 +727,8 @@ def test_predict_on_the_test_period_reproduces_evaluate(project, tmp_path):
     expected = pd.read_csv(project.root / "predictions/test.csv")
     lookback = project.params()["window"]["lookback"]
     source = pd.read_csv(project.root / CSV)
-    first = source.index[source["Time"] == expected["origin"].iloc[0]][0]
+    origin = utc_text(expected["origin"].iloc[:1])[0]
+    first = source.index[source["Time"] == origin][0]
     source.iloc[first - lookback + 1 :].to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "p.csv"
     proc = predict(project, "--input", str(tmp_path / "new.csv"), "--output", str(out))

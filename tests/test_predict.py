@@ -40,18 +40,111 @@ def test_forecast_frame_is_exact():
         "sky": np.array([[0.25, 0.75], [0.5, 0.5]], dtype=np.float32),
     }
     frame = forecast_frame(BUNDLE, times, np.array([1, 3]), outputs)
+    nan = float("nan")
     expected = pd.DataFrame(
         {
-            "origin": ["2024-01-01T01:00:00Z", "2024-01-01T03:00:00Z"],
-            "load_time": ["2024-01-01T03:00:00Z", "2024-01-01T05:00:00Z"],
-            "load": [11.0, 8.0],  # 0.5 * 2 + 10, -1 * 2 + 10
-            "sky_time": ["2024-01-01T02:00:00Z", "2024-01-01T04:00:00Z"],
-            "sky": ["rain", "sun"],  # argmax; a tie goes to the first class
-            "sky_p_sun": [0.25, 0.5],
-            "sky_p_rain": [0.75, 0.5],
+            "origin": ["2024-01-01T01:00:00Z"] * 2 + ["2024-01-01T03:00:00Z"] * 2,
+            "task": ["load", "sky", "load", "sky"],
+            "step": [2, 1, 2, 1],
+            "time": [
+                "2024-01-01T03:00:00Z",
+                "2024-01-01T02:00:00Z",
+                "2024-01-01T05:00:00Z",
+                "2024-01-01T04:00:00Z",
+            ],
+            "zone": "UTC",
+            "unit": "",
+            # 0.5 * 2 + 10, argmax (a tie goes to the first class), -1 * 2 + 10
+            "forecast": [11.0, "rain", 8.0, "sun"],
+            "actual": pd.Series([nan, None, nan, None], dtype=object),  # no targets
+            "p_sun": [nan, 0.25, nan, 0.5],
+            "p_rain": [nan, 0.75, nan, 0.5],
         }
     )
     pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+
+
+def test_forecast_frame_steps_quantiles_actuals_in_the_local_zone():
+    """A range task with quantiles: one row per origin and step, target times
+    and origins in the bundle's zone with its offset, the actual wherever the
+    target row exists in the origin's segment."""
+    bundle = {
+        **BUNDLE,
+        "timezone": "Australia/Melbourne",  # UTC+11 in January
+        "tasks": [
+            {
+                **BUNDLE["tasks"][0],
+                "horizon": [1, 2],
+                "quantiles": [0.1, 0.5, 0.9],
+                "unit": "MW",
+            }
+        ],
+    }
+    times = pd.Series(pd.date_range("2024-01-01", periods=5, freq="h", tz="UTC"))
+    targets = {"load": np.arange(5, dtype=np.float32)}  # actual 10, 12, .., 18
+    levels = np.array(
+        [
+            [[-1.0, 0.0, 1.0], [-2.0, 0.5, 2.0]],
+            [[0.0, 1.0, 3.0], [0.0, 1.5, 4.0]],
+            [[0.0, 2.0, 3.0], [0.0, 2.5, 4.0]],
+        ],
+        dtype=np.float32,
+    )
+    segment = np.array([0, 0, 0, 0, 1])  # row 4 starts a new segment
+    frame = forecast_frame(
+        bundle, times, np.array([1, 2, 3]), {"load": levels}, targets, segment
+    )
+    assert list(frame.columns) == [
+        "origin",
+        "task",
+        "step",
+        "time",
+        "zone",
+        "unit",
+        "forecast",
+        "actual",
+        "q0.1",
+        "q0.5",
+        "q0.9",
+    ]
+    assert frame["origin"].tolist()[::2] == [
+        "2024-01-01T12:00:00+11:00",
+        "2024-01-01T13:00:00+11:00",
+        "2024-01-01T14:00:00+11:00",
+    ]
+    assert frame["time"].tolist()[:3] == [
+        "2024-01-01T13:00:00+11:00",
+        "2024-01-01T14:00:00+11:00",
+        "2024-01-01T14:00:00+11:00",
+    ]
+    assert frame["step"].tolist() == [1, 2] * 3
+    assert (frame["zone"] == "Australia/Melbourne").all()
+    assert (frame["unit"] == "MW").all()
+    assert frame["forecast"].tolist() == [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+    assert frame["q0.1"].tolist() == [8.0, 6.0, 10.0, 10.0, 10.0, 10.0]
+    assert frame["q0.9"].tolist() == [12.0, 14.0, 16.0, 18.0, 16.0, 18.0]
+    # rows 2, 3 | 3, then 4 is in another segment | 4 (other segment), 5 (past
+    # the end): not observed at the target time
+    np.testing.assert_array_equal(
+        frame["actual"].to_numpy(float), [14.0, 16.0, 16.0, np.nan, np.nan, np.nan]
+    )
+
+
+def test_forecast_frame_utc_offsets_follow_daylight_saving():
+    bundle = {**BUNDLE, "timezone": "Europe/Berlin", "tasks": [BUNDLE["tasks"][0]]}
+    times = pd.Series(pd.date_range("2024-03-31T00:00", periods=4, freq="h", tz="UTC"))
+    frame = forecast_frame(
+        bundle, times, np.array([0, 1]), {"load": np.zeros((2, 1), np.float32)}
+    )
+    # 01:00 UTC is 03:00 CEST (+02:00) after the change at 01:00 UTC
+    assert frame["origin"].tolist() == [
+        "2024-03-31T01:00:00+01:00",
+        "2024-03-31T03:00:00+02:00",
+    ]
+    assert frame["time"].tolist() == [  # horizon 2
+        "2024-03-31T04:00:00+02:00",
+        "2024-03-31T05:00:00+02:00",
+    ]
 
 
 def test_origins_close_a_full_lookback_inside_one_segment():
@@ -123,9 +216,10 @@ def test_daily_rows_at_local_midnight_keep_their_local_day(tmp_path):
     frame = forecast_frame(
         daily_bundle(), table["time"], np.array([2]), {"load": np.zeros((1, 1))}
     )
-    # the instant of local midnight, not the UTC day before's midnight
-    assert frame["origin"].tolist() == ["2024-01-02T23:00:00Z"]
-    assert frame["load_time"].tolist() == ["2024-01-03T23:00:00Z"]
+    # local midnight, written in the zone (the instant 2024-01-02T23:00:00Z),
+    # not the UTC day before's midnight
+    assert frame["origin"].tolist() == ["2024-01-03T00:00:00+01:00"]
+    assert frame["time"].tolist() == ["2024-01-04T00:00:00+01:00"]
 
 
 def test_daily_target_time_follows_local_days_across_dst():
@@ -134,7 +228,8 @@ def test_daily_target_time_follows_local_days_across_dst():
         daily_bundle(), times, np.array([0]), {"load": np.zeros((1, 1))}
     )
     # 31 March 2024 has 23 hours in Berlin: the next local midnight is 22:00Z.
-    assert frame["load_time"].tolist() == ["2024-03-31T22:00:00Z"]
+    assert frame["origin"].tolist() == ["2024-03-31T00:00:00+01:00"]
+    assert frame["time"].tolist() == ["2024-04-01T00:00:00+02:00"]
 
 
 HALF_HOURS = (
@@ -171,3 +266,13 @@ def test_a_complete_last_step_is_kept(tmp_path):
     table, note = read_input(path, BUNDLE)
     assert table["Demand"].tolist() == [2.0, 6.0, 101.0]
     assert note is None
+
+
+def test_actuals_are_shown_to_float32_precision():
+    from mtlstm.predict import significant
+
+    # a target stored scaled in float32 and unscaled reads 4084.5299989656355
+    np.testing.assert_array_equal(
+        significant(np.array([4084.5299989656355, -0.000123456789, 0.0])),
+        [4084.53, -0.0001234568, 0.0],
+    )

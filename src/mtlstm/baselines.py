@@ -3,9 +3,19 @@
 A model's scores mean little on their own: an MAE of 150 MW is good or bad only
 next to what a trivial forecaster achieves on the same windows. Every baseline
 here forecasts exactly the windows that ``stages/evaluate.py`` scores (a window
-ending at row ``e`` predicts row ``e + horizon``) and is scored with
-``metrics.score_task`` in original units (regression) or as class
-probabilities (classification), so its numbers sit beside the model's.
+ending at row ``e`` predicts rows ``e + step`` for every step of the task's
+horizon, ``mtlstm.tasks``) and is scored with ``metrics.score_task`` in
+original units (regression) or as class probabilities (classification), so its
+numbers sit beside the model's.
+
+Per step of a horizon range: persistence repeats the value at the origin;
+seasonal naive takes the value one season before each target step; the lag
+model is one booster per step (direct, like the model's head), each with its
+own iterations chosen on validation; the majority class is the most frequent
+training target at that step. A task with quantiles also gets ``naive_interval``:
+persistence plus, per step, the empirical quantiles of persistence's residuals
+on the training windows; its pinball loss is what the model's pinball skill is
+measured against.
 
 Pure NumPy/scikit-learn: this module must never import TensorFlow, so the
 baselines stay cheap to run and to test.
@@ -24,10 +34,11 @@ from sklearn.ensemble import (
 )
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-from mtlstm import metrics
+from mtlstm import metrics, tasks
 from mtlstm.errors import DataError
 
 REGRESSION_BASELINES = ("persistence", "seasonal_naive", "hgb_lag")
+NAIVE_INTERVAL = "naive_interval"  # quantile tasks only
 CLASSIFICATION_BASELINES = ("majority", "persistence", "hgb_lag")
 
 # Gradient boosting as a careful practitioner fits it: a fixed learning rate and
@@ -72,8 +83,27 @@ class BaselineRun:
 
     test: dict[str, dict[str, dict[str, float]]]  # {task: {baseline: scores}}
     val: dict[str, dict[str, dict[str, float]]]  # the same on validation
-    hgb: dict[str, HGBFit]  # per task
+    hgb: dict[str, HGBFit | StepFits]  # per task
     forecasts: dict[str, dict[str, np.ndarray]]  # {task: {baseline: test output}}
+    # Quantile tasks: {task: {baseline: n x S x Q test quantiles}}.
+    quantiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepFits:
+    """The lag model of a horizon range: one booster per step."""
+
+    steps: list[int]
+    fits: list[HGBFit]
+
+    def summary(self) -> dict[str, Any]:
+        """Per step, what validation chose (lists in step order)."""
+        each = [fit.summary() for fit in self.fits]
+        out: dict[str, Any] = {"steps": self.steps}
+        for key in each[0]:
+            values = [e[key] for e in each]
+            out[key] = values[0] if key == "max_iter" else values
+        return out
 
 
 def persistence(raw: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -305,43 +335,105 @@ def choose_hgb(
     return HGBFit(best.model, best.n_iter, best.class_weight, f1)
 
 
+def choose_lag_model(
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    splits: dict[str, np.ndarray],
+    lookback: int,
+    seed: int,
+) -> HGBFit | StepFits:
+    """``choose_hgb`` for a one-step task; for a horizon range one booster per
+    step (``StepFits``), each chosen on validation like a one-step task."""
+    if not tasks.is_range(spec):
+        return choose_hgb(spec, series, scaled, splits, lookback, seed)
+    steps = tasks.steps(spec).tolist()
+    fits = [
+        choose_hgb(tasks.at_step(spec, step), series, scaled, splits, lookback, seed)
+        for step in steps
+    ]
+    return StepFits(steps, fits)
+
+
 def task_forecasts(
     spec: dict[str, Any],
     series: np.ndarray,
     scaled: np.ndarray,
-    hgb: HGBFit,
+    hgb: HGBFit | StepFits,
     train_ends: np.ndarray,
     ends: np.ndarray,
     lookback: int,
     season: int = 24,
     positions: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every baseline's forecast for the windows ending at ``ends``.
+    """Every baseline's forecast for the windows ending at ``ends``, in the
+    stored form (``mtlstm.tasks.squeezed``: ``n`` or ``n x C`` for a one-step
+    task, ``n x S`` or ``n x S x C`` for a range).
 
     Regression forecasts are in original units; classification forecasts are
-    ``n x len(classes)`` probabilities (hard forecasts one-hot), so
-    ``metrics.score_task`` (log-loss included) scores them like the model.
+    class probabilities (hard forecasts one-hot), so ``metrics.score_task``
+    (log-loss included) scores them like the model.
     """
     raw = metrics.original_units(series, spec)
     ends = np.asarray(ends, np.int64)
-    forecast_hgb = predict_hgb(hgb, spec, series, scaled, ends, lookback)
+    steps = tasks.steps(spec)
+    fits = hgb.fits if isinstance(hgb, StepFits) else [hgb]
+    forecast_hgb = np.stack(
+        [
+            predict_hgb(fit, tasks.at_step(spec, step), series, scaled, ends, lookback)
+            for fit, step in zip(fits, steps, strict=True)
+        ],
+        axis=1,
+    )
+    origin = persistence(raw, ends)
     if spec["type"] == "regression":
-        return {
-            "persistence": persistence(raw, ends),
-            "seasonal_naive": seasonal_naive(
-                raw, ends, spec["horizon"], season, positions
+        out = {
+            "persistence": np.repeat(origin[:, None], len(steps), axis=1),
+            "seasonal_naive": np.stack(
+                [seasonal_naive(raw, ends, s, season, positions) for s in steps],
+                axis=1,
             ),
             "hgb_lag": forecast_hgb,
         }
-    n_classes = len(spec["classes"])
-    # The majority class is read from what training windows predict (e + h),
-    # the same target rows the classifier is fitted on.
-    train_targets = raw[np.asarray(train_ends, np.int64) + spec["horizon"]]
-    return {
-        "majority": majority_proba(train_targets, len(ends), n_classes),
-        "persistence": metrics.one_hot(persistence(raw, ends), n_classes),
-        "hgb_lag": forecast_hgb,
-    }
+        if tasks.quantiles(spec) is not None:
+            levels = naive_interval(spec, raw, train_ends, ends)
+            out[NAIVE_INTERVAL] = levels[..., tasks.median_index(spec)]
+    else:
+        n_classes = len(spec["classes"])
+        train_ends = np.asarray(train_ends, np.int64)
+        # The majority class is read from what training windows predict at each
+        # step (e + step), the same target rows the classifiers are fitted on.
+        out = {
+            "majority": np.stack(
+                [
+                    majority_proba(raw[train_ends + s], len(ends), n_classes)
+                    for s in steps
+                ],
+                axis=1,
+            ),
+            "persistence": np.repeat(
+                metrics.one_hot(origin, n_classes)[:, None], len(steps), axis=1
+            ),
+            "hgb_lag": forecast_hgb,
+        }
+    return {name: tasks.squeezed(spec, value) for name, value in out.items()}
+
+
+def naive_interval(
+    spec: dict[str, Any],
+    raw: np.ndarray,
+    train_ends: np.ndarray,
+    ends: np.ndarray,
+) -> np.ndarray:
+    """``n x S x Q`` quantile forecasts of persistence plus, per step, the
+    empirical quantiles (``np.quantile``, linear) of persistence's residuals
+    ``y[e + step] - y[e]`` over the training windows. Never crosses: the
+    empirical quantiles are non-decreasing in the level."""
+    train_ends = np.asarray(train_ends, np.int64)
+    residuals = tasks.gather(raw, train_ends, spec) - raw[train_ends][:, None]
+    offsets = np.quantile(residuals, tasks.quantiles(spec), axis=0).T  # S x Q
+    origin = raw[np.asarray(ends, np.int64)]
+    return origin[:, None, None] + offsets[None, :, :]
 
 
 def run_baselines(
@@ -360,8 +452,8 @@ def run_baselines(
     needs ``"train"`` (fitting), ``"val"`` (boosting iterations, class
     weighting) and ``"test"`` (scoring) window end rows; ``positions`` the rows'
     grid steps since the first (see ``season_rows``). The seasonal naive scores
-    also count the windows that fell back to persistence
-    (``persistence_fallbacks``).
+    also count the (window, step) pairs that fell back to persistence
+    (``persistence_fallbacks``). Scores pool every window and step.
     """
     missing = {"train", "val", "test"} - set(splits)
     if missing:
@@ -369,11 +461,13 @@ def run_baselines(
             f"splits lacks {sorted(missing)}; it needs 'train', 'val' and 'test'"
         )
     scores: dict[str, dict] = {"val": {}, "test": {}}
-    fits, forecasts = {}, {}
+    fits, forecasts, quantiles = {}, {}, {}
     for spec in bundle["tasks"]:
         name, series = spec["name"], targets[spec["name"]]
         raw = metrics.original_units(series, spec)
-        fits[name] = choose_hgb(spec, series, scaled, splits, bundle["lookback"], seed)
+        fits[name] = choose_lag_model(
+            spec, series, scaled, splits, bundle["lookback"], seed
+        )
         by_split = {}
         for split in ("val", "test"):
             ends = np.asarray(splits[split], np.int64)
@@ -388,19 +482,28 @@ def run_baselines(
                 season,
                 positions,
             )
-            actual = raw[ends + spec["horizon"]]
+            actual = tasks.gather(raw, ends, spec)
             scores[split][name] = {
                 baseline: metrics.score_task(spec, actual, output)
                 for baseline, output in by_split[split].items()
             }
             if spec["type"] == "regression":
-                rows = season_rows(ends, spec["horizon"], season, positions)
-                fallbacks = int((rows < 0).sum())
+                fallbacks = sum(
+                    int((season_rows(ends, step, season, positions) < 0).sum())
+                    for step in tasks.steps(spec)
+                )
                 scores[split][name]["seasonal_naive"]["persistence_fallbacks"] = (
                     fallbacks
                 )
+            if tasks.quantiles(spec) is not None:
+                levels = naive_interval(spec, raw, splits["train"], ends)
+                scores[split][name][NAIVE_INTERVAL] |= metrics.quantile_scores(
+                    spec, actual, levels
+                )
+                if split == "test":
+                    quantiles[name] = {NAIVE_INTERVAL: levels}
         forecasts[name] = by_split["test"]
-    return BaselineRun(scores["test"], scores["val"], fits, forecasts)
+    return BaselineRun(scores["test"], scores["val"], fits, forecasts, quantiles)
 
 
 def score_baselines(

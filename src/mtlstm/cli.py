@@ -259,7 +259,17 @@ def _predict(args: argparse.Namespace) -> None:
         print(f"predict: note: {note}", file=sys.stderr)
     ends = origins(table["segment"].to_numpy(), bundle["lookback"], str(args.input))
     outputs = _run_model(args, bundle, table, ends)
-    frame = forecast_frame(bundle, table["time"], ends, outputs)
+    from mtlstm.window import targets
+
+    # Where the input already holds a target time, its value is the actual.
+    frame = forecast_frame(
+        bundle,
+        table["time"],
+        ends,
+        outputs,
+        targets(table, bundle),
+        table["segment"].to_numpy(),
+    )
     write_csv(args.output, frame)
     print(
         f"predict: {len(frame)} forecast(s) -> {args.output} (last origin "

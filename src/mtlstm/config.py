@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
+from mtlstm import tasks as task_shape
 from mtlstm.errors import ConfigError, quote, shorten
 
 TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -129,11 +130,14 @@ class Features:
 class Task:
     type: Literal["regression", "classification"]
     target: str
-    horizon: int = 1
+    # One step (3), or every step of a range ([1, 24]); see mtlstm.tasks.
+    horizon: int | list[int] = 1
     bins: list[float] | None = None
     classes: list[str] | None = None
     unit: str = ""
     predict_change: bool = False
+    # Regression only: quantile levels, 0.5 included (see mtlstm.tasks).
+    quantiles: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -430,8 +434,32 @@ def _with_defaults(tp: Any, kwargs: dict[str, Any], failed: set[str]) -> dict:
 def _parse_optional(tp: Any, value: Any, key: str) -> Any:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if value is None:
+        if len(args) == len(typing.get_args(tp)):  # None is not allowed
+            raise ConfigError(f"{key}: expected {_either(args)}, got null")
         return None
-    return parse(args[0], value, key)
+    if len(args) == 1:
+        return parse(args[0], value, key)
+    # A union such as int | list[int]: a YAML list takes the list member.
+    lists = [a for a in args if typing.get_origin(a) is list]
+    others = [a for a in args if typing.get_origin(a) is not list]
+    chosen = lists if isinstance(value, list) else others
+    if not chosen:
+        raise ConfigError(f"{key}: expected {_either(args)}, got {quote(value)}")
+    try:
+        return parse(chosen[0], value, key)
+    except ConfigError as exc:
+        if isinstance(value, list):
+            raise
+        raise ConfigError(
+            f"{key}: expected {_either(args)}, got {quote(value)}"
+        ) from exc
+
+
+def _either(args: list[Any]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
+    return " or ".join(
+        "a list" if typing.get_origin(a) is list else names.get(a, str(a)) for a in args
+    )
 
 
 def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
@@ -557,8 +585,8 @@ def _check_task(name: str, task: Task, ingest: Ingest) -> None:
             "digits and _ (the name becomes the Keras head's layer name)"
         )
     problems: list[str] = []
-    if task.horizon <= 0:
-        problems.append(f"{key}.horizon: must be >= 1, got {task.horizon}")
+    with _collecting(problems):
+        task_shape.check(key, task.type, task.horizon, task.quantiles)
     if task.type == "classification" and task.predict_change:
         problems.append(f"{key}.predict_change: only for regression tasks")
     if task.target not in ingest.columns:
@@ -641,7 +669,13 @@ def _check_split(s: Split) -> None:
 def _check_season(tasks: dict[str, Task], baselines: Baselines) -> None:
     # Seasonal naive forecasts regression tasks only: a classification task's
     # horizon puts no bound on the season.
-    horizons = [t.horizon for t in tasks.values() if t.type == "regression"]
+    horizons = []
+    for t in tasks.values():
+        if t.type == "regression":
+            try:
+                horizons.append(task_shape.bounds(t.horizon)[1])
+            except ConfigError:  # reported once, under tasks.<name>.horizon
+                continue
     if horizons and baselines.season < max(horizons):
         raise ConfigError(
             f"baselines.season: {baselines.season} steps is shorter than the "
@@ -736,6 +770,16 @@ def _check_class_loss(t: Train, tasks: dict[str, Task]) -> None:
             )
 
 
+def _check_quantile_losses(t: Train, tasks: dict[str, Task]) -> None:
+    """A quantile head is trained with the pinball loss of its own levels."""
+    for name in t.losses:
+        if name in tasks and tasks[name].quantiles is not None:
+            raise ConfigError(
+                f"train.losses.{name}: a task with quantiles is trained with the "
+                f"pinball loss of tasks.{name}.quantiles; remove this entry"
+            )
+
+
 # Params' checks across sections: (the sections each reads, the check). A check
 # runs only when all its sections parsed, so one broken section is reported once.
 _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
@@ -749,4 +793,5 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("evaluate",), _check_evaluate),
     (("train", "tasks"), _check_train),
     (("train", "tasks"), _check_class_loss),
+    (("train", "tasks"), _check_quantile_losses),
 )

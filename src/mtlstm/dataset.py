@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from mtlstm import tasks
+
 Matrix = np.ndarray | tf.Tensor
 
 
@@ -46,17 +48,25 @@ def make_dataset(
     ``targets`` may be NumPy arrays or tensors (see ``as_tensor``).
     """
     windows = _window_gatherer(scaled, bundle["lookback"])
+    # Per head: its per-row targets, the steps it forecasts, and whether its
+    # batch of targets keeps the step axis (see mtlstm.tasks: every regression
+    # head, and classification heads over a range).
     heads = {
-        t["name"]: (as_tensor(targets[t["name"]]), t["horizon"], t["type"])
+        t["name"]: (
+            as_tensor(targets[t["name"]]),
+            tf.constant(tasks.steps(t)),
+            t["type"] == "regression" or tasks.is_range(t),
+        )
         for t in bundle["tasks"]
     }
 
     def gather(end: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         x = windows(end)
         ys = {}
-        for name, (values, horizon, kind) in heads.items():
-            y = tf.gather(values, end + horizon)
-            ys[name] = y[:, None] if kind == "regression" else y
+        for name, (values, steps, keep_steps) in heads.items():
+            # batch x S targets, gathered here: never stored per window.
+            y = tf.gather(values, end[:, None] + steps[None, :])
+            ys[name] = y if keep_steps else y[:, 0]
         return x, ys
 
     if shuffle_seed is None:

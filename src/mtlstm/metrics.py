@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss
 
+from mtlstm import tasks
+
 
 def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """MAE, RMSE and sMAPE (percent, 0..200) in the target's original units."""
@@ -62,10 +64,26 @@ def score_task(
     actual: np.ndarray,
     output: np.ndarray,
 ) -> dict[str, float]:
-    """Scores of one task's model output (original units / probabilities)."""
+    """Scores of one task's forecasts (original units / probabilities), pooled
+    over every window and step: ``actual`` is ``n`` or ``n x S``, ``output`` the
+    same (regression) or with a class axis (probabilities). For MAE, accuracy
+    and log-loss the pooled score is the mean of the per-step scores."""
+    actual = np.asarray(actual)
     if spec["type"] == "regression":
-        return regression_scores(actual, output)
-    return classification_scores(actual, output, len(spec["classes"]))
+        return regression_scores(actual.ravel(), np.asarray(output).ravel())
+    n_classes = len(spec["classes"])
+    proba = np.asarray(output).reshape(-1, n_classes)
+    return classification_scores(actual.ravel(), proba, n_classes)
+
+
+def step_scores(
+    spec: dict[str, Any], actual: np.ndarray, output: np.ndarray
+) -> dict[str, list[float]]:
+    """``{metric: [score at each step]}`` of ``n x S`` forecasts."""
+    per_step = [
+        score_task(spec, actual[:, i], output[:, i]) for i in range(actual.shape[1])
+    ]
+    return {key: [s[key] for s in per_step] for key in per_step[0]}
 
 
 def one_hot(index: np.ndarray, n_classes: int) -> np.ndarray:
@@ -84,12 +102,28 @@ def original_units(values: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     return np.asarray(values).astype(np.int64)
 
 
+def actuals(spec: dict[str, Any], per_row: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``n x S`` targets in scoring units of the windows ending at ``ends``."""
+    return tasks.gather(original_units(per_row, spec), ends, spec)
+
+
 def model_output(output: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """A head's output in scoring units: regression heads predict the scaled
-    target; classification heads' probabilities stay probabilities."""
+    """A head's output in scoring units, with the step axis (``mtlstm.tasks``):
+    ``n x S`` regression forecasts in original units (the median of a quantile
+    head), ``n x S x C`` class probabilities."""
     if spec["type"] == "regression":
-        return original_units(np.asarray(output)[:, 0], spec)
-    return np.asarray(output, dtype=np.float64)
+        output = np.asarray(output)
+        if tasks.quantiles(spec) is not None:
+            output = output[..., tasks.median_index(spec)]
+        return tasks.with_steps(spec, original_units(output, spec))
+    return tasks.with_steps(spec, np.asarray(output, dtype=np.float64))
+
+
+def model_quantiles(output: np.ndarray, spec: dict[str, Any]) -> np.ndarray | None:
+    """A quantile head's ``n x S x Q`` forecasts in original units, or None."""
+    if tasks.quantiles(spec) is None:
+        return None
+    return original_units(np.asarray(output), spec)
 
 
 def window_losses(
@@ -97,12 +131,55 @@ def window_losses(
 ) -> np.ndarray:
     """Each window's primary error, whose mean is the task's PRIMARY score:
     absolute error (regression) or log-loss (classification, probabilities
-    clipped as in ``classification_scores``)."""
+    clipped as in ``classification_scores``), averaged over the window's steps
+    when ``actual`` is ``n x S``."""
     actual = np.asarray(actual)
     if spec["type"] == "regression":
-        return np.abs(np.asarray(output, float) - np.asarray(actual, float))
-    proba = _clip(output)
-    return -np.log(proba[np.arange(len(actual)), actual.astype(np.int64)])
+        losses = np.abs(np.asarray(output, float) - np.asarray(actual, float))
+    else:
+        n_classes = len(spec["classes"])
+        proba = _clip(np.asarray(output).reshape(-1, n_classes))
+        flat = actual.ravel().astype(np.int64)
+        losses = -np.log(proba[np.arange(flat.size), flat]).reshape(actual.shape)
+    return losses.mean(axis=1) if losses.ndim == 2 else losses
+
+
+# --- quantile forecasts ---------------------------------------------------
+
+
+def pinball_losses(
+    actual: np.ndarray, quantiles: np.ndarray, levels: list[float]
+) -> np.ndarray:
+    """``n x S x Q`` pinball losses: ``max(q (y - f), (q - 1) (y - f))``."""
+    q = np.asarray(levels, np.float64)
+    diff = np.asarray(actual, np.float64)[..., None] - np.asarray(quantiles, float)
+    return np.maximum(q * diff, (q - 1.0) * diff)
+
+
+def quantile_scores(
+    spec: dict[str, Any], actual: np.ndarray, quantiles: np.ndarray
+) -> dict[str, float]:
+    """Mean pinball loss over windows, steps and levels, and per central
+    interval (``mtlstm.tasks.intervals``) its empirical coverage (share of
+    targets inside, bounds included) and mean width, in original units."""
+    levels = tasks.quantiles(spec)
+    actual = np.asarray(actual, np.float64)
+    quantiles = np.asarray(quantiles, np.float64)
+    out = {"pinball": float(pinball_losses(actual, quantiles, levels).mean())}
+    for lo, hi, level in tasks.intervals(spec):
+        lower, upper = quantiles[..., lo], quantiles[..., hi]
+        name = tasks.level_name(level)
+        out[f"coverage_{name}"] = float(np.mean((actual >= lower) & (actual <= upper)))
+        out[f"width_{name}"] = float(np.mean(upper - lower))
+    return out
+
+
+def window_pinball(
+    spec: dict[str, Any], actual: np.ndarray, quantiles: np.ndarray
+) -> np.ndarray:
+    """Each window's mean pinball loss over its steps and levels (``n``)."""
+    losses = pinball_losses(actual, quantiles, tasks.quantiles(spec))
+    return losses.reshape(len(losses), -1).mean(axis=1)
 
 
 def task_report(
@@ -152,10 +229,14 @@ def score_outputs(
     ends: np.ndarray,
     outputs: dict[str, np.ndarray],
 ) -> dict[str, dict[str, float]]:
-    """Each task's scores for model ``outputs`` on the windows ending at ``ends``."""
+    """Each task's scores for model ``outputs`` on the windows ending at ``ends``
+    (pooled over steps; quantile tasks add ``quantile_scores``)."""
     scores = {}
     for spec in bundle["tasks"]:
         name = spec["name"]
-        actual = original_units(targets[name], spec)[ends + spec["horizon"]]
+        actual = actuals(spec, targets[name], ends)
         scores[name] = score_task(spec, actual, model_output(outputs[name], spec))
+        quantiles = model_quantiles(outputs[name], spec)
+        if quantiles is not None:
+            scores[name] |= quantile_scores(spec, actual, quantiles)
     return scores

@@ -12,6 +12,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from mtlstm import heads
+from mtlstm import tasks as task_shape
+
 DEFAULT_LOSS = {
     "regression": "mse",
     "classification": "sparse_categorical_crossentropy",
@@ -55,17 +58,17 @@ def _hidden(x: keras.KerasTensor, task: dict[str, Any], units: int) -> Any:
 def _head(
     x: keras.KerasTensor, task: dict[str, Any], inputs: keras.KerasTensor
 ) -> keras.KerasTensor:
+    # Head shapes (horizon range, quantiles) follow mtlstm.tasks; see heads.
     name = task["name"]
     if task["type"] == "classification":
-        n = len(task["classes"])
-        return keras.layers.Dense(n, activation="softmax", name=name)(x)
+        return heads.classification_head(x, task)
     if task.get("change_of") is None:
-        return keras.layers.Dense(1, name=name)(x)
+        return heads.regression_head(x, task, None)
     # predict_change: the head learns the change from the value observed at the
     # forecast origin, so persistence is where training starts, not a target.
-    change = keras.layers.Dense(1, name=f"{name}_change")(x)
-    last = LastStep(task["change_of"], name=f"{name}_last_value")(inputs)
-    return keras.layers.Add(name=name)([change, last])
+    return heads.regression_head(
+        x, task, lambda: LastStep(task["change_of"], name=f"{name}_last_value")(inputs)
+    )
 
 
 @keras.saving.register_keras_serializable(package="mtlstm")
@@ -111,13 +114,24 @@ def compile_model(
         optimizer=keras.optimizers.Adam(
             learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99
         ),
-        loss={t["name"]: losses.get(t["name"], DEFAULT_LOSS[t["type"]]) for t in tasks},
+        loss={t["name"]: _loss(t, losses) for t in tasks},
         loss_weights={n: float(loss_weights[n]) for n in names},
-        metrics={
-            t["name"]: list(metrics.get(t["name"], DEFAULT_METRICS[t["type"]]))
-            for t in tasks
-        },
+        metrics={t["name"]: _metrics(t, metrics) for t in tasks},
     )
+
+
+def _loss(task: dict[str, Any], losses: dict[str, str]) -> Any:
+    """A quantile head's pinball loss, else train.losses or the type's default."""
+    fixed = heads.default_loss(task)
+    if fixed is not None:
+        return fixed
+    return losses.get(task["name"], DEFAULT_LOSS[task["type"]])
+
+
+def _metrics(task: dict[str, Any], metrics: dict[str, list[str]]) -> list[str]:
+    # A quantile head's loss is its metric: mae would compare every level.
+    default = [] if task.get("quantiles") else DEFAULT_METRICS[task["type"]]
+    return list(metrics.get(task["name"], default))
 
 
 def make_model(
@@ -208,14 +222,15 @@ def training_class_weights(
     cfg: Any, bundle: dict[str, Any], targets: dict[str, Any], train_ends: Any
 ) -> dict[str, list[float]]:
     """Per classification task, ``balanced_class_weights`` of the labels of the
-    training windows only (row ``end + horizon``); ``{}`` unless
+    training windows only (every target step of each window); ``{}`` unless
     ``train.class_weighting`` is ``balanced``."""
     if cfg.class_weighting != "balanced":
         return {}
     ends = np.asarray(train_ends, dtype=np.int64)
     return {
         t["name"]: balanced_class_weights(
-            np.asarray(targets[t["name"]])[ends + t["horizon"]], len(t["classes"])
+            task_shape.gather(np.asarray(targets[t["name"]]), ends, t).ravel(),
+            len(t["classes"]),
         )
         for t in bundle["tasks"]
         if t["type"] == "classification"
@@ -262,7 +277,10 @@ class ClassLoss(keras.losses.Loss):
     def call(self, y_true: Any, y_pred: Any) -> Any:
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         eps = keras.config.epsilon()
-        probs = ops.clip(y_pred, eps, 1.0 - eps)
+        # A horizon range's head is batch x steps x classes: one row per step.
+        probs = ops.reshape(
+            ops.clip(y_pred, eps, 1.0 - eps), (-1, ops.shape(y_pred)[-1])
+        )
         p_true = ops.take_along_axis(probs, labels[:, None], axis=-1)[:, 0]
         weight = ops.take(
             ops.convert_to_tensor(self.class_weights, probs.dtype), labels

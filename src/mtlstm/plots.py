@@ -13,11 +13,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtlstm import tasks
+
 
 def task_label(spec: dict[str, Any]) -> str:
     unit = f" [{spec['unit']}]" if spec.get("unit") else ""
-    steps = "step" if spec["horizon"] == 1 else "steps"
-    return f"{spec['name']}: {spec['target']}{unit}, {spec['horizon']} {steps} ahead"
+    return f"{spec['name']}: {spec['target']}{unit}, {tasks.describe(spec)}"
+
+
+def tiled(n_windows: int, n_steps: int) -> np.ndarray:
+    """Every ``n_steps``-th window: their steps tile the target times one after
+    the other (every window for one step), as a forecast issued once per
+    ``n_steps`` (once a day for a day-ahead range) would be used."""
+    return np.arange(0, n_windows, n_steps)
 
 
 def predictions_table(
@@ -77,8 +85,11 @@ def training_curves(live_dir: Path, spec: dict[str, Any]) -> pd.DataFrame:
 
 def skill_table(spec: dict[str, Any], report: dict[str, Any]) -> pd.DataFrame:
     """Skill against each reference (1 - model / reference error; > 0 is better)
-    with its 95% interval."""
-    skill = report["skill"]
+    with its 95% interval; for a task with quantiles also the pinball skill
+    (references named "<reference> (pinball)")."""
+    skill = dict(report["skill"])
+    for name, value in report.get("pinball_skill", {}).items():
+        skill[f"{name} (pinball)"] = value
     return pd.DataFrame(
         {
             "task": task_label(spec),
@@ -93,3 +104,63 @@ def skill_table(spec: dict[str, Any], report: dict[str, Any]) -> pd.DataFrame:
             },
         }
     )
+
+
+def steps_table(
+    spec: dict[str, Any], per_step: dict[str, Any], key: str
+) -> pd.DataFrame:
+    """Error ``key`` by step ahead (the task's primary error: MAE, or log-loss
+    for classification), the model against every reference (``per_step`` of
+    metrics/evaluate.json)."""
+    steps = per_step["steps"]
+    frames = [
+        pd.DataFrame({"step": steps, "reference": name, "error": scores[key]})
+        for name, scores in per_step.items()
+        if name != "steps"
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    return table.assign(task=task_label(spec))[["task", "step", "reference", "error"]]
+
+
+def fan_table(
+    spec: dict[str, Any],
+    times: pd.DatetimeIndex,
+    actual: np.ndarray,
+    levels: np.ndarray,
+    points: int,
+) -> pd.DataFrame:
+    """The first ``points`` target times of tiled forecasts: per central
+    interval its bounds, with the median and the actual, one row per time and
+    interval (a fan chart shades each interval)."""
+    n = min(points, len(actual))
+    stamps = times[:n].strftime("%Y-%m-%dT%H:%M:%SZ")
+    median = levels[:n, tasks.median_index(spec)]
+    frames = [
+        pd.DataFrame(
+            {
+                "time": stamps,
+                "interval": f"{tasks.level_name(level)}%",
+                "lower": levels[:n, lo],
+                "upper": levels[:n, hi],
+                "median": median,
+                "actual": actual[:n],
+            }
+        )
+        for lo, hi, level in tasks.intervals(spec)
+    ]
+    if not frames:  # the median alone
+        frames = [
+            pd.DataFrame(
+                {
+                    "time": stamps,
+                    "interval": "none",
+                    "lower": median,
+                    "upper": median,
+                    "median": median,
+                    "actual": actual[:n],
+                }
+            )
+        ]
+    table = pd.concat(frames, ignore_index=True).assign(task=task_label(spec))
+    columns = ["task", "time", "interval", "lower", "upper", "median", "actual"]
+    return table[columns]

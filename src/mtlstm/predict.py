@@ -13,9 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtlstm import grid, ingest
+from mtlstm import grid, ingest, metrics, tasks
 from mtlstm.config import Ingest, parse
 from mtlstm.errors import DataError
+
+# Targets are stored scaled in float32 (about 7 significant digits): the actual
+# in forecast CSVs is shown to that precision (4084.53, not 4084.5299989656).
+ACTUAL_DIGITS = 7
 
 
 def read_input(
@@ -72,25 +76,105 @@ def forecast_frame(
     times: pd.Series,
     ends: np.ndarray,
     outputs: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray] | None = None,
+    segment: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One row per forecast origin: every task's forecast in original units, its
-    target time, and per-class probabilities for classification tasks."""
+    """Every forecast in long format: one row per origin, task and step.
+
+    Columns: ``origin`` and ``time`` (the forecast origin and the step's target
+    time, ISO 8601 in the bundle's zone, ``features.timezone``, with its UTC
+    offset; ``Z`` for UTC), ``task``, ``step`` (grid steps ahead), ``zone``,
+    ``unit`` (``tasks.<name>.unit``), ``forecast`` (original units, the median
+    for a quantile task; the most likely label for classification), ``actual``
+    (the observed value or label at the target time, empty where ``targets``
+    does not reach it), then ``q<level>`` per quantile and ``p_<class>`` per
+    class (empty on rows of tasks without them). Rows run by origin, then task
+    (in params order), then step.
+
+    ``targets``: the per-row targets (``mtlstm.window.targets``) the actuals are
+    read from; ``segment``: the rows' segments, so a target across a long gap
+    is not taken as observed (None: every target row exists, as for windows).
+    """
     freq, zone = bundle["ingest"]["freq"], bundle["timezone"]
-    origin = pd.DatetimeIndex(times)[ends]
-    frame = {"origin": _iso(origin)}
+    stamps = pd.DatetimeIndex(times)
+    ends = np.asarray(ends, np.int64)
+    origin = stamps[ends]
+    frames, origin_index = [], []
     for spec in bundle["tasks"]:
-        name = spec["name"]
-        out = np.asarray(outputs[name], dtype=np.float64)
-        frame[f"{name}_time"] = _iso(grid.shift(origin, spec["horizon"], freq, zone))
+        name, steps = spec["name"], tasks.steps(spec)
+        n, s = len(ends), len(steps)
+        targets_at = np.column_stack(
+            [_iso(grid.shift(origin, int(step), freq, zone), zone) for step in steps]
+        )
+        frame = {
+            "origin": np.repeat(_iso(origin, zone), s),
+            "task": np.full(n * s, name, dtype=object),
+            "step": np.tile(steps, n),
+            "time": targets_at.ravel(),
+            "zone": zone,
+            "unit": spec.get("unit", ""),
+        }
+        output = metrics.model_output(outputs[name], spec)
+        actual = _actuals(spec, targets, ends, segment, len(stamps))
         if spec["type"] == "regression":
-            frame[name] = out[:, 0] * spec["std"] + spec["mean"]
-            continue
-        frame[name] = np.asarray(spec["classes"])[np.argmax(out, axis=1)]
-        for i, label in enumerate(spec["classes"]):
-            frame[f"{name}_p_{label}"] = out[:, i]
-    return pd.DataFrame(frame)
+            frame["forecast"] = output.ravel()
+            frame["actual"] = actual.ravel()
+            levels = metrics.model_quantiles(outputs[name], spec)
+            for i, q in enumerate(tasks.quantiles(spec) or []):
+                frame[tasks.quantile_name(q)] = levels[..., i].ravel()
+        else:
+            labels = np.asarray(spec["classes"], dtype=object)
+            frame["forecast"] = labels[np.argmax(output, axis=-1)].ravel()
+            known = actual >= 0
+            frame["actual"] = np.where(
+                known, labels[np.maximum(actual, 0)], None
+            ).ravel()
+            for i, label in enumerate(spec["classes"]):
+                frame[f"p_{label}"] = output[..., i].ravel()
+        frames.append(pd.DataFrame(frame))
+        origin_index.append(np.repeat(np.arange(n), s))
+    order = np.argsort(np.concatenate(origin_index), kind="stable")
+    table = pd.concat(frames, ignore_index=True).iloc[order]
+    return table.reset_index(drop=True)
 
 
-def _iso(stamps: pd.DatetimeIndex) -> np.ndarray:
-    """UTC instants as ISO 8601 text with a Z."""
-    return stamps.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+def _actuals(
+    spec: dict[str, Any],
+    targets: dict[str, np.ndarray] | None,
+    ends: np.ndarray,
+    segment: np.ndarray | None,
+    n_rows: int,
+) -> np.ndarray:
+    """``n x S`` observed targets (NaN, or class -1, where unknown)."""
+    rows = tasks.target_rows(ends, spec)
+    known = rows < n_rows
+    if segment is not None:
+        segment = np.asarray(segment)
+        known &= segment[np.minimum(rows, n_rows - 1)] == segment[ends][:, None]
+    if targets is None:
+        known[:] = False
+        values = np.zeros(rows.shape)
+    else:
+        per_row = metrics.original_units(targets[spec["name"]], spec)
+        values = per_row[np.minimum(rows, n_rows - 1)]
+    if spec["type"] == "regression":
+        return np.where(known, significant(values), np.nan)
+    return np.where(known, values, -1).astype(np.int64)
+
+
+def significant(values: np.ndarray, digits: int = ACTUAL_DIGITS) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits."""
+    values = np.asarray(values, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+    scale = 10.0 ** (digits - 1 - np.where(np.isfinite(magnitude), magnitude, 0))
+    return np.round(values * scale) / scale
+
+
+def _iso(stamps: pd.DatetimeIndex, zone: str = "UTC") -> np.ndarray:
+    """Instants as ISO 8601 text in ``zone``: ``Z`` for UTC, else the local
+    time with its offset (``2024-01-01T11:00:00+11:00``)."""
+    if zone == "UTC":
+        return stamps.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+    text = pd.Series(stamps.tz_convert(zone).strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return text.str.replace(r"([+-]\d\d)(\d\d)$", r"\1:\2", regex=True).to_numpy()

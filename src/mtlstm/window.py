@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtlstm import tasks as task_shape
 from mtlstm.config import Features, Task
 from mtlstm.errors import DataError, quote
 
@@ -39,7 +40,7 @@ def fit(
     ]
     bundle = {
         "lookback": lookback,
-        "max_horizon": max(t.horizon for t in tasks.values()),
+        "max_horizon": task_shape.max_horizon(task_specs),
         "timezone": features.timezone,
         "fit_rows": len(train_rows),
         "fit_until": str(train_rows["time"].iloc[-1]),
@@ -94,6 +95,8 @@ def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
         "horizon": task.horizon,
         "unit": task.unit,
     }
+    if task.quantiles is not None:  # only when declared: bundles stay as before
+        spec["quantiles"] = list(task.quantiles)
     if task.type == "regression":
         return {**spec, **_moments(rows[task.target], task.target)}
     spec |= {"classes": list(task.classes or []), "bins": task.bins}
@@ -226,8 +229,9 @@ def _write_calendar(
 
 
 def targets(table: pd.DataFrame, bundle: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Per task, one value per *row*: the window ending at ``e`` predicts row
-    ``e + horizon``. Regression targets are scaled, classes are int32 indices."""
+    """Per task, one value per *row*: the window ending at ``e`` predicts rows
+    ``e + step`` for each step of its horizon (``mtlstm.tasks.gather``).
+    Regression targets are scaled, classes are int32 indices."""
     out = {}
     for spec in bundle["tasks"]:
         values = table[spec["target"]]
@@ -259,7 +263,13 @@ def check_classes_seen(
 
 
 def window_ends(segment: np.ndarray, lookback: int, max_horizon: int) -> np.ndarray:
-    """End rows of every complete window whose span stays inside one segment."""
+    """End rows of every complete window whose span stays inside one segment.
+
+    A window ending at ``e`` spans rows ``e - lookback + 1 .. e + max_horizon``
+    (its inputs and the targets of every step of every task). Segments are runs
+    of consecutive grid rows: a new segment starts after a long gap (and can
+    start at a new series), so a window whose last target step would cross any
+    such break is dropped, like one that would run past the last row."""
     n = len(segment)
     ends = np.arange(lookback - 1, n - max_horizon, dtype=np.int64)
     if ends.size == 0:
