@@ -118,6 +118,10 @@ class EpochProgress(keras.callbacks.Callback):
             leave=False,
             disable=None,
             dynamic_ncols=True,
+            # Redraw at every epoch (seconds apart): tqdm's default 0.1 s
+            # throttle could skip the last epochs of a fast run entirely.
+            mininterval=0,
+            miniters=1,
         )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
