@@ -39,7 +39,9 @@ from common import NOT_MEASURED
 def test_make_bench_takes_quick_and_a_subset(knobs, expected):
     # -n prints the commands without running any (nor building the venv).
     run = subprocess.run(
-        ["make", "-n", "bench", *knobs],
+        # --no-print-directory: under `make test` this make is a sub-make,
+        # which would otherwise end its output with "Leaving directory".
+        ["make", "--no-print-directory", "-n", "bench", *knobs],
         cwd=ROOT,
         capture_output=True,
         text=True,

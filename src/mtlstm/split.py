@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from mtlstm import tasks as task_shape
 from mtlstm.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -82,8 +83,9 @@ def filled_targets(
 
     ``filled`` maps a column to a boolean per row (True: filled by ingest),
     ``targets`` a task to its (target column, horizon). The window ending at
-    ``e`` is scored on row ``e + horizon``: a filled value there is scored as if
-    it had been observed.
+    ``e`` is scored on row ``e + step`` for every step of its horizon (one, or
+    a range): a window counts when any of those values was filled, which is
+    then scored as if it had been observed.
     """
     train_end, val_end = row_bounds(n_rows, train, val)
     bounds = {"train": (0, train_end), "val": (train_end, val_end)}
@@ -96,8 +98,12 @@ def filled_targets(
     out = {}
     for task, (column, horizon) in targets.items():
         mask = filled.get(column)
+        first_step, last_step = task_shape.bounds(horizon)
+        steps = np.arange(first_step, last_step + 1)
         out[task] = {
-            name: int(mask[chosen + horizon].sum()) if mask is not None else 0
+            name: int(mask[chosen[:, None] + steps].any(axis=1).sum())
+            if mask is not None
+            else 0
             for name, chosen in windows.items()
         }
     return out
