@@ -283,6 +283,27 @@ def test_filled_targets_count_the_windows_scored_on_a_filled_row():
     }
 
 
+def test_filled_targets_of_a_range_count_a_window_once_if_any_step_is_filled():
+    # 20 rows: train 0..13, val 14..16, test 17..19; lookback 2, horizon [1, 2].
+    ends = np.arange(1, 18)
+    mask = np.zeros(20, dtype=bool)
+    mask[[5, 6, 19]] = True
+    counts = filled_targets(
+        {"y": mask},
+        {"a": ("y", [1, 2])},
+        ends,
+        n_rows=20,
+        lookback=2,
+        max_horizon=2,
+        train=0.7,
+        val=0.15,
+    )
+    # train windows end 1..11 (targets <= 13): ends 3 (row 5), 4 (rows 5, 6:
+    # once), 5 (row 6) -> 3. val: end 15 reads 14..17 > 16: none; test: end 18
+    # would need row 20: none, end 17 reads row 16 (val): in no split.
+    assert counts == {"a": {"train": 3, "val": 0, "test": 0}}
+
+
 def test_stages_report_filled_values_and_scored_filled_targets(tmp_path, raw_params):
     raw_params["ingest"] |= {
         "source": "data/raw/load.csv",
