@@ -144,24 +144,14 @@ def make_model(
 
     ``class_weights`` (``training_class_weights``) is needed, and read, only
     under ``train.class_weighting: balanced``."""
-    from mtlstm.balancing import uncertainty_weighted
-
-    tasks = bundle["tasks"]
-    model = build_model(
-        n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout, cfg.head_units
-    )
-    if cfg.loss_balancing == "uncertainty":
-        model = uncertainty_weighted(model)
-    compile_model(
-        model,
-        tasks,
+    return _compiled(
+        cfg,
+        bundle,
+        n_features,
         cfg.loss_weights,
-        cfg.learning_rate,
-        task_losses(cfg, tasks, class_weights),
-        cfg.metrics,
-        cfg.ema_momentum,
+        class_weights,
+        uncertainty=cfg.loss_balancing == "uncertainty",
     )
-    return model
 
 
 def make_single_task_model(
@@ -175,14 +165,31 @@ def make_single_task_model(
     tasks = bundle["tasks"]
     if len(tasks) != 1:
         raise ValueError(f"a single-task model needs one task, got {len(tasks)}")
+    weights = {tasks[0]["name"]: 1.0}
+    return _compiled(cfg, bundle, n_features, weights, class_weights, uncertainty=False)
+
+
+def _compiled(
+    cfg: Any,
+    bundle: dict[str, Any],
+    n_features: int,
+    loss_weights: dict[str, float],
+    class_weights: dict[str, list[float]] | None,
+    uncertainty: bool,
+) -> keras.Model:
+    """Build the trunk and heads for ``bundle``'s tasks and compile them."""
+    from mtlstm.balancing import uncertainty_weighted
+
+    tasks = bundle["tasks"]
     model = build_model(
         n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout, cfg.head_units
     )
-    weights = {tasks[0]["name"]: 1.0}
+    if uncertainty:
+        model = uncertainty_weighted(model)
     compile_model(
         model,
         tasks,
-        weights,
+        loss_weights,
         cfg.learning_rate,
         task_losses(cfg, tasks, class_weights),
         cfg.metrics,
