@@ -109,6 +109,17 @@ example-epf: install
 example-day-ahead: install
 	examples/day_ahead/run.sh
 
+# The README's charts of the day-ahead example (docs/img/day_ahead_*.svg), from
+# the outputs of `make example-day-ahead`; standard library only, no network.
+# check-readme-plots: every image the README references exists, has alt text
+# and renders non-blank in headless Chromium (Debian's chromium; not in CI).
+.PHONY: readme-plots check-readme-plots
+readme-plots: install
+	python scripts/render_readme_plots.py
+
+check-readme-plots: install
+	python scripts/check_readme_plots.py
+
 # Speed and memory targets, as ratios against baselines run in the same process.
 # QUICK=1: smaller sizes (about 3 min; full-size targets read "not measured at
 # this size"). BENCH=name,name runs a subset (overhead, throughput, scaling,

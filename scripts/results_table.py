@@ -6,14 +6,19 @@ Reads metrics/evaluate.json, where the evaluate stage puts per task:
 - "baselines":   {baseline: {metric: value}}    e.g. persistence
 - "single_task": {metric: value} (optional)     the ablation stage's model
 - "skill":       {"vs_<reference>": {value, ci_low, ci_high, dm_p, ...}}
+- "pinball_skill" (a task with quantiles): the same on the pinball loss, and
+  the model's "pinball", "coverage_<level>" and "width_<level>" beside the
+  naive interval's (a baseline)
 
 and prints one row per task and metric, with the skill over persistence for
 error metrics (1 - model / persistence: 0 is no better than persistence, 1 is
 perfect); then one row per task and reference with the skill on the task's
 primary error, its 95% bootstrap interval, the Diebold-Mariano p-value and a
 verdict ("beats gradient boosting", "sharing helped", ...) only where the
-interval excludes zero. With ``--readme README.md`` it replaces the text between
-the ``<!-- results:start -->`` and ``<!-- results:end -->`` markers instead.
+interval excludes zero; for a task with quantiles also its pinball skill, and
+its interval coverage and width as rows of the first table. With ``--readme
+README.md`` it replaces the text between the ``<!-- results:start -->`` and
+``<!-- results:end -->`` markers instead.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ LABELS = {
     "log_loss": "log-loss",
     "accuracy": "accuracy",
     "macro_f1": "macro-F1",
+    "pinball": "pinball",
 }
 MISSING = "-"
 SKILL_NOTE = (
@@ -47,6 +53,13 @@ INTERVAL_NOTE = (
     "log-loss for classification) with its 95% moving-block bootstrap interval "
     "over the test windows, and the Diebold-Mariano p-value of equal loss. A "
     "verdict is given only where the interval excludes 0."
+)
+PINBALL_NOTE = (
+    "Rows marked (pinball): the same for a task with quantiles, on its mean "
+    "pinball loss over steps and quantile levels; `naive_interval` is "
+    "persistence plus the empirical quantiles of its training residuals. "
+    "Coverage: share of test actuals inside the central interval (bounds "
+    "included; nominal: its level); width: its mean width in the target's units."
 )
 # Verdicts (better, worse) per reference; others: "beats <name>" / "loses to".
 VERDICTS = {
@@ -74,6 +87,15 @@ def baseline_names(baselines: dict[str, Scores]) -> list[str]:
     for per_task in baselines.values():
         names.update(dict.fromkeys(per_task))
     return list(names)
+
+
+def label(metric: str) -> str:
+    """A metric's name in the table: coverage_80 -> "80% coverage"."""
+    for prefix in ("coverage_", "width_"):
+        if metric.startswith(prefix):
+            level = metric.removeprefix(prefix).replace("_", ".")
+            return f"{level}% {prefix.rstrip('_')}"
+    return LABELS.get(metric, metric)
 
 
 def fmt(value: float | None) -> str:
@@ -110,7 +132,7 @@ def rows(
     for task, scores in evaluate.items():
         for metric, value in scores.items():
             base = {n: baselines.get(task, {}).get(n, {}) for n in names}
-            row = [f"`{task}`", LABELS.get(metric, metric), fmt(value)]
+            row = [f"`{task}`", label(metric), fmt(value)]
             row += [fmt(base[n].get(metric)) for n in names]
             if single is not None:
                 row.append(fmt(single.get(task, {}).get(metric)))
@@ -127,23 +149,26 @@ def markdown(cells: list[str], body: list[list[str]]) -> str:
 
 
 def intervals(report: dict) -> list[list[str]]:
-    """One row per task and reference that has a skill interval."""
+    """One row per task and reference that has a skill interval: on the
+    primary error, then on the pinball loss for a task with quantiles."""
     out = []
     for task, r in report.items():
-        for key, s in r.get("skill", {}).items():
-            if not isinstance(s, dict) or "ci_low" not in s:
-                continue  # an evaluate.json from before the intervals
-            name = key.removeprefix("vs_")
-            out.append(
-                [
-                    f"`{task}`",
-                    name.replace("_", "-") if name == "single_task" else name,
-                    f"{s['value']:+.1%}",
-                    f"[{s['ci_low']:+.1%}, {s['ci_high']:+.1%}]",
-                    p_value(s.get("dm_p")),
-                    verdict(name, s["ci_low"], s["ci_high"]),
-                ]
-            )
+        for kind, suffix in (("skill", ""), ("pinball_skill", " (pinball)")):
+            for key, s in r.get(kind, {}).items():
+                if not isinstance(s, dict) or "ci_low" not in s:
+                    continue  # an evaluate.json from before the intervals
+                name = key.removeprefix("vs_")
+                shown = name.replace("_", "-") if name == "single_task" else name
+                out.append(
+                    [
+                        f"`{task}`",
+                        shown + suffix,
+                        f"{s['value']:+.1%}",
+                        f"[{s['ci_low']:+.1%}, {s['ci_high']:+.1%}]",
+                        p_value(s.get("dm_p")),
+                        verdict(name, s["ci_low"], s["ci_high"]),
+                    ]
+                )
     return out
 
 
@@ -186,6 +211,8 @@ def results_table(metrics_dir: Path) -> str:
     if body:
         cells = ["task", "reference", "skill", "95% interval", "DM p", "verdict"]
         text += "\n\n" + markdown(cells, body) + "\n\n" + INTERVAL_NOTE
+        if any(row[1].endswith(" (pinball)") for row in body):
+            text += " " + PINBALL_NOTE
     return text
 
 
