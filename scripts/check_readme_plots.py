@@ -58,15 +58,19 @@ class Reference:
 
 
 def references(markdown: str) -> list[Reference]:
-    """Every image in ``markdown``: ``![alt](target)`` and ``<img src alt>``."""
-    out = []
-    for number, line in enumerate(markdown.splitlines(), start=1):
-        out += [Reference(number, m[1], m[2]) for m in IMAGE.finditer(line)]
-        for tag in HTML_IMAGE.findall(line):
-            src = re.search(r'src="([^"]*)"', tag)
-            alt = re.search(r'alt="([^"]*)"', tag)
-            out.append(Reference(number, alt[1] if alt else "", src[1] if src else ""))
-    return out
+    """Every image in ``markdown``: ``![alt](target)`` and ``<img src alt>``
+    (alt text may run over several lines), in order, with its first line."""
+    found = []
+    for m in IMAGE.finditer(markdown):
+        found.append((m.start(), " ".join(m[1].split()), m[2]))
+    for m in HTML_IMAGE.finditer(markdown):
+        src = re.search(r'src="([^"]*)"', m[0])
+        alt = re.search(r'alt="([^"]*)"', m[0])
+        found.append((m.start(), alt[1] if alt else "", src[1] if src else ""))
+    return [
+        Reference(markdown.count("\n", 0, start) + 1, alt, target)
+        for start, alt, target in sorted(found)
+    ]
 
 
 def problems(readme: Path) -> list[str]:

@@ -339,7 +339,7 @@ def fan_svg(label: str, fan: Fan, coverage: dict[str, float]) -> str:
         )
         shown = f"{key} interval"
         if key in coverage:
-            shown += f" (covers {coverage[key]:.1%})"
+            shown += f" (test coverage {coverage[key]:.1%})"
         entries.append((shown, color, "band"))
     body.append(
         f'<polyline data-series="median" '

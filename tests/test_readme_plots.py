@@ -158,7 +158,7 @@ def test_fan_chart_shades_the_interval_between_its_bounds():
     # Actual 12 and 18: 320 - 7 / 20 * 262 = 228.3 and 320 - 13 / 20 * 262 = 149.7.
     assert '<circle cx="70" cy="228.3" r="2"/>' in svg
     assert '<circle cx="560" cy="149.7" r="2"/>' in svg
-    assert ">80% interval (covers 79.3%)</text>" in svg
+    assert ">80% interval (test coverage 79.3%)</text>" in svg
     assert ">price [EUR/MWh]</text>" in svg
     assert ">target time (UTC)</text>" in svg
     assert ">Thu 21 Jul</text>" in svg  # a tick at midnight UTC
@@ -225,7 +225,7 @@ def test_render_writes_each_chart_the_same_bytes_every_time(work, tmp_path):
         assert root.find(f"{SVG}title").text
     fan = (tmp_path / "a" / "day_ahead_fan_price.svg").read_text(encoding="utf-8")
     assert series_points(fan, "80%") == "70,189 560,58 560,189 70,320"
-    assert ">80% interval (covers 50.0%)</text>" in fan
+    assert ">80% interval (test coverage 50.0%)</text>" in fan
     level = (tmp_path / "a" / "day_ahead_steps_price_level.svg").read_text("utf-8")
     assert ">log-loss (log scale)</text>" in level  # from evaluate.json's log_loss
 
@@ -441,3 +441,10 @@ def test_results_table_without_quantiles_has_no_pinball_note(tmp_path):
     text = results_table.results_table(tmp_path)
     assert text.endswith(results_table.INTERVAL_NOTE)
     assert "pinball" not in text
+
+
+def test_references_read_alt_text_over_several_lines():
+    refs = check.references("a\n\n![Error by step,\nmodel vs baselines](x.svg)\n")
+    assert [(r.line, r.alt, r.target) for r in refs] == [
+        (3, "Error by step, model vs baselines", "x.svg")
+    ]
