@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,12 +174,18 @@ def ink(rows: list[bytearray]) -> tuple[float, float]:
 
 
 def svg_size(path: Path) -> tuple[int, int]:
-    head = path.read_text(encoding="utf-8")[:2000]
-    width = re.search(r'<svg[^>]*\swidth="(\d+)"', head)
-    height = re.search(r'<svg[^>]*\sheight="(\d+)"', head)
-    if not (width and height):
-        raise CheckError(f"{path}: no width and height on <svg>")
-    return int(width[1]), int(height[1])
+    """Width and height of a well-formed SVG (Chromium would show a malformed
+    one as a coloured error page, which is not blank)."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise CheckError(f"{path}: not well-formed XML: {err}") from None
+    if root.tag != "{http://www.w3.org/2000/svg}svg":
+        raise CheckError(f"{path}: root element {root.tag}, not an SVG <svg>")
+    width, height = root.get("width", ""), root.get("height", "")
+    if not (width.isdigit() and height.isdigit()):
+        raise CheckError(f"{path}: no width and height in pixels on <svg>")
+    return int(width), int(height)
 
 
 def screenshot(browser: str, image: Path, png: Path, size: tuple[int, int]) -> None:

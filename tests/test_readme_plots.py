@@ -448,3 +448,24 @@ def test_references_read_alt_text_over_several_lines():
     assert [(r.line, r.alt, r.target) for r in refs] == [
         (3, "Error by step, model vs baselines", "x.svg")
     ]
+
+
+def test_svg_size_refuses_what_chromium_would_show_as_an_error_page(tmp_path):
+    good = tmp_path / "good.svg"
+    good.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="30" height="20"/>')
+    assert check.svg_size(good) == (30, 20)
+    cases = {
+        "broken.svg": (
+            '<svg xmlns="http://www.w3.org/2000/svg"><g></svg>',
+            "not well-formed",
+        ),
+        "html.svg": ("<html/>", "root element html"),
+        "sized.svg": (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="100%"/>',
+            "no width and height",
+        ),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_text(content)
+        with pytest.raises(check.CheckError, match=message):
+            check.svg_size(tmp_path / name)
