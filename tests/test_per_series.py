@@ -431,6 +431,18 @@ def test_task_table_checks_its_inputs():
         per_series.task_table(
             regression_spec(), None, None, np.ones(3), {}, None, 2, 10, 0
         )
+    with pytest.raises(ValueError, match=r"series codes must lie in 0\.\.1"):
+        per_series.task_table(
+            regression_spec(),
+            np.array([0, 2, 1]),
+            ["a", "b"],
+            np.ones(3),
+            {"persistence": np.ones(3)},
+            None,
+            2,
+            10,
+            0,
+        )
     with pytest.raises(ValueError, match="2 series codes for 3 windows"):
         per_series.task_table(
             regression_spec(),

@@ -111,28 +111,39 @@ def task_table(
         raise ValueError(
             f"{window_series.size} series codes for {n} windows; one per window"
         )
+    if n and (window_series.min() < 0 or window_series.max() >= len(names)):
+        raise ValueError(f"series codes must lie in 0..{len(names) - 1}")
+    # Each series' windows in time order, without a pass over all windows per
+    # series (a panel may have tens of thousands).
+    model_loss = np.asarray(model_loss, np.float64)
+    baseline_losses = {
+        ref: np.asarray(loss, np.float64) for ref, loss in baseline_losses.items()
+    }
+    if single_task_loss is not None:
+        single_task_loss = np.asarray(single_task_loss, np.float64)
+    order = np.argsort(window_series, kind="stable")
+    starts = np.searchsorted(window_series[order], np.arange(len(names) + 1))
     rows = []
     for code, name in enumerate(names):
-        chosen = window_series == code
+        chosen = order[starts[code] : starts[code + 1]]
         row: dict[str, Any] = {
             "task": spec["name"],
             "series": name,
-            "windows": int(chosen.sum()),
+            "windows": int(chosen.size),
             "metric": metrics.PRIMARY[spec["type"]],
         }
-        if not chosen.any():
+        if not chosen.size:
             rows.append(row)
             continue
-        model = np.asarray(model_loss, np.float64)[chosen]
+        model = model_loss[chosen]
         errors = {
-            ref: float(np.mean(np.asarray(loss, np.float64)[chosen]))
-            for ref, loss in baseline_losses.items()
+            ref: float(np.mean(loss[chosen])) for ref, loss in baseline_losses.items()
         }
         best = min(errors, key=errors.get)  # the first of equal errors
         versus = uncertainty.compare(
             model,
-            {best: np.asarray(baseline_losses[best], np.float64)[chosen]},
-            block=min(block, int(chosen.sum())),
+            {best: baseline_losses[best][chosen]},
+            block=min(block, int(chosen.size)),
             samples=samples,
             seed=seed,
         )[f"vs_{best}"]
@@ -146,9 +157,7 @@ def task_table(
             **errors,
         }
         if single_task_loss is not None:
-            row["single_task"] = float(
-                np.mean(np.asarray(single_task_loss, np.float64)[chosen])
-            )
+            row["single_task"] = float(np.mean(single_task_loss[chosen]))
         rows.append(row)
     extra = [
         *baseline_losses,
