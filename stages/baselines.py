@@ -16,14 +16,19 @@ never refits them. Writes:
   or class probabilities; n, or n x steps for a horizon range, see
   mtlstm.tasks), and for a task with quantiles "<task>.naive_interval.quantiles"
   (n x steps x quantiles).
+
+A panel (data/windows/series.npy, written when ingest.series is declared):
+seasonal naive looks one season back within each series only, and the lag
+model is one global booster per task with the series code as a feature
+(mtlstm.baselines); every score still pools all series (evaluate breaks them
+down per series).
 """
 
 from pathlib import Path
 
 import pandas as pd
 
-from mtlstm import grid
-from mtlstm.baselines import run_baselines
+from mtlstm.baselines import run_baselines, series_positions
 from mtlstm.config import load_params
 from mtlstm.errors import run_stage
 from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
@@ -31,6 +36,7 @@ from mtlstm.metrics import PRIMARY
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
+SERIES = WINDOWS / "series.npy"
 OUT = Path("metrics/baselines.json")
 OUT_VAL = Path("metrics/baselines_val.json")
 OUT_FORECASTS = Path("predictions/baselines.npz")
@@ -41,9 +47,13 @@ def main() -> None:
     bundle = read_json(WINDOWS / "preprocess.json")
     splits = {n: load_npy(SPLIT / f"{n}.npy") for n in ("train", "val", "test")}
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
-    # Grid steps since the first row: the seasonal value is one season earlier
-    # in time, which after a dropped long gap is not one season earlier in rows.
-    positions = grid.positions(times, bundle["ingest"]["freq"], bundle["timezone"])
+    codes = load_npy(SERIES) if SERIES.exists() else None  # a panel's series
+    # Grid steps since the first row (of each series): the seasonal value is
+    # one season earlier in time, which after a dropped long gap is not one
+    # season earlier in rows.
+    positions = series_positions(
+        times, codes, bundle["ingest"]["freq"], bundle["timezone"]
+    )
     run = run_baselines(
         bundle,
         load_npy(WINDOWS / "scaled.npy"),
@@ -52,6 +62,7 @@ def main() -> None:
         season=params.baselines.season,
         seed=params.base.seed,
         positions=positions,
+        codes=codes,
     )
     forecasts = {
         f"{task}.{name}": output

@@ -17,6 +17,12 @@ that produced the numbers: mtlstm.versions), and
 plots/{predictions,residuals,confusion,skill,steps,fan}.csv (one row set per
 task, faceted by task in dvc plots).
 
+Per series (mtlstm.per_series): metrics/per_series.csv, one row per task and
+series (data/windows/series.npy; without ingest.series one series, "all"): the
+model's, every baseline's and the single-task model's primary error on that
+series' test windows, and the model's skill against the best baseline of the
+series with its interval; plots/per_series.csv draws that skill.
+
 metrics/scores.json, the DVC metric people compare, summarises evaluate.json
 for people and `dvc exp show` (metrics.task_summary): per task the model's
 scores, primary error first, its skill against each reference, then the
@@ -35,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtlstm import metrics, plots, tasks, uncertainty
+from mtlstm import metrics, per_series, plots, tasks, uncertainty
 from mtlstm.config import load_params
 from mtlstm.dataset import make_input_dataset
 from mtlstm.errors import DataError, run_stage
@@ -62,6 +68,7 @@ OUT_METRICS = Path("metrics/evaluate.json")
 OUT_VERSIONS = Path("metrics/versions.json")
 OUT_SCORES = Path("metrics/scores.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
+OUT_PER_SERIES = Path("metrics/per_series.csv")
 PLOTS = Path("plots")
 PLOT_COLUMNS = {
     "predictions": ["time", "series", "value", "task"],
@@ -70,6 +77,7 @@ PLOT_COLUMNS = {
     "skill": ["task", "reference", "skill", "ci_low", "ci_high"],
     "steps": ["task", "step", "reference", "error"],
     "fan": ["task", "time", "interval", "lower", "upper", "median", "actual"],
+    "per_series": per_series.PLOT_COLUMNS,
 }
 
 
@@ -92,11 +100,15 @@ def main() -> None:
     scaled = load_npy(WINDOWS / "scaled.npy")
     targets = load_npz(WINDOWS / "targets.npz")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
+    panel = per_series.read_series(WINDOWS, bundle, len(scaled))
+    window_series, series_names = (None, None) if panel is None else panel
+    if window_series is not None:
+        window_series = window_series[ends]
     ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
     outputs = model.predict(ds, verbose=0)
     write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs, targets))
     scores = metrics.score_outputs(bundle, targets, ends, outputs)
-    report, tables = {}, {}
+    report, tables, by_series = {}, {}, []
     compare = functools.partial(
         uncertainty.compare,
         block=season,
@@ -108,12 +120,24 @@ def main() -> None:
         single = single_task_scores(name)
         actual = metrics.actuals(spec, targets[name], ends)  # n x steps
         output = metrics.model_output(outputs[name], spec)
-        skill = compare(
-            metrics.window_losses(spec, actual, output),
-            {
-                ref: metrics.window_losses(spec, actual, forecast)
-                for ref, forecast in references[name].items()
-            },
+        model_loss = metrics.window_losses(spec, actual, output)
+        ref_losses = {
+            ref: metrics.window_losses(spec, actual, forecast)
+            for ref, forecast in references[name].items()
+        }
+        skill = compare(model_loss, ref_losses)
+        by_series.append(
+            per_series.task_table(
+                spec,
+                window_series,
+                series_names,
+                model_loss,
+                {ref: ref_losses[ref] for ref in baselines[name]},
+                ref_losses.get("single_task"),
+                block=season,
+                samples=cfg.bootstrap_samples,
+                seed=params.base.seed,
+            )
         )
         report[name] = metrics.task_report(
             spec, scores[name], baselines[name], single, json_safe(skill)
@@ -153,7 +177,10 @@ def main() -> None:
                 )
             )
     record = versions()  # before any write: all outputs or none
+    table = per_series.combine(by_series)
+    tables["per_series"] = [per_series.plot_table(table)]
     write_plots(tables)
+    write_csv(OUT_PER_SERIES, table)
     write_json(OUT_METRICS, report)
     write_json(OUT_VERSIONS, record)
     write_json(
@@ -177,6 +204,10 @@ def main() -> None:
                     f"evaluate: {name}: {label} {ref} {s['value']:+.3f} "
                     f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], DM p {s['dm_p']:.3g}"
                 )
+    if window_series is not None:
+        for table in by_series:
+            name = table["task"].iloc[0]
+            print(f"evaluate: {name}: per series: {per_series.summary(table)}")
 
 
 def per_step_scores(

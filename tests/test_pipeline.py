@@ -714,6 +714,95 @@ def test_evaluate_metrics_match_a_recomputation_from_the_forecasts(project):
             assert value["ci_low"] <= value["value"] <= value["ci_high"]
 
 
+def test_one_series_per_series_table_is_the_pooled_scores(project):
+    """No ingest.series: metrics/per_series.csv has one row per task, series
+    "all", whose errors and skill are evaluate.json's pooled numbers."""
+    table = pd.read_csv(project.root / "metrics/per_series.csv")
+    report = project.read_json("metrics/evaluate.json")
+    test_windows = len(np.load(project.root / "data/split/test.npy"))
+    assert table["task"].tolist() == sorted(tasks_of(project))
+    assert (table["series"] == "all").all()
+    assert (table["windows"] == test_windows).all()
+    for row in table.to_dict("records"):
+        r = report[row["task"]]
+        key = row["metric"]
+        assert row["model"] == pytest.approx(r["model"][key], rel=1e-12)
+        assert row["single_task"] == pytest.approx(r["single_task"][key], rel=1e-12)
+        errors = {b: s[key] for b, s in r["baselines"].items()}
+        for baseline, value in errors.items():
+            assert row[baseline] == pytest.approx(value, rel=1e-12)
+        assert row["best_baseline"] == min(errors, key=errors.get)
+        skill = r["skill"][f"vs_{row['best_baseline']}"]
+        for column in ("ci_low", "ci_high", "dm_p"):
+            assert row[column] == pytest.approx(skill[column], rel=1e-12)
+        assert row["skill"] == pytest.approx(skill["value"], rel=1e-12)
+    plot = pd.read_csv(project.root / "plots/per_series.csv")
+    assert plot["task"].tolist() == table["task"].tolist()
+    assert plot["skill"].tolist() == table["skill"].tolist()
+
+
+def test_panel_baselines_and_evaluate_break_scores_down_by_series(project, tmp_path):
+    """The trained tiny pipeline's data declared a panel of two series (every
+    other two days of rows; the contract of the window stage:
+    data/windows/series.npy and preprocess.json's series names): the baselines
+    and evaluate stages, run in a copy, write one row per task and series, and
+    the pooled model scores stay those of the single series."""
+    copy = tmp_path / "panel"
+    for path in (
+        "params.yaml",
+        "data/windows",
+        "data/split",
+        "models",
+        "metrics",
+        "predictions",
+    ):
+        source = project.root / path
+        if source.is_dir():
+            shutil.copytree(source, copy / path)
+        else:
+            (copy / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / path)
+    n = len(np.load(copy / "data/windows/scaled.npy"))
+    codes = (np.arange(n) // 48 % 2).astype(np.int32)  # both in every split
+    np.save(copy / "data/windows/series.npy", codes)
+    bundle = json.loads((copy / "data/windows/preprocess.json").read_text())
+    bundle["series"] = {"names": ["west", "east"]}
+    (copy / "data/windows/preprocess.json").write_text(json.dumps(bundle))
+    for stage in ("baselines", "evaluate"):
+        proc = subprocess.run(
+            [sys.executable, str(project.root / "stages" / f"{stage}.py")],
+            cwd=copy,
+            env=project.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert "evaluate: demand: per series: beats its best baseline in" in proc.stdout
+    ends = np.load(copy / "data/split/test.npy")
+    counts = np.bincount(codes[ends], minlength=2)
+    table = pd.read_csv(copy / "metrics/per_series.csv")
+    assert table["task"].tolist() == [
+        t for t in sorted(tasks_of(project)) for _ in "ew"
+    ]
+    assert table["series"].tolist() == ["east", "west"] * 2
+    assert counts.min() > 0
+    assert table["windows"].tolist() == [counts[1], counts[0]] * 2
+    fit = json.loads((copy / "metrics/baselines_val.json").read_text())
+    assert {t["hgb_lag"]["series_feature"] for t in fit.values()} == {"categorical"}
+    report = json.loads((copy / "metrics/evaluate.json").read_text())
+    assert {t: r["model"] for t, r in report.items()} == {
+        t: r["model"] for t, r in project.read_json("metrics/evaluate.json").items()
+    }
+    for task, rows in table.groupby("task"):
+        scored = rows[rows["windows"] > 0]
+        pooled = (scored["model"] * scored["windows"]).sum() / scored["windows"].sum()
+        assert pooled == pytest.approx(report[task]["model"][rows["metric"].iloc[0]])
+    plot = pd.read_csv(copy / "plots/per_series.csv")
+    assert len(plot) == (table["windows"] > 0).sum()
+
+
 # --- mtlstm predict against evaluate ------------------------------------------
 
 

@@ -17,6 +17,16 @@ persistence plus, per step, the empirical quantiles of persistence's residuals
 on the training windows; its pinball loss is what the model's pinball skill is
 measured against.
 
+A panel (``ingest.series``: ``data/windows/series.npy`` holds each row's series
+code) changes two things. Seasonal naive reads the value one season before the
+target only in the SAME series (the row with that series code and that grid
+step; none: persistence, as after a dropped gap). The lag model stays one
+global model per task (and step), with the series code as one more feature:
+categorical while the training windows hold at most ``MAX_CATEGORIES`` series
+(scikit-learn's limit), an ordinal number above that. Persistence needs
+nothing: a window never crosses two series, so its origin is in the target's
+series.
+
 Pure NumPy/scikit-learn: this module must never import TensorFlow, so the
 baselines stay cheap to run and to test.
 """
@@ -28,13 +38,14 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
 )
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-from mtlstm import metrics, tasks
+from mtlstm import grid, metrics, tasks
 from mtlstm.errors import DataError
 
 REGRESSION_BASELINES = ("persistence", "seasonal_naive", "hgb_lag")
@@ -52,6 +63,9 @@ MAX_ITER = 2000
 PATIENCE = 50
 # Classifiers: class weighting is kept only if it raises validation macro-F1.
 CLASS_WEIGHTS = (None, "balanced")
+# HistGradientBoosting's categorical features hold at most max_bins (255)
+# categories; a panel with more series gets the code as an ordinal feature.
+MAX_CATEGORIES = 255
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,9 @@ class HGBFit:
     class_weight: str | None = None
     # Classification: validation macro-F1 per class_weight option tried.
     val_macro_f1: dict[str, float] = field(default_factory=dict)
+    # A panel: how the series code entered ("categorical" or "ordinal", the
+    # last feature column); None: no series declared, no such column.
+    series_feature: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """What was chosen, for metrics/baselines_val.json."""
@@ -74,6 +91,8 @@ class HGBFit:
         if self.val_macro_f1:
             out["class_weight"] = self.class_weight or "none"
             out["val_macro_f1"] = dict(self.val_macro_f1)
+        if self.series_feature is not None:
+            out["series_feature"] = self.series_feature
         return out
 
 
@@ -102,7 +121,8 @@ class StepFits:
         out: dict[str, Any] = {"steps": self.steps}
         for key in each[0]:
             values = [e[key] for e in each]
-            out[key] = values[0] if key == "max_iter" else values
+            scalar = key in ("max_iter", "series_feature")
+            out[key] = values[0] if scalar else values
         return out
 
 
@@ -116,6 +136,7 @@ def season_rows(
     horizon: int,
     season: int,
     positions: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Row of the value exactly one season (in time) before each target row
     ``e + horizon``, or -1 where no row has that time (a long gap ingest
@@ -123,7 +144,12 @@ def season_rows(
 
     ``positions`` (``mtlstm.grid.positions``) counts each row's grid steps since
     the first row; ``None`` means rows are consecutive steps. Counting rows
-    instead of time would read the wrong hour after a dropped gap.
+    instead of time would read the wrong hour after a dropped gap. ``codes``
+    (a panel's per-row series codes) restricts the lookup to the target's own
+    series: a row of another series at that time (or that row number) is
+    never read, and where the series has no row one season back the answer
+    is -1. ``positions`` then count steps within each series
+    (``series_positions``); only differences within one series matter.
     """
     # With season < horizon the "seasonal" value lies after the origin, so the
     # forecast would peek at the future instead of being a real forecast.
@@ -134,6 +160,8 @@ def season_rows(
             "forecast origin"
         )
     targets = np.asarray(ends, np.int64) + horizon
+    if codes is not None:
+        return _season_rows_in_series(targets, season, positions, codes)
     if positions is None:
         rows = targets - season
         return np.where(rows >= 0, rows, -1)
@@ -146,18 +174,82 @@ def season_rows(
     return np.where(found, rows, -1)
 
 
+def _season_rows_in_series(
+    targets: np.ndarray,
+    season: int,
+    positions: np.ndarray | None,
+    codes: np.ndarray,
+) -> np.ndarray:
+    """``season_rows`` in a panel: the row whose (series code, position) is the
+    target's code and position minus ``season``, found by a binary search on
+    one sorted int64 key ``code * stride + position`` (no loop over series)."""
+    codes = np.asarray(codes, np.int64)
+    n = len(codes)
+    if positions is None:
+        positions = np.arange(n, dtype=np.int64)
+    positions = np.asarray(positions, np.int64)
+    if positions.shape != codes.shape:
+        raise ValueError(
+            f"positions has {positions.size} rows but codes {codes.size}; one "
+            "series code per row is needed"
+        )
+    if n == 0 or targets.size == 0:
+        return np.full(targets.shape, -1, dtype=np.int64)
+    low = int(positions.min())
+    # Keys of one series span [season, span + season): never reaching the next
+    # series' keys, nor (one season back) the previous series'.
+    stride = int(positions.max()) - low + season + 1
+    keys = codes * stride + (positions - low + season)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    wanted = keys[targets] - season
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), n - 1)
+    found = sorted_keys[at] == wanted
+    return np.where(found, order[at], -1)
+
+
+def series_positions(
+    times: pd.DatetimeIndex,
+    codes: np.ndarray | None,
+    freq: str,
+    timezone: str,
+) -> np.ndarray:
+    """``grid.positions`` of every row; in a panel counted within each series
+    (from that series' first row), since series share clock times and each
+    has its own grid. Rows of one series must be in time order."""
+    times = pd.DatetimeIndex(times)
+    if codes is None:
+        return grid.positions(times, freq, timezone)
+    codes = np.asarray(codes, np.int64)
+    if codes.shape != (len(times),):
+        raise DataError(
+            f"data/windows/series.npy: {codes.size} series codes for "
+            f"{len(times)} rows of data/windows/times.npy; rerun `dvc repro` to "
+            "rebuild data/windows"
+        )
+    out = np.zeros(len(times), dtype=np.int64)
+    order = np.argsort(codes, kind="stable")  # each series' rows, in row order
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for rows in np.split(order, bounds):
+        if rows.size:
+            out[rows] = grid.positions(times[rows], freq, timezone)
+    return out
+
+
 def seasonal_naive(
     raw: np.ndarray,
     ends: np.ndarray,
     horizon: int,
     season: int,
     positions: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The value one season before the target time (``season_rows``). Where
-    that time has no row, the forecast falls back to persistence (the value at
-    the origin), so every test window is scored; ``score_baselines`` counts
-    those windows as ``persistence_fallbacks``."""
-    rows = season_rows(ends, horizon, season, positions)
+    """The value one season before the target time (``season_rows``; in a
+    panel, in the target's own series). Where that time has no row, the
+    forecast falls back to persistence (the value at the origin), so every
+    test window is scored; ``score_baselines`` counts those windows as
+    ``persistence_fallbacks``."""
+    rows = season_rows(ends, horizon, season, positions, codes)
     return np.where(rows >= 0, raw[np.maximum(rows, 0)], raw[np.asarray(ends)])
 
 
@@ -172,12 +264,18 @@ def majority_proba(
 
 
 def lag_features(
-    series: np.ndarray, scaled: np.ndarray, ends: np.ndarray, lookback: int
+    series: np.ndarray,
+    scaled: np.ndarray,
+    ends: np.ndarray,
+    lookback: int,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``n x (lookback + F)`` tabular inputs for the windows ending at ``ends``.
+    """``n x (lookback + F)`` tabular inputs for the windows ending at ``ends``
+    (``n x (lookback + F + 1)`` with ``codes``).
 
     Columns: the task's own per-row series at rows ``e - lookback + 1 .. e``
-    (scaled value or class index), then the full scaled feature row at ``e``.
+    (scaled value or class index), then the full scaled feature row at ``e``,
+    then, in a panel, the window's series code (``codes[e]``).
     Deliberately NOT an ``n x lookback x F`` window tensor: the project never
     materializes those (memory), and one lag series plus the origin row is
     what a tabular model can use anyway.
@@ -190,7 +288,21 @@ def lag_features(
         )
     rows = ends[:, None] + np.arange(1 - lookback, 1)
     lags = np.asarray(series, np.float32)[rows]
-    return np.hstack([lags, np.asarray(scaled, np.float32)[ends]])
+    columns = [lags, np.asarray(scaled, np.float32)[ends]]
+    if codes is not None:
+        # float32 holds every integer code below 2**24 exactly.
+        columns.append(np.asarray(codes, np.float32)[ends][:, None])
+    return np.hstack(columns)
+
+
+def series_feature(codes: np.ndarray | None, train_ends: np.ndarray) -> str | None:
+    """How the lag model takes the series code: ``"categorical"`` while the
+    training windows hold at most ``MAX_CATEGORIES`` series, else
+    ``"ordinal"``; None without a panel."""
+    if codes is None:
+        return None
+    seen = np.unique(np.asarray(codes)[np.asarray(train_ends, np.int64)])
+    return "categorical" if seen.size <= MAX_CATEGORIES else "ordinal"
 
 
 def _hgb_data(
@@ -199,11 +311,12 @@ def _hgb_data(
     scaled: np.ndarray,
     ends: np.ndarray,
     lookback: int,
+    codes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lag features and targets (the per-row series at ``e + horizon``: scaled
     value or class index) of the windows ending at ``ends``."""
     ends = np.asarray(ends, np.int64)
-    x = lag_features(series, scaled, ends, lookback)
+    x = lag_features(series, scaled, ends, lookback, codes)
     y = np.asarray(series)[ends + spec["horizon"]]
     if spec["type"] == "regression":
         return x, y.astype(np.float64)
@@ -219,17 +332,21 @@ def fit_hgb(
     lookback: int,
     seed: int,
     class_weight: str | None = None,
+    codes: np.ndarray | None = None,
 ) -> HGBFit:
     """Boosted trees on lag features: fitted on the training windows, with the
-    number of iterations chosen by the loss on the validation windows.
+    number of iterations chosen by the loss on the validation windows. In a
+    panel (``codes``) one global model, the series code its last feature
+    (``series_feature``).
 
     Reads the target rows the training and validation windows predict, never a
     test row. Validation windows of a class that no training window predicts
     are left out of the stopping loss (the classifier cannot forecast that
     class, and its log-loss there would be infinite whatever the iteration).
     """
-    x, y = _hgb_data(spec, series, scaled, train_ends, lookback)
-    x_val, y_val = _hgb_data(spec, series, scaled, val_ends, lookback)
+    x, y = _hgb_data(spec, series, scaled, train_ends, lookback, codes)
+    x_val, y_val = _hgb_data(spec, series, scaled, val_ends, lookback, codes)
+    kind = series_feature(codes, train_ends)
     settings = {
         **HGB_PARAMS,
         "max_iter": MAX_ITER,
@@ -238,6 +355,10 @@ def fit_hgb(
         "n_iter_no_change": PATIENCE,
         "random_state": seed,
     }
+    if kind == "categorical":
+        # A code no training window has (a series seen only later) is an
+        # unknown category: scikit-learn treats it as missing.
+        settings["categorical_features"] = [x.shape[1] - 1]
     if spec["type"] == "regression":
         if class_weight is not None:
             raise ValueError("class_weight applies to classification tasks only")
@@ -248,7 +369,7 @@ def fit_hgb(
             # One training class: nothing to boost, nothing to stop early.
             with threadpool_limits(limits=1, user_api="openmp"):  # see below
                 model.set_params(max_iter=1, early_stopping=False).fit(x, y)
-            return HGBFit(model, 1, class_weight)
+            return HGBFit(model, 1, class_weight, series_feature=kind)
         seen = np.isin(y_val, y)
         x_val, y_val = x_val[seen], y_val[seen]
     if len(y_val) == 0:
@@ -265,7 +386,7 @@ def fit_hgb(
     # validation_score_[i] is minus the validation loss after i iterations (0:
     # the constant start); the first best wins ties, with at least one tree.
     n_iter = max(1, int(np.argmax(model.validation_score_)))
-    return HGBFit(model, n_iter, class_weight)
+    return HGBFit(model, n_iter, class_weight, series_feature=kind)
 
 
 def predict_hgb(
@@ -275,12 +396,19 @@ def predict_hgb(
     scaled: np.ndarray,
     ends: np.ndarray,
     lookback: int,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Forecasts in original units, or ``n x len(classes)`` probabilities, from
     the first ``fit.n_iter`` trees (the booster truncated at its best validation
-    loss, through scikit-learn's staged predictions)."""
+    loss, through scikit-learn's staged predictions). ``codes``: the panel's
+    series codes, required exactly when the booster was fitted with them."""
     model = fit.model
-    x = lag_features(series, scaled, ends, lookback)
+    if (codes is None) != (fit.series_feature is None):
+        raise ValueError(
+            "series codes must be given exactly when the booster was fitted "
+            "with them (a panel)"
+        )
+    x = lag_features(series, scaled, ends, lookback, codes)
     with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
         if spec["type"] == "regression":
             staged = model.staged_predict(x)
@@ -312,27 +440,28 @@ def choose_hgb(
     splits: dict[str, np.ndarray],
     lookback: int,
     seed: int,
+    codes: np.ndarray | None = None,
 ) -> HGBFit:
     """The booster with its iterations chosen on validation; for classification
     also its class weighting: ``"balanced"`` only if it gives a strictly higher
     validation macro-F1 than no weighting."""
     args = (spec, series, scaled, splits["train"], splits["val"], lookback, seed)
     if spec["type"] == "regression":
-        return fit_hgb(*args)
+        return fit_hgb(*args, codes=codes)
     raw = metrics.original_units(series, spec)
     val_ends = np.asarray(splits["val"], np.int64)
     actual = raw[val_ends + spec["horizon"]]
     fits, f1 = [], {}
     for weight in CLASS_WEIGHTS:
-        fit = fit_hgb(*args, class_weight=weight)
-        proba = predict_hgb(fit, spec, series, scaled, val_ends, lookback)
+        fit = fit_hgb(*args, class_weight=weight, codes=codes)
+        proba = predict_hgb(fit, spec, series, scaled, val_ends, lookback, codes)
         f1[weight or "none"] = metrics.score_task(spec, actual, proba)["macro_f1"]
         fits.append(fit)
     best = fits[0]
     for fit in fits[1:]:
         if f1[fit.class_weight] > f1[best.class_weight or "none"]:
             best = fit
-    return HGBFit(best.model, best.n_iter, best.class_weight, f1)
+    return HGBFit(best.model, best.n_iter, best.class_weight, f1, best.series_feature)
 
 
 def choose_lag_model(
@@ -342,16 +471,15 @@ def choose_lag_model(
     splits: dict[str, np.ndarray],
     lookback: int,
     seed: int,
+    codes: np.ndarray | None = None,
 ) -> HGBFit | StepFits:
     """``choose_hgb`` for a one-step task; for a horizon range one booster per
     step (``StepFits``), each chosen on validation like a one-step task."""
+    args = (series, scaled, splits, lookback, seed, codes)
     if not tasks.is_range(spec):
-        return choose_hgb(spec, series, scaled, splits, lookback, seed)
+        return choose_hgb(spec, *args)
     steps = tasks.steps(spec).tolist()
-    fits = [
-        choose_hgb(tasks.at_step(spec, step), series, scaled, splits, lookback, seed)
-        for step in steps
-    ]
+    fits = [choose_hgb(tasks.at_step(spec, step), *args) for step in steps]
     return StepFits(steps, fits)
 
 
@@ -365,6 +493,7 @@ def task_forecasts(
     lookback: int,
     season: int = 24,
     positions: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every baseline's forecast for the windows ending at ``ends``, in the
     stored form (``mtlstm.tasks.squeezed``: ``n`` or ``n x C`` for a one-step
@@ -380,7 +509,9 @@ def task_forecasts(
     fits = hgb.fits if isinstance(hgb, StepFits) else [hgb]
     forecast_hgb = np.stack(
         [
-            predict_hgb(fit, tasks.at_step(spec, step), series, scaled, ends, lookback)
+            predict_hgb(
+                fit, tasks.at_step(spec, step), series, scaled, ends, lookback, codes
+            )
             for fit, step in zip(fits, steps, strict=True)
         ],
         axis=1,
@@ -390,7 +521,7 @@ def task_forecasts(
         out = {
             "persistence": np.repeat(origin[:, None], len(steps), axis=1),
             "seasonal_naive": np.stack(
-                [seasonal_naive(raw, ends, s, season, positions) for s in steps],
+                [seasonal_naive(raw, ends, s, season, positions, codes) for s in steps],
                 axis=1,
             ),
             "hgb_lag": forecast_hgb,
@@ -444,6 +575,7 @@ def run_baselines(
     season: int = 24,
     seed: int = 0,
     positions: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> BaselineRun:
     """Fit every task's baselines (train and validation windows only) and
     forecast and score the validation and the test windows.
@@ -451,14 +583,22 @@ def run_baselines(
     ``targets`` is the per-row ``data/windows/targets.npz`` content; ``splits``
     needs ``"train"`` (fitting), ``"val"`` (boosting iterations, class
     weighting) and ``"test"`` (scoring) window end rows; ``positions`` the rows'
-    grid steps since the first (see ``season_rows``). The seasonal naive scores
-    also count the (window, step) pairs that fell back to persistence
-    (``persistence_fallbacks``). Scores pool every window and step.
+    grid steps since the first (see ``season_rows``); ``codes`` a panel's
+    per-row series codes (``data/windows/series.npy``; None: one series). The
+    seasonal naive scores also count the (window, step) pairs that fell back to
+    persistence (``persistence_fallbacks``). Scores pool every window and step
+    (of every series).
     """
     missing = {"train", "val", "test"} - set(splits)
     if missing:
         raise ValueError(
             f"splits lacks {sorted(missing)}; it needs 'train', 'val' and 'test'"
+        )
+    if codes is not None and len(codes) != len(scaled):
+        raise DataError(
+            f"data/windows/series.npy: {len(codes)} series codes for "
+            f"{len(scaled)} rows of data/windows/scaled.npy; rerun `dvc repro` "
+            "to rebuild data/windows"
         )
     scores: dict[str, dict] = {"val": {}, "test": {}}
     fits, forecasts, quantiles = {}, {}, {}
@@ -466,7 +606,7 @@ def run_baselines(
         name, series = spec["name"], targets[spec["name"]]
         raw = metrics.original_units(series, spec)
         fits[name] = choose_lag_model(
-            spec, series, scaled, splits, bundle["lookback"], seed
+            spec, series, scaled, splits, bundle["lookback"], seed, codes
         )
         by_split = {}
         for split in ("val", "test"):
@@ -481,6 +621,7 @@ def run_baselines(
                 bundle["lookback"],
                 season,
                 positions,
+                codes,
             )
             actual = tasks.gather(raw, ends, spec)
             scores[split][name] = {
@@ -489,7 +630,7 @@ def run_baselines(
             }
             if spec["type"] == "regression":
                 fallbacks = sum(
-                    int((season_rows(ends, step, season, positions) < 0).sum())
+                    int((season_rows(ends, step, season, positions, codes) < 0).sum())
                     for step in tasks.steps(spec)
                 )
                 scores[split][name]["seasonal_naive"]["persistence_fallbacks"] = (
@@ -514,8 +655,9 @@ def score_baselines(
     season: int = 24,
     seed: int = 0,
     positions: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{task: {baseline: {metric: value}}}`` on the ``splits["test"]`` windows
     (``run_baselines(...).test``)."""
-    run = run_baselines(bundle, scaled, targets, splits, season, seed, positions)
+    run = run_baselines(bundle, scaled, targets, splits, season, seed, positions, codes)
     return run.test
