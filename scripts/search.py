@@ -70,6 +70,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "params_class_balanced": {"class_weighting": "balanced", "focal_gamma": 0.0},
     "params_focal2": {"class_weighting": "none", "focal_gamma": 2.0},
     "params_balanced_focal2": {"class_weighting": "balanced", "focal_gamma": 2.0},
+    # Time per model on top of params.yaml (make repro's 6-minute budget):
+    "params_bs512": {"batch_size": 512},
+    "params_bs512_lr0.006": {"batch_size": 512, "learning_rate": 0.006},
+    "params_patience3": {"patience": 3},
+    "params_layers48_24": {"layers": [48, 24]},
+    "params_layers32_16": {"layers": [32, 16]},
+    "params_layers64": {"layers": [64]},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
 
@@ -211,7 +218,15 @@ def train_and_score(
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {"live": None, "resume": Path(tmp) / "resume"}
         model = fit(
-            model, cfg, seed, arrays, bundle, dirs, "search", [Trace()], "search"
+            model,
+            cfg,
+            seed,
+            arrays,
+            bundle,
+            dirs,
+            "search",
+            extra=[Trace()],
+            label="search",
         )
     seconds = time.perf_counter() - start
     scores = _scores(model.predict(val_ds, verbose=0), bundle, data)
