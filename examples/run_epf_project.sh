@@ -16,16 +16,20 @@ cp -r "$root/stages" "$root/src" "$work/"
 cp -r "$root/.dvc/plots" "$work/.dvc/plots"
 cp "$root/dvc.yaml" "$root/.dvcignore" "$work/"
 cp "$here/params.yaml" "$work/params.yaml"
-python - "$work/data/raw/epf_fr.csv" <<'PY'
+python - "$work/data/raw" <<'PY'
 import importlib.resources
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 source = importlib.resources.files("tsdata").joinpath("fpppy/EPF_FR_BE.csv")
 table = pd.read_csv(str(source))
-table = table[table["unique_id"] == "FR"][["ds", "y", "gen_forecast", "system_load"]]
-table.to_csv(sys.argv[1], index=False)
+columns = ["ds", "y", "gen_forecast", "system_load"]
+raw = Path(sys.argv[1])
+# France alone (epf_fr, day_ahead), and both series as one long table (epf_fr_be).
+table[table["unique_id"] == "FR"][columns].to_csv(raw / "epf_fr.csv", index=False)
+table[["unique_id", *columns]].to_csv(raw / "epf_fr_be.csv", index=False)
 PY
 cd "$work"
 if [ ! -d .dvc/cache ] && [ ! -f .dvc/config ]; then
