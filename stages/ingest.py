@@ -56,6 +56,8 @@ def main() -> None:
         "last": str(table["time"].iloc[-1]),
         **gaps,
     }
+    if cfg.series:
+        summary["series"] = int(table["series"].nunique())
     write_json(OUT_SUMMARY, summary)
     write_json(OUT_SCHEMA, ingest.schema(cfg))
     write_parquet(OUT_FILLED, pd.DataFrame(filled))
