@@ -26,7 +26,14 @@ from mtlstm import grid
 from mtlstm.baselines import run_baselines
 from mtlstm.config import load_params
 from mtlstm.errors import run_stage
-from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
+from mtlstm.io import (
+    load_npy,
+    load_npz,
+    load_series,
+    read_json,
+    write_json,
+    write_npz,
+)
 from mtlstm.metrics import PRIMARY
 
 WINDOWS = Path("data/windows")
@@ -43,7 +50,13 @@ def main() -> None:
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
     # Grid steps since the first row: the seasonal value is one season earlier
     # in time, which after a dropped long gap is not one season earlier in rows.
-    positions = grid.positions(times, bundle["ingest"]["freq"], bundle["timezone"])
+    freq, zone = bundle["ingest"]["freq"], bundle["timezone"]
+    series_rows = load_series(WINDOWS, bundle)
+    if series_rows is None:
+        positions = grid.positions(times, freq, zone)
+    else:  # never a seasonal value from another series
+        season = params.baselines.season
+        positions = grid.series_positions(times, series_rows, freq, zone, season)
     run = run_baselines(
         bundle,
         load_npy(WINDOWS / "scaled.npy"),
@@ -52,6 +65,7 @@ def main() -> None:
         season=params.baselines.season,
         seed=params.base.seed,
         positions=positions,
+        series_rows=series_rows,
     )
     forecasts = {
         f"{task}.{name}": output

@@ -42,6 +42,7 @@ from mtlstm.errors import DataError, run_stage
 from mtlstm.io import (
     load_npy,
     load_npz,
+    load_series,
     read_json,
     remove_stale,
     write_csv,
@@ -94,8 +95,13 @@ def main() -> None:
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
     ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
     outputs = model.predict(ds, verbose=0)
-    write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs, targets))
-    scores = metrics.score_outputs(bundle, targets, ends, outputs)
+    series_rows = load_series(WINDOWS, bundle)  # None for one series
+    at_end = metrics.window_series(series_rows, ends)
+    write_csv(
+        OUT_PREDICTIONS,
+        forecast_frame(bundle, times, ends, outputs, targets, series=series_rows),
+    )
+    scores = metrics.score_outputs(bundle, targets, ends, outputs, series_rows)
     report, tables = {}, {}
     compare = functools.partial(
         uncertainty.compare,
@@ -106,8 +112,8 @@ def main() -> None:
     for spec in bundle["tasks"]:
         name = spec["name"]
         single = single_task_scores(name)
-        actual = metrics.actuals(spec, targets[name], ends)  # n x steps
-        output = metrics.model_output(outputs[name], spec)
+        actual = metrics.actuals(spec, targets[name], ends, series_rows)  # n x steps
+        output = metrics.model_output(outputs[name], spec, at_end)
         skill = compare(
             metrics.window_losses(spec, actual, output),
             {
@@ -118,7 +124,7 @@ def main() -> None:
         report[name] = metrics.task_report(
             spec, scores[name], baselines[name], single, json_safe(skill)
         )
-        levels = metrics.model_quantiles(outputs[name], spec)
+        levels = metrics.model_quantiles(outputs[name], spec, at_end)
         if levels is not None:
             # Pinball skill: against the naive interval (and the single-task
             # model's quantiles), on per-window mean pinball losses.

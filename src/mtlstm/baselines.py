@@ -275,17 +275,23 @@ def predict_hgb(
     scaled: np.ndarray,
     ends: np.ndarray,
     lookback: int,
+    series_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Forecasts in original units, or ``n x len(classes)`` probabilities, from
     the first ``fit.n_iter`` trees (the booster truncated at its best validation
-    loss, through scikit-learn's staged predictions)."""
+    loss, through scikit-learn's staged predictions). ``series_rows``: every
+    row's series code, for a task scaled per series."""
     model = fit.model
     x = lag_features(series, scaled, ends, lookback)
     with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
         if spec["type"] == "regression":
             staged = model.staged_predict(x)
             # The model learned the scaled target; report it in original units.
-            return metrics.original_units(_stage(staged, fit.n_iter), spec)
+            return metrics.original_units(
+                _stage(staged, fit.n_iter),
+                spec,
+                metrics.window_series(series_rows, ends),
+            )
         # scikit-learn fits a one-class target but still returns two
         # probability columns; only that class can be forecast, with certainty.
         one = model.classes_.size == 1
@@ -365,6 +371,7 @@ def task_forecasts(
     lookback: int,
     season: int = 24,
     positions: np.ndarray | None = None,
+    series_rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every baseline's forecast for the windows ending at ``ends``, in the
     stored form (``mtlstm.tasks.squeezed``: ``n`` or ``n x C`` for a one-step
@@ -374,13 +381,21 @@ def task_forecasts(
     class probabilities (hard forecasts one-hot), so ``metrics.score_task``
     (log-loss included) scores them like the model.
     """
-    raw = metrics.original_units(series, spec)
+    raw = metrics.original_units(series, spec, series_rows)
     ends = np.asarray(ends, np.int64)
     steps = tasks.steps(spec)
     fits = hgb.fits if isinstance(hgb, StepFits) else [hgb]
     forecast_hgb = np.stack(
         [
-            predict_hgb(fit, tasks.at_step(spec, step), series, scaled, ends, lookback)
+            predict_hgb(
+                fit,
+                tasks.at_step(spec, step),
+                series,
+                scaled,
+                ends,
+                lookback,
+                series_rows,
+            )
             for fit, step in zip(fits, steps, strict=True)
         ],
         axis=1,
@@ -444,6 +459,7 @@ def run_baselines(
     season: int = 24,
     seed: int = 0,
     positions: np.ndarray | None = None,
+    series_rows: np.ndarray | None = None,
 ) -> BaselineRun:
     """Fit every task's baselines (train and validation windows only) and
     forecast and score the validation and the test windows.
@@ -451,7 +467,8 @@ def run_baselines(
     ``targets`` is the per-row ``data/windows/targets.npz`` content; ``splits``
     needs ``"train"`` (fitting), ``"val"`` (boosting iterations, class
     weighting) and ``"test"`` (scoring) window end rows; ``positions`` the rows'
-    grid steps since the first (see ``season_rows``). The seasonal naive scores
+    grid steps since the first (see ``season_rows``); ``series_rows`` every
+    row's series code (many series, None for one). The seasonal naive scores
     also count the (window, step) pairs that fell back to persistence
     (``persistence_fallbacks``). Scores pool every window and step.
     """
@@ -464,7 +481,7 @@ def run_baselines(
     fits, forecasts, quantiles = {}, {}, {}
     for spec in bundle["tasks"]:
         name, series = spec["name"], targets[spec["name"]]
-        raw = metrics.original_units(series, spec)
+        raw = metrics.original_units(series, spec, series_rows)
         fits[name] = choose_lag_model(
             spec, series, scaled, splits, bundle["lookback"], seed
         )
@@ -481,6 +498,7 @@ def run_baselines(
                 bundle["lookback"],
                 season,
                 positions,
+                series_rows,
             )
             actual = tasks.gather(raw, ends, spec)
             scores[split][name] = {

@@ -49,6 +49,44 @@ def shift(times: pd.DatetimeIndex, steps: int, freq: str, timezone: str):
     return (local + steps * step).tz_convert("UTC")
 
 
+def series_positions(
+    times: pd.DatetimeIndex,
+    series: np.ndarray,
+    freq: str,
+    timezone: str,
+    apart: int,
+) -> np.ndarray:
+    """``positions`` of rows sorted by (series, time), counted within each
+    series, each series shifted past the previous one's last step by more than
+    ``apart`` steps: increasing over the whole table, and a lookup ``apart``
+    steps back never lands in another series."""
+    times = pd.DatetimeIndex(times)
+    series = np.asarray(series)
+    if len(times) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+    sizes = np.diff(np.r_[starts, len(series)])
+    step = offset(freq)
+    if not is_calendar(step) or step == pd.offsets.Day(1):
+        if is_calendar(step):  # one local calendar day per step
+            local = times.tz_convert(zone(freq, timezone)).tz_localize(None)
+            ticks = local.to_numpy("datetime64[D]").view(np.int64)
+        else:
+            ns = times.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+            ticks = ns.view(np.int64) // pd.Timedelta(step).value
+        within = ticks - np.repeat(ticks[starts], sizes)
+    else:
+        within = np.concatenate(
+            [
+                positions(times[a : a + n], freq, timezone)
+                for a, n in zip(starts, sizes, strict=True)
+            ]
+        )
+    length = np.maximum.reduceat(within, starts) + 1 + int(apart) + 1
+    shift = np.r_[0, np.cumsum(length)[:-1]]
+    return within + np.repeat(shift, sizes)
+
+
 def positions(times: pd.DatetimeIndex, freq: str, timezone: str) -> np.ndarray:
     """Each row's number of grid steps since the first row.
 

@@ -270,7 +270,7 @@ def _parse_series(src: Source, columns: list[str]) -> pd.Series:
                 "its series id (ingest.series)"
             )
         ids = text if ids is None else ids + SERIES_SEP + text
-    return ids.reset_index(drop=True)
+    return ids
 
 
 def series_label(name: object) -> str:
