@@ -406,7 +406,7 @@ def test_series_without_training_rows_falls_back_to_global_moments(
     late["region"] = "late"
     late = late[late["Time"] >= "2024-03-04T18:00:00Z"]
     project = windowed_panel(tmp_path, raw_params, pd.concat([frame, late]))
-    bundle, arrays = load_windows(project)
+    bundle, _ = load_windows(project)
     demand = next(t for t in bundle["tasks"] if t["name"] == "demand")
     code = bundle["series"]["names"].index("late")
     assert demand["series_fallback"] == ["late"]
@@ -443,7 +443,7 @@ def test_per_series_unscaling_round_trips(tmp_path, raw_params):
 
 def test_global_scaling_with_series_keeps_one_scaler(tmp_path, raw_params):
     project = windowed_panel(tmp_path, raw_params, scaling="global")
-    bundle, arrays = load_windows(project)
+    bundle, _ = load_windows(project)
     assert bundle["series"] == {"names": sorted(LEVELS), "scaling": "global"}
     assert all("series_mean" not in t for t in bundle["tasks"])
     assert (project / "data/windows/series.npy").is_file()
