@@ -545,3 +545,32 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
 def _write(frame: pd.DataFrame, path):
     frame.to_csv(path, index=False)
     return path
+
+
+def test_filled_targets_cut_in_time_equal_the_row_cut_for_one_series():
+    from mtlstm.split import filled_targets
+
+    n = 60
+    rng = np.random.default_rng(0)
+    mask = {"y": rng.random(n) < 0.2}
+    ends = np.arange(3, n - 2)
+    times = np.arange(n, dtype=np.int64) * 60_000_000_000
+    args = (mask, {"t": ("y", [1, 2])}, ends, n, 4, 2, 0.7, 0.15)
+    assert filled_targets(*args) == filled_targets(*args, times)
+    # Hand count on three series of 20 rows sharing times 0..19: train < 14,
+    # val 14..16, test 17..19; one filled value at time 15 of series 1 (row 35).
+    panel_mask = {"y": np.zeros(60, bool)}
+    panel_mask["y"][35] = True
+    panel_times = np.tile(np.arange(20, dtype=np.int64), 3)
+    ends = np.r_[np.arange(1, 19), np.arange(21, 39), np.arange(41, 59)]
+    got = filled_targets(
+        panel_mask, {"t": ("y", 1)}, ends, 60, 2, 1, 0.7, 0.15, panel_times
+    )
+    # The only window whose target is row 35 ends at row 34: its inputs (rows
+    # 33..34, times 13..14) start in train, so it is purged; no split counts it.
+    assert got == {"t": {"train": 0, "val": 0, "test": 0}}
+    panel_mask["y"][36] = True  # time 16: target of val window ending at row 35
+    got = filled_targets(
+        panel_mask, {"t": ("y", 1)}, ends, 60, 2, 1, 0.7, 0.15, panel_times
+    )
+    assert got == {"t": {"train": 0, "val": 1, "test": 0}}
