@@ -574,3 +574,40 @@ def test_filled_targets_cut_in_time_equal_the_row_cut_for_one_series():
         panel_mask, {"t": ("y", 1)}, ends, 60, 2, 1, 0.7, 0.15, panel_times
     )
     assert got == {"t": {"train": 0, "val": 1, "test": 0}}
+
+
+def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
+    from mtlstm.config import Features, Task
+    from mtlstm.window import fit, targets, transform
+
+    rows = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=6, freq="h", tz="UTC"),
+            "series": ["a", "a", "a", "b", "b", "b"],
+            "y": [1.0, 2.0, 3.0, 10.0, 10.0, 10.0],
+        }
+    )
+    bundle = fit(
+        rows,
+        Features(columns=["y"]),
+        {"t": Task(type="regression", target="y")},
+        lookback=2,
+        series=["a", "b", "c"],
+        scaling="per_series",
+    )
+    spec = bundle["tasks"][0]
+    # global: mean 6, std sqrt(((25+16+9)+3*16)/6) = sqrt(98/6)
+    assert spec["mean"] == 6.0
+    assert spec["std"] == pytest.approx(np.sqrt(98 / 6))
+    # a: mean 2, std sqrt(2/3); b is constant and c has no rows: global.
+    assert spec["series_mean"] == [2.0, 6.0, 6.0]
+    assert spec["series_std"] == pytest.approx([np.sqrt(2 / 3), *[np.sqrt(98 / 6)] * 2])
+    assert spec["series_fallback"] == ["b", "c"]
+    assert bundle["inputs"][0]["series_fallback"] == ["b", "c"]
+    scaled = targets(rows, bundle)["t"]
+    np.testing.assert_allclose(
+        scaled[:3], np.array([-1, 0, 1]) / np.sqrt(2 / 3), rtol=1e-6
+    )
+    np.testing.assert_allclose(transform(rows, bundle)[:, 0], scaled, rtol=1e-6)
+    with pytest.raises(DataError, match=r"^series 'zz' was not among the series"):
+        transform(rows.assign(series="zz"), bundle)
