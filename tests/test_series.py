@@ -611,3 +611,10 @@ def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
     np.testing.assert_allclose(transform(rows, bundle)[:, 0], scaled, rtol=1e-6)
     with pytest.raises(DataError, match=r"^series 'zz' was not among the series"):
         transform(rows.assign(series="zz"), bundle)
+
+
+def test_missing_id_column_is_named(tmp_path):
+    path = tmp_path / "x.csv"
+    panel_frame(rows=3).drop(columns="region").to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"missing column\(s\) region .*ingest\.series"):
+        ingest.read_table(path, panel_cfg(), "x.csv")

@@ -146,7 +146,7 @@ def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
             f"{label}: missing column(s) {', '.join(missing)} "
             f"(found: {', '.join(shorten(c) for c in have[:20])}"
             f"{' ...' if len(have) > 20 else ''}); fix the file or "
-            "ingest.time_column / ingest.columns in params.yaml"
+            "ingest.time_column / ingest.columns / ingest.series in params.yaml"
         )
 
 
