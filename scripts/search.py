@@ -157,10 +157,12 @@ def budget(cfg: Any) -> dict[str, Any]:
 
 
 def load_data() -> dict[str, Any]:
-    from mtlstm.io import load_npy, load_npz, read_json
+    from mtlstm.io import load_npy, load_npz, load_series, read_json
 
+    bundle = read_json(WINDOWS / "preprocess.json")
     return {
-        "bundle": read_json(WINDOWS / "preprocess.json"),
+        "bundle": bundle,
+        "series_rows": load_series(WINDOWS, bundle),  # None for one series
         "scaled": load_npy(WINDOWS / "scaled.npy"),
         "targets": load_npz(WINDOWS / "targets.npz"),
         "train": load_npy(SPLIT / "train.npy"),
@@ -237,7 +239,9 @@ def train_and_score(
 def _scores(outputs: Any, bundle: dict, data: dict) -> dict[str, dict[str, float]]:
     if not isinstance(outputs, dict):  # a one-head model may return the array
         outputs = {bundle["tasks"][0]["name"]: outputs}
-    return metrics.score_outputs(bundle, data["targets"], data["val"], outputs)
+    return metrics.score_outputs(
+        bundle, data["targets"], data["val"], outputs, data.get("series_rows")
+    )
 
 
 def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
@@ -272,9 +276,11 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
             model.fit(*xy["train"], X_val=xy["val"][0], y_val=xy["val"][1])
             x_val = xy["val"][0]
             pred = model.predict(x_val) if kind else model.predict_proba(x_val)
+        rows = data.get("series_rows")
         if kind:
-            pred = metrics.original_units(pred, spec)
-        actual = metrics.original_units(series, spec)[
+            val_series = metrics.window_series(rows, np.asarray(data["val"], np.int64))
+            pred = metrics.original_units(pred, spec, val_series)
+        actual = metrics.original_units(series, spec, rows)[
             np.asarray(data["val"], np.int64) + spec["horizon"]
         ]
         out[spec["name"]] = metrics.score_task(spec, actual, pred)

@@ -19,7 +19,7 @@ import numpy as np
 from mtlstm import metrics, tasks
 from mtlstm.config import TRAIN_BUDGET, load_params
 from mtlstm.errors import ConfigError, foreach_key, quote, run_stage
-from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
+from mtlstm.io import load_npy, load_npz, load_series, read_json, write_json, write_npz
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
@@ -82,13 +82,19 @@ def train_and_score(
     ds = make_input_dataset(arrays["scaled"], arrays["test"], bundle["lookback"], 1024)
     outputs = model.predict(ds, verbose=0)
     resume.clear(dirs["resume"])
-    scores = metrics.score_outputs(bundle, arrays["targets"], arrays["test"], outputs)
+    series_rows = load_series(WINDOWS, bundle)  # None for one series
+    at_end = metrics.window_series(series_rows, arrays["test"])
+    scores = metrics.score_outputs(
+        bundle, arrays["targets"], arrays["test"], outputs, series_rows
+    )
     spec = bundle["tasks"][0]
     forecast = {
         "ends": arrays["test"],
-        "forecast": tasks.squeezed(spec, metrics.model_output(outputs[task], spec)),
+        "forecast": tasks.squeezed(
+            spec, metrics.model_output(outputs[task], spec, at_end)
+        ),
     }
-    levels = metrics.model_quantiles(outputs[task], spec)
+    levels = metrics.model_quantiles(outputs[task], spec, at_end)
     if levels is not None:
         forecast["quantiles"] = levels
     return scores[task], forecast

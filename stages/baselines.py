@@ -31,12 +31,18 @@ import pandas as pd
 from mtlstm.baselines import run_baselines, series_positions
 from mtlstm.config import load_params
 from mtlstm.errors import run_stage
-from mtlstm.io import load_npy, load_npz, read_json, write_json, write_npz
+from mtlstm.io import (
+    load_npy,
+    load_npz,
+    load_series,
+    read_json,
+    write_json,
+    write_npz,
+)
 from mtlstm.metrics import PRIMARY
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
-SERIES = WINDOWS / "series.npy"
 OUT = Path("metrics/baselines.json")
 OUT_VAL = Path("metrics/baselines_val.json")
 OUT_FORECASTS = Path("predictions/baselines.npz")
@@ -47,7 +53,7 @@ def main() -> None:
     bundle = read_json(WINDOWS / "preprocess.json")
     splits = {n: load_npy(SPLIT / f"{n}.npy") for n in ("train", "val", "test")}
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
-    codes = load_npy(SERIES) if SERIES.exists() else None  # a panel's series
+    codes = load_series(WINDOWS, bundle)  # a panel's per-row series codes
     # Grid steps since the first row (of each series): the seasonal value is
     # one season earlier in time, which after a dropped long gap is not one
     # season earlier in rows.

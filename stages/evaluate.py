@@ -100,14 +100,18 @@ def main() -> None:
     scaled = load_npy(WINDOWS / "scaled.npy")
     targets = load_npz(WINDOWS / "targets.npz")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
-    panel = per_series.read_series(WINDOWS, bundle, len(scaled))
-    window_series, series_names = (None, None) if panel is None else panel
-    if window_series is not None:
-        window_series = window_series[ends]
+    # A panel's per-row series codes (checked against the bundle), or None.
+    series_rows, series_names = per_series.read_series(
+        WINDOWS, bundle, len(scaled)
+    ) or (None, None)
     ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
     outputs = model.predict(ds, verbose=0)
-    write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs, targets))
-    scores = metrics.score_outputs(bundle, targets, ends, outputs)
+    at_end = metrics.window_series(series_rows, ends)
+    write_csv(
+        OUT_PREDICTIONS,
+        forecast_frame(bundle, times, ends, outputs, targets, series=series_rows),
+    )
+    scores = metrics.score_outputs(bundle, targets, ends, outputs, series_rows)
     report, tables, by_series = {}, {}, []
     compare = functools.partial(
         uncertainty.compare,
@@ -118,8 +122,8 @@ def main() -> None:
     for spec in bundle["tasks"]:
         name = spec["name"]
         single = single_task_scores(name)
-        actual = metrics.actuals(spec, targets[name], ends)  # n x steps
-        output = metrics.model_output(outputs[name], spec)
+        actual = metrics.actuals(spec, targets[name], ends, series_rows)  # n x steps
+        output = metrics.model_output(outputs[name], spec, at_end)
         model_loss = metrics.window_losses(spec, actual, output)
         ref_losses = {
             ref: metrics.window_losses(spec, actual, forecast)
@@ -129,7 +133,7 @@ def main() -> None:
         by_series.append(
             per_series.task_table(
                 spec,
-                window_series,
+                at_end,
                 series_names,
                 model_loss,
                 {ref: ref_losses[ref] for ref in baselines[name]},
@@ -142,7 +146,7 @@ def main() -> None:
         report[name] = metrics.task_report(
             spec, scores[name], baselines[name], single, json_safe(skill)
         )
-        levels = metrics.model_quantiles(outputs[name], spec)
+        levels = metrics.model_quantiles(outputs[name], spec, at_end)
         if levels is not None:
             # Pinball skill: against the naive interval (and the single-task
             # model's quantiles), on per-window mean pinball losses.
@@ -204,7 +208,7 @@ def main() -> None:
                     f"evaluate: {name}: {label} {ref} {s['value']:+.3f} "
                     f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], DM p {s['dm_p']:.3g}"
                 )
-    if window_series is not None:
+    if series_rows is not None:
         for table in by_series:
             name = table["task"].iloc[0]
             print(f"evaluate: {name}: per series: {per_series.summary(table)}")

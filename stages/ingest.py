@@ -56,6 +56,10 @@ def main() -> None:
         "last": str(table["time"].iloc[-1]),
         **gaps,
     }
+    if cfg.series:  # rows run by series: the first and last time of any
+        summary["first"] = str(table["time"].min())
+        summary["last"] = str(table["time"].max())
+        summary["series"] = int(table["series"].nunique())
     write_json(OUT_SUMMARY, summary)
     write_json(OUT_SCHEMA, ingest.schema(cfg))
     write_parquet(OUT_FILLED, pd.DataFrame(filled))

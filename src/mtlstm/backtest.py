@@ -95,6 +95,12 @@ def run(
 
     ``freq`` (``ingest.freq``) places the seasonal naive value one season
     earlier in time (``grid.positions``); None counts rows instead."""
+    if "series" in table:
+        raise ConfigError(
+            "backtest: rolling-origin folds are cut in rows of one series and do not "
+            "support many series (ingest.series) yet; remove the backtest entries "
+            "or use one series"
+        )
     positions = None
     if freq is not None:
         positions = grid.positions(table["time"], freq, params.features.timezone)

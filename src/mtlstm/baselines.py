@@ -413,7 +413,11 @@ def predict_hgb(
         if spec["type"] == "regression":
             staged = model.staged_predict(x)
             # The model learned the scaled target; report it in original units.
-            return metrics.original_units(_stage(staged, fit.n_iter), spec)
+            return metrics.original_units(
+                _stage(staged, fit.n_iter),
+                spec,
+                metrics.window_series(codes, ends),
+            )
         # scikit-learn fits a one-class target but still returns two
         # probability columns; only that class can be forecast, with certainty.
         one = model.classes_.size == 1
@@ -503,7 +507,7 @@ def task_forecasts(
     class probabilities (hard forecasts one-hot), so ``metrics.score_task``
     (log-loss included) scores them like the model.
     """
-    raw = metrics.original_units(series, spec)
+    raw = metrics.original_units(series, spec, codes)
     ends = np.asarray(ends, np.int64)
     steps = tasks.steps(spec)
     fits = hgb.fits if isinstance(hgb, StepFits) else [hgb]
@@ -604,7 +608,7 @@ def run_baselines(
     fits, forecasts, quantiles = {}, {}, {}
     for spec in bundle["tasks"]:
         name, series = spec["name"], targets[spec["name"]]
-        raw = metrics.original_units(series, spec)
+        raw = metrics.original_units(series, spec, codes)
         fits[name] = choose_lag_model(
             spec, series, scaled, splits, bundle["lookback"], seed, codes
         )

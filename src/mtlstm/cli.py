@@ -258,8 +258,11 @@ def _predict(args: argparse.Namespace) -> None:
     if note:
         print(f"predict: note: {note}", file=sys.stderr)
     ends = origins(table["segment"].to_numpy(), bundle["lookback"], str(args.input))
+    from mtlstm.window import series_codes, targets
+
+    # Many series: every row's code in the bundle (an unknown series is refused).
+    series = series_codes(table, bundle) if "series" in bundle else None
     outputs = _run_model(args, bundle, table, ends)
-    from mtlstm.window import targets
 
     # Where the input already holds a target time, its value is the actual.
     frame = forecast_frame(
@@ -269,6 +272,7 @@ def _predict(args: argparse.Namespace) -> None:
         outputs,
         targets(table, bundle),
         table["segment"].to_numpy(),
+        series=series,
     )
     write_csv(args.output, frame)
     print(

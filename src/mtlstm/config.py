@@ -115,6 +115,9 @@ class Ingest:
     duplicates: Literal["error", "aggregate"] = "error"
     csv_sep: str = ","
     csv_decimal: str = "."
+    # Id columns of a long table (one row per series and time): each series
+    # gets its own grid, fills and checks; [] = one series (see mtlstm.ingest).
+    series: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ class Task:
 @dataclass(frozen=True)
 class Window:
     lookback: int = 24
+    # global: one mean/std per numeric column and regression target;
+    # per_series: one per series (ingest.series), on its training rows only.
+    scaling: Literal["global", "per_series"] = "global"
 
 
 @dataclass(frozen=True)
@@ -531,6 +537,19 @@ def _check_ingest(ingest: Ingest) -> None:
             )
     if ingest.max_fill < 0:
         problems.append(f"ingest.max_fill: must be >= 0, got {ingest.max_fill}")
+    if len(set(ingest.series)) != len(ingest.series):
+        problems.append("ingest.series: a column is named twice")
+    for name in ingest.series:
+        if name == ingest.time_column:
+            problems.append(
+                f"ingest.series: {quote(name)} is the time column; name the id "
+                "column(s) of each series"
+            )
+    if ingest.series and "series" in ingest.columns:
+        problems.append(
+            "ingest.columns.series: the name is reserved when ingest.series is "
+            "set (the output's series id column); rename it"
+        )
     for name, how in ingest.missing.items():
         if name not in ingest.columns:
             problems.append(
@@ -656,6 +675,14 @@ def _bins_needed(key: str, task: Task) -> str:
 def _check_window(window: Window) -> None:
     if window.lookback <= 0:
         raise ConfigError(f"window.lookback: must be >= 1, got {window.lookback}")
+
+
+def _check_scaling(window: Window, ingest: Ingest) -> None:
+    if window.scaling == "per_series" and not ingest.series:
+        raise ConfigError(
+            "window.scaling: per_series needs the series' id column(s) in "
+            "ingest.series; set them, or use window.scaling: global"
+        )
 
 
 def _check_split(s: Split) -> None:
@@ -787,6 +814,7 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("tasks", "ingest"), _check_tasks),
     (("features", "ingest"), _check_features),
     (("window",), _check_window),
+    (("window", "ingest"), _check_scaling),
     (("split",), _check_split),
     (("tasks", "baselines"), _check_season),
     (("backtest",), _check_backtests),

@@ -3,6 +3,11 @@
 Output columns: ``time`` (UTC), every declared column with its declared kind,
 and ``segment``: rows of different segments are separated by a gap that was too
 long to fill, and no window may span two segments.
+
+With ``ingest.series`` (the id columns of a long table) the output also has a
+string column ``series`` (the ids joined with "/"), rows are sorted by (series,
+time), every series gets its own grid, fills, gap and order checks (each error
+names the series), and a new series always starts a new segment.
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ def source_version(source: str) -> str | None:
 def read_table(path: Path, cfg: Ingest, label: str) -> Source:
     """Read the declared columns, as strings for CSV so every value is checked."""
     wanted = [cfg.time_column, *cfg.columns]
+    wanted += [c for c in cfg.series if c not in wanted]
     if path.suffix.lower() == ".parquet":
         names = pq.read_schema(path).names
         _require_columns(names, wanted, label)
@@ -140,7 +146,7 @@ def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
             f"{label}: missing column(s) {', '.join(missing)} "
             f"(found: {', '.join(shorten(c) for c in have[:20])}"
             f"{' ...' if len(have) > 20 else ''}); fix the file or "
-            "ingest.time_column / ingest.columns in params.yaml"
+            "ingest.time_column / ingest.columns / ingest.series in params.yaml"
         )
 
 
@@ -168,6 +174,8 @@ def coerce_all(src: Source, cfg: Ingest) -> tuple[pd.DataFrame | None, list[str]
         (name, lambda n=name, k=kind: _PARSERS[k](src, n, cfg))
         for name, kind in cfg.columns.items()
     ]
+    if cfg.series:
+        parsers.insert(1, ("series", lambda: _parse_series(src, cfg.series)))
     out = pd.DataFrame()
     for name, parse_column in parsers:
         try:
@@ -243,6 +251,31 @@ def _parse_time(src: Source, column: str) -> pd.Series:
             "ISO 8601, e.g. 2024-01-31T13:00:00Z"
         )
     return parsed
+
+
+SERIES_SEP = "/"
+
+
+def _parse_series(src: Source, columns: list[str]) -> pd.Series:
+    """Each row's series id: its id columns as text, joined with "/"."""
+    ids = None
+    for name in columns:
+        raw = src.frame[name]
+        text = raw.astype(str).str.strip()
+        empty = (text == "").to_numpy() | raw.isna().to_numpy()
+        if empty.any():
+            raise DataError(
+                f"{src.where(int(np.flatnonzero(empty)[0]))}: series id column "
+                f"{name!r} is empty ({int(empty.sum())} row(s)); every row needs "
+                "its series id (ingest.series)"
+            )
+        ids = text if ids is None else ids + SERIES_SEP + text
+    return ids
+
+
+def series_label(name: object) -> str:
+    """How an error names a series."""
+    return f"series {quote(str(name))}"
 
 
 def _parse_numeric(src: Source, name: str, cfg: Ingest) -> pd.Series:
@@ -356,6 +389,8 @@ def order_rows(
     """Sort by time (or, with ``sort=False``, insist the file is sorted). Duplicate
     timestamps are an error unless ``duplicates="aggregate"``, which leaves them
     to the grid's per-column aggregation. Returns the table and the rows moved."""
+    if "series" in frame:
+        return _order_series(frame, src, sort, duplicates)
     if duplicates == "error":
         _reject_duplicates(frame, src)
     if not sort:
@@ -366,6 +401,45 @@ def order_rows(
         return frame.reset_index(drop=True), 0
     order = np.argsort(times, kind="stable")
     moved = int((order != np.arange(len(order))).sum())
+    return frame.iloc[order].reset_index(drop=True), moved
+
+
+def _order_series(
+    frame: pd.DataFrame, src: Source, sort: bool, duplicates: str
+) -> tuple[pd.DataFrame, int]:
+    """``order_rows`` of a long table: rows sorted by (series, time); the
+    checks hold within each series (series may interleave in the file)."""
+    codes, _ = pd.factorize(frame["series"], sort=True)
+    times = _stamps(frame["time"]).astype("datetime64[ns]").view(np.int64)
+    if not sort:
+        # Each series' rows in file order must not go back in time.
+        by_series = np.argsort(codes, kind="stable")
+        c, t = codes[by_series], times[by_series]
+        back = np.flatnonzero((c[1:] == c[:-1]) & (t[1:] < t[:-1])) + 1
+        if back.size:
+            row = int(by_series[back[0]])
+            raise DataError(
+                f"{series_label(frame['series'].iloc[row])}: {src.where(row)}: "
+                f"timestamp {frame['time'].iloc[row]} is earlier than the series' "
+                f"row before ({back.size} such row(s)); sort the file, or set "
+                "ingest.sort: true to let ingest sort it"
+            )
+    order = np.lexsort((times, codes))  # stable: file order among equal keys
+    c, t = codes[order], times[order]
+    if duplicates == "error":
+        dup = np.flatnonzero((c[1:] == c[:-1]) & (t[1:] == t[:-1]))
+        if dup.size:
+            a, b = int(order[dup[0]]), int(order[dup[0] + 1])
+            raise DataError(
+                f"{series_label(frame['series'].iloc[a])}: duplicate timestamp "
+                f"{frame['time'].iloc[a]} at {src.where(a)} and {src.where(b)} "
+                f"({dup.size} repeated row(s) in all); remove them in the source, or "
+                "set ingest.duplicates: aggregate to combine them with "
+                "ingest.aggregate"
+            )
+    moved = int((order != np.arange(len(order))).sum())
+    if not moved:
+        return frame.reset_index(drop=True), 0
     return frame.iloc[order].reset_index(drop=True), moved
 
 
@@ -386,7 +460,11 @@ def count_duplicates(frame: pd.DataFrame) -> int:
     returned: on sorted times, a repeat always follows its first occurrence."""
     times = _stamps(frame["time"])
     # Comparing neighbours needs no hash table of every timestamp.
-    return int((times[1:] == times[:-1]).sum())
+    same = times[1:] == times[:-1]
+    if "series" in frame:
+        ids = frame["series"].to_numpy()
+        same &= ids[1:] == ids[:-1]
+    return int(same.sum())
 
 
 def _reject_duplicates(frame: pd.DataFrame, src: Source) -> None:
@@ -429,6 +507,8 @@ def to_grid_counted(
     frame: pd.DataFrame, cfg: Ingest, timezone: str = "UTC"
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """``to_grid`` plus the number of source rows in each grid step."""
+    if "series" in frame:
+        return _grid_series(frame, cfg, timezone)
     offset = grid_lib.offset(cfg.freq)
     _check_grid_size(frame["time"], offset, cfg.freq)
     aggs = {c: cfg.aggregate.get(c, DEFAULT_AGG[k]) for c, k in cfg.columns.items()}
@@ -454,6 +534,94 @@ def to_grid_counted(
         grid.loc[empty, sums] = np.nan
     grid.index = grid.index.tz_convert("UTC")
     return grid.reset_index(), counts
+
+
+def _grid_series(
+    frame: pd.DataFrame, cfg: Ingest, timezone: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``to_grid_counted`` of a long table sorted by (series, time): each series
+    on its own grid from its first to its last step, as ``resample`` would lay
+    it, computed for all series at once (steps shorter than a day and ``1D``);
+    other calendar steps (``7D``, ``W``, ``MS``) grid one series at a time."""
+    offset = grid_lib.offset(cfg.freq)
+    if frame.empty:
+        raise DataError("the table holds no rows")
+    codes, names = pd.factorize(frame["series"], sort=True)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    if grid_lib.is_calendar(offset) and offset != pd.offsets.Day(1):
+        return _grid_series_each(frame, cfg, timezone, starts)
+    columns = list(cfg.columns)
+    if not grid_lib.is_calendar(offset):
+        step = pd.Timedelta(offset).value
+        stamps = _stamps(frame["time"]).astype("datetime64[ns]").view(np.int64)
+        # resample's default origin: midnight (UTC) of the series' first day.
+        day = pd.Timedelta(days=1).value
+        origin = (stamps[starts] // day) * day
+        pos = (stamps - np.repeat(origin, np.diff(np.r_[starts, len(codes)]))) // step
+        first = pos[starts]
+        rel = pos - np.repeat(first, np.diff(np.r_[starts, len(codes)]))
+    else:  # one local calendar day per step
+        zone = grid_lib.zone(cfg.freq, timezone)
+        local = frame["time"].dt.tz_convert(zone).dt.tz_localize(None)
+        days = local.to_numpy("datetime64[D]").view(np.int64)
+        first = days[starts]
+        rel = days - np.repeat(first, np.diff(np.r_[starts, len(codes)]))
+    lengths = np.zeros(len(starts), np.int64)
+    np.maximum.at(lengths, codes, rel + 1)  # rows are sorted: the last is the max
+    total = int(lengths.sum())
+    limit = min(MAX_GRID_STEPS, max(GRID_FLOOR, GRID_PER_ROW * len(frame)))
+    if total > limit:
+        raise DataError(
+            f"the series' time ranges make a grid of {total} steps of {cfg.freq} "
+            f"for {len(frame)} row(s), more than the limit of {limit}; fix wrong "
+            "dates in the time column or use a coarser ingest.freq"
+        )
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+    index = offsets[codes] + rel
+    counts = np.bincount(index, minlength=total).astype(np.int64)
+    aggs = {c: cfg.aggregate.get(c, DEFAULT_AGG[k]) for c, k in cfg.columns.items()}
+    numeric = frame.astype(
+        {c: "float64" for c, k in cfg.columns.items() if k == "boolean"}
+    )
+    if (counts > 1).any():
+        values = numeric[columns].groupby(index, sort=True).agg(aggs)
+        where = values.index.to_numpy()
+    else:
+        values, where = numeric[columns], index
+    series_code = np.repeat(np.arange(len(starts)), lengths)
+    step_in = np.arange(total) - np.repeat(offsets, lengths)
+    if not grid_lib.is_calendar(offset):
+        label = (first * step + origin)[series_code] + step_in * step
+        times = pd.to_datetime(label, utc=True)
+    else:
+        naive = (first[series_code] + step_in).astype("datetime64[D]")
+        times = (
+            pd.DatetimeIndex(naive.astype("datetime64[ns]"))
+            .tz_localize(zone, ambiguous=True, nonexistent="shift_forward")
+            .tz_convert("UTC")
+        )
+    out = {"time": times, "series": np.asarray(names, dtype=object)[series_code]}
+    for column in columns:
+        src_values = values[column].to_numpy()
+        kind = cfg.columns[column]
+        arr = np.full(total, np.nan, dtype=object if kind == "categorical" else float)
+        arr[where] = src_values
+        out[column] = arr
+    return pd.DataFrame(out), counts
+
+
+def _grid_series_each(
+    frame: pd.DataFrame, cfg: Ingest, timezone: str, starts: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One series at a time, for calendar steps other than a day."""
+    grids, counts = [], []
+    for a, b in zip(starts, np.r_[starts[1:], len(frame)], strict=True):
+        part = frame.iloc[a:b]
+        grid, count = to_grid_counted(part.drop(columns="series"), cfg, timezone)
+        grid.insert(1, "series", part["series"].iloc[0])
+        grids.append(grid)
+        counts.append(count)
+    return pd.concat(grids, ignore_index=True), np.concatenate(counts)
 
 
 def _check_grid_size(times: pd.Series, offset: pd.DateOffset, freq: str) -> None:
@@ -509,18 +677,24 @@ def fill_gaps_marked(
     """``fill_gaps`` plus, per column, which output rows hold a filled value."""
     columns = list(cfg.columns)
     empty, any_missing = _missing(grid, columns)
-    runs = _runs(empty)
+    breaks = _series_starts(grid)
+    runs = _runs(empty, breaks)
     short = [(a, b) for a, b in runs if b - a <= cfg.max_fill]
     long = [(a, b) for a, b in runs if b - a > cfg.max_fill]
     if long and cfg.long_gaps == "error":
         a, b = long[0]
         raise DataError(
-            f"gap of {b - a} missing step(s) of {cfg.freq} from {grid['time'].iloc[a]} "
-            f"to {grid['time'].iloc[b - 1]} ({len(long)} gap(s) longer than "
-            f"ingest.max_fill={cfg.max_fill}); raise ingest.max_fill, or set "
-            "ingest.long_gaps: break so that no window spans a gap"
+            f"{_who(grid, a)}gap of {b - a} missing step(s) of {cfg.freq} from "
+            f"{grid['time'].iloc[a]} to {grid['time'].iloc[b - 1]} ({len(long)} "
+            f"gap(s) longer than ingest.max_fill={cfg.max_fill}); raise "
+            "ingest.max_fill, or set ingest.long_gaps: break so that no window "
+            "spans a gap"
         )
-    segment = np.cumsum(np.isin(np.arange(len(grid)), [b for _, b in long]))
+    new_segment = np.isin(np.arange(len(grid)), [b for _, b in long])
+    if breaks is not None:
+        new_segment |= breaks  # a new series always starts a new segment
+        new_segment[0] = False
+    segment = np.cumsum(new_segment)
     keep = np.ones(len(grid), dtype=bool)
     for a, b in long:
         keep[a:b] = False
@@ -547,7 +721,9 @@ def fill_gaps_marked(
         "filled_steps": int(sum(b - a for a, b in short)),
         "filled_runs": len(short),
         "long_gaps": [
-            {"from": str(grid["time"].iloc[a]), "steps": int(b - a)} for a, b in long
+            {"from": str(grid["time"].iloc[a]), "steps": int(b - a)}
+            | ({"series": str(grid["series"].iloc[a])} if breaks is not None else {})
+            for a, b in long
         ],
         "dropped_gap_steps": int(sum(b - a for a, b in long)),
         "segments": int(segment.max() + 1) if len(segment) else 0,
@@ -568,6 +744,21 @@ def fill_gaps_marked(
     return out, summary, marks
 
 
+def _series_starts(grid: pd.DataFrame) -> np.ndarray | None:
+    """Rows that start a series (None without ``ingest.series``)."""
+    if "series" not in grid:
+        return None
+    ids = grid["series"].to_numpy()
+    return np.r_[len(ids) > 0, ids[1:] != ids[:-1]]
+
+
+def _who(table: pd.DataFrame, row: int) -> str:
+    """The prefix naming the series of ``row`` in a message ('' for one series)."""
+    if "series" not in table:
+        return ""
+    return f"{series_label(table['series'].iloc[row])}: "
+
+
 def _fill_column(
     table: pd.DataFrame,
     column: str,
@@ -584,7 +775,8 @@ def _fill_column(
     if policy == "error" and inside.any():
         row = int(np.flatnonzero(inside)[0])
         raise DataError(
-            f"column {column!r} is missing at {times.iloc[row]} while the row's "
+            f"{_who(table, row)}column {column!r} is missing at {times.iloc[row]} "
+            "while the row's "
             f"other columns are present ({int(inside.sum())} such value(s)); fix "
             f"the source, or set ingest.missing.{column}: ffill or interpolate"
         )
@@ -594,9 +786,17 @@ def _fill_column(
     first = (starts == 0) | (segment[np.maximum(starts - 1, 0)] != segment[starts])
     if first.any():
         row = int(starts[first][0])
+        breaks = _series_starts(table)
+        where = (
+            "of the table"
+            if row == 0
+            else "of the series"
+            if breaks is not None and breaks[row]
+            else "after a long gap"
+        )
         raise DataError(
-            f"column {column!r} is missing at {times.iloc[row]}, the first step "
-            f"{'of the table' if row == 0 else 'after a long gap'}, so there is no "
+            f"{_who(table, row)}column {column!r} is missing at {times.iloc[row]}, "
+            f"the first step {where}, so there is no "
             "earlier value to fill from; drop those rows or fill them in the source"
         )
     too_long = (ends - starts) > cfg.max_fill
@@ -604,7 +804,8 @@ def _fill_column(
         i = int(np.flatnonzero(too_long)[0])
         a, b = int(starts[i]), int(ends[i])
         raise DataError(
-            f"column {column!r} is missing for {b - a} step(s) of {cfg.freq} from "
+            f"{_who(table, a)}column {column!r} is missing for {b - a} step(s) of "
+            f"{cfg.freq} from "
             f"{times.iloc[a]} to {times.iloc[b - 1]} ({int(too_long.sum())} run(s) "
             f"longer than ingest.max_fill={cfg.max_fill}); fix the source or raise "
             "ingest.max_fill"
@@ -641,8 +842,15 @@ def _missing(grid: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, bool]:
     return empty, any_missing
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open [start, end) index ranges where ``mask`` is True."""
+def _runs(mask: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Half-open [start, end) index ranges where ``mask`` is True (a run also
+    ends before each row where ``breaks`` is True: a new series)."""
+    if breaks is not None and mask.any():
+        prev = np.r_[False, mask[:-1]]
+        nxt = np.r_[mask[1:], False]
+        begin = np.flatnonzero(mask & (~prev | breaks))
+        end = np.flatnonzero(mask & (~nxt | np.r_[breaks[1:], True])) + 1
+        return list(zip(begin.tolist(), end.tolist(), strict=True))
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
@@ -651,7 +859,12 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def schema(cfg: Ingest) -> dict:
     """How to read and grid a table like the source: what ``predict`` needs to
     check new input exactly as ingest did (the source itself is not part of it)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k != "source"}
+    # ``series`` only when declared: one series' schema stays as it was.
+    return {
+        k: v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k != "source" and (k != "series" or v)
+    }
 
 
 def restore_kinds(frame: pd.DataFrame, cfg: Ingest) -> pd.DataFrame:

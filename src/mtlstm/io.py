@@ -68,6 +68,14 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def load_series(windows: str | Path, bundle: dict) -> np.ndarray | None:
+    """Every row's series code (``series.npy`` of the window stage's folder)
+    when the bundle declares many series (``bundle["series"]``), else None."""
+    if "series" not in bundle:
+        return None
+    return load_npy(Path(windows) / "series.npy")
+
+
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     with atomic_path(path, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, index=False)

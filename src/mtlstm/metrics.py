@@ -94,36 +94,70 @@ def one_hot(index: np.ndarray, n_classes: int) -> np.ndarray:
 PRIMARY = {"regression": "mae", "classification": "log_loss"}
 
 
-def original_units(values: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def original_units(
+    values: np.ndarray, spec: dict[str, Any], series: np.ndarray | None = None
+) -> np.ndarray:
     """Per-row target in the units everything is scored in: regression values
-    unscaled, classes as integer indices."""
-    if spec["type"] == "regression":
-        return np.asarray(values, np.float64) * spec["std"] + spec["mean"]
-    return np.asarray(values).astype(np.int64)
+    unscaled, classes as integer indices.
+
+    A task scaled per series (``series_mean``/``series_std``, window.scaling:
+    per_series) needs ``series``: the series code of each value along the
+    first axis (of each row, or of each window's end row for a forecast)."""
+    if spec["type"] != "regression":
+        return np.asarray(values).astype(np.int64)
+    values = np.asarray(values, np.float64)
+    if "series_mean" not in spec:
+        return values * spec["std"] + spec["mean"]
+    if series is None:
+        raise ValueError(
+            f"task {spec['name']!r} is scaled per series: pass each value's "
+            "series code (data/windows/series.npy) to unscale it"
+        )
+    codes = np.asarray(series, np.int64).reshape((-1,) + (1,) * (values.ndim - 1))
+    std = np.asarray(spec["series_std"], np.float64)[codes]
+    return values * std + np.asarray(spec["series_mean"], np.float64)[codes]
 
 
-def actuals(spec: dict[str, Any], per_row: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``n x S`` targets in scoring units of the windows ending at ``ends``."""
-    return tasks.gather(original_units(per_row, spec), ends, spec)
+def actuals(
+    spec: dict[str, Any],
+    per_row: np.ndarray,
+    ends: np.ndarray,
+    series: np.ndarray | None = None,
+) -> np.ndarray:
+    """``n x S`` targets in scoring units of the windows ending at ``ends``
+    (``series``: every row's series code, where the task is scaled per series)."""
+    return tasks.gather(original_units(per_row, spec, series), ends, spec)
 
 
-def model_output(output: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def model_output(
+    output: np.ndarray, spec: dict[str, Any], series: np.ndarray | None = None
+) -> np.ndarray:
     """A head's output in scoring units, with the step axis (``mtlstm.tasks``):
     ``n x S`` regression forecasts in original units (the median of a quantile
-    head), ``n x S x C`` class probabilities."""
+    head), ``n x S x C`` class probabilities. ``series``: each window's series
+    code (``series_rows[ends]``), where the task is scaled per series."""
     if spec["type"] == "regression":
         output = np.asarray(output)
         if tasks.quantiles(spec) is not None:
             output = output[..., tasks.median_index(spec)]
-        return tasks.with_steps(spec, original_units(output, spec))
+        return tasks.with_steps(spec, original_units(output, spec, series))
     return tasks.with_steps(spec, np.asarray(output, dtype=np.float64))
 
 
-def model_quantiles(output: np.ndarray, spec: dict[str, Any]) -> np.ndarray | None:
+def model_quantiles(
+    output: np.ndarray, spec: dict[str, Any], series: np.ndarray | None = None
+) -> np.ndarray | None:
     """A quantile head's ``n x S x Q`` forecasts in original units, or None."""
     if tasks.quantiles(spec) is None:
         return None
-    return original_units(np.asarray(output), spec)
+    return original_units(np.asarray(output), spec, series)
+
+
+def window_series(
+    series_rows: np.ndarray | None, ends: np.ndarray
+) -> np.ndarray | None:
+    """Each window's series code (of its end row), or None for one series."""
+    return None if series_rows is None else np.asarray(series_rows)[ends]
 
 
 def window_losses(
@@ -228,15 +262,19 @@ def score_outputs(
     targets: dict[str, np.ndarray],
     ends: np.ndarray,
     outputs: dict[str, np.ndarray],
+    series_rows: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """Each task's scores for model ``outputs`` on the windows ending at ``ends``
-    (pooled over steps; quantile tasks add ``quantile_scores``)."""
+    (pooled over steps; quantile tasks add ``quantile_scores``). ``series_rows``:
+    every row's series code (data/windows/series.npy), or None."""
     scores = {}
+    at_end = window_series(series_rows, ends)
     for spec in bundle["tasks"]:
         name = spec["name"]
-        actual = actuals(spec, targets[name], ends)
-        scores[name] = score_task(spec, actual, model_output(outputs[name], spec))
-        quantiles = model_quantiles(outputs[name], spec)
+        actual = actuals(spec, targets[name], ends, series_rows)
+        output = model_output(outputs[name], spec, at_end)
+        scores[name] = score_task(spec, actual, output)
+        quantiles = model_quantiles(outputs[name], spec, at_end)
         if quantiles is not None:
             scores[name] |= quantile_scores(spec, actual, quantiles)
     return scores

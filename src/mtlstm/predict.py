@@ -36,6 +36,8 @@ def read_input(
     src = ingest.read_table(path, cfg, label=str(path))
     typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates)
     gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
+    if "series" in gridded:
+        return _series_input(gridded, counts, cfg, allow_partial_last_step)
     note, complete = None, complete_step_rows(counts)
     if not allow_partial_last_step and counts[-1] < complete:
         note = (
@@ -45,6 +47,31 @@ def read_input(
             "forecast from it anyway)"
         )
         gridded = gridded.iloc[:-1]
+    table, _ = ingest.fill_gaps(gridded, cfg)
+    return ingest.restore_kinds(table, cfg), note
+
+
+def _series_input(
+    gridded: pd.DataFrame, counts: np.ndarray, cfg: Ingest, allow_partial: bool
+) -> tuple[pd.DataFrame, str | None]:
+    """``read_input`` of a long table: each series' last grid step is dropped
+    when it holds fewer source rows than a complete step (the median of the
+    other non-empty steps), then every series is filled as ingest does."""
+    ids = gridded["series"].to_numpy()
+    last = np.r_[ids[1:] != ids[:-1], True]
+    note = None
+    if not allow_partial:
+        others = counts[~last & (counts > 0)]
+        complete = float(np.median(others)) if others.size else 0.0
+        partial = last & (counts < complete)
+        if partial.any():
+            note = (
+                f"the last grid step of {int(partial.sum())} series (first: "
+                f"{ingest.series_label(ids[np.flatnonzero(partial)[0]])}) holds fewer "
+                f"source rows than a complete step's {complete:g}: dropped it (pass "
+                "--allow-partial-last-step to forecast from it anyway)"
+            )
+            gridded = gridded[~partial].reset_index(drop=True)
     table, _ = ingest.fill_gaps(gridded, cfg)
     return ingest.restore_kinds(table, cfg), note
 
@@ -78,6 +105,7 @@ def forecast_frame(
     outputs: dict[str, np.ndarray],
     targets: dict[str, np.ndarray] | None = None,
     segment: np.ndarray | None = None,
+    series: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Every forecast in long format: one row per origin, task and step.
 
@@ -93,12 +121,15 @@ def forecast_frame(
 
     ``targets``: the per-row targets (``mtlstm.window.targets``) the actuals are
     read from; ``segment``: the rows' segments, so a target across a long gap
-    is not taken as observed (None: every target row exists, as for windows).
+    is not taken as observed (None: every target row exists, as for windows);
+    ``series``: every row's series code (many series: ``bundle["series"]``),
+    which adds a first column ``series`` (its name) and unscales per series.
     """
     freq, zone = bundle["ingest"]["freq"], bundle["timezone"]
     stamps = pd.DatetimeIndex(times)
     ends = np.asarray(ends, np.int64)
     origin = stamps[ends]
+    at_end = metrics.window_series(series, ends)
     frames, origin_index = [], []
     for spec in bundle["tasks"]:
         name, steps = spec["name"], tasks.steps(spec)
@@ -114,12 +145,15 @@ def forecast_frame(
             "zone": zone,
             "unit": spec.get("unit", ""),
         }
-        output = metrics.model_output(outputs[name], spec)
-        actual = _actuals(spec, targets, ends, segment, len(stamps))
+        if at_end is not None:
+            names = np.asarray(bundle["series"]["names"], dtype=object)
+            frame = {"series": np.repeat(names[at_end], s), **frame}
+        output = metrics.model_output(outputs[name], spec, at_end)
+        actual = _actuals(spec, targets, ends, segment, len(stamps), series)
         if spec["type"] == "regression":
             frame["forecast"] = output.ravel()
             frame["actual"] = actual.ravel()
-            levels = metrics.model_quantiles(outputs[name], spec)
+            levels = metrics.model_quantiles(outputs[name], spec, at_end)
             for i, q in enumerate(tasks.quantiles(spec) or []):
                 frame[tasks.quantile_name(q)] = levels[..., i].ravel()
         else:
@@ -144,6 +178,7 @@ def _actuals(
     ends: np.ndarray,
     segment: np.ndarray | None,
     n_rows: int,
+    series: np.ndarray | None = None,
 ) -> np.ndarray:
     """``n x S`` observed targets (NaN, or class -1, where unknown)."""
     rows = tasks.target_rows(ends, spec)
@@ -155,7 +190,7 @@ def _actuals(
         known[:] = False
         values = np.zeros(rows.shape)
     else:
-        per_row = metrics.original_units(targets[spec["name"]], spec)
+        per_row = metrics.original_units(targets[spec["name"]], spec, series)
         values = per_row[np.minimum(rows, n_rows - 1)]
     if spec["type"] == "regression":
         return np.where(known, significant(values), np.nan)

@@ -5,6 +5,15 @@
 bundle to any table, so training, evaluation and prediction share one code path.
 Windows are never materialized: a window is the end row ``e`` of the scaled
 ``N x F`` matrix, its inputs rows ``e - lookback + 1 .. e``.
+
+Many series (``ingest.series``): the bundle holds ``series: {"names": [...]}``
+(a row's series code is its name's index there). With ``window.scaling:
+per_series`` every numeric input column and regression target also gets
+``series_mean`` and ``series_std`` (one per series, on that series' training
+rows only); a series without training rows, or constant in them, falls back to
+the global training moments (``mean``/``std``, kept for every column) and is
+listed in the item's ``series_fallback``. ``series_codes`` maps a table's rows
+to codes; ``mtlstm.metrics.original_units`` unscales per series.
 """
 
 from __future__ import annotations
@@ -26,11 +35,28 @@ def fit(
     features: Features,
     tasks: dict[str, Task],
     lookback: int,
+    series: list[str] | None = None,
+    scaling: str = "global",
 ) -> dict[str, Any]:
-    """Learn every scaler and encoder from the training time range alone."""
+    """Learn every scaler and encoder from the training time range alone.
+
+    ``series``: the names of every series of the table (``ingest.series``;
+    ``train_rows`` then has a ``series`` column); ``scaling: per_series`` fits
+    each numeric column's and regression target's moments per series."""
     inputs = [_fit_column(train_rows, c) for c in features.columns]
     inputs += [{"calendar": name} for name in features.calendar]
     task_specs = [_fit_task(train_rows, n, t) for n, t in tasks.items()]
+    if scaling == "per_series":
+        if series is None:
+            raise DataError(
+                "window.scaling: per_series needs ingest.series (the table has no "
+                "series column); set ingest.series or use window.scaling: global"
+            )
+        codes = series_codes(train_rows, {"series": {"names": series}})
+        for item in [*inputs, *task_specs]:
+            if item.get("kind") == "numeric" or item.get("type") == "regression":
+                column = item.get("column", item.get("target"))
+                item |= _series_moments(train_rows[column], codes, series, item)
     names = feature_names({"inputs": inputs, "tasks": task_specs})
     for spec, task in zip(task_specs, tasks.values(), strict=True):
         if task.predict_change:
@@ -43,10 +69,14 @@ def fit(
         "max_horizon": task_shape.max_horizon(task_specs),
         "timezone": features.timezone,
         "fit_rows": len(train_rows),
-        "fit_until": str(train_rows["time"].iloc[-1]),
+        "fit_until": str(
+            train_rows["time"].iloc[-1] if series is None else train_rows["time"].max()
+        ),
         "inputs": inputs,
         "tasks": task_specs,
     }
+    if series is not None:
+        bundle["series"] = {"names": list(series), "scaling": scaling}
     bundle["feature_names"] = feature_names(bundle)
     return bundle
 
@@ -62,6 +92,62 @@ def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:
         "kind": "categorical",
         "categories": sorted(values.unique()),
     }
+
+
+def _series_moments(
+    values: pd.Series, codes: np.ndarray, names: list[str], item: dict[str, Any]
+) -> dict[str, Any]:
+    """Per series, the mean and std of its training rows; a series without any,
+    or constant in them, gets the global moments and is listed in
+    ``series_fallback``."""
+    n = len(names)
+    x = values.to_numpy("float64")
+    count = np.bincount(codes, minlength=n).astype(np.float64)
+    total = np.bincount(codes, weights=x, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        # Two passes (deviations from each series' mean), as values.std does.
+        dev = x - mean[codes]
+        std = np.sqrt(np.bincount(codes, weights=dev * dev, minlength=n) / count)
+    bad = ~(count > 0) | ~(std > 0)
+    mean[bad], std[bad] = item["mean"], item["std"]
+    return {
+        "series_mean": mean.tolist(),
+        "series_std": std.tolist(),
+        "series_fallback": [names[i] for i in np.flatnonzero(bad)],
+    }
+
+
+def series_codes(table: pd.DataFrame, bundle: dict[str, Any]) -> np.ndarray:
+    """Each row's series code (int32): its index in ``bundle["series"]["names"]``;
+    a series the bundle does not know is a DataError naming it."""
+    names = bundle["series"]["names"]
+    if "series" not in table:
+        raise DataError(
+            "the table has no series column, but the model was trained on many "
+            "series (ingest.series); give each row its series id column(s)"
+        )
+    codes = pd.Index(names).get_indexer(table["series"])
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise DataError(
+            f"series {quote(table['series'].iloc[row])} was not among the series "
+            f"the preprocessing was fitted on ({len(names)} series); forecast only "
+            "known series, or retrain with it"
+        )
+    return codes.astype(np.int32)
+
+
+def _scale_by(item: dict[str, Any], table: pd.DataFrame, bundle: dict[str, Any]):
+    """The mean and std to scale ``item``'s column with: floats, or one per row
+    (``series_mean`` / ``series_std`` indexed by each row's series code)."""
+    if "series_mean" not in item:
+        return item["mean"], item["std"]
+    codes = series_codes(table, bundle)
+    return (
+        np.asarray(item["series_mean"], np.float64)[codes],
+        np.asarray(item["series_std"], np.float64)[codes],
+    )
 
 
 def _feature_index(
@@ -159,12 +245,16 @@ def transform(table: pd.DataFrame, bundle: dict[str, Any]) -> np.ndarray:
             index = class_index(table[spec["target"]], spec)
             col += _write_one_hot(out, col, index, len(spec["classes"]))
         else:
-            col += _write_column(out, col, table, item)
+            col += _write_column(out, col, table, item, bundle)
     return out
 
 
 def _write_column(
-    out: np.ndarray, col: int, table: pd.DataFrame, item: dict[str, Any]
+    out: np.ndarray,
+    col: int,
+    table: pd.DataFrame,
+    item: dict[str, Any],
+    bundle: dict[str, Any],
 ) -> int:
     """Write one declared column's block at ``out[:, col:]``; returns its width."""
     values = table[item["column"]]
@@ -172,8 +262,9 @@ def _write_column(
         out[:, col] = values.to_numpy("float64")
         return 1
     if item["kind"] == "numeric":
+        mean, std = _scale_by(item, table, bundle)
         with np.errstate(over="ignore"):  # an overflow is refused just below
-            out[:, col] = (values.to_numpy("float64") - item["mean"]) / item["std"]
+            out[:, col] = (values.to_numpy("float64") - mean) / std
         _require_finite(out[:, col], table, item)
         return 1
     cats = item["categories"]
@@ -236,7 +327,8 @@ def targets(table: pd.DataFrame, bundle: dict[str, Any]) -> dict[str, np.ndarray
     for spec in bundle["tasks"]:
         values = table[spec["target"]]
         if spec["type"] == "regression":
-            scaled = (values.to_numpy("float64") - spec["mean"]) / spec["std"]
+            mean, std = _scale_by(spec, table, bundle)
+            scaled = (values.to_numpy("float64") - mean) / std
             out[spec["name"]] = scaled.astype(np.float32)
         else:
             out[spec["name"]] = class_index(values, spec).astype(np.int32)
@@ -244,14 +336,20 @@ def targets(table: pd.DataFrame, bundle: dict[str, Any]) -> dict[str, np.ndarray
 
 
 def check_classes_seen(
-    labels: dict[str, np.ndarray], bundle: dict, fit_rows: int
+    labels: dict[str, np.ndarray], bundle: dict, fit_rows: int | np.ndarray
 ) -> None:
-    """A class that first appears after the training range cannot be learned."""
+    """A class that first appears after the training range cannot be learned.
+
+    ``fit_rows``: the training rows, as a count of leading rows or a mask."""
+    if isinstance(fit_rows, np.ndarray):
+        train, rest = fit_rows, ~fit_rows
+    else:
+        train, rest = slice(None, fit_rows), slice(fit_rows, None)
     for spec in bundle["tasks"]:
         if spec["type"] == "regression":
             continue
-        seen = set(np.unique(labels[spec["name"]][:fit_rows]).tolist())
-        later = labels[spec["name"]][fit_rows:]
+        seen = set(np.unique(labels[spec["name"]][train]).tolist())
+        later = labels[spec["name"]][rest]
         unseen = np.flatnonzero(~np.isin(later, list(seen)))
         if unseen.size:
             label = spec["classes"][int(later[unseen[0]])]
