@@ -37,7 +37,7 @@ import pandas as pd
 
 from mtlstm import metrics, plots, tasks, uncertainty
 from mtlstm.config import load_params
-from mtlstm.dataset import make_input_dataset
+from mtlstm.dataset import input_names, make_input_dataset, series_codes
 from mtlstm.errors import DataError, run_stage
 from mtlstm.io import (
     load_npy,
@@ -92,7 +92,17 @@ def main() -> None:
     scaled = load_npy(WINDOWS / "scaled.npy")
     targets = load_npz(WINDOWS / "targets.npz")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
-    ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
+    series = None
+    if "series" in input_names(model):
+        series = series_codes(WINDOWS, bundle)
+    ds = make_input_dataset(
+        scaled,
+        ends,
+        bundle["lookback"],
+        cfg.batch_size,
+        bundle.get("known_future"),
+        series,
+    )
     outputs = model.predict(ds, verbose=0)
     write_csv(OUT_PREDICTIONS, forecast_frame(bundle, times, ends, outputs, targets))
     scores = metrics.score_outputs(bundle, targets, ends, outputs)

@@ -48,7 +48,38 @@ def fit(
         "tasks": task_specs,
     }
     bundle["feature_names"] = feature_names(bundle)
+    if features.known_future:  # only when declared: bundles stay as before
+        bundle["known_future"] = known_future_spec(
+            inputs, features.known_future, bundle["max_horizon"]
+        )
     return bundle
+
+
+def known_future_spec(
+    inputs: list[dict[str, Any]], names: list[str], steps: int
+) -> dict[str, Any]:
+    """Where the known-future inputs sit in the ``N x F`` matrix.
+
+    ``features``: the matrix columns of every name in ``names`` (a numeric or
+    boolean column: one; a categorical column: its one-hot block; a calendar
+    feature: its sin and cos), in ``names`` order. The model receives these
+    columns at rows ``e + 1 .. e + steps`` of the window ending at ``e``
+    (``steps``: the largest horizon step of any task), scaled by the same
+    training-range scalers as the past inputs (``mtlstm.dataset``)."""
+    blocks: dict[str, list[int]] = {}
+    col = 0
+    for item in inputs:
+        if "task_class" in item:  # the last blocks: never known in the future
+            break
+        width = len(feature_names({"inputs": [item], "tasks": []}))
+        key = item.get("calendar", item.get("column"))
+        blocks[key] = list(range(col, col + width))
+        col += width
+    return {
+        "names": list(names),
+        "features": [i for name in names for i in blocks[name]],
+        "steps": int(steps),
+    }
 
 
 def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:
