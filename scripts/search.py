@@ -191,7 +191,11 @@ def train_and_score(
     else:
         model = make_single_task_model(cfg, bundle, n_features, weights)
     val_ds = make_input_dataset(
-        data["scaled"], data["val"], bundle["lookback"], 1024, bundle.get("known_future")
+        data["scaled"],
+        data["val"],
+        bundle["lookback"],
+        1024,
+        bundle.get("known_future"),
     )
     trace: list[dict[str, Any]] = []
     who = single or "multi_task"
@@ -213,7 +217,15 @@ def train_and_score(
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {"live": None, "resume": Path(tmp) / "resume"}
         model = fit(
-            model, cfg, seed, arrays, bundle, dirs, "search", [Trace()], "search"
+            model,
+            cfg,
+            seed,
+            arrays,
+            bundle,
+            dirs,
+            "search",
+            extra=[Trace()],
+            label="search",
         )
     seconds = time.perf_counter() - start
     scores = _scores(model.predict(val_ds, verbose=0), bundle, data)

@@ -248,7 +248,13 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from mtlstm.io import read_json, write_csv
-    from mtlstm.predict import forecast_frame, origins, read_input
+    from mtlstm.predict import (
+        forecast_frame,
+        future_origins,
+        history_rows,
+        origins,
+        read_input,
+    )
 
     _check_predict_args(args)
     if not args.bundle.is_file():
@@ -257,18 +263,20 @@ def _predict(args: argparse.Namespace) -> None:
     table, note = read_input(args.input, bundle, args.allow_partial_last_step)
     if note:
         print(f"predict: note: {note}", file=sys.stderr)
-    ends = origins(table["segment"].to_numpy(), bundle["lookback"], str(args.input))
+    # With known-future inputs the table ends in future rows (mtlstm.predict):
+    # origins and actuals come from the observed rows before them only.
+    observed = table.iloc[: history_rows(table)]
+    segment = observed["segment"].to_numpy()
+    ends = origins(segment, bundle["lookback"], str(args.input))
+    if bundle.get("known_future"):
+        steps = bundle["known_future"]["steps"]
+        ends = future_origins(ends, table["segment"].to_numpy(), steps)
     outputs = _run_model(args, bundle, table, ends)
     from mtlstm.window import targets
 
     # Where the input already holds a target time, its value is the actual.
     frame = forecast_frame(
-        bundle,
-        table["time"],
-        ends,
-        outputs,
-        targets(table, bundle),
-        table["segment"].to_numpy(),
+        bundle, observed["time"], ends, outputs, targets(observed, bundle), segment
     )
     write_csv(args.output, frame)
     print(
@@ -285,7 +293,9 @@ def _run_model(args, bundle, table, ends) -> dict:
 
     model = load_model(args.model, [t["name"] for t in bundle["tasks"]])
     scaled = transform(table, bundle)
-    ds = make_input_dataset(scaled, ends, bundle["lookback"], args.batch_size)
+    ds = make_input_dataset(
+        scaled, ends, bundle["lookback"], args.batch_size, bundle.get("known_future")
+    )
     return model.predict(ds, verbose=0)
 
 
