@@ -5,6 +5,13 @@
 bundle to any table, so training, evaluation and prediction share one code path.
 Windows are never materialized: a window is the end row ``e`` of the scaled
 ``N x F`` matrix, its inputs rows ``e - lookback + 1 .. e``.
+
+Known-future inputs (``features.known_future``: columns or calendar features
+whose values at the target times are known when forecasting) are not stored
+again: the bundle's ``known_future`` names their columns of the same matrix,
+and the model also reads them at rows ``e + 1 .. e + max_horizon``
+(``mtlstm.dataset``), which ``window_ends`` guarantees exist in the segment.
+Calendar features qualify (computed from the time); task targets never do.
 """
 
 from __future__ import annotations
