@@ -356,3 +356,17 @@ def test_pipeline_and_predict_with_known_future(tmp_path_factory):
     assert "known-future column 'Holiday' has no value at" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (scratch / "q.csv").exists()
+
+    stripped = {k: v for k, v in bundle.items() if k != "known_future"}
+    (scratch / "b.json").write_text(json.dumps(stripped))
+    proc = project.run(
+        *run,
+        str(scratch / "r.csv"),
+        "--input",
+        str(scratch / "bad.csv"),
+        "--bundle",
+        str(scratch / "b.json"),
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "disagree on known-future inputs" in proc.stderr

@@ -287,11 +287,23 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _run_model(args, bundle, table, ends) -> dict:
     # TensorFlow only for this command: `mtlstm check` stays instant.
-    from mtlstm.dataset import make_input_dataset
+    from mtlstm.dataset import input_names, make_input_dataset
     from mtlstm.tf_setup import load_model
     from mtlstm.window import transform
 
     model = load_model(args.model, [t["name"] for t in bundle["tasks"]])
+    if "series" in input_names(model):
+        # Needs each input row's series code (ingest.series): not wired yet.
+        raise MtlstmError(
+            f"{args.model}: the model embeds the series (train.series_embedding), "
+            "which mtlstm predict does not support yet; retrain with "
+            "train.series_embedding: 0 to forecast with predict"
+        )
+    if ("known_future" in input_names(model)) != bool(bundle.get("known_future")):
+        raise MtlstmError(
+            f"{args.model} and {args.bundle} disagree on known-future inputs "
+            "(features.known_future); use the bundle saved with the model"
+        )
     scaled = transform(table, bundle)
     ds = make_input_dataset(
         scaled, ends, bundle["lookback"], args.batch_size, bundle.get("known_future")
