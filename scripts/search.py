@@ -199,7 +199,13 @@ def train_and_score(
         model = make_model(cfg, bundle, n_features, weights)
     else:
         model = make_single_task_model(cfg, bundle, n_features, weights)
-    val_ds = make_input_dataset(data["scaled"], data["val"], bundle["lookback"], 1024)
+    val_ds = make_input_dataset(
+        data["scaled"],
+        data["val"],
+        bundle["lookback"],
+        1024,
+        bundle.get("known_future"),
+    )
     trace: list[dict[str, Any]] = []
     who = single or "multi_task"
 

@@ -59,7 +59,7 @@ def train_and_score(
     "forecast") in scoring units."""
     # TensorFlow only here: a switched-off ablation stays instant.
     from mtlstm import resume
-    from mtlstm.dataset import make_input_dataset
+    from mtlstm.dataset import make_input_dataset, series_codes
     from mtlstm.model import make_single_task_model, training_class_weights
     from mtlstm.tf_setup import make_deterministic
     from mtlstm.training import fit
@@ -71,6 +71,8 @@ def train_and_score(
         "targets": load_npz(WINDOWS / "targets.npz"),
         **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
     }
+    if cfg.series_embedding:
+        arrays["series"] = series_codes(WINDOWS, bundle)
     weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
     model = make_single_task_model(cfg, bundle, arrays["scaled"].shape[1], weights)
     budget = {key: params_value(params, key) for key in TRAIN_BUDGET}
@@ -79,7 +81,14 @@ def train_and_score(
     model = fit(
         model, cfg, seed, arrays, bundle, dirs, fingerprint, label=f"ablation@{task}"
     )
-    ds = make_input_dataset(arrays["scaled"], arrays["test"], bundle["lookback"], 1024)
+    ds = make_input_dataset(
+        arrays["scaled"],
+        arrays["test"],
+        bundle["lookback"],
+        1024,
+        bundle.get("known_future"),
+        arrays.get("series"),
+    )
     outputs = model.predict(ds, verbose=0)
     resume.clear(dirs["resume"])
     series_rows = load_series(WINDOWS, bundle)  # None for one series

@@ -114,7 +114,9 @@ class FoldTrainer:
         resume.clear(dirs["resume"])
         self.previous = model
         test = fold["test"]
-        ds = make_input_dataset(fold["scaled"], test, bundle["lookback"], 1024)
+        ds = make_input_dataset(
+            fold["scaled"], test, bundle["lookback"], 1024, bundle.get("known_future")
+        )
         outputs = model.predict(ds, verbose=0)
         return metrics.score_outputs(bundle, fold["targets"], test, outputs)
 
@@ -127,7 +129,7 @@ def fold_model(params, fold: dict, previous):
     make_deterministic(params.base.seed)
     n_features = fold["scaled"].shape[1]
     if previous is not None:
-        if previous.input_shape[-1] != n_features:
+        if previous.inputs[0].shape[-1] != n_features:
             raise ConfigError(
                 "backtest.mode refit: the folds have different feature counts "
                 "(a category first seen in a later fold); use backtest.mode retrain"

@@ -43,7 +43,7 @@ import pandas as pd
 
 from mtlstm import metrics, per_series, plots, tasks, uncertainty
 from mtlstm.config import load_params
-from mtlstm.dataset import make_input_dataset
+from mtlstm.dataset import input_names, make_input_dataset
 from mtlstm.errors import DataError, run_stage
 from mtlstm.io import (
     load_npy,
@@ -104,7 +104,15 @@ def main() -> None:
     series_rows, series_names = per_series.read_series(
         WINDOWS, bundle, len(scaled)
     ) or (None, None)
-    ds = make_input_dataset(scaled, ends, bundle["lookback"], cfg.batch_size)
+    embedded = series_rows if "series" in input_names(model) else None
+    ds = make_input_dataset(
+        scaled,
+        ends,
+        bundle["lookback"],
+        cfg.batch_size,
+        bundle.get("known_future"),
+        embedded,
+    )
     outputs = model.predict(ds, verbose=0)
     at_end = metrics.window_series(series_rows, ends)
     write_csv(

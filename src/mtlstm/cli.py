@@ -248,7 +248,13 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from mtlstm.io import read_json, write_csv
-    from mtlstm.predict import forecast_frame, origins, read_input
+    from mtlstm.predict import (
+        forecast_frame,
+        future_origins,
+        history_rows,
+        origins,
+        read_input,
+    )
 
     _check_predict_args(args)
     if not args.bundle.is_file():
@@ -257,21 +263,34 @@ def _predict(args: argparse.Namespace) -> None:
     table, note = read_input(args.input, bundle, args.allow_partial_last_step)
     if note:
         print(f"predict: note: {note}", file=sys.stderr)
-    ends = origins(table["segment"].to_numpy(), bundle["lookback"], str(args.input))
+    if "series" in bundle and bundle.get("known_future"):
+        raise MtlstmError(
+            f"{args.bundle}: mtlstm predict does not yet forecast many series "
+            "(ingest.series) with known-future inputs (features.known_future); "
+            "the evaluate stage scores such a model on the test split"
+        )
+    # With known-future inputs the table ends in future rows (mtlstm.predict):
+    # origins and actuals come from the observed rows before them only.
+    observed = table.iloc[: history_rows(table)]
+    segment = observed["segment"].to_numpy()
+    ends = origins(segment, bundle["lookback"], str(args.input))
+    if bundle.get("known_future"):
+        steps = bundle["known_future"]["steps"]
+        ends = future_origins(ends, table["segment"].to_numpy(), steps)
     from mtlstm.window import series_codes, targets
 
     # Many series: every row's code in the bundle (an unknown series is refused).
-    series = series_codes(table, bundle) if "series" in bundle else None
-    outputs = _run_model(args, bundle, table, ends)
+    series = series_codes(observed, bundle) if "series" in bundle else None
+    outputs = _run_model(args, bundle, table, ends, series)
 
     # Where the input already holds a target time, its value is the actual.
     frame = forecast_frame(
         bundle,
-        table["time"],
+        observed["time"],
         ends,
         outputs,
-        targets(table, bundle),
-        table["segment"].to_numpy(),
+        targets(observed, bundle),
+        segment,
         series=series,
     )
     write_csv(args.output, frame)
@@ -281,15 +300,28 @@ def _predict(args: argparse.Namespace) -> None:
     )
 
 
-def _run_model(args, bundle, table, ends) -> dict:
+def _run_model(args, bundle, table, ends, series) -> dict:
     # TensorFlow only for this command: `mtlstm check` stays instant.
-    from mtlstm.dataset import make_input_dataset
+    from mtlstm.dataset import input_names, make_input_dataset
     from mtlstm.tf_setup import load_model
     from mtlstm.window import transform
 
     model = load_model(args.model, [t["name"] for t in bundle["tasks"]])
+    if ("known_future" in input_names(model)) != bool(bundle.get("known_future")):
+        raise MtlstmError(
+            f"{args.model} and {args.bundle} disagree on known-future inputs "
+            "(features.known_future); use the bundle saved with the model"
+        )
     scaled = transform(table, bundle)
-    ds = make_input_dataset(scaled, ends, bundle["lookback"], args.batch_size)
+    embedded = series if "series" in input_names(model) else None
+    ds = make_input_dataset(
+        scaled,
+        ends,
+        bundle["lookback"],
+        args.batch_size,
+        bundle.get("known_future"),
+        embedded,
+    )
     return model.predict(ds, verbose=0)
 
 

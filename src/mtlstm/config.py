@@ -62,6 +62,7 @@ TRAIN_BUDGET = tuple(
         "metrics",
         "class_weighting",
         "focal_gamma",
+        "series_embedding",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -127,6 +128,10 @@ class Features:
         default_factory=list
     )
     timezone: str = "UTC"
+    # Inputs whose values at the target times are known when forecasting (a
+    # calendar feature, a holiday flag, a published forecast): entries of
+    # columns or calendar, fed at rows e+1 .. e+max_horizon (mtlstm.window).
+    known_future: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,9 @@ class Train:
     # each window's cross-entropy by (1 - p_true) ** focal_gamma (0: plain).
     class_weighting: Literal["none", "balanced"] = "none"
     focal_gamma: float = 0.0
+    # > 0: an Embedding(series, series_embedding) of each window's series code,
+    # concatenated to the trunk's output (needs ingest.series); 0: off.
+    series_embedding: int = 0
 
 
 @dataclass(frozen=True)
@@ -576,6 +584,7 @@ def _check_features(features: Features, ingest: Ingest) -> None:
             )
     if len(set(features.columns)) != len(features.columns):
         problems.append("features.columns: a column is listed twice")
+    problems += _known_future_problems(features)
     try:
         zoneinfo.ZoneInfo(features.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -584,6 +593,30 @@ def _check_features(features: Features, ingest: Ingest) -> None:
             "time zone (e.g. UTC, Europe/Berlin, Australia/Melbourne)"
         )
     _raise_all(problems)
+
+
+def _known_future_problems(features: Features) -> list[str]:
+    inputs = [*features.columns, *features.calendar]
+    problems = [
+        f"features.known_future[{i}]: {quote(name)} is not an input; list it in "
+        f"features.columns or features.calendar (inputs: {', '.join(inputs)})"
+        for i, name in enumerate(features.known_future)
+        if name not in inputs
+    ]
+    if len(set(features.known_future)) != len(features.known_future):
+        problems.append("features.known_future: a column is listed twice")
+    return problems
+
+
+def _check_known_future_targets(features: Features, tasks: dict[str, Task]) -> None:
+    """A task's target at the target time is the answer, never a known input."""
+    for name, task in tasks.items():
+        if task.target in features.known_future:
+            raise ConfigError(
+                f"features.known_future: {quote(task.target)} is the target of task "
+                f"{name!r}, so its future values are what the model forecasts; "
+                "remove it from features.known_future"
+            )
 
 
 def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
@@ -756,6 +789,11 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
                 problems.append(f"train.{section}.{name}: no task has this name")
     if not t.layers or any(u <= 0 for u in t.layers):
         problems.append("train.layers: list one or more positive unit counts")
+    if t.series_embedding < 0:
+        problems.append(
+            f"train.series_embedding: must be >= 0 (0: no series embedding), "
+            f"got {t.series_embedding}"
+        )
     if t.head_units < 0:
         problems.append(
             f"train.head_units: must be >= 0 (0: no task-specific layer), "
@@ -813,6 +851,7 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("ingest",), _check_ingest),
     (("tasks", "ingest"), _check_tasks),
     (("features", "ingest"), _check_features),
+    (("features", "tasks"), _check_known_future_targets),
     (("window",), _check_window),
     (("window", "ingest"), _check_scaling),
     (("split",), _check_split),

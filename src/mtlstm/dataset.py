@@ -3,17 +3,27 @@
 Only window *end rows* flow through the pipeline; each batch gathers its
 ``batch x lookback x F`` block at once with one ``tf.gather``, so memory holds the
 scaled matrix once, never ``N x T x F``.
+
+Known-future inputs (``features.known_future``, recorded in the bundle as
+``known_future``) are gathered the same way: for the window ending at row ``e``,
+the bundle's known-future columns of rows ``e + 1 .. e + steps``, a
+``batch x steps x K`` block per batch, from the same matrix. With them (or a
+series code per row, ``train.series_embedding``) a batch's inputs are a dict by
+the model's input names (``features``, ``known_future``, ``series``); without
+either they are the window block alone, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from mtlstm import tasks
+from mtlstm.errors import DataError
 
 Matrix = np.ndarray | tf.Tensor
 
@@ -38,6 +48,7 @@ def make_dataset(
     batch_size: int,
     shuffle_seed: int | None = None,
     epochs: tuple[int, int] = (0, 1),
+    series: Matrix | None = None,
 ) -> tf.data.Dataset:
     """Yield ``(x, {task: y})`` batches, in order, or, given a seed, one shuffled
     pass per epoch in ``range(*epochs)``.
@@ -45,9 +56,12 @@ def make_dataset(
     Epoch ``k``'s order depends only on ``(seed, k)``: a run resumed at epoch ``k``
     sees exactly the batches an uninterrupted run would. Fit it with
     ``steps_per_epoch=steps_per_epoch(len(ends), batch_size)``. ``scaled`` and
-    ``targets`` may be NumPy arrays or tensors (see ``as_tensor``).
+    ``targets`` may be NumPy arrays or tensors (see ``as_tensor``). ``series``:
+    the series code of every row, when the model embeds it.
     """
-    windows = _window_gatherer(scaled, bundle["lookback"])
+    windows = _input_gatherer(
+        scaled, bundle["lookback"], bundle.get("known_future"), series
+    )
     # Per head: its per-row targets, the steps it forecasts, and whether its
     # batch of targets keeps the step axis (see mtlstm.tasks: every regression
     # head, and classification heads over a range).
@@ -74,6 +88,38 @@ def make_dataset(
     else:
         ds = _shuffled_epochs(ends, batch_size, shuffle_seed, epochs)
     return _gathered(ds, gather)
+
+
+def series_codes(windows: Path, bundle: dict[str, Any]) -> np.ndarray:
+    """The series code of every row (``data/windows/series.npy``, written by
+    the window stage when ``ingest.series`` is declared), checked against the
+    bundle's series names; a window's code is the code at its end row."""
+    from mtlstm.model import series_names
+
+    names, path = series_names(bundle), windows / "series.npy"
+    if not path.is_file():
+        raise DataError(
+            f"{path}: not found, but train.series_embedding needs the series code "
+            "of every row; rerun `dvc repro window` with ingest.series declared"
+        )
+    codes = np.load(path, allow_pickle=False)
+    rows = bundle.get("n_rows", len(codes))
+    if codes.shape != (rows,) or not np.issubdtype(codes.dtype, np.integer):
+        raise DataError(
+            f"{path}: expected {rows} integer series codes, got {codes.dtype} "
+            f"{codes.shape}; rerun `dvc repro window`"
+        )
+    if codes.size and not 0 <= int(codes.min()) <= int(codes.max()) < len(names):
+        raise DataError(
+            f"{path}: codes must lie in 0..{len(names) - 1} (one per series in "
+            "preprocess.json); rerun `dvc repro window`"
+        )
+    return codes.astype(np.int32, copy=False)
+
+
+def input_names(model: Any) -> list[str]:
+    """The names of a model's inputs (``features``, ``known_future``, ``series``)."""
+    return [t.name for t in model.inputs]
 
 
 def steps_per_epoch(n_windows: int, batch_size: int) -> int:
@@ -117,11 +163,57 @@ def _shuffled_epochs(
 
 
 def make_input_dataset(
-    scaled: Matrix, ends: np.ndarray, lookback: int, batch_size: int
+    scaled: Matrix,
+    ends: np.ndarray,
+    lookback: int,
+    batch_size: int,
+    known_future: dict[str, Any] | None = None,
+    series: Matrix | None = None,
 ) -> tf.data.Dataset:
-    """Yield input batches only, in order: for forecasting past the last row."""
-    windows = _window_gatherer(scaled, lookback)
+    """Yield input batches only, in order: for forecasting past the last row.
+
+    ``known_future``: the bundle's ``known_future`` (its columns are read at
+    rows ``e + 1 .. e + steps``, which must exist); ``series``: per-row codes."""
+    windows = _input_gatherer(scaled, lookback, known_future, series)
     return _gathered(_end_batches(ends, batch_size), windows)
+
+
+def _input_gatherer(
+    scaled: Matrix,
+    lookback: int,
+    known_future: dict[str, Any] | None,
+    series: Matrix | None,
+) -> Callable:
+    """From a batch of end rows to the model's inputs: the window block, or a
+    dict of it and the known-future block and/or the series codes."""
+    matrix = as_tensor(scaled, tf.float32)
+    windows = _window_gatherer(matrix, lookback)
+    if not known_future and series is None:
+        return windows
+    extra: dict[str, Callable] = {}
+    if known_future:
+        extra["known_future"] = _future_gatherer(matrix, known_future)
+    if series is not None:
+        codes = as_tensor(series, tf.int32)
+        extra["series"] = lambda end: tf.gather(codes, end)
+
+    def inputs(end: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"features": windows(end)} | {k: f(end) for k, f in extra.items()}
+
+    return inputs
+
+
+def _future_gatherer(matrix: tf.Tensor, known_future: dict[str, Any]) -> Callable:
+    """A function from a batch of end rows to its ``batch x steps x K`` block:
+    the known-future columns at rows ``e + 1 .. e + steps``."""
+    offsets = tf.range(1, int(known_future["steps"]) + 1, dtype=tf.int64)
+    columns = tf.constant(known_future["features"], dtype=tf.int64)
+
+    def future(end: tf.Tensor) -> tf.Tensor:
+        rows = tf.gather(matrix, end[:, None] + offsets[None, :])
+        return tf.gather(rows, columns, axis=2)
+
+    return future
 
 
 def _window_gatherer(scaled: Matrix, lookback: int) -> Callable:

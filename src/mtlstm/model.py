@@ -14,6 +14,7 @@ from keras import ops
 
 from mtlstm import heads
 from mtlstm import tasks as task_shape
+from mtlstm.errors import ConfigError
 
 DEFAULT_LOSS = {
     "regression": "mse",
@@ -29,12 +30,57 @@ def build_model(
     layers: list[int],
     dropout: float,
     head_units: int = 0,
+    known_future: tuple[int, int] | None = None,
+    series: tuple[int, int] | None = None,
 ) -> keras.Model:
     """``Input(lookback, n_features)`` -> stacked LSTM trunk -> one head per task.
 
     ``head_units`` > 0 gives each head a task-specific ``Dense(head_units, relu)``
-    layer (``<task>_hidden``) between the shared trunk and its output layer."""
+    layer (``<task>_hidden``) between the shared trunk and its output layer.
+
+    ``known_future`` ``(steps, K)`` adds an input ``known_future`` of the known
+    columns at the next ``steps`` rows, flattened and concatenated to the
+    trunk's output; ``series`` ``(n_series, dim)`` adds an input ``series`` (one
+    integer code per window) through ``Embedding(n_series, dim)``, concatenated
+    likewise. Without either the model is exactly the single-input one."""
     inputs = keras.Input(shape=(lookback, n_features), name="features")
+    x = _trunk(inputs, layers, dropout)
+    if known_future is None and series is None:
+        model_inputs: Any = inputs
+    else:
+        model_inputs, x = _with_extra_inputs(inputs, x, known_future, series)
+    outputs = {t["name"]: _head(_hidden(x, t, head_units), t, inputs) for t in tasks}
+    return keras.Model(inputs=model_inputs, outputs=outputs, name="mtlstm")
+
+
+def _with_extra_inputs(
+    features: keras.KerasTensor,
+    trunk: keras.KerasTensor,
+    known_future: tuple[int, int] | None,
+    series: tuple[int, int] | None,
+) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
+    """The model's inputs by name, and the trunk output joined with the
+    flattened known-future block and/or the series embedding."""
+    inputs, parts = {"features": features}, [trunk]
+    if known_future is not None:
+        steps, width = known_future
+        future = keras.Input(shape=(steps, width), name="known_future")
+        inputs["known_future"] = future
+        parts.append(keras.layers.Flatten(name="known_future_flat")(future))
+    if series is not None:
+        n_series, dim = series
+        code = keras.Input(shape=(), dtype="int32", name="series")
+        inputs["series"] = code
+        parts.append(
+            keras.layers.Embedding(n_series, dim, name="series_embedding")(code)
+        )
+    joined = keras.layers.Concatenate(name="trunk_and_known")(parts)
+    return inputs, joined
+
+
+def _trunk(
+    inputs: keras.KerasTensor, layers: list[int], dropout: float
+) -> keras.KerasTensor:
     x = inputs
     for i, units in enumerate(layers):
         last = i == len(layers) - 1
@@ -43,8 +89,7 @@ def build_model(
         )
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"trunk_dropout_{i}")(x)
-    outputs = {t["name"]: _head(_hidden(x, t, head_units), t, inputs) for t in tasks}
-    return keras.Model(inputs=inputs, outputs=outputs, name="mtlstm")
+    return x
 
 
 def _hidden(x: keras.KerasTensor, task: dict[str, Any], units: int) -> Any:
@@ -143,7 +188,8 @@ def make_model(
     """The compiled model ``train.*`` describes for the tasks in ``bundle``.
 
     ``class_weights`` (``training_class_weights``) is needed, and read, only
-    under ``train.class_weighting: balanced``."""
+    under ``train.class_weighting: balanced``. The bundle's ``known_future``
+    and, with ``train.series_embedding`` > 0, its ``series`` add inputs."""
     return _compiled(
         cfg,
         bundle,
@@ -182,7 +228,14 @@ def _compiled(
 
     tasks = bundle["tasks"]
     model = build_model(
-        n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout, cfg.head_units
+        n_features,
+        bundle["lookback"],
+        tasks,
+        cfg.layers,
+        cfg.dropout,
+        cfg.head_units,
+        known_future_shape(bundle),
+        series_shape(cfg, bundle),
     )
     if uncertainty:
         model = uncertainty_weighted(model)
@@ -196,6 +249,33 @@ def _compiled(
         cfg.ema_momentum,
     )
     return model
+
+
+def known_future_shape(bundle: dict[str, Any]) -> tuple[int, int] | None:
+    """``(steps, K)`` of the bundle's known-future input, or None."""
+    spec = bundle.get("known_future")
+    return (int(spec["steps"]), len(spec["features"])) if spec else None
+
+
+def series_shape(cfg: Any, bundle: dict[str, Any]) -> tuple[int, int] | None:
+    """``(n_series, train.series_embedding)``, or None when the embedding is
+    off; a ConfigError when it is on but the data declares no series."""
+    dim = getattr(cfg, "series_embedding", 0)
+    if not dim:
+        return None
+    return (len(series_names(bundle)), int(dim))
+
+
+def series_names(bundle: dict[str, Any]) -> list[str]:
+    """The series the window stage coded 0, 1, ... (``bundle["series"]``)."""
+    names = (bundle.get("series") or {}).get("names") or []
+    if not names:
+        raise ConfigError(
+            "train.series_embedding: > 0 embeds each window's series, but the data "
+            "declares no series (no ingest.series, so data/windows/preprocess.json "
+            "has no 'series'); declare ingest.series or set train.series_embedding: 0"
+        )
+    return list(names)
 
 
 def task_losses(

@@ -3,10 +3,21 @@
 New input passes exactly the checks ingest applies (same reader, same grid and
 fill policy, recorded in the bundle), then the bundle's scalers and encoders.
 ``forecast_frame`` is also what evaluate writes, so both agree row for row.
+
+Known-future inputs (``features.known_future``, the bundle's ``known_future``):
+the model also reads those columns at the ``steps`` rows after each origin. The
+input then holds *future rows* after its last observed row: trailing rows in
+which every other declared column is empty, and which give the known-future
+columns' values. ``read_input`` checks them (each known-future column must have
+a value at each of the ``steps`` grid times after the last observed row, or a
+one-line DataError names the column and the time) and appends them to the
+table; ``history_rows`` says how many rows precede them. Calendar features are
+computed from the time, so they need no future rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +45,9 @@ def read_input(
     schema = {**bundle["ingest"], "source": str(path)}
     cfg = parse(Ingest, schema, "preprocess.json ingest")
     src = ingest.read_table(path, cfg, label=str(path))
+    known = bundle.get("known_future")
+    if known:
+        src, future = _split_future(src, cfg, _known_columns(known, cfg))
     typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates)
     gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
     if "series" in gridded:
@@ -48,7 +62,118 @@ def read_input(
         )
         gridded = gridded.iloc[:-1]
     table, _ = ingest.fill_gaps(gridded, cfg)
-    return ingest.restore_kinds(table, cfg), note
+    table = ingest.restore_kinds(table, cfg)
+    if known:
+        table = _append_future(table, future, cfg, bundle, str(path))
+    return table, note
+
+
+def history_rows(table: pd.DataFrame) -> int:
+    """Rows of ``read_input``'s table before its known-future rows (all rows
+    when the model has no known-future input)."""
+    return len(table) - int(table.attrs.get("future_rows", 0))
+
+
+def future_origins(ends: np.ndarray, segment: np.ndarray, steps: int) -> np.ndarray:
+    """The origins whose next ``steps`` rows exist in their own segment (the
+    known-future inputs are read there). The last observed row always
+    qualifies (``read_input`` appended its future rows); an origin just before
+    a long gap inside the input does not, and is left out."""
+    ends = np.asarray(ends, np.int64)
+    ahead = ends + steps
+    ok = ahead < len(segment)
+    ok[ok] = segment[ahead[ok]] == segment[ends[ok]]
+    return ends[ok]
+
+
+def _known_columns(known: dict[str, Any], cfg: Ingest) -> list[str]:
+    """The known-future inputs that are data columns (not calendar features)."""
+    return [name for name in known["names"] if name in cfg.columns]
+
+
+def _split_future(
+    src: ingest.Source, cfg: Ingest, known: list[str]
+) -> tuple[ingest.Source, pd.DataFrame]:
+    """The observed rows, and the future rows: those after the last row that
+    holds a value in any column other than the known-future ones."""
+    others = [c for c in cfg.columns if c not in known]
+    frame = src.frame
+    observed = np.zeros(len(frame), dtype=bool)
+    for column in others:
+        values = frame[column]
+        text = values.astype(str).str.strip().str.lower()
+        observed |= ~(values.isna().to_numpy() | text.isin(ingest.MISSING_WORDS))
+    times = ingest._parse_time(src, cfg.time_column)
+    if not observed.any():
+        raise DataError(
+            f"{src.label}: no row holds a value of {', '.join(others)}; the input "
+            "needs observed rows before the known-future rows"
+        )
+    future = (times > times[observed].max()).to_numpy()
+    history = ingest.Source(
+        frame.loc[~future].reset_index(drop=True), src.label, src.first_line
+    )
+    return history, frame.loc[future, [cfg.time_column, *known]]
+
+
+def _append_future(
+    table: pd.DataFrame,
+    future: pd.DataFrame,
+    cfg: Ingest,
+    bundle: dict[str, Any],
+    label: str,
+) -> pd.DataFrame:
+    """``table`` and, after its last row (the last origin), one row per grid
+    step up to the known-future horizon: the known-future columns from the
+    input's future rows, every other column repeating the last observed row (a
+    placeholder: the model reads only the known-future columns of rows after
+    an origin)."""
+    known = _known_columns(bundle["known_future"], cfg)
+    steps = int(bundle["known_future"]["steps"])
+    zone, origin = bundle["timezone"], pd.DatetimeIndex(table["time"].iloc[-1:])
+    times = pd.DatetimeIndex(
+        [grid.shift(origin, k, cfg.freq, zone)[0] for k in range(1, steps + 1)]
+    )
+    rows = pd.DataFrame({c: table[c].iloc[[-1] * steps].to_numpy() for c in table})
+    rows["time"] = times
+    if known:
+        values = _future_values(future, cfg, known, zone, label)
+        for column in known:
+            at = values[column].reindex(times)
+            missing = np.flatnonzero(at.isna().to_numpy())
+            if missing.size:
+                k = int(missing[0])
+                raise DataError(
+                    f"{label}: known-future column {column!r} has no value at "
+                    f"{times[k].isoformat()} (step {k + 1} of {steps} after the last "
+                    f"observed row, {origin[0].isoformat()}); append rows up to that "
+                    f"time giving {', '.join(known)} (other columns may stay empty)"
+                )
+            rows[column] = at.to_numpy()
+    rows = ingest.restore_kinds(rows, cfg)
+    out = pd.concat([table, rows], ignore_index=True)
+    out.attrs["future_rows"] = steps
+    return out
+
+
+def _future_values(
+    future: pd.DataFrame, cfg: Ingest, known: list[str], zone: str, label: str
+) -> pd.DataFrame:
+    """The future rows' known-future columns on the grid, indexed by time
+    (NaN where a grid step has no value)."""
+    if future.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in known})
+    sub = dataclasses.replace(
+        cfg,
+        columns={c: cfg.columns[c] for c in known},
+        aggregate={c: a for c, a in cfg.aggregate.items() if c in known},
+        # Empty values are allowed here, then refused by time (above).
+        missing=dict.fromkeys(known, "ffill"),
+    )
+    src = ingest.Source(future.reset_index(drop=True), f"{label} (future rows)", 0)
+    typed, _ = ingest.order_rows(ingest.coerce(src, sub), src, sub.sort, sub.duplicates)
+    gridded, _ = ingest.to_grid_counted(typed, sub, zone)
+    return gridded.set_index("time")[known]
 
 
 def _series_input(

@@ -36,7 +36,8 @@ def fit(
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
     ``arrays`` holds ``scaled`` (N x F), ``targets`` ({task: per-row values}),
-    ``train`` and ``val`` (window end rows); ``dirs`` the ``live`` (DVCLive, or
+    ``train`` and ``val`` (window end rows), and ``series`` (per-row series
+    codes) when the model embeds them; ``dirs`` the ``live`` (DVCLive, or
     None for no curves) and ``resume`` directories. Returns the trained model:
     a resumed run continues from the saved one, so use the returned model.
     ``arrays['scaled']`` is replaced by its tensor (``mtlstm.dataset`` takes
@@ -59,9 +60,22 @@ def fit(
     scaled, targets = _share_tensors(arrays)
     train, batch = arrays["train"], global_batch_size(cfg.batch_size, strategy)
     train_ds = shard_by_data(
-        make_dataset(scaled, targets, train, bundle, batch, seed, (first, cfg.epochs))
+        make_dataset(
+            scaled,
+            targets,
+            train,
+            bundle,
+            batch,
+            seed,
+            (first, cfg.epochs),
+            series=arrays.get("series"),
+        )
     )
-    val_ds = shard_by_data(make_dataset(scaled, targets, arrays["val"], bundle, batch))
+    val_ds = shard_by_data(
+        make_dataset(
+            scaled, targets, arrays["val"], bundle, batch, series=arrays.get("series")
+        )
+    )
     steps = steps_per_epoch(len(train), batch)
     if getattr(model.optimizer, "use_ema", False):
         # train.ema_momentum: the average replaces the weights at each epoch's

@@ -14,6 +14,13 @@ rows only); a series without training rows, or constant in them, falls back to
 the global training moments (``mean``/``std``, kept for every column) and is
 listed in the item's ``series_fallback``. ``series_codes`` maps a table's rows
 to codes; ``mtlstm.metrics.original_units`` unscales per series.
+
+Known-future inputs (``features.known_future``: columns or calendar features
+whose values at the target times are known when forecasting) are not stored
+again: the bundle's ``known_future`` names their columns of the same matrix,
+and the model also reads them at rows ``e + 1 .. e + max_horizon``
+(``mtlstm.dataset``), which ``window_ends`` guarantees exist in the segment.
+Calendar features qualify (computed from the time); task targets never do.
 """
 
 from __future__ import annotations
@@ -78,7 +85,38 @@ def fit(
     if series is not None:
         bundle["series"] = {"names": list(series), "scaling": scaling}
     bundle["feature_names"] = feature_names(bundle)
+    if features.known_future:  # only when declared: bundles stay as before
+        bundle["known_future"] = known_future_spec(
+            inputs, features.known_future, bundle["max_horizon"]
+        )
     return bundle
+
+
+def known_future_spec(
+    inputs: list[dict[str, Any]], names: list[str], steps: int
+) -> dict[str, Any]:
+    """Where the known-future inputs sit in the ``N x F`` matrix.
+
+    ``features``: the matrix columns of every name in ``names`` (a numeric or
+    boolean column: one; a categorical column: its one-hot block; a calendar
+    feature: its sin and cos), in ``names`` order. The model receives these
+    columns at rows ``e + 1 .. e + steps`` of the window ending at ``e``
+    (``steps``: the largest horizon step of any task), scaled by the same
+    training-range scalers as the past inputs (``mtlstm.dataset``)."""
+    blocks: dict[str, list[int]] = {}
+    col = 0
+    for item in inputs:
+        if "task_class" in item:  # the last blocks: never known in the future
+            break
+        width = len(feature_names({"inputs": [item], "tasks": []}))
+        key = item.get("calendar", item.get("column"))
+        blocks[key] = list(range(col, col + width))
+        col += width
+    return {
+        "names": list(names),
+        "features": [i for name in names for i in blocks[name]],
+        "steps": int(steps),
+    }
 
 
 def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:

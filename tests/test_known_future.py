@@ -1,0 +1,372 @@
+"""Known-future inputs (features.known_future) and the series embedding
+(train.series_embedding): config, the lazy gather, the model, predict's future
+rows, and one real `dvc repro` in a temp repo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import synthetic_table, write_params
+
+from mtlstm import window
+from mtlstm.config import Features, Task, load_params
+from mtlstm.errors import ConfigError, DataError
+from mtlstm.predict import future_origins, history_rows, read_input
+
+TASKS = {
+    "demand": Task(type="regression", target="Demand", horizon=[1, 3]),
+    "temp_class": Task(
+        type="classification",
+        target="Temperature",
+        horizon=1,
+        bins=[15.0, 25.0],
+        classes=["cold", "mild", "hot"],
+    ),
+}
+FEATURES = Features(
+    columns=["Demand", "Temperature", "Holiday"],
+    calendar=["hour_of_day", "day_of_week"],
+    timezone="UTC",
+)
+
+
+def _features(known: list[str]) -> Features:
+    return Features(
+        columns=FEATURES.columns,
+        calendar=FEATURES.calendar,
+        timezone="UTC",
+        known_future=known,
+    )
+
+
+# --- config ---------------------------------------------------------------
+
+
+def test_known_future_must_be_an_input(tmp_path, raw_params):
+    raw_params["features"]["known_future"] = ["Holiday", "Rain"]
+    with pytest.raises(
+        ConfigError, match=r"features\.known_future\[1\]: 'Rain' is not"
+    ):
+        load_params(write_params(tmp_path, raw_params))
+
+
+def test_known_future_listed_twice(tmp_path, raw_params):
+    raw_params["features"]["known_future"] = ["Holiday", "Holiday"]
+    with pytest.raises(
+        ConfigError, match=r"features\.known_future: a column is listed"
+    ):
+        load_params(write_params(tmp_path, raw_params))
+
+
+def test_a_target_is_never_known_future(tmp_path, raw_params):
+    raw_params["features"]["known_future"] = ["Demand"]
+    with pytest.raises(
+        ConfigError, match=r"features\.known_future: 'Demand' is the target of task"
+    ):
+        load_params(write_params(tmp_path, raw_params))
+
+
+def test_series_embedding_must_not_be_negative(tmp_path, raw_params):
+    raw_params["train"]["series_embedding"] = -1
+    with pytest.raises(ConfigError, match=r"train\.series_embedding: must be >= 0"):
+        load_params(write_params(tmp_path, raw_params))
+
+
+def test_calendar_features_may_be_known_future(tmp_path, raw_params):
+    raw_params["features"]["known_future"] = ["Holiday", "hour_of_day"]
+    params = load_params(write_params(tmp_path, raw_params))
+    assert params.features.known_future == ["Holiday", "hour_of_day"]
+
+
+# --- the bundle and the lazy gather ------------------------------------------
+
+
+def test_bundle_locates_known_future_columns():
+    table = synthetic_table(72)
+    bundle = window.fit(table, _features(["day_of_week", "Holiday"]), TASKS, 6)
+    names = bundle["feature_names"]
+    spec = bundle["known_future"]
+    # Demand, Temperature, Holiday, hour sin/cos, day-of-week sin/cos, classes.
+    assert [names[i] for i in spec["features"]] == [
+        "day_of_week_sin",
+        "day_of_week_cos",
+        "Holiday",
+    ]
+    assert spec == {
+        "names": ["day_of_week", "Holiday"],
+        "features": [5, 6, 2],
+        "steps": 3,
+    }
+
+
+def test_default_bundle_has_no_known_future():
+    bundle = window.fit(synthetic_table(72), FEATURES, TASKS, 6)
+    assert "known_future" not in bundle
+
+
+def test_gathered_known_future_equals_rows_after_the_window_end():
+    """Oracle: for the window ending at e, rows e+1 .. e+H of the known columns."""
+    from mtlstm.dataset import make_dataset, make_input_dataset
+
+    table = synthetic_table(72)
+    bundle = window.fit(table, _features(["Holiday", "hour_of_day"]), TASKS, 6)
+    scaled = window.transform(table, bundle)
+    ends = window.window_ends(np.zeros(72, np.int64), 6, bundle["max_horizon"])
+    assert ends[-1] == 72 - 1 - 3  # the last window's future rows exist
+    cols = [2, 3, 4]  # Holiday, hour_of_day_sin, hour_of_day_cos
+    spec = bundle["known_future"]
+    ds = make_input_dataset(scaled, ends, 6, 16, spec)
+    got = np.concatenate([b["known_future"].numpy() for b in ds])
+    expected = np.stack([scaled[e + 1 : e + 4][:, cols] for e in ends])
+    np.testing.assert_array_equal(got, expected)
+    # By hand for one window: hour of day at e+1..e+3, Holiday flags there.
+    e = int(ends[10])
+    hours = table["time"].dt.hour.to_numpy()[e + 1 : e + 4]
+    np.testing.assert_allclose(got[10][:, 1], np.sin(2 * np.pi * hours / 24), atol=1e-6)
+    holiday = table["Holiday"].to_numpy(float)[e + 1 : e + 4]
+    np.testing.assert_array_equal(got[10][:, 0], holiday)
+    # The training pipeline gathers the same block next to the targets.
+    targets = window.targets(table, bundle)
+    x, y = next(iter(make_dataset(scaled, targets, ends, bundle, len(ends))))
+    assert y["demand"].shape == (len(ends), 3)
+    np.testing.assert_array_equal(x["known_future"].numpy(), expected)
+    np.testing.assert_array_equal(
+        x["features"].numpy()[3], scaled[ends[3] - 5 : ends[3] + 1]
+    )
+
+
+# --- the model ------------------------------------------------------------
+
+
+def _cfg(**kw):
+    from mtlstm.config import Train
+
+    base = {
+        "loss_weights": {"demand": 1.0, "temp_class": 1.0},
+        "layers": [4],
+        "epochs": 1,
+    }
+    return Train(**{**base, **kw})
+
+
+def test_default_model_has_one_input():
+    from mtlstm.dataset import input_names, make_input_dataset
+    from mtlstm.model import make_model
+
+    table = synthetic_table(72)
+    bundle = window.fit(table, FEATURES, TASKS, 6)
+    scaled = window.transform(table, bundle)
+    model = make_model(_cfg(), bundle, scaled.shape[1])
+    assert input_names(model) == ["features"]
+    assert not any("known" in layer.name for layer in model.layers)
+    batch = next(iter(make_input_dataset(scaled, np.array([5, 6]), 6, 2)))
+    assert not isinstance(batch, dict)  # the window block alone, as before
+
+
+def test_model_with_known_future_has_a_second_input():
+    from mtlstm.dataset import input_names, make_input_dataset
+    from mtlstm.model import make_model
+
+    table = synthetic_table(72)
+    bundle = window.fit(table, _features(["Holiday", "hour_of_day"]), TASKS, 6)
+    scaled = window.transform(table, bundle)
+    model = make_model(_cfg(), bundle, scaled.shape[1])
+    assert input_names(model) == ["features", "known_future"]
+    assert tuple(model.get_layer("known_future").batch_shape) == (None, 3, 3)
+    ds = make_input_dataset(scaled, np.array([5, 6, 7]), 6, 2, bundle["known_future"])
+    out = model.predict(ds, verbose=0)
+    assert out["demand"].shape == (3, 3) and out["temp_class"].shape == (3, 3)
+
+
+def test_series_embedding_needs_declared_series():
+    from mtlstm.model import make_model
+
+    bundle = window.fit(synthetic_table(72), FEATURES, TASKS, 6)
+    with pytest.raises(
+        ConfigError, match=r"train\.series_embedding: > 0 .* declares no series"
+    ):
+        make_model(_cfg(series_embedding=2), bundle, 10)
+
+
+def test_series_embedding_reads_the_code_at_the_window_end(tmp_path):
+    from mtlstm.dataset import input_names, make_input_dataset, series_codes
+    from mtlstm.model import make_model
+
+    table = synthetic_table(72)
+    bundle = window.fit(table, FEATURES, TASKS, 6)
+    bundle |= {"n_rows": 72, "series": {"names": ["a", "b", "c"]}}
+    codes = np.repeat(np.array([0, 1, 2], np.int32), 24)
+    np.save(tmp_path / "series.npy", codes)
+    loaded = series_codes(tmp_path, bundle)
+    np.testing.assert_array_equal(loaded, codes)
+    scaled = window.transform(table, bundle)
+    model = make_model(_cfg(series_embedding=2), bundle, scaled.shape[1])
+    assert input_names(model) == ["features", "series"]
+    assert model.get_layer("series_embedding").input_dim == 3
+    ends = np.array([23, 24, 50])
+    batch = next(iter(make_input_dataset(scaled, ends, 6, 3, None, loaded)))
+    assert batch["series"].numpy().tolist() == [0, 1, 2]
+    assert model.predict(batch, verbose=0)["demand"].shape == (3, 3)
+
+
+def test_series_codes_out_of_range(tmp_path):
+    from mtlstm.dataset import series_codes
+
+    bundle = {"n_rows": 3, "series": {"names": ["a", "b"]}}
+    np.save(tmp_path / "series.npy", np.array([0, 1, 2], np.int32))
+    with pytest.raises(DataError, match=r"series\.npy: codes must lie in 0\.\.1"):
+        series_codes(tmp_path, bundle)
+    (tmp_path / "series.npy").unlink()
+    with pytest.raises(DataError, match=r"series\.npy: not found"):
+        series_codes(tmp_path, bundle)
+
+
+# --- predict: future rows ------------------------------------------------------
+
+PREDICT_BUNDLE = {
+    "ingest": {
+        "time_column": "Time",
+        "columns": {"Demand": "numeric", "Holiday": "boolean"},
+        "freq": "1h",
+        "aggregate": {},
+        "max_fill": 0,
+        "long_gaps": "break",
+        "csv_sep": ",",
+        "csv_decimal": ".",
+    },
+    "timezone": "UTC",
+    "known_future": {
+        "names": ["Holiday", "hour_of_day"],
+        "features": [1, 2, 3],
+        "steps": 3,
+    },
+}
+
+
+def _input(path: Path, observed: int, future: int, holidays=None) -> Path:
+    n = observed + future
+    time = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    demand = [f"{100 + i}" for i in range(observed)] + [""] * future
+    flags = holidays or ["true" if i % 5 == 0 else "false" for i in range(n)]
+    pd.DataFrame(
+        {
+            "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Demand": demand,
+            "Holiday": flags,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_predict_appends_exactly_the_future_rows(tmp_path):
+    path = _input(tmp_path / "in.csv", observed=10, future=5)
+    table, _ = read_input(path, PREDICT_BUNDLE)
+    assert len(table) == 13 and history_rows(table) == 10  # 10 + 3 steps, not 5
+    expected = [i % 5 == 0 for i in range(10, 13)]
+    assert table["Holiday"].iloc[10:].tolist() == expected
+    assert table["time"].iloc[-1] == pd.Timestamp("2024-01-01T12:00Z")
+    # Other columns of future rows are placeholders: the last observed value.
+    assert table["Demand"].iloc[10:].tolist() == [109.0] * 3
+    # Every observed row with its own 3 future rows is an origin.
+    ends = future_origins(np.arange(5, 10), table["segment"].to_numpy(), 3)
+    assert ends.tolist() == [5, 6, 7, 8, 9]
+
+
+def test_predict_refuses_input_without_future_rows(tmp_path):
+    path = _input(tmp_path / "in.csv", observed=10, future=0)
+    with pytest.raises(
+        DataError,
+        match=r"known-future column 'Holiday' has no value at "
+        r"2024-01-01T10:00:00\+00:00 \(step 1 of 3",
+    ):
+        read_input(path, PREDICT_BUNDLE)
+
+
+def test_predict_refuses_a_missing_future_value(tmp_path):
+    flags = ["false"] * 12 + [""]
+    path = _input(tmp_path / "in.csv", observed=10, future=3, holidays=flags)
+    with pytest.raises(
+        DataError,
+        match=r"known-future column 'Holiday' has no value at 2024-01-01T12:00:00",
+    ):
+        read_input(path, PREDICT_BUNDLE)
+
+
+def test_calendar_only_known_future_needs_no_future_rows(tmp_path):
+    bundle = {
+        **PREDICT_BUNDLE,
+        "known_future": {"names": ["hour_of_day"], "features": [2, 3], "steps": 2},
+    }
+    table, _ = read_input(_input(tmp_path / "in.csv", 10, 0), bundle)
+    assert len(table) == 12 and history_rows(table) == 10
+
+
+def test_origins_before_a_gap_are_left_out():
+    segment = np.array([0] * 6 + [1] * 6)
+    assert future_origins(np.array([3, 4, 5, 8, 9]), segment, 2).tolist() == [3, 8, 9]
+
+
+# --- end to end: real dvc repro in a temp repo -------------------------------
+
+
+def test_pipeline_and_predict_with_known_future(tmp_path_factory):
+    from test_pipeline import CSV, make_project, tiny_params
+
+    params = tiny_params()
+    params["features"]["known_future"] = ["Holiday", "hour_of_day"]
+    params["train"]["epochs"] = 1
+    scratch = tmp_path_factory.mktemp("kf-scratch")
+    project = make_project(tmp_path_factory.mktemp("kf") / "repo", scratch, params)
+    project.dvc("repro")
+    bundle = project.read_json("models/preprocess.json")
+    assert bundle["known_future"]["names"] == ["Holiday", "hour_of_day"]
+    assert bundle["known_future"]["steps"] == 3  # demand's horizon
+    from mtlstm.dataset import input_names
+    from mtlstm.tf_setup import load_model
+
+    model = load_model(project.root / "models/model.keras", ["demand", "temp_class"])
+    assert input_names(model) == ["features", "known_future"]
+    report = json.loads((project.root / "metrics/evaluate.json").read_text())
+    # The single-task models (ablation) were trained and scored with it too.
+    assert set(report["demand"]["single_task"]) >= {"mae"}
+
+    source = pd.read_csv(project.root / CSV)
+    history = source.iloc[-30:-3].copy()
+    future = source.iloc[-3:].copy()
+    future[["Demand", "Temperature"]] = ""
+    run = [sys.executable, "-m", "mtlstm.cli", "predict", "--output"]
+    good = pd.concat([history, future])
+    inp = scratch / "good.csv"
+    good.to_csv(inp, index=False)
+    proc = project.run(*run, str(scratch / "p.csv"), "--input", str(inp), check=False)
+    assert proc.returncode == 0, proc.stderr
+    got = pd.read_csv(scratch / "p.csv")
+    last = pd.Timestamp(got["origin"].iloc[-1])
+    assert last == pd.Timestamp(history["Time"].iloc[-1])  # the last observed row
+    history.to_csv(scratch / "bad.csv", index=False)
+    proc = project.run(
+        *run, str(scratch / "q.csv"), "--input", str(scratch / "bad.csv"), check=False
+    )
+    assert proc.returncode == 2
+    assert "known-future column 'Holiday' has no value at" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (scratch / "q.csv").exists()
+
+    stripped = {k: v for k, v in bundle.items() if k != "known_future"}
+    (scratch / "b.json").write_text(json.dumps(stripped))
+    proc = project.run(
+        *run,
+        str(scratch / "r.csv"),
+        "--input",
+        str(scratch / "bad.csv"),
+        "--bundle",
+        str(scratch / "b.json"),
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "disagree on known-future inputs" in proc.stderr
