@@ -14,7 +14,7 @@ LOCK := requirements.lock
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf example-day-ahead clean
+.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf example-epf-fr-be example-day-ahead clean
 
 NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13, \
 	python3.12 and python3.11 on PATH (a version manager's shim that fails counts \
@@ -108,6 +108,10 @@ example-epf: install
 # and 24 price levels (examples/day_ahead/, its own DVC project).
 example-day-ahead: install
 	examples/day_ahead/run.sh
+
+# One model over two series (France, Belgium) with known-future inputs.
+example-epf-fr-be: install
+	examples/epf_fr_be/run.sh
 
 # The README's charts of the day-ahead example (docs/img/day_ahead_*.svg), from
 # the outputs of `make example-day-ahead`; standard library only, no network.

@@ -199,12 +199,15 @@ def train_and_score(
         model = make_model(cfg, bundle, n_features, weights)
     else:
         model = make_single_task_model(cfg, bundle, n_features, weights)
+    # The series codes feed an embedding only when the model has one.
+    embedded = data.get("series_rows") if cfg.series_embedding else None
     val_ds = make_input_dataset(
         data["scaled"],
         data["val"],
         bundle["lookback"],
         1024,
         bundle.get("known_future"),
+        embedded,
     )
     trace: list[dict[str, Any]] = []
     who = single or "multi_task"
@@ -222,6 +225,8 @@ def train_and_score(
 
     PRIMARY_KEY = {t["name"]: PRIMARY[t["type"]] for t in bundle["tasks"]}
     arrays = {k: data[k] for k in ("scaled", "targets", "train", "val")}
+    if embedded is not None:
+        arrays["series"] = embedded
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {"live": None, "resume": Path(tmp) / "resume"}

@@ -19,6 +19,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import memory
+import panel
 import run_all
 import scaling
 from common import NOT_MEASURED
@@ -160,3 +161,33 @@ def test_the_benchmarks_params_hold_every_key_dvc_yaml_names():
             for part in str(key).split("."):
                 assert part in value, f"{name}: {key}"
                 value = value[part]
+
+
+def test_panel_gives_no_verdict_below_the_m5_size():
+    stages = {"ingest": {"meets_target": None}, "train": {"meets_target": None}}
+    assert panel.verdict(False, stages) == (
+        f"{NOT_MEASURED} (the target is set at 30,490 series)"
+    )
+    stages = {"ingest": {"meets_target": True}, "train": {"meets_target": False}}
+    assert panel.verdict(True, stages) == "not met"
+
+
+def test_the_panel_params_pass_the_schema_and_write_a_sorted_panel(tmp_path):
+    import pandas as pd
+
+    from mtlstm.config import Params, parse
+
+    params = panel.panel_params([8])
+    parsed = parse(Params, params, "panel params")
+    assert parsed.ingest.series == ["item_id"]
+    assert parsed.window.scaling == "per_series"
+    path = tmp_path / "panel.parquet"
+    panel.write_panel(path, n_series=3, days=5)
+    table = pd.read_parquet(path)
+    assert len(table) == 15
+    # Sorted by series then day; the static attributes are constant per series.
+    assert table["item_id"].tolist() == [
+        f"item_{i:05d}" for i in range(3) for _ in range(5)
+    ]
+    assert table.groupby("item_id")["state"].nunique().eq(1).all()
+    assert table.groupby("item_id")["timestamp"].is_monotonic_increasing.all()

@@ -1,0 +1,181 @@
+"""Many series at M5 scale: time and peak RSS per stage on a synthetic panel.
+
+The M5 competition's shape: 30,490 series x 1,941 daily steps = 59.2 million
+rows, 8 numeric columns plus 2 categorical ones (static per series, like M5's
+state and category, 3 values each, one-hot inputs), lookback 28, a regression
+task and a classification task, every series on its own grid and scaled per
+series. Every stage before
+``train`` runs for real (``python stages/<name>.py`` in a temp project), then
+one capped epoch of ``train`` (benchmarks/train_steps.py: the stage's loading,
+model and lazy datasets, stopped after ``--steps`` batches).
+
+Target (issue 10): every stage's peak RSS at most 6 GB on the 2-core, 24 GB
+machine, where the materialized float32 windows would need about 53 GB. Set
+at the full size; ``--quick`` (300 series) reports its figures but no verdict.
+Time per row (microseconds) is reported per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from common import (
+    GB,
+    NOT_MEASURED,
+    emit,
+    log,
+    make_project,
+    run_measured,
+    stage_cmd,
+    synthetic_params,
+    tail_json,
+    temp_dir,
+    timed,
+    train_steps_cmd,
+)
+
+FULL_SERIES, DAYS = 30_490, 1_941
+NUMERIC, LOOKBACK = 8, 28
+STATES, CATEGORIES = 3, 3
+TARGET_PEAK_GB = 6.0
+CHUNK_SERIES = 500  # series per written row group (about 1M rows)
+
+
+def panel_params(layers: list[int]) -> dict[str, Any]:
+    """The synthetic params, made a panel: one id column, two static categorical
+    columns, a daily grid, per-series scaling."""
+    params = synthetic_params(NUMERIC, LOOKBACK, layers, freq="1D")
+    ingest = params["ingest"]
+    ingest["columns"] |= {"state": "categorical", "category": "categorical"}
+    ingest["series"] = ["item_id"]
+    params["features"]["columns"] += ["state", "category"]
+    params["window"]["scaling"] = "per_series"
+    return params
+
+
+def write_panel(path: Path, n_series: int, days: int) -> int:
+    """Write the panel sorted by series then day, ``CHUNK_SERIES`` at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = np.datetime64("2011-01-29", "D").astype("datetime64[ns]")
+    stamps = start + np.arange(days).astype("timedelta64[D]")
+    writer = None
+    for first in range(0, n_series, CHUNK_SERIES):
+        ids = np.arange(first, min(first + CHUNK_SERIES, n_series))
+        table = pa.table(panel_block(ids, stamps))
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    writer.close()
+    return path.stat().st_size
+
+
+def panel_block(ids: np.ndarray, stamps: np.ndarray) -> dict[str, pa.Array]:
+    """Columns for the series ``ids``: weekly and yearly cycles around a
+    per-series level, plus noise (seeded by the first id: reruns are identical)."""
+    rng = np.random.default_rng(int(ids[0]))
+    n, days = ids.size, stamps.size
+    t = np.arange(days, dtype=np.float64)[None, :]
+    level = rng.gamma(2.0, 2.0, size=(n, 1))
+    cols = {}
+    for i in range(NUMERIC):
+        period = 7.0 if i % 2 == 0 else 365.25
+        wave = np.sin(2 * np.pi * (t + 3 * i) / period)
+        noise = 0.3 * rng.standard_normal((n, days))
+        cols[f"x{i:02d}"] = (level * (1.0 + 0.3 * wave) + noise).ravel()
+    return {
+        "item_id": pa.array(np.repeat([f"item_{i:05d}" for i in ids], days)),
+        "timestamp": pa.array(np.tile(stamps, n), pa.timestamp("ns", tz="UTC")),
+        "state": pa.array(np.repeat([f"state_{i % STATES}" for i in ids], days)),
+        "category": pa.array(
+            np.repeat([f"cat_{i // STATES % CATEGORIES}" for i in ids], days)
+        ),
+        **{name: pa.array(values) for name, values in cols.items()},
+    }
+
+
+def measure(n_series: int, days: int, steps: int) -> dict[str, Any]:
+    rows = n_series * days
+    with temp_dir("panel") as project:
+        params = panel_params([32])
+        # The classification bins sit around the per-series level's spread.
+        params["tasks"]["regime"]["bins"] = [2.0, 6.0]
+        make_project(project, params)
+        raw = project / "data/raw/big.parquet"
+        log(f"panel: writing {n_series} series x {days} days = {rows:,} rows")
+        write_s = timed(lambda: write_panel(raw, n_series, days))
+        stages = run_stages(project, steps, rows)
+        n_inputs = len(_bundle(project)["feature_names"])
+    materialized = rows * LOOKBACK * n_inputs * 4
+    judged = n_series >= FULL_SERIES
+    for stage in stages.values():
+        met = stage["peak_rss_gb"] <= TARGET_PEAK_GB
+        stage["meets_target"] = met if judged else None
+    return {
+        "benchmark": "panel",
+        "series": n_series,
+        "days": days,
+        "rows": rows,
+        "lookback": LOOKBACK,
+        "model_input_features": n_inputs,
+        "train_steps": steps,
+        "synthetic_write_s": round(write_s, 2),
+        "materialized_windows_gb": round(materialized / GB, 2),
+        "target_peak_rss_gb": TARGET_PEAK_GB,
+        "stages": stages,
+        "target_met": all(s["meets_target"] for s in stages.values())
+        if judged
+        else None,
+        "verdict": verdict(judged, stages),
+        "notes": "peak_rss = kernel ru_maxrss of the stage process (GB = 1e9 B)",
+    }
+
+
+def verdict(judged: bool, stages: dict[str, dict[str, Any]]) -> str:
+    """ "met" / "not met" at the full size; below it, no verdict."""
+    if not judged:
+        return f"{NOT_MEASURED} (the target is set at {FULL_SERIES:,} series)"
+    return "met" if all(s["meets_target"] for s in stages.values()) else "not met"
+
+
+def run_stages(project: Path, steps: int, rows: int) -> dict[str, dict[str, Any]]:
+    """Each stage in its own fresh process: wall time, peak RSS, time per row."""
+    stages: dict[str, dict[str, Any]] = {}
+    commands = {name: stage_cmd(name) for name in ("ingest", "window", "split")}
+    commands["train"] = train_steps_cmd(steps, val_steps=10)
+    for name, cmd in commands.items():
+        log(f"panel: stage {name}")
+        run = run_measured(cmd, project).check(name)
+        stages[name] = {
+            "wall_s": round(run.wall_s, 2),
+            "us_per_row": round(run.wall_s / rows * 1e6, 3),
+            "peak_rss_gb": round(run.peak_rss_bytes / GB, 3),
+            "sampled_tree_peak_gb": round(run.tree_peak_bytes / GB, 3),
+        }
+        if name == "train":
+            stages[name]["detail"] = tail_json(run.stdout)
+    return stages
+
+
+def _bundle(project: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((project / "data/windows/preprocess.json").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="300 series")
+    parser.add_argument("--series", type=int, default=None)
+    parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument("--steps", type=int, default=200, help="train batches")
+    args = parser.parse_args()
+    n_series = args.series or (300 if args.quick else FULL_SERIES)
+    emit("panel", measure(n_series, args.days, args.steps))
+
+
+if __name__ == "__main__":
+    main()
