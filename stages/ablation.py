@@ -59,7 +59,7 @@ def train_and_score(
     "forecast") in scoring units."""
     # TensorFlow only here: a switched-off ablation stays instant.
     from mtlstm import resume
-    from mtlstm.dataset import make_input_dataset, series_codes
+    from mtlstm.dataset import make_input_dataset
     from mtlstm.model import make_single_task_model, training_class_weights
     from mtlstm.tf_setup import make_deterministic
     from mtlstm.training import fit
@@ -72,7 +72,7 @@ def train_and_score(
         **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
     }
     if cfg.series_embedding:
-        arrays["series"] = series_codes(WINDOWS, bundle)
+        arrays["series"] = load_series(WINDOWS, bundle)
     weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
     model = make_single_task_model(cfg, bundle, arrays["scaled"].shape[1], weights)
     budget = {key: params_value(params, key) for key in TRAIN_BUDGET}

@@ -48,6 +48,7 @@ from mtlstm.errors import DataError, run_stage
 from mtlstm.io import (
     load_npy,
     load_npz,
+    load_series,
     read_json,
     remove_stale,
     write_csv,
@@ -100,10 +101,8 @@ def main() -> None:
     scaled = load_npy(WINDOWS / "scaled.npy")
     targets = load_npz(WINDOWS / "targets.npz")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
-    # A panel's per-row series codes (checked against the bundle), or None.
-    series_rows, series_names = per_series.read_series(
-        WINDOWS, bundle, len(scaled)
-    ) or (None, None)
+    series_rows = load_series(WINDOWS, bundle)  # a panel's codes, or None
+    series_names = bundle["series"]["names"] if series_rows is not None else None
     embedded = series_rows if "series" in input_names(model) else None
     ds = make_input_dataset(
         scaled,

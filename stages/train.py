@@ -12,12 +12,12 @@ import pandas as pd
 
 from mtlstm import plots, resume
 from mtlstm.config import load_params
-from mtlstm.dataset import series_codes
 from mtlstm.distribute import is_chief, make_strategy
 from mtlstm.errors import ConfigError, run_stage
 from mtlstm.io import (
     load_npy,
     load_npz,
+    load_series,
     read_json,
     write_csv,
     write_json,
@@ -58,7 +58,7 @@ def main() -> None:
         "val": load_npy(SPLIT / "val.npy"),
     }
     if cfg.series_embedding:
-        arrays["series"] = series_codes(WINDOWS, bundle)
+        arrays["series"] = load_series(WINDOWS, bundle)
     weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
     with strategy.scope():
         model = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)

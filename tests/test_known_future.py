@@ -194,7 +194,8 @@ def test_series_embedding_needs_declared_series():
 
 
 def test_series_embedding_reads_the_code_at_the_window_end(tmp_path):
-    from mtlstm.dataset import input_names, make_input_dataset, series_codes
+    from mtlstm.dataset import input_names, make_input_dataset
+    from mtlstm.io import load_series
     from mtlstm.model import make_model
 
     table = synthetic_table(72)
@@ -202,7 +203,7 @@ def test_series_embedding_reads_the_code_at_the_window_end(tmp_path):
     bundle |= {"n_rows": 72, "series": {"names": ["a", "b", "c"]}}
     codes = np.repeat(np.array([0, 1, 2], np.int32), 24)
     np.save(tmp_path / "series.npy", codes)
-    loaded = series_codes(tmp_path, bundle)
+    loaded = load_series(tmp_path, bundle)
     np.testing.assert_array_equal(loaded, codes)
     scaled = window.transform(table, bundle)
     model = make_model(_cfg(series_embedding=2), bundle, scaled.shape[1])
@@ -215,15 +216,15 @@ def test_series_embedding_reads_the_code_at_the_window_end(tmp_path):
 
 
 def test_series_codes_out_of_range(tmp_path):
-    from mtlstm.dataset import series_codes
+    from mtlstm.io import load_series
 
     bundle = {"n_rows": 3, "series": {"names": ["a", "b"]}}
     np.save(tmp_path / "series.npy", np.array([0, 1, 2], np.int32))
-    with pytest.raises(DataError, match=r"series\.npy: codes must lie in 0\.\.1"):
-        series_codes(tmp_path, bundle)
+    with pytest.raises(DataError, match=r"series codes run from 0 to 2 but"):
+        load_series(tmp_path, bundle)
     (tmp_path / "series.npy").unlink()
     with pytest.raises(DataError, match=r"series\.npy: not found"):
-        series_codes(tmp_path, bundle)
+        load_series(tmp_path, bundle)
 
 
 # --- predict: future rows ------------------------------------------------------

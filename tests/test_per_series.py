@@ -17,7 +17,7 @@ from numpy.testing import assert_array_equal
 
 from mtlstm import baselines, grid, metrics, per_series, uncertainty
 from mtlstm.errors import DataError
-from mtlstm.io import read_json, write_json, write_npy, write_npz
+from mtlstm.io import load_series, read_json, write_json, write_npy, write_npz
 
 
 def regression_spec(name: str = "load") -> dict:
@@ -460,18 +460,19 @@ def test_task_table_checks_its_inputs():
 # --- reading the panel's codes ----------------------------------------------------
 
 
-def test_read_series(tmp_path):
-    bundle = {"series": {"names": ["a", "b"]}}
-    assert per_series.read_series(tmp_path, bundle, 4) is None  # no panel
+def test_load_series_checks_the_codes_against_the_bundle(tmp_path):
+    bundle = {"n_rows": 4, "series": {"names": ["a", "b"]}}
+    assert load_series(tmp_path, {"n_rows": 4}) is None  # no panel
+    with pytest.raises(DataError, match=r"series.npy: not found, but the bundle"):
+        load_series(tmp_path, bundle)
     write_npy(tmp_path / "series.npy", np.array([0, 0, 1, 1], np.int32))
-    codes, names = per_series.read_series(tmp_path, bundle, 4)
-    assert_array_equal(codes, [0, 0, 1, 1]) and names == ["a", "b"]
+    assert_array_equal(load_series(tmp_path, bundle), [0, 0, 1, 1])
     with pytest.raises(DataError, match=r"series.npy exists but .*preprocess.json"):
-        per_series.read_series(tmp_path, {}, 4)
+        load_series(tmp_path, {"n_rows": 4})
     with pytest.raises(DataError, match=r"expected 5 integer series codes"):
-        per_series.read_series(tmp_path, bundle, 5)
+        load_series(tmp_path, {**bundle, "n_rows": 5})
     with pytest.raises(DataError, match=r"codes run from 0 to 1 but .* names 1"):
-        per_series.read_series(tmp_path, {"series": {"names": ["a"]}}, 4)
+        load_series(tmp_path, {"n_rows": 4, "series": {"names": ["a"]}})
     write_npy(tmp_path / "series.npy", np.array([0.0, 1.0, 1.0, 1.0]))
     with pytest.raises(DataError, match=r"found float64 of shape \(4,\)"):
-        per_series.read_series(tmp_path, bundle, 4)
+        load_series(tmp_path, bundle)

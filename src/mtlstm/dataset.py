@@ -16,14 +16,12 @@ either they are the window block alone, as before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from mtlstm import tasks
-from mtlstm.errors import DataError
 
 Matrix = np.ndarray | tf.Tensor
 
@@ -88,33 +86,6 @@ def make_dataset(
     else:
         ds = _shuffled_epochs(ends, batch_size, shuffle_seed, epochs)
     return _gathered(ds, gather)
-
-
-def series_codes(windows: Path, bundle: dict[str, Any]) -> np.ndarray:
-    """The series code of every row (``data/windows/series.npy``, written by
-    the window stage when ``ingest.series`` is declared), checked against the
-    bundle's series names; a window's code is the code at its end row."""
-    from mtlstm.model import series_names
-
-    names, path = series_names(bundle), windows / "series.npy"
-    if not path.is_file():
-        raise DataError(
-            f"{path}: not found, but train.series_embedding needs the series code "
-            "of every row; rerun `dvc repro window` with ingest.series declared"
-        )
-    codes = np.load(path, allow_pickle=False)
-    rows = bundle.get("n_rows", len(codes))
-    if codes.shape != (rows,) or not np.issubdtype(codes.dtype, np.integer):
-        raise DataError(
-            f"{path}: expected {rows} integer series codes, got {codes.dtype} "
-            f"{codes.shape}; rerun `dvc repro window`"
-        )
-    if codes.size and not 0 <= int(codes.min()) <= int(codes.max()) < len(names):
-        raise DataError(
-            f"{path}: codes must lie in 0..{len(names) - 1} (one per series in "
-            "preprocess.json); rerun `dvc repro window`"
-        )
-    return codes.astype(np.int32, copy=False)
 
 
 def input_names(model: Any) -> list[str]:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtlstm.errors import DataError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
@@ -69,11 +71,36 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def load_series(windows: str | Path, bundle: dict) -> np.ndarray | None:
-    """Every row's series code (``series.npy`` of the window stage's folder)
-    when the bundle declares many series (``bundle["series"]``), else None."""
-    if "series" not in bundle:
+    """Every row's series code (``series.npy`` of the window stage's folder,
+    code ``i`` is ``bundle["series"]["names"][i]``) when the bundle declares
+    many series, else None; checked against the bundle, so a stale or foreign
+    file is refused instead of mislabelling series."""
+    path = Path(windows) / "series.npy"
+    fix = "rerun `dvc repro window` to rebuild data/windows"
+    names = (bundle.get("series") or {}).get("names")
+    if not names:
+        if path.exists():
+            raise DataError(
+                f"{path} exists but {Path(windows) / 'preprocess.json'} names no "
+                f"series (series.names); {fix}"
+            )
         return None
-    return load_npy(Path(windows) / "series.npy")
+    if not path.is_file():
+        raise DataError(f"{path}: not found, but the bundle declares series; {fix}")
+    codes = load_npy(path)
+    rows = bundle.get("n_rows", len(codes))
+    if codes.shape != (rows,) or not np.issubdtype(codes.dtype, np.integer):
+        raise DataError(
+            f"{path}: expected {rows} integer series codes (one per row of "
+            f"scaled.npy), found {codes.dtype} of shape {codes.shape}; {fix}"
+        )
+    if codes.size and (codes.min() < 0 or codes.max() >= len(names)):
+        raise DataError(
+            f"{path}: series codes run from {int(codes.min())} to "
+            f"{int(codes.max())} but preprocess.json names {len(names)} series; "
+            f"{fix}"
+        )
+    return codes.astype(np.int32, copy=False)
 
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:

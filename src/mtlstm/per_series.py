@@ -21,15 +21,12 @@ Pure NumPy/pandas: no TensorFlow.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mtlstm import metrics, uncertainty
-from mtlstm.errors import DataError
-from mtlstm.io import load_npy
 
 ALL = "all"  # the one series' name when ingest.series is not declared
 # First columns of metrics/per_series.csv; then each baseline's error (and the
@@ -47,38 +44,6 @@ COLUMNS = [
     "dm_p",
 ]
 PLOT_COLUMNS = ["task", "series", "best_baseline", "skill", "ci_low", "ci_high"]
-
-
-def read_series(
-    windows: Path, bundle: dict[str, Any], n_rows: int
-) -> tuple[np.ndarray, list[str]] | None:
-    """A panel's per-row series codes (``windows/series.npy``) and names
-    (``bundle["series"]["names"]``, code ``i`` is ``names[i]``), checked
-    against each other and the ``n_rows`` rows of the scaled matrix; None
-    when no series are declared (no ``series.npy``)."""
-    path = Path(windows) / "series.npy"
-    if not path.exists():
-        return None
-    fix = "rerun `dvc repro` to rebuild data/windows"
-    names = bundle.get("series", {}).get("names")
-    if not isinstance(names, list) or not names:
-        raise DataError(
-            f"{path} exists but {Path(windows) / 'preprocess.json'} names no "
-            f"series (series.names); {fix}"
-        )
-    codes = np.asarray(load_npy(path))
-    if codes.shape != (n_rows,) or not np.issubdtype(codes.dtype, np.integer):
-        raise DataError(
-            f"{path}: expected {n_rows} integer series codes (one per row of "
-            f"scaled.npy), found {codes.dtype} of shape {codes.shape}; {fix}"
-        )
-    if codes.size and (codes.min() < 0 or codes.max() >= len(names)):
-        raise DataError(
-            f"{path}: series codes run from {int(codes.min())} to "
-            f"{int(codes.max())} but preprocess.json names {len(names)} series; "
-            f"{fix}"
-        )
-    return codes.astype(np.int64), [str(n) for n in names]
 
 
 def task_table(
