@@ -204,9 +204,8 @@ def train_and_score(
     val_ds = make_input_dataset(
         data["scaled"],
         data["val"],
-        bundle["lookback"],
+        bundle,
         1024,
-        bundle.get("known_future"),
         embedded,
     )
     trace: list[dict[str, Any]] = []

@@ -84,9 +84,8 @@ def train_and_score(
     ds = make_input_dataset(
         arrays["scaled"],
         arrays["test"],
-        bundle["lookback"],
+        bundle,
         1024,
-        bundle.get("known_future"),
         arrays.get("series"),
     )
     outputs = model.predict(ds, verbose=0)

@@ -114,9 +114,7 @@ class FoldTrainer:
         resume.clear(dirs["resume"])
         self.previous = model
         test = fold["test"]
-        ds = make_input_dataset(
-            fold["scaled"], test, bundle["lookback"], 1024, bundle.get("known_future")
-        )
+        ds = make_input_dataset(fold["scaled"], test, bundle, 1024)
         outputs = model.predict(ds, verbose=0)
         return metrics.score_outputs(bundle, fold["targets"], test, outputs)
 

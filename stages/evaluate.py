@@ -107,9 +107,8 @@ def main() -> None:
     ds = make_input_dataset(
         scaled,
         ends,
-        bundle["lookback"],
+        bundle,
         cfg.batch_size,
-        bundle.get("known_future"),
         embedded,
     )
     outputs = model.predict(ds, verbose=0)

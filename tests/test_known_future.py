@@ -119,8 +119,7 @@ def test_gathered_known_future_equals_rows_after_the_window_end():
     ends = window.window_ends(np.zeros(72, np.int64), 6, bundle["max_horizon"])
     assert ends[-1] == 72 - 1 - 3  # the last window's future rows exist
     cols = [2, 3, 4]  # Holiday, hour_of_day_sin, hour_of_day_cos
-    spec = bundle["known_future"]
-    ds = make_input_dataset(scaled, ends, 6, 16, spec)
+    ds = make_input_dataset(scaled, ends, bundle, 16)
     got = np.concatenate([b["known_future"].numpy() for b in ds])
     expected = np.stack([scaled[e + 1 : e + 4][:, cols] for e in ends])
     np.testing.assert_array_equal(got, expected)
@@ -164,7 +163,7 @@ def test_default_model_has_one_input():
     model = make_model(_cfg(), bundle, scaled.shape[1])
     assert input_names(model) == ["features"]
     assert not any("known" in layer.name for layer in model.layers)
-    batch = next(iter(make_input_dataset(scaled, np.array([5, 6]), 6, 2)))
+    batch = next(iter(make_input_dataset(scaled, np.array([5, 6]), bundle, 2)))
     assert not isinstance(batch, dict)  # the window block alone, as before
 
 
@@ -178,7 +177,7 @@ def test_model_with_known_future_has_a_second_input():
     model = make_model(_cfg(), bundle, scaled.shape[1])
     assert input_names(model) == ["features", "known_future"]
     assert tuple(model.get_layer("known_future").batch_shape) == (None, 3, 3)
-    ds = make_input_dataset(scaled, np.array([5, 6, 7]), 6, 2, bundle["known_future"])
+    ds = make_input_dataset(scaled, np.array([5, 6, 7]), bundle, 2)
     out = model.predict(ds, verbose=0)
     assert out["demand"].shape == (3, 3) and out["temp_class"].shape == (3, 3)
 
@@ -210,7 +209,7 @@ def test_series_embedding_reads_the_code_at_the_window_end(tmp_path):
     assert input_names(model) == ["features", "series"]
     assert model.get_layer("series_embedding").input_dim == 3
     ends = np.array([23, 24, 50])
-    batch = next(iter(make_input_dataset(scaled, ends, 6, 3, None, loaded)))
+    batch = next(iter(make_input_dataset(scaled, ends, bundle, 3, loaded)))
     assert batch["series"].numpy().tolist() == [0, 1, 2]
     assert model.predict(batch, verbose=0)["demand"].shape == (3, 3)
 

@@ -157,7 +157,7 @@ def test_window_ending_at_row_e_reads_rows_e_minus_lookback_plus_1_to_e():
 
 
 def test_input_dataset_yields_the_same_windows_without_targets():
-    (x,) = list(make_input_dataset(SCALED, ENDS, lookback=3, batch_size=8))
+    (x,) = list(make_input_dataset(SCALED, ENDS, BUNDLE, batch_size=8))
     ((x_train, _),) = list(make_dataset(SCALED, TARGETS, ENDS, BUNDLE, batch_size=8))
     assert x.shape == (6, 3, 2)
     np.testing.assert_array_equal(x.numpy(), x_train.numpy())

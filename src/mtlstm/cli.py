@@ -317,9 +317,8 @@ def _run_model(args, bundle, table, ends, series) -> dict:
     ds = make_input_dataset(
         scaled,
         ends,
-        bundle["lookback"],
+        bundle,
         args.batch_size,
-        bundle.get("known_future"),
         embedded,
     )
     return model.predict(ds, verbose=0)

@@ -136,16 +136,17 @@ def _shuffled_epochs(
 def make_input_dataset(
     scaled: Matrix,
     ends: np.ndarray,
-    lookback: int,
+    bundle: dict[str, Any],
     batch_size: int,
-    known_future: dict[str, Any] | None = None,
     series: Matrix | None = None,
 ) -> tf.data.Dataset:
     """Yield input batches only, in order: for forecasting past the last row.
 
-    ``known_future``: the bundle's ``known_future`` (its columns are read at
-    rows ``e + 1 .. e + steps``, which must exist); ``series``: per-row codes."""
-    windows = _input_gatherer(scaled, lookback, known_future, series)
+    The bundle gives the ``lookback`` and any ``known_future`` inputs (their
+    columns are read at rows ``e + 1 .. e + steps``, which must exist);
+    ``series``: per-row codes, for a model that embeds the series."""
+    known_future = bundle.get("known_future")
+    windows = _input_gatherer(scaled, bundle["lookback"], known_future, series)
     return _gathered(_end_batches(ends, batch_size), windows)
 
 
