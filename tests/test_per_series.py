@@ -476,3 +476,34 @@ def test_load_series_checks_the_codes_against_the_bundle(tmp_path):
     write_npy(tmp_path / "series.npy", np.array([0.0, 1.0, 1.0, 1.0]))
     with pytest.raises(DataError, match=r"found float64 of shape \(4,\)"):
         load_series(tmp_path, bundle)
+
+
+def test_plot_keeps_the_lowest_and_highest_skills_of_many_series():
+    """Past PLOT_SERIES_MAX series a task's bars are its extremes, by skill."""
+    n = per_series.PLOT_SERIES_MAX + 7
+    skills = np.r_[np.linspace(-1.0, 1.0, n - 1), 0.0]  # one tie at 0
+    names = [f"s{i:03d}" for i in range(n)]
+    table = pd.DataFrame(
+        {
+            "task": "demand",
+            "series": names,
+            "windows": 3,
+            "best_baseline": "persistence",
+            "skill": skills,
+            "ci_low": skills - 0.1,
+            "ci_high": skills + 0.1,
+        }
+    )
+    small = table.iloc[:5]
+    both = pd.concat([table, small.assign(task="temp")], ignore_index=True)
+    plot = per_series.plot_table(both)
+    drawn = plot[plot["task"] == "demand"]
+    low = per_series.PLOT_SERIES_MAX // 2
+    order = table.sort_values(["skill", "series"], kind="stable")["series"].tolist()
+    assert drawn["series"].tolist() == order[:low] + order[n - low :]
+    assert drawn["skill"].is_monotonic_increasing
+    # A task within the cap keeps its rows in series order.
+    assert plot.loc[plot["task"] == "temp", "series"].tolist() == names[:5]
+    assert per_series.summary(table).endswith(
+        f"; plot: the {low} lowest and {low} highest skills"
+    )

@@ -44,6 +44,11 @@ COLUMNS = [
     "dm_p",
 ]
 PLOT_COLUMNS = ["task", "series", "best_baseline", "skill", "ci_low", "ci_high"]
+# A bar per series is readable for dozens of series, not for M5's 30,490: past
+# this many scored series per task the plot keeps the half with the lowest skill
+# and the half with the highest (where the model loses and wins most);
+# metrics/per_series.csv keeps every series.
+PLOT_SERIES_MAX = 40
 
 
 def task_table(
@@ -139,10 +144,25 @@ def combine(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return table.sort_values(["task", "series"], kind="stable", ignore_index=True)
 
 
-def plot_table(table: pd.DataFrame) -> pd.DataFrame:
+def plot_table(table: pd.DataFrame, limit: int = PLOT_SERIES_MAX) -> pd.DataFrame:
     """The rows of ``plots/per_series.csv``: skill vs the best baseline per
-    series and task, with its interval; series without test windows left out."""
-    return table.loc[table["windows"] > 0, PLOT_COLUMNS].reset_index(drop=True)
+    series and task, with its interval; series without test windows left out.
+
+    A task with more than ``limit`` scored series keeps its ``limit // 2``
+    lowest-skill and ``limit - limit // 2`` highest-skill series, ordered by
+    skill (ties by series name), so reruns draw the same bars.
+    """
+    scored = table.loc[table["windows"] > 0, PLOT_COLUMNS]
+    parts = []
+    for _, rows in scored.groupby("task", sort=False):
+        if len(rows) > limit:
+            rows = rows.sort_values(["skill", "series"], kind="stable")
+            low = limit // 2
+            rows = pd.concat([rows.iloc[:low], rows.iloc[len(rows) - (limit - low) :]])
+        parts.append(rows)
+    if not parts:
+        return scored.reset_index(drop=True)
+    return pd.concat(parts).reset_index(drop=True)
 
 
 def summary(table: pd.DataFrame) -> str:
@@ -152,7 +172,13 @@ def summary(table: pd.DataFrame) -> str:
     wins = int((scored["skill"] > 0).sum())
     sure_wins = int((scored["ci_low"] > 0).sum())
     sure_losses = int((scored["ci_high"] < 0).sum())
+    drawn = (
+        f"; plot: the {PLOT_SERIES_MAX // 2} lowest and "
+        f"{PLOT_SERIES_MAX - PLOT_SERIES_MAX // 2} highest skills"
+        if len(scored) > PLOT_SERIES_MAX
+        else ""
+    )
     return (
         f"beats its best baseline in {wins} of {len(scored)} series "
-        f"(interval above 0 in {sure_wins}, below 0 in {sure_losses})"
+        f"(interval above 0 in {sure_wins}, below 0 in {sure_losses}){drawn}"
     )
