@@ -160,6 +160,10 @@ class _Appender:
             self.writer = pq.ParquetWriter(
                 self.path, table.schema, compression="snappy"
             )
+        elif not table.schema.equals(self.writer.schema):
+            # A chunk whose types pandas inferred otherwise (the columns are the
+            # pipeline's, so only a representation differs): the file's types.
+            table = table.cast(self.writer.schema)
         self.writer.write_table(table)
 
     def close(self) -> None:
