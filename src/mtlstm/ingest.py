@@ -60,11 +60,13 @@ class Source:
     frame: pd.DataFrame
     label: str
     first_line: int  # CSV: file line of row 0 (after the header); Parquet: 0
+    # Parquet: the file row of row 0, for a chunk of the file (mtlstm.ingest_chunks)
+    offset: int = 0
 
     def where(self, row: int) -> str:
         if self.first_line:
             return f"{self.label} line {row + self.first_line}"
-        return f"{self.label} row {row}"
+        return f"{self.label} row {row + self.offset}"
 
 
 def resolve_source(source: str, root: Path) -> Path:
@@ -100,11 +102,9 @@ def source_version(source: str) -> str | None:
 
 def read_table(path: Path, cfg: Ingest, label: str) -> Source:
     """Read the declared columns, as strings for CSV so every value is checked."""
-    wanted = [cfg.time_column, *cfg.columns]
-    wanted += [c for c in cfg.series if c not in wanted]
+    wanted = source_columns(cfg)
     if path.suffix.lower() == ".parquet":
-        names = pq.read_schema(path).names
-        _require_columns(names, wanted, label)
+        require_parquet_columns(path, wanted, label)
         return Source(read_parquet(path, wanted), label, 0)
     try:
         frame = pd.read_csv(
@@ -120,6 +120,16 @@ def read_table(path: Path, cfg: Ingest, label: str) -> Source:
         raise DataError(f"{label}: cannot be read as CSV: {str(exc)[:300]}") from None
     _require_columns(list(frame.columns), wanted, label)
     return Source(frame[wanted].reset_index(drop=True), label, 2)
+
+
+def source_columns(cfg: Ingest) -> list[str]:
+    """The source columns ingest reads: time, the declared ones, the series ids."""
+    wanted = [cfg.time_column, *cfg.columns]
+    return wanted + [c for c in cfg.series if c not in wanted]
+
+
+def require_parquet_columns(path: Path, wanted: list[str], label: str) -> None:
+    _require_columns(pq.read_schema(path).names, wanted, label)
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -188,16 +198,36 @@ def coerce_all(src: Source, cfg: Ingest) -> tuple[pd.DataFrame | None, list[str]
 def source_timezone(src: Source, column: str) -> str:
     """Whether the source's timestamps carry their zone (for the summary):
     naive ones are read as UTC, which the summary says."""
-    values = src.frame[column]
+    return zone_note(zone_tally(src.frame[column]))
+
+
+# A time column's zone, as counted by ``zone_tally``: the note its type alone
+# gives (None for text), rows that give a zone, rows. Tallies of chunks add up.
+ZoneTally = tuple[str | None, int, int]
+
+
+def zone_tally(values: pd.Series) -> ZoneTally:
     if pd.api.types.is_datetime64_any_dtype(values):
         tz = values.dt.tz
-        return f"given in the data ({tz})" if tz is not None else NO_ZONE
+        return (f"given in the data ({tz})" if tz is not None else NO_ZONE), 0, 0
     zoned = int(values.astype(str).str.strip().str.contains(ZONE_SUFFIX).sum())
-    if zoned == len(values):
+    return None, zoned, len(values)
+
+
+def add_zone_tallies(a: ZoneTally, b: ZoneTally) -> ZoneTally:
+    return a[0] if a[0] is not None else b[0], a[1] + b[1], a[2] + b[2]
+
+
+def zone_note(tally: ZoneTally) -> str:
+    """The summary's ``source_timezone`` from a ``zone_tally``."""
+    fixed, zoned, rows = tally
+    if fixed is not None:
+        return fixed
+    if zoned == rows:
         return "given in the data (UTC offsets)"
     if zoned == 0:
         return NO_ZONE
-    return f"given on {zoned} of {len(values)} rows; the others read as UTC"
+    return f"given on {zoned} of {rows} rows; the others read as UTC"
 
 
 def fill_warning(gaps: dict, rows_out: int, freq: str) -> str | None:
@@ -854,6 +884,90 @@ def _runs(mask: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int,
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def ingest_frame(
+    src: Source, cfg: Ingest, timezone: str = "UTC"
+) -> tuple[pd.DataFrame, dict, dict[str, np.ndarray]]:
+    """The whole pipeline on one table: the table on its grid with short holes
+    filled, its counts for the summary (``summary`` words them; counts of
+    chunks add up with ``add_counts``) and, per column, which rows were filled.
+
+    Each intermediate table goes as soon as the next one exists, the source's
+    too when the caller keeps no reference to it (pass ``read_table(...)``)."""
+    zone = zone_tally(src.frame[cfg.time_column])
+    typed, moved = order_rows(coerce(src, cfg), src, cfg.sort, cfg.duplicates)
+    del src
+    rows_read, duplicates = len(typed), count_duplicates(typed)
+    gridded = to_grid(typed, cfg, timezone)
+    del typed
+    table, gaps, filled = fill_gaps_marked(gridded, cfg)
+    del gridded
+    table = restore_kinds(table, cfg)
+    times = table["time"]
+    counts = {
+        "rows_read": rows_read,
+        "rows_reordered": moved,
+        "duplicate_rows": duplicates,
+        "zone": zone,
+        "rows_out": len(table),
+        # Rows run by series: the first and last time of any.
+        "first": times.min() if cfg.series else times.iloc[0],
+        "last": times.max() if cfg.series else times.iloc[-1],
+        "series": int(table["series"].nunique()) if cfg.series else 0,
+        "gaps": gaps,
+    }
+    return table, counts, filled
+
+
+def add_counts(a: dict, b: dict) -> dict:
+    """The ``ingest_frame`` counts of two tables of different series, as one
+    table's (segments of ``b`` numbered after those of ``a``)."""
+    summed = ("rows_read", "rows_reordered", "duplicate_rows", "rows_out", "series")
+    ga, gb = a["gaps"], b["gaps"]
+    gaps = {
+        "filled_steps": ga["filled_steps"] + gb["filled_steps"],
+        "filled_runs": ga["filled_runs"] + gb["filled_runs"],
+        "long_gaps": ga["long_gaps"] + gb["long_gaps"],
+        "dropped_gap_steps": ga["dropped_gap_steps"] + gb["dropped_gap_steps"],
+        "segments": ga["segments"] + gb["segments"],
+        "missing_values": {
+            c: m
+            | {
+                k: m[k] + gb["missing_values"][c][k]
+                for k in ("filled", "filled_in_rows")
+            }
+            for c, m in ga["missing_values"].items()
+        },
+    }
+    return {k: a[k] + b[k] for k in summed} | {
+        "zone": add_zone_tallies(a["zone"], b["zone"]),
+        "first": min(a["first"], b["first"]),
+        "last": max(a["last"], b["last"]),
+        "gaps": gaps,
+    }
+
+
+def summary(cfg: Ingest, timezone: str, counts: dict) -> dict:
+    """data/ingest_summary.json from the ``ingest_frame`` counts."""
+    out = {
+        "source": cfg.source,
+        "source_version": source_version(cfg.source),
+        "rows_read": counts["rows_read"],
+        "rows_reordered": counts["rows_reordered"],
+        "duplicate_rows": counts["duplicate_rows"],
+        "source_timezone": zone_note(counts["zone"]),
+        "freq": cfg.freq,
+        # Steps of a day or longer are local calendar days in features.timezone.
+        "grid_timezone": grid_lib.zone(cfg.freq, timezone),
+        "rows_out": counts["rows_out"],
+        "first": str(counts["first"]),
+        "last": str(counts["last"]),
+        **counts["gaps"],
+    }
+    if cfg.series:
+        out["series"] = counts["series"]
+    return out
 
 
 def schema(cfg: Ingest) -> dict:
