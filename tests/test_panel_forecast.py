@@ -395,3 +395,40 @@ def test_panel_backtest_pools_every_series_per_fold(panel_params):
         # Original units of each series: far below the largest level.
         assert fold["scores"]["demand"]["mae"] < 400
     assert result["summary"]["demand"]["mae"]["std"] is not None
+
+
+def test_backtest_stage_on_a_panel_with_a_series_embedding(tmp_path):
+    """The stage itself: each fold trains a model that embeds the series
+    (refit: warm-started from the previous fold) and scores every series."""
+    import copy
+    import os
+    import subprocess
+    import sys
+
+    from conftest import DEFAULT_PARAMS, STAGES, make_project, run_stage_cli
+    from test_series import PANEL_CSV, panel_frame
+    from test_series import panel_params as panel_raw
+
+    raw = panel_raw(copy.deepcopy(DEFAULT_PARAMS))
+    raw["train"].update(layers=[4], epochs=1, batch_size=64, series_embedding=2)
+    raw["backtest"] = {"p": {"folds": 2, "mode": "refit"}}
+    project = make_project(tmp_path, raw)
+    panel_frame(rows=150).to_csv(project / PANEL_CSV, index=False)
+    assert run_stage_cli("ingest", project).returncode == 0
+    proc = subprocess.run(
+        [sys.executable, str(STAGES / "backtest.py")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DVC_STAGE": "backtest@p"},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((project / "metrics/backtest/p.json").read_text())
+    # 150 distinct hours: test periods of 23 steps, the last the main split's.
+    assert [f["test_steps"] for f in result["folds"]] == [[104, 127], [127, 150]]
+    assert result["folds"][1]["test"]["to"] == "2024-03-07T05:00:00+00:00"
+    for fold in result["folds"]:
+        assert np.isfinite(fold["scores"]["demand"]["mae"])
+        assert set(fold["baselines"]["demand"]) >= {"persistence", "seasonal_naive"}
+    assert "backtest@p: demand: mae " in proc.stdout

@@ -104,7 +104,10 @@ def _parser() -> argparse.ArgumentParser:
         "training source (same columns and time step): the input is read, "
         "checked and gridded exactly as ingest did, scaled with the training "
         "bundle, and each complete lookback window gives one forecast row per "
-        "origin. Keep the input outside data/raw/ (an ingest dependency).",
+        "origin (of every series, for a long table). With known-future inputs "
+        "the input also holds, after the last observed row (of each series), "
+        "the known-future columns' values up to the largest horizon. Keep the "
+        "input outside data/raw/ (an ingest dependency).",
     )
     predict.add_argument(
         "--model",

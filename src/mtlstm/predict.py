@@ -12,7 +12,15 @@ columns' values. ``read_input`` checks them (each known-future column must have
 a value at each of the ``steps`` grid times after the last observed row, or a
 one-line DataError names the column and the time) and appends them to the
 table; ``history_rows`` says how many rows precede them. Calendar features are
-computed from the time, so they need no future rows.
+computed from the time, so they need no future rows. Future rows a whole grid
+step or more past the ``steps`` are dropped unparsed (never read).
+
+Many series (``ingest.series``, a long table): each series has its own future
+rows, after its own last observed row, and gets its own ``steps`` appended
+rows right after its last row; a missing value is a DataError naming the
+series, the column and the time. ``observed_rows`` marks the observed rows of
+either kind of table. A series the bundle does not list is refused where its
+codes are looked up (``mtlstm.window.series_codes``).
 """
 
 from __future__ import annotations
