@@ -182,11 +182,12 @@ def _append_future(
     ids = table["series"].to_numpy() if panel else np.zeros(n)
     last = np.flatnonzero(np.r_[ids[1:] != ids[:-1], True])  # each series' end
     origin = pd.DatetimeIndex(table["time"].iloc[last])
-    # Row (series i, step k) of the future block sits at i * steps + k - 1.
+    # Step k of every series, then reordered: row (series i, step k) of the
+    # future block sits at i * steps + k - 1.
     ahead = [grid.shift(origin, k, cfg.freq, zone) for k in range(1, steps + 1)]
-    times = pd.DatetimeIndex(
-        [ahead[k][i] for i in range(len(last)) for k in range(steps)]
-    )
+    by_step = ahead[0].append(ahead[1:])
+    order = np.arange(steps)[None, :] * len(last) + np.arange(len(last))[:, None]
+    times = by_step.take(order.ravel())
     at_row = np.repeat(last, steps)
     rows = pd.DataFrame({c: table[c].iloc[at_row].to_numpy() for c in table})
     rows["time"] = times
