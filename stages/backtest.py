@@ -6,7 +6,10 @@ or warm-started from the previous fold (refit). Writes
 metrics/backtest/<name>.json: per task and metric the mean and sample std
 (ddof=1) over folds of the model's scores and of its skill against each
 baseline, and every fold's dates, scores, baseline scores and skills.
-params.yaml declares no backtest by default.
+params.yaml declares no backtest by default. Many series (ingest.series): one
+time cut per fold for every series, windows per series, scalers (per series
+under window.scaling: per_series) refitted on each fold's training time range,
+scores pooled over the series (mtlstm.backtest).
 """
 
 import dataclasses
@@ -37,7 +40,7 @@ def main() -> None:
     cfg = params.backtest[name]
     table = pd.read_parquet(IN_TABLE)
     freq = read_json(IN_SCHEMA)["freq"]
-    trainer = FoldTrainer(params, name, cfg, table["time"])
+    trainer = FoldTrainer(params, name, cfg, backtest.period_times(table))
     result = backtest.run(table, params, cfg, trainer, freq)
     write_json(OUT / f"{name}.json", result)
     for line in report(name, result):
@@ -78,7 +81,7 @@ class FoldTrainer:
 
     def __init__(self, params, name: str, cfg, times: pd.Series) -> None:
         self.params, self.name, self.cfg, self.previous = params, name, cfg, None
-        self.times = times  # to name each fold's periods by date
+        self.times = times  # backtest.period_times: to name each fold's periods
         # Any change of params or data invalidates a killed fold's checkpoint.
         self.settings = dataclasses.asdict(params)
 
@@ -101,6 +104,12 @@ class FoldTrainer:
         dirs = {"live": None, "resume": Path(resume_dir)}
         stamp = resume.fingerprint({**self.settings, "fold": i}, [IN_TABLE])
         label = f"backtest@{self.name}: fold {i + 1}"
+        # A panel's per-row series codes: fed to a model that embeds them, and
+        # always used to unscale each series with its own moments.
+        codes = fold.get("codes")
+        embedded = codes if params.train.series_embedding else None
+        if embedded is not None:
+            fold["series"] = embedded  # training.fit reads the codes there
         model = fit(
             model,
             params.train,
@@ -114,9 +123,9 @@ class FoldTrainer:
         resume.clear(dirs["resume"])
         self.previous = model
         test = fold["test"]
-        ds = make_input_dataset(fold["scaled"], test, bundle, 1024)
+        ds = make_input_dataset(fold["scaled"], test, bundle, 1024, embedded)
         outputs = model.predict(ds, verbose=0)
-        return metrics.score_outputs(bundle, fold["targets"], test, outputs)
+        return metrics.score_outputs(bundle, fold["targets"], test, outputs, codes)
 
 
 def fold_model(params, fold: dict, previous):

@@ -10,6 +10,20 @@ periods and scored next to the baselines fitted on that fold (mtlstm.baselines),
 with the model's skill against each. Spreads over folds are *sample* standard
 deviations (ddof=1; none with one fold). Pure NumPy/pandas/scikit-learn:
 training is passed in.
+
+Many series (``ingest.series``): the folds are cut in time, as the split stage
+cuts the main split (``mtlstm.split``): the fractions and fold lengths count
+the sorted distinct timestamps (``period_times``), every series is cut at the
+same times, each row belongs to the period its time falls in, and a window to
+a period when its first input row and its last target row both do. Each fold
+refits its scalers on the rows of its own training time range, per series
+under ``window.scaling: per_series`` (a series without training rows in the
+fold falls back to the global moments, as in the window stage); the series
+names (the codes an embedding reads) are the whole table's, the same in every
+fold. A fold's scores and baselines pool every series' test windows, each
+unscaled with its own series' moments. A panel fold's periods give ``steps``
+(indices into the distinct times) instead of ``rows``, and ``test_steps``
+instead of ``test_rows``.
 """
 
 from __future__ import annotations
@@ -22,11 +36,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from mtlstm import grid, window
-from mtlstm.baselines import run_baselines
+from mtlstm.baselines import run_baselines, series_positions
 from mtlstm.config import Backtest, Params
 from mtlstm.errors import ConfigError
 from mtlstm.metrics import PRIMARY
-from mtlstm.split import row_bounds, windows_within
+from mtlstm.split import row_bounds, windows_by_code, windows_within
 
 STD = "sample standard deviation over folds (ddof=1); null with one fold"
 
@@ -83,6 +97,52 @@ def prepare_fold(
     }
 
 
+def period_times(table: pd.DataFrame) -> pd.DatetimeIndex:
+    """The times ``fold_ranges`` counts: every row's (one series), or the sorted
+    distinct times (many series: one cut serves every series)."""
+    times = pd.DatetimeIndex(table["time"])
+    return times.unique().sort_values() if "series" in table else times
+
+
+def prepare_panel_fold(
+    table: pd.DataFrame,
+    params: Params,
+    ranges: dict[str, tuple[int, int]],
+    times: pd.DatetimeIndex,
+    names: list[str],
+) -> dict[str, Any]:
+    """``prepare_fold`` of a panel sorted by (series, time): ``ranges`` index
+    the distinct ``times``; rows after the fold's last test time are never
+    read. Also gives ``codes`` (each fold row's series code) and ``rows`` (the
+    fold rows' positions in ``table``)."""
+    stamps = pd.DatetimeIndex(table["time"]).as_unit("ns").asi8
+    cut = times.as_unit("ns").asi8
+    keep = stamps <= cut[ranges["test"][1] - 1]
+    rows = table.loc[keep].reset_index(drop=True)
+    at = stamps[keep]
+    code = ((at >= cut[ranges["val"][0]]).astype(np.int8)) + (
+        at >= cut[ranges["test"][0]]
+    )
+    bundle = window.fit(
+        rows.loc[code == 0],
+        params.features,
+        params.tasks,
+        params.window.lookback,
+        series=names,
+        scaling=params.window.scaling,
+    )
+    lookback, horizon = bundle["lookback"], bundle["max_horizon"]
+    ends = window.window_ends(rows["segment"].to_numpy(), lookback, horizon)
+    return {
+        "bundle": bundle,
+        "scaled": window.transform(rows, bundle),
+        "targets": window.targets(rows, bundle),
+        "codes": window.series_codes(rows, bundle),
+        "rows": np.flatnonzero(keep),
+        **windows_by_code(ends, code.astype(np.int8), lookback, horizon),
+    }
+
+
 def run(
     table: pd.DataFrame,
     params: Params,
@@ -95,35 +155,42 @@ def run(
 
     ``freq`` (``ingest.freq``) places the seasonal naive value one season
     earlier in time (``grid.positions``); None counts rows instead."""
-    if "series" in table:
-        raise ConfigError(
-            "backtest: rolling-origin folds are cut in rows of one series and do not "
-            "support many series (ingest.series) yet; remove the backtest entries "
-            "or use one series"
-        )
+    panel = "series" in table
+    times = period_times(table)
+    names = sorted(table["series"].unique()) if panel else None
     positions = None
     if freq is not None:
-        positions = grid.positions(table["time"], freq, params.features.timezone)
+        zone = params.features.timezone
+        if panel:  # grid steps counted within each series (as the baselines stage)
+            codes = pd.Index(names).get_indexer(table["series"])
+            positions = series_positions(table["time"], codes, freq, zone)
+        else:
+            positions = grid.positions(table["time"], freq, zone)
     folds = []
     ranges_per_fold = fold_ranges(
-        len(table), params.split.train, params.split.val, cfg.folds
+        len(times), params.split.train, params.split.val, cfg.folds
     )
     # A bar over the folds on a terminal only (tqdm: disable=None off a TTY).
     progress = tqdm(
         ranges_per_fold, desc="folds", unit="fold", leave=False, disable=None
     )
     for i, ranges in enumerate(progress):
-        fold = prepare_fold(table, params, ranges)
+        if panel:
+            fold = prepare_panel_fold(table, params, ranges, times, names)
+            rows = fold["rows"]
+        else:
+            fold = prepare_fold(table, params, ranges)
+            rows = slice(0, ranges["test"][1])
         scores = train_and_score(fold, ranges, i)
-        end = ranges["test"][1]
         references = fold_baselines(
-            fold, params, None if positions is None else positions[:end]
+            fold, params, None if positions is None else positions[rows]
         )
+        unit = "steps" if panel else "rows"
         folds.append(
             {
                 "fold": i + 1,
-                **fold_dates(table["time"], ranges),
-                "test_rows": list(ranges["test"]),
+                **fold_dates(times, ranges, unit),
+                f"test_{unit}": list(ranges["test"]),
                 "scores": scores,
                 "baselines": references,
                 "skill": skill(fold["bundle"], scores, references),
@@ -137,14 +204,17 @@ def run(
     }
 
 
-def fold_dates(times: pd.Series, ranges: dict[str, tuple[int, int]]) -> dict:
-    """Each period's first and last row time (UTC, ISO 8601) and its rows."""
+def fold_dates(
+    times: pd.Series, ranges: dict[str, tuple[int, int]], unit: str = "rows"
+) -> dict:
+    """Each period's first and last time (UTC, ISO 8601) and its range of
+    ``times`` (``period_times``), named ``unit``."""
     times = pd.DatetimeIndex(times)
     return {
         name: {
             "from": times[lo].isoformat(),
             "to": times[hi - 1].isoformat(),
-            "rows": [lo, hi],
+            unit: [lo, hi],
         }
         for name, (lo, hi) in ranges.items()
     }
@@ -164,6 +234,7 @@ def fold_baselines(
         season=params.baselines.season,
         seed=params.base.seed,
         positions=positions,
+        codes=fold.get("codes"),
     )
     return run.test
 

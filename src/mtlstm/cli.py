@@ -104,7 +104,10 @@ def _parser() -> argparse.ArgumentParser:
         "training source (same columns and time step): the input is read, "
         "checked and gridded exactly as ingest did, scaled with the training "
         "bundle, and each complete lookback window gives one forecast row per "
-        "origin. Keep the input outside data/raw/ (an ingest dependency).",
+        "origin (of every series, for a long table). With known-future inputs "
+        "the input also holds, after the last observed row (of each series), "
+        "the known-future columns' values up to the largest horizon. Keep the "
+        "input outside data/raw/ (an ingest dependency).",
     )
     predict.add_argument(
         "--model",
@@ -247,11 +250,13 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from mtlstm.io import read_json, write_csv
     from mtlstm.predict import (
         forecast_frame,
         future_origins,
-        history_rows,
+        observed_rows,
         origins,
         read_input,
     )
@@ -263,34 +268,32 @@ def _predict(args: argparse.Namespace) -> None:
     table, note = read_input(args.input, bundle, args.allow_partial_last_step)
     if note:
         print(f"predict: note: {note}", file=sys.stderr)
-    if "series" in bundle and bundle.get("known_future"):
-        raise MtlstmError(
-            f"{args.bundle}: mtlstm predict does not yet forecast many series "
-            "(ingest.series) with known-future inputs (features.known_future); "
-            "the evaluate stage scores such a model on the test split"
-        )
-    # With known-future inputs the table ends in future rows (mtlstm.predict):
-    # origins and actuals come from the observed rows before them only.
-    observed = table.iloc[: history_rows(table)]
-    segment = observed["segment"].to_numpy()
-    ends = origins(segment, bundle["lookback"], str(args.input))
-    if bundle.get("known_future"):
-        steps = bundle["known_future"]["steps"]
-        ends = future_origins(ends, table["segment"].to_numpy(), steps)
     from mtlstm.window import series_codes, targets
 
-    # Many series: every row's code in the bundle (an unknown series is refused).
-    series = series_codes(observed, bundle) if "series" in bundle else None
+    # Many series: every row's code in the bundle (an unknown series is refused
+    # here, before the model is loaded).
+    series = series_codes(table, bundle) if "series" in bundle else None
+    # With known-future inputs the table holds future rows after the observed
+    # ones (after each series' last, mtlstm.predict): origins come from the
+    # observed rows only, and a future row (a placeholder but for its
+    # known-future columns) is never an actual: its segment is set apart.
+    observed = observed_rows(table)
+    at = np.flatnonzero(observed)  # observed row i is table row at[i]
+    segment = table["segment"].to_numpy()
+    ends = at[origins(segment[observed], bundle["lookback"], str(args.input))]
+    if bundle.get("known_future"):
+        steps = bundle["known_future"]["steps"]
+        ends = future_origins(ends, segment, steps)
     outputs = _run_model(args, bundle, table, ends, series)
 
     # Where the input already holds a target time, its value is the actual.
     frame = forecast_frame(
         bundle,
-        observed["time"],
+        table["time"],
         ends,
         outputs,
-        targets(observed, bundle),
-        segment,
+        targets(table, bundle),
+        np.where(observed, segment, -1),
         series=series,
     )
     write_csv(args.output, frame)

@@ -12,7 +12,15 @@ columns' values. ``read_input`` checks them (each known-future column must have
 a value at each of the ``steps`` grid times after the last observed row, or a
 one-line DataError names the column and the time) and appends them to the
 table; ``history_rows`` says how many rows precede them. Calendar features are
-computed from the time, so they need no future rows.
+computed from the time, so they need no future rows. Future rows a whole grid
+step or more past the ``steps`` are dropped unparsed (never read).
+
+Many series (``ingest.series``, a long table): each series has its own future
+rows, after its own last observed row, and gets its own ``steps`` appended
+rows right after its last row; a missing value is a DataError naming the
+series, the column and the time. ``observed_rows`` marks the observed rows of
+either kind of table. A series the bundle does not list is refused where its
+codes are looked up (``mtlstm.window.series_codes``).
 """
 
 from __future__ import annotations
@@ -47,11 +55,15 @@ def read_input(
     src = ingest.read_table(path, cfg, label=str(path))
     known = bundle.get("known_future")
     if known:
-        src, future = _split_future(src, cfg, _known_columns(known, cfg))
+        columns, steps = _known_columns(known, cfg), int(known["steps"])
+        src, future = _split_future(src, cfg, columns, steps, bundle["timezone"])
     typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates)
     gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
     if "series" in gridded:
-        return _series_input(gridded, counts, cfg, allow_partial_last_step)
+        table, note = _series_input(gridded, counts, cfg, allow_partial_last_step)
+        if known:
+            table = _append_future(table, future, cfg, bundle, str(path))
+        return table, note
     note, complete = None, complete_step_rows(counts)
     if not allow_partial_last_step and counts[-1] < complete:
         note = (
@@ -74,6 +86,19 @@ def history_rows(table: pd.DataFrame) -> int:
     return len(table) - int(table.attrs.get("future_rows", 0))
 
 
+def observed_rows(table: pd.DataFrame) -> np.ndarray:
+    """Per row of ``read_input``'s table, True for an observed row, False for
+    an appended future row: the last ``steps`` rows of the table, or of each
+    series in a long table (every series gets exactly that many)."""
+    steps, n = int(table.attrs.get("future_rows", 0)), len(table)
+    rows = np.arange(n)
+    if "series" not in table:
+        return rows < n - steps
+    ids = table["series"].to_numpy()
+    last = np.flatnonzero(np.r_[ids[1:] != ids[:-1], True])  # each series' end
+    return last[np.searchsorted(last, rows)] - rows >= steps
+
+
 def future_origins(ends: np.ndarray, segment: np.ndarray, steps: int) -> np.ndarray:
     """The origins whose next ``steps`` rows exist in their own segment (the
     known-future inputs are read there). The last observed row always
@@ -92,10 +117,11 @@ def _known_columns(known: dict[str, Any], cfg: Ingest) -> list[str]:
 
 
 def _split_future(
-    src: ingest.Source, cfg: Ingest, known: list[str]
+    src: ingest.Source, cfg: Ingest, known: list[str], steps: int, zone: str
 ) -> tuple[ingest.Source, pd.DataFrame]:
     """The observed rows, and the future rows: those after the last row that
-    holds a value in any column other than the known-future ones."""
+    holds a value in any column other than the known-future ones (in a long
+    table, after the last such row of their own series)."""
     others = [c for c in cfg.columns if c not in known]
     frame = src.frame
     observed = np.zeros(len(frame), dtype=bool)
@@ -109,11 +135,31 @@ def _split_future(
             f"{src.label}: no row holds a value of {', '.join(others)}; the input "
             "needs observed rows before the known-future rows"
         )
-    future = (times > times[observed].max()).to_numpy()
+    # UTC ns (pandas may parse to another unit): compared as integers.
+    stamps = pd.DatetimeIndex(times).as_unit("ns").asi8
+    if cfg.series:
+        ids = ingest._parse_series(src, cfg.series).to_numpy()
+        last = pd.Series(stamps[observed]).groupby(ids[observed]).max()
+        blind = sorted(set(ids) - set(last.index))
+        if blind:
+            raise DataError(
+                f"{src.label}: {ingest.series_label(blind[0])}: no row holds a value "
+                f"of {', '.join(others)}; each series needs observed rows before its "
+                "known-future rows"
+            )
+        last_at = last.reindex(ids).to_numpy()
+    else:
+        last_at = np.full(len(frame), stamps[observed].max())
+    future = stamps > last_at
+    # A row a whole grid step past the horizon (after the last observed row's
+    # step) is never needed: it is dropped unparsed, whatever it holds.
+    distinct, inverse = np.unique(last_at, return_inverse=True)
+    limit = grid.shift(pd.to_datetime(distinct, utc=True), steps + 1, cfg.freq, zone)
+    needed = future & (stamps < limit.as_unit("ns").asi8[inverse])
     history = ingest.Source(
         frame.loc[~future].reset_index(drop=True), src.label, src.first_line
     )
-    return history, frame.loc[future, [cfg.time_column, *known]]
+    return history, frame.loc[needed, [cfg.time_column, *cfg.series, *known]]
 
 
 def _append_future(
@@ -123,35 +169,60 @@ def _append_future(
     bundle: dict[str, Any],
     label: str,
 ) -> pd.DataFrame:
-    """``table`` and, after its last row (the last origin), one row per grid
-    step up to the known-future horizon: the known-future columns from the
-    input's future rows, every other column repeating the last observed row (a
-    placeholder: the model reads only the known-future columns of rows after
-    an origin)."""
+    """``table`` and, after its last row (the last origin; in a long table,
+    after each series' last row), one row per grid step up to the
+    known-future horizon: the known-future columns from the input's future
+    rows (of the same series), every other column repeating the last observed
+    row (a placeholder: the model reads only the known-future columns of rows
+    after an origin). Future values past the horizon are never read."""
     known = _known_columns(bundle["known_future"], cfg)
     steps = int(bundle["known_future"]["steps"])
-    zone, origin = bundle["timezone"], pd.DatetimeIndex(table["time"].iloc[-1:])
-    times = pd.DatetimeIndex(
-        [grid.shift(origin, k, cfg.freq, zone)[0] for k in range(1, steps + 1)]
-    )
-    rows = pd.DataFrame({c: table[c].iloc[[-1] * steps].to_numpy() for c in table})
+    zone, n = bundle["timezone"], len(table)
+    panel = "series" in table
+    ids = table["series"].to_numpy() if panel else np.zeros(n)
+    last = np.flatnonzero(np.r_[ids[1:] != ids[:-1], True])  # each series' end
+    origin = pd.DatetimeIndex(table["time"].iloc[last])
+    # Step k of every series, then reordered: row (series i, step k) of the
+    # future block sits at i * steps + k - 1.
+    ahead = [grid.shift(origin, k, cfg.freq, zone) for k in range(1, steps + 1)]
+    by_step = ahead[0].append(ahead[1:])
+    order = np.arange(steps)[None, :] * len(last) + np.arange(len(last))[:, None]
+    times = by_step.take(order.ravel())
+    at_row = np.repeat(last, steps)
+    rows = pd.DataFrame({c: table[c].iloc[at_row].to_numpy() for c in table})
     rows["time"] = times
     if known:
         values = _future_values(future, cfg, known, zone, label)
+        key = pd.MultiIndex.from_arrays([rows["series"], times]) if panel else times
         for column in known:
-            at = values[column].reindex(times)
+            at = values[column].reindex(key)
             missing = np.flatnonzero(at.isna().to_numpy())
             if missing.size:
-                k = int(missing[0])
+                j = int(missing[0])
+                k, where = j % steps, origin[j // steps].isoformat()
+                who = (
+                    f"{ingest.series_label(rows['series'].iloc[j])}: " if panel else ""
+                )
+                after = (
+                    "its series' last observed row"
+                    if panel
+                    else "the last observed row"
+                )
                 raise DataError(
-                    f"{label}: known-future column {column!r} has no value at "
-                    f"{times[k].isoformat()} (step {k + 1} of {steps} after the last "
-                    f"observed row, {origin[0].isoformat()}); append rows up to that "
-                    f"time giving {', '.join(known)} (other columns may stay empty)"
+                    f"{label}: {who}known-future column {column!r} has no value at "
+                    f"{times[j].isoformat()} (step {k + 1} of {steps} after {after}, "
+                    f"{where}); append rows up to that time giving {', '.join(known)} "
+                    "(other columns may stay empty)"
                 )
             rows[column] = at.to_numpy()
     rows = ingest.restore_kinds(rows, cfg)
     out = pd.concat([table, rows], ignore_index=True)
+    if panel:  # each series' future rows right after its last row
+        place = np.r_[
+            np.arange(n, dtype=np.float64),
+            at_row + (np.arange(len(at_row)) % steps + 1) / (steps + 1),
+        ]
+        out = out.iloc[np.argsort(place, kind="stable")].reset_index(drop=True)
     out.attrs["future_rows"] = steps
     return out
 
@@ -159,10 +230,12 @@ def _append_future(
 def _future_values(
     future: pd.DataFrame, cfg: Ingest, known: list[str], zone: str, label: str
 ) -> pd.DataFrame:
-    """The future rows' known-future columns on the grid, indexed by time
-    (NaN where a grid step has no value)."""
+    """The future rows' known-future columns on the grid, indexed by time (by
+    series and time in a long table; NaN where a grid step has no value)."""
+    keys = ["series", "time"] if cfg.series else ["time"]
     if future.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in known})
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in [*keys, *known]})
+        return empty.set_index(keys)[known]
     sub = dataclasses.replace(
         cfg,
         columns={c: cfg.columns[c] for c in known},
@@ -173,7 +246,7 @@ def _future_values(
     src = ingest.Source(future.reset_index(drop=True), f"{label} (future rows)", 0)
     typed, _ = ingest.order_rows(ingest.coerce(src, sub), src, sub.sort, sub.duplicates)
     gridded, _ = ingest.to_grid_counted(typed, sub, zone)
-    return gridded.set_index("time")[known]
+    return gridded.set_index(keys)[known]
 
 
 def _series_input(

@@ -67,6 +67,15 @@ def split_windows_by_time(
     that split's time range (windows never leave their segment, and time grows
     within a segment, so its whole span does); the others are purged."""
     code = row_splits(times, train, val)
+    return windows_by_code(ends, code, lookback, max_horizon)
+
+
+def windows_by_code(
+    ends: np.ndarray, code: np.ndarray, lookback: int, max_horizon: int
+) -> dict[str, np.ndarray]:
+    """Window end rows per split, given every row's split (0 train, 1 val,
+    2 test, as ``row_splits``): a window belongs to a split when its first
+    input row and its last target row both do; an empty split is an error."""
     windows = _by_split(ends, code, lookback, max_horizon)
     for k, (name, chosen) in enumerate(windows.items()):
         if chosen.size == 0:
