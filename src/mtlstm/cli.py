@@ -277,10 +277,13 @@ def _predict(args: argparse.Namespace) -> None:
     if bundle.get("known_future"):
         steps = bundle["known_future"]["steps"]
         ends = future_origins(ends, table["segment"].to_numpy(), steps)
+    from mtlstm.static import check_input as check_static_input
     from mtlstm.window import series_codes, targets
 
     # Many series: every row's code in the bundle (an unknown series is refused).
     series = series_codes(observed, bundle) if "series" in bundle else None
+    # Static attributes: the model embeds the codes it was trained with.
+    check_static_input(observed, bundle, str(args.input))
     outputs = _run_model(args, bundle, table, ends, series)
 
     # Where the input already holds a target time, its value is the actual.
