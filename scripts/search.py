@@ -179,6 +179,7 @@ def train_and_score(
 
     from mtlstm.dataset import make_input_dataset
     from mtlstm.model import (
+        embeds_series,
         make_model,
         make_single_task_model,
         training_class_weights,
@@ -200,7 +201,7 @@ def train_and_score(
     else:
         model = make_single_task_model(cfg, bundle, n_features, weights)
     # The series codes feed an embedding only when the model has one.
-    embedded = data.get("series_rows") if cfg.series_embedding else None
+    embedded = data.get("series_rows") if embeds_series(cfg) else None
     val_ds = make_input_dataset(
         data["scaled"],
         data["val"],

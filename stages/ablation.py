@@ -60,7 +60,11 @@ def train_and_score(
     # TensorFlow only here: a switched-off ablation stays instant.
     from mtlstm import resume
     from mtlstm.dataset import make_input_dataset
-    from mtlstm.model import make_single_task_model, training_class_weights
+    from mtlstm.model import (
+        embeds_series,
+        make_single_task_model,
+        training_class_weights,
+    )
     from mtlstm.tf_setup import make_deterministic
     from mtlstm.training import fit
 
@@ -71,7 +75,7 @@ def train_and_score(
         "targets": load_npz(WINDOWS / "targets.npz"),
         **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
     }
-    if cfg.series_embedding:
+    if embeds_series(cfg):
         arrays["series"] = load_series(WINDOWS, bundle)
     weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
     model = make_single_task_model(cfg, bundle, arrays["scaled"].shape[1], weights)

@@ -22,7 +22,7 @@ from mtlstm.io import (
     write_csv,
     write_json,
 )
-from mtlstm.model import make_model, training_class_weights
+from mtlstm.model import embeds_series, make_model, training_class_weights
 from mtlstm.tf_setup import make_deterministic, save_model
 from mtlstm.training import fit
 
@@ -57,7 +57,7 @@ def main() -> None:
         "train": load_npy(SPLIT / "train.npy"),
         "val": load_npy(SPLIT / "val.npy"),
     }
-    if cfg.series_embedding:
+    if embeds_series(cfg):
         arrays["series"] = load_series(WINDOWS, bundle)
     weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
     with strategy.scope():

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mtlstm import window
+from mtlstm import static, window
 from mtlstm.config import load_params
 from mtlstm.errors import DataError, run_stage
 from mtlstm.io import read_json, write_json, write_npy, write_npz
@@ -49,6 +49,7 @@ def main() -> None:
         series=names,
         scaling=params.window.scaling,
     )
+    bundle |= static.fit(table, train, params.features.static, names)
     labels = window.targets(table, bundle)
     window.check_classes_seen(labels, bundle, train_end if names is None else train)
     ends = window.window_ends(

@@ -268,6 +268,7 @@ def _predict(args: argparse.Namespace) -> None:
     table, note = read_input(args.input, bundle, args.allow_partial_last_step)
     if note:
         print(f"predict: note: {note}", file=sys.stderr)
+    from mtlstm.static import check_input as check_static_input
     from mtlstm.window import series_codes, targets
 
     # Many series: every row's code in the bundle (an unknown series is refused
@@ -284,6 +285,8 @@ def _predict(args: argparse.Namespace) -> None:
     if bundle.get("known_future"):
         steps = bundle["known_future"]["steps"]
         ends = future_origins(ends, segment, steps)
+    # Static attributes: the model embeds the codes it was trained with.
+    check_static_input(table[observed], bundle, str(args.input))
     outputs = _run_model(args, bundle, table, ends, series)
 
     # Where the input already holds a target time, its value is the actual.

@@ -63,6 +63,7 @@ TRAIN_BUDGET = tuple(
         "class_weighting",
         "focal_gamma",
         "series_embedding",
+        "static_embedding",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -132,6 +133,10 @@ class Features:
     # calendar feature, a holiday flag, a published forecast): entries of
     # columns or calendar, fed at rows e+1 .. e+max_horizon (mtlstm.window).
     known_future: list[str] = field(default_factory=list)
+    # Categorical columns constant within each series (ingest.series), such as a
+    # store's type: one value per series, embedded with train.static_embedding
+    # instead of fed per time step (mtlstm.static).
+    static: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,9 @@ class Train:
     # > 0: an Embedding(series, series_embedding) of each window's series code,
     # concatenated to the trunk's output (needs ingest.series); 0: off.
     series_embedding: int = 0
+    # > 0: an Embedding(values, static_embedding) of each features.static
+    # attribute of each window's series, concatenated likewise; 0: off.
+    static_embedding: int = 0
 
 
 @dataclass(frozen=True)
@@ -585,6 +593,7 @@ def _check_features(features: Features, ingest: Ingest) -> None:
     if len(set(features.columns)) != len(features.columns):
         problems.append("features.columns: a column is listed twice")
     problems += _known_future_problems(features)
+    problems += _static_problems(features, ingest)
     try:
         zoneinfo.ZoneInfo(features.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -606,6 +615,51 @@ def _known_future_problems(features: Features) -> list[str]:
     if len(set(features.known_future)) != len(features.known_future):
         problems.append("features.known_future: a column is listed twice")
     return problems
+
+
+def _static_problems(features: Features, ingest: Ingest) -> list[str]:
+    """features.static: declared categorical columns of a panel, each once, and
+    not also a per-step input (mtlstm.static)."""
+    problems = []
+    if features.static and not ingest.series:
+        problems.append(
+            "features.static: static attributes take one value per series, but "
+            "no series are declared; set ingest.series (the id columns) or "
+            "features.static: []"
+        )
+    for i, name in enumerate(features.static):
+        key = f"features.static[{i}]: {quote(name)}"
+        if name not in ingest.columns:
+            problems.append(
+                f"{key} is not declared in ingest.columns (declared: "
+                f"{', '.join(ingest.columns)}); declare it there as categorical"
+            )
+        elif ingest.columns[name] != "categorical":
+            problems.append(
+                f"{key} is declared {ingest.columns[name]} in ingest.columns; a "
+                "static attribute is a categorical column (declare it "
+                f"categorical), or list a {ingest.columns[name]} column in "
+                "features.columns"
+            )
+        elif name in features.columns:
+            problems.append(
+                f"{key} is also in features.columns; a static attribute is "
+                "constant within each series, so its per-step one-hot would "
+                "repeat the embedding at every step: list it in one of the two"
+            )
+    if len(set(features.static)) != len(features.static):
+        problems.append("features.static: a column is listed twice")
+    return problems
+
+
+def _check_static_embedding(features: Features, t: Train) -> None:
+    if t.static_embedding > 0 and not features.static:
+        raise ConfigError(
+            f"train.static_embedding: {t.static_embedding} embeds the static "
+            "attributes of each series, but features.static lists none; list "
+            "them there (categorical columns constant within each series) or set "
+            "train.static_embedding: 0"
+        )
 
 
 def _check_known_future_targets(features: Features, tasks: dict[str, Task]) -> None:
@@ -794,6 +848,11 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
             f"train.series_embedding: must be >= 0 (0: no series embedding), "
             f"got {t.series_embedding}"
         )
+    if t.static_embedding < 0:
+        problems.append(
+            f"train.static_embedding: must be >= 0 (0: static attributes not "
+            f"embedded), got {t.static_embedding}"
+        )
     if t.head_units < 0:
         problems.append(
             f"train.head_units: must be >= 0 (0: no task-specific layer), "
@@ -859,6 +918,7 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("backtest",), _check_backtests),
     (("evaluate",), _check_evaluate),
     (("train", "tasks"), _check_train),
+    (("features", "train"), _check_static_embedding),
     (("train", "tasks"), _check_class_loss),
     (("train", "tasks"), _check_quantile_losses),
 )

@@ -6,6 +6,7 @@ unroll): dropout is applied between layers, never inside the recurrence.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
@@ -14,13 +15,16 @@ from keras import ops
 
 from mtlstm import heads
 from mtlstm import tasks as task_shape
-from mtlstm.errors import ConfigError
+from mtlstm.errors import ConfigError, DataError
 
 DEFAULT_LOSS = {
     "regression": "mse",
     "classification": "sparse_categorical_crossentropy",
 }
 DEFAULT_METRICS = {"regression": ["mae"], "classification": ["accuracy"]}
+# One static attribute for build_model: (column, code of each series, number of
+# values, embedding dimensions); see static_shapes.
+StaticSpec = tuple[str, list[int], int, int]
 
 
 def build_model(
@@ -32,6 +36,7 @@ def build_model(
     head_units: int = 0,
     known_future: tuple[int, int] | None = None,
     series: tuple[int, int] | None = None,
+    static: list[StaticSpec] | None = None,
 ) -> keras.Model:
     """``Input(lookback, n_features)`` -> stacked LSTM trunk -> one head per task.
 
@@ -42,13 +47,16 @@ def build_model(
     columns at the next ``steps`` rows, flattened and concatenated to the
     trunk's output; ``series`` ``(n_series, dim)`` adds an input ``series`` (one
     integer code per window) through ``Embedding(n_series, dim)``, concatenated
-    likewise. Without either the model is exactly the single-input one."""
+    likewise; ``static`` (``static_shapes``) adds, from the same ``series``
+    input, one ``Embedding`` per static attribute of the window's series,
+    looked up through the attribute's constant table of codes (``SeriesLookup``).
+    Without any the model is exactly the single-input one."""
     inputs = keras.Input(shape=(lookback, n_features), name="features")
     x = _trunk(inputs, layers, dropout)
-    if known_future is None and series is None:
+    if known_future is None and series is None and not static:
         model_inputs: Any = inputs
     else:
-        model_inputs, x = _with_extra_inputs(inputs, x, known_future, series)
+        model_inputs, x = _with_extra_inputs(inputs, x, known_future, series, static)
     outputs = {t["name"]: _head(_hidden(x, t, head_units), t, inputs) for t in tasks}
     return keras.Model(inputs=model_inputs, outputs=outputs, name="mtlstm")
 
@@ -58,22 +66,29 @@ def _with_extra_inputs(
     trunk: keras.KerasTensor,
     known_future: tuple[int, int] | None,
     series: tuple[int, int] | None,
+    static: list[StaticSpec] | None = None,
 ) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
     """The model's inputs by name, and the trunk output joined with the
-    flattened known-future block and/or the series embedding."""
+    flattened known-future block and/or the series and static embeddings."""
     inputs, parts = {"features": features}, [trunk]
     if known_future is not None:
         steps, width = known_future
         future = keras.Input(shape=(steps, width), name="known_future")
         inputs["known_future"] = future
         parts.append(keras.layers.Flatten(name="known_future_flat")(future))
-    if series is not None:
-        n_series, dim = series
+    if series is not None or static:
         code = keras.Input(shape=(), dtype="int32", name="series")
         inputs["series"] = code
+    if series is not None:
+        n_series, dim = series
         parts.append(
             keras.layers.Embedding(n_series, dim, name="series_embedding")(code)
         )
+    for i, (column, codes, n_values, dim) in enumerate(static or []):
+        # Layer names hold only [A-Za-z0-9_]; the index keeps them distinct.
+        name = f"static_{i}_{re.sub(r'[^A-Za-z0-9_]', '_', column)}"
+        value = SeriesLookup(codes, name=f"{name}_code")(code)
+        parts.append(keras.layers.Embedding(n_values, dim, name=name)(value))
     joined = keras.layers.Concatenate(name="trunk_and_known")(parts)
     return inputs, joined
 
@@ -130,6 +145,29 @@ class LastStep(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "feature": self.feature}
+
+
+@keras.saving.register_keras_serializable(package="mtlstm")
+class SeriesLookup(keras.layers.Layer):
+    """A series' static attribute code, ``codes[series]``, shape ``(batch,)``.
+
+    The table is a constant of the model (its config), so the saved model
+    forecasts with the attribute codes it was trained with, and the data
+    pipeline feeds only the series code."""
+
+    def __init__(self, codes: list[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.codes = [int(c) for c in codes]
+
+    def call(self, series: Any) -> Any:
+        table = ops.convert_to_tensor(np.asarray(self.codes, np.int32))
+        return ops.take(table, ops.cast(series, "int32"))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "codes": self.codes}
 
 
 def compile_model(
@@ -189,7 +227,8 @@ def make_model(
 
     ``class_weights`` (``training_class_weights``) is needed, and read, only
     under ``train.class_weighting: balanced``. The bundle's ``known_future``
-    and, with ``train.series_embedding`` > 0, its ``series`` add inputs."""
+    and, with ``train.series_embedding`` or ``train.static_embedding`` > 0, its
+    ``series`` (and ``static``) add inputs."""
     return _compiled(
         cfg,
         bundle,
@@ -236,6 +275,7 @@ def _compiled(
         cfg.head_units,
         known_future_shape(bundle),
         series_shape(cfg, bundle),
+        static_shapes(cfg, bundle),
     )
     if uncertainty:
         model = uncertainty_weighted(model)
@@ -266,14 +306,53 @@ def series_shape(cfg: Any, bundle: dict[str, Any]) -> tuple[int, int] | None:
     return (len(series_names(bundle)), int(dim))
 
 
-def series_names(bundle: dict[str, Any]) -> list[str]:
+def static_shapes(cfg: Any, bundle: dict[str, Any]) -> list[StaticSpec] | None:
+    """One ``StaticSpec`` per static attribute of the bundle (``features.static``,
+    ``mtlstm.static``), each embedded in ``train.static_embedding`` dimensions;
+    None when that is 0; a ConfigError when it is not but the bundle holds no
+    static attributes (windows built before features.static was set)."""
+    dim = getattr(cfg, "static_embedding", 0)
+    if not dim:
+        return None
+    static = bundle.get("static") or []
+    if not static:
+        raise ConfigError(
+            "train.static_embedding: > 0 embeds each series' static attributes, "
+            "but data/windows/preprocess.json holds none (no 'static'); list them "
+            "in features.static and rerun the window stage, or set "
+            "train.static_embedding: 0"
+        )
+    n_series = len(series_names(bundle, "train.static_embedding"))
+    specs = []
+    for item in static:
+        codes = [int(c) for c in item["codes"]]
+        if len(codes) != n_series:
+            raise DataError(
+                f"preprocess.json static {item['column']!r}: {len(codes)} codes "
+                f"for {n_series} series; rerun the window stage"
+            )
+        specs.append((item["column"], codes, len(item["categories"]), int(dim)))
+    return specs
+
+
+def embeds_series(cfg: Any) -> bool:
+    """Whether the model reads each window's series code (``series`` input):
+    for ``train.series_embedding`` or ``train.static_embedding``."""
+    return bool(
+        getattr(cfg, "series_embedding", 0) or getattr(cfg, "static_embedding", 0)
+    )
+
+
+def series_names(
+    bundle: dict[str, Any], key: str = "train.series_embedding"
+) -> list[str]:
     """The series the window stage coded 0, 1, ... (``bundle["series"]``)."""
     names = (bundle.get("series") or {}).get("names") or []
     if not names:
         raise ConfigError(
-            "train.series_embedding: > 0 embeds each window's series, but the data "
+            f"{key}: > 0 embeds each window's series, but the data "
             "declares no series (no ingest.series, so data/windows/preprocess.json "
-            "has no 'series'); declare ingest.series or set train.series_embedding: 0"
+            f"has no 'series'); declare ingest.series or set {key}: 0"
         )
     return list(names)
 
