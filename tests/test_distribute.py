@@ -217,6 +217,10 @@ def test_series_shards_are_balanced_contiguous_and_equal_in_size():
     # Every worker uses the smallest worker's counts.
     assert [(s.train_windows, s.val_windows) for s in shards] == [(36, 16)] * 2
     assert shards[0].steps(16) == 2 * 3  # 2 workers x ceil(36 / 16)
+    with pytest.raises(
+        DataError, match=r"run from 0 to 3 but preprocess\.json names 3"
+    ):
+        plan_series_shards(codes, train, val, 2, LOOKBACK, 1, n_series=3)
     # Codes of one series in two runs: rows not grouped by series.
     with pytest.raises(DataError, match="not contiguous"):
         plan_series_shards(np.array([0, 0, 1, 1, 0, 0]), train[:1], val[:1], 2, 1, 0)
@@ -311,7 +315,17 @@ def test_shard_series_gives_each_worker_its_own_series_only(tmp_path):
     assert all(np.isfinite(v) for logs in epochs[0] for v in logs.values())
     for i in (0, 1):  # validation ran its steps, not into the end of its data
         assert "ran out of data" not in (tmp_path / f"log-{i}.txt").read_text()
-    assert results[0]["class_weights"] == results[1]["class_weights"]
+    # Balanced class weights counted over every training window, not a shard's.
+    from mtlstm.model import training_class_weights
+
+    with np.load(tmp_path / "windows" / "targets.npz") as targets:
+        want = training_class_weights(
+            SimpleNamespace(class_weighting="balanced"),
+            {"tasks": TASKS},
+            targets,
+            train,
+        )
+    assert results[0]["class_weights"] == results[1]["class_weights"] == want
     with (
         np.load(tmp_path / "weights-0.npz") as w0,
         np.load(tmp_path / "weights-1.npz") as w1,

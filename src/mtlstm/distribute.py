@@ -380,14 +380,21 @@ def plan_series_shards(
     workers: int,
     lookback: int,
     max_horizon: int,
+    n_series: int | None = None,
 ) -> list[SeriesShard]:
     """Every worker's :class:`SeriesShard`, the same on every worker.
 
     ``codes``: each row's series code (may be memory-mapped); ``train_ends``
     and ``val_ends``: the split's sorted window end rows. Series blocks go to
     workers in row order, cut where the training windows split most evenly.
+    ``n_series``: the bundle's series count, which every code must be below.
     """
     starts, stops, code = series_blocks(codes)
+    if n_series is not None and (code.min() < 0 or code.max() >= n_series):
+        raise DataError(
+            f"series.npy: series codes run from {code.min()} to {code.max()} but "
+            f"preprocess.json names {n_series} series; rerun `dvc repro window`"
+        )
     if len(starts) < workers:
         raise ConfigError(
             f"train.shard: series gives each worker whole series, but the panel "
@@ -506,6 +513,7 @@ def load_series_shard(
         workers,
         bundle["lookback"],
         bundle["max_horizon"],
+        len(bundle["series"]["names"]),
     )[worker]
     r0, r1 = shard.rows
     arrays: dict[str, Any] = {"scaled": np.array(scaled_all[r0:r1]), "shard": shard}
