@@ -47,7 +47,10 @@ Sharding: ``train.shard`` (``multi_worker`` only).
     training-window count (a larger worker drops its last ``n_i - k`` windows,
     other ones each epoch: none is left out for good), and it validates on
     ``k_val`` (the smallest worker's count) of its validation windows, evenly
-    spaced over its rows (the same ones every epoch). Nothing is repeated.
+    spaced over its rows (the same ones every epoch). No window is used twice
+    in an epoch. A series is never split, so the workers' counts, and the
+    windows dropped, differ by up to about one series' windows (many series:
+    a small fraction; the log line says how many each worker uses).
     Each worker's dataset is batched at the global batch, which TensorFlow
     splits into one slice per replica of *every* worker (OFF gives the whole
     dataset to each worker, so a worker consumes its batch over ``n`` steps):
@@ -95,7 +98,6 @@ from mtlstm.io import load_npy
 from mtlstm.model import training_class_weights
 
 KINDS = ("none", "mirrored", "multi_worker")
-SHARDS = ("data", "series")
 
 TF_CONFIG_EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
