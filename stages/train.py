@@ -12,7 +12,7 @@ import pandas as pd
 
 from mtlstm import plots, resume
 from mtlstm.config import load_params
-from mtlstm.distribute import is_chief, make_strategy
+from mtlstm.distribute import is_chief, load_series_shard, make_strategy
 from mtlstm.errors import ConfigError, run_stage
 from mtlstm.io import (
     load_npy,
@@ -51,15 +51,21 @@ def main() -> None:
     bundle = read_json(WINDOWS / "preprocess.json")
     check_weights(cfg.loss_weights, [t["name"] for t in bundle["tasks"]])
     make_deterministic(params.base.seed)
-    arrays = {
-        "scaled": load_npy(WINDOWS / "scaled.npy"),
-        "targets": load_npz(WINDOWS / "targets.npz"),
-        "train": load_npy(SPLIT / "train.npy"),
-        "val": load_npy(SPLIT / "val.npy"),
-    }
-    if embeds_series(cfg):
-        arrays["series"] = load_series(WINDOWS, bundle)
-    weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
+    if cfg.shard == "series":  # this worker's series only (mtlstm.distribute)
+        arrays, weights = load_series_shard(WINDOWS, SPLIT, bundle, strategy, cfg)
+        print(f"train: {arrays['shard'].describe()}")
+    else:
+        arrays = {
+            "scaled": load_npy(WINDOWS / "scaled.npy"),
+            "targets": load_npz(WINDOWS / "targets.npz"),
+            "train": load_npy(SPLIT / "train.npy"),
+            "val": load_npy(SPLIT / "val.npy"),
+        }
+        if embeds_series(cfg):
+            arrays["series"] = load_series(WINDOWS, bundle)
+        weights = training_class_weights(
+            cfg, bundle, arrays["targets"], arrays["train"]
+        )
     with strategy.scope():
         model = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
     print(

@@ -136,6 +136,96 @@ def test_cudnn_blockers_pass_the_project_model_and_name_each_violation():
     ]
 
 
+def test_shard_series_needs_multi_worker_and_a_panel(tmp_path, raw_params):
+    from conftest import write_params
+
+    from mtlstm.config import load_params
+    from mtlstm.errors import ConfigError
+
+    raw_params["train"]["shard"] = "series"
+    with pytest.raises(
+        ConfigError, match=r"train\.shard: series .*train\.distribute is 'none'"
+    ):
+        load_params(write_params(tmp_path, raw_params))
+    raw_params["train"]["distribute"] = "multi_worker"
+    with pytest.raises(ConfigError, match=r"train\.shard: series needs a panel"):
+        load_params(write_params(tmp_path, raw_params))
+    raw_params["ingest"]["series"] = ["region"]
+    params = load_params(write_params(tmp_path, raw_params))
+    assert params.train.shard == "series"
+    raw_params["train"]["shard"] = "rows"
+    with pytest.raises(ConfigError, match=r"train\.shard"):
+        load_params(write_params(tmp_path, raw_params))
+
+
+def test_series_shard_refuses_fewer_series_than_workers():
+    from mtlstm.distribute import plan_series_shards
+    from mtlstm.errors import ConfigError
+
+    codes = np.zeros(20, np.int32)  # one series
+    ends = np.arange(3, 19)
+    with pytest.raises(
+        ConfigError, match=r"train\.shard: series .* 1 series for 2 workers"
+    ):
+        plan_series_shards(codes, ends, ends, 2, 4, 1)
+
+
+def test_series_shard_refuses_data_without_series(tmp_path):
+    from mtlstm.distribute import load_series_shard
+    from mtlstm.errors import ConfigError
+
+    bundle = {"lookback": LOOKBACK, "tasks": TASKS, "n_rows": 10}
+    with pytest.raises(ConfigError, match=r"train\.shard: series needs a panel"):
+        load_series_shard(tmp_path, tmp_path, bundle, None, None)
+
+
+def test_per_epoch_keeps_the_first_windows_of_each_shuffled_epoch():
+    from mtlstm.dataset import make_dataset
+
+    scaled = np.arange(40, dtype=np.float32).reshape(20, 2)
+    targets = {"demand": np.arange(20, dtype=np.float32)}
+    bundle = {"lookback": 2, "tasks": [TASKS[0]]}
+    ends = np.arange(1, 19)
+    ds = make_dataset(scaled, targets, ends, bundle, 4, 7, (0, 2), per_epoch=10)
+    batches = [y["demand"][:, 0].numpy() - 1 for _, y in ds]  # target row e + 1
+    assert [len(b) for b in batches] == [4, 4, 2, 4, 4, 2]
+    epochs = [np.concatenate(batches[:3]), np.concatenate(batches[3:])]
+    full = make_dataset(scaled, targets, ends, bundle, 18, 7, (0, 2))
+    for kept, (_, y) in zip(epochs, full, strict=True):
+        # The first 10 of the same shuffled order; another 8 dropped each epoch.
+        np.testing.assert_array_equal(kept, y["demand"][:10, 0].numpy() - 1)
+    assert set(epochs[0]) != set(epochs[1])
+
+
+def test_series_shards_are_balanced_contiguous_and_equal_in_size():
+    from mtlstm.distribute import balanced_cuts, plan_series_shards
+    from mtlstm.errors import DataError
+
+    assert balanced_cuts(np.array([5, 5, 5, 5]), 2).tolist() == [0, 2, 4]
+    assert balanced_cuts(np.array([1, 1, 1, 10]), 2).tolist() == [0, 3, 4]
+    # Every run keeps a block even when one block holds all the weight.
+    assert balanced_cuts(np.array([10, 0, 0, 0]), 4).tolist() == [0, 1, 2, 3, 4]
+    codes, train, val = _panel()
+    shards = plan_series_shards(codes, train, val, 2, LOOKBACK, 1)
+    assert [s.codes for s in shards] == [(0, 1), (2, 3)]
+    assert [s.rows for s in shards] == [(0, 70), (70, 130)]
+    # Every row of each range is of its series, and ranges tile the rows.
+    for s in shards:
+        assert set(codes[slice(*s.rows)]) == set(range(s.codes[0], s.codes[1] + 1))
+    assert [s.train[1] - s.train[0] for s in shards] == [43, 36]
+    assert [s.val[1] - s.val[0] for s in shards] == [19, 16]
+    # Every worker uses the smallest worker's counts.
+    assert [(s.train_windows, s.val_windows) for s in shards] == [(36, 16)] * 2
+    assert shards[0].steps(16) == 2 * 3  # 2 workers x ceil(36 / 16)
+    with pytest.raises(
+        DataError, match=r"run from 0 to 3 but preprocess\.json names 3"
+    ):
+        plan_series_shards(codes, train, val, 2, LOOKBACK, 1, n_series=3)
+    # Codes of one series in two runs: rows not grouped by series.
+    with pytest.raises(DataError, match="not contiguous"):
+        plan_series_shards(np.array([0, 0, 1, 1, 0, 0]), train[:1], val[:1], 2, 1, 0)
+
+
 # --- subprocesses: real training under a strategy ---
 
 
@@ -183,6 +273,65 @@ def test_multi_worker_on_two_local_processes_trains_and_chief_saves(tmp_path):
     # Only the chief writes the model.
     assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["model.keras"]
     _check_saved_model(tmp_path / "model.keras")
+
+
+def test_shard_series_gives_each_worker_its_own_series_only(tmp_path):
+    codes, train, val = _panel()
+    _write_panel(tmp_path, codes, train, val)
+    ports = _free_ports(2)
+    workers = [f"127.0.0.1:{port}" for port in ports]
+    _run_workers(
+        [_worker("series", tmp_path, {"worker": workers}, index) for index in (0, 1)],
+        tmp_path,
+    )
+    results = [json.loads((tmp_path / f"result-{i}.json").read_text()) for i in (0, 1)]
+    scaled = np.load(tmp_path / "windows" / "scaled.npy")
+    for i, (result, series) in enumerate(zip(results, [[0, 1], [2, 3]], strict=True)):
+        start, stop = result["rows"]
+        # The loaded rows are exactly this worker's series, copied from the file.
+        assert result["series_loaded"] == series
+        assert sorted(set(codes[start:stop].tolist())) == series
+        assert stop - start < len(codes)
+        np.testing.assert_array_equal(
+            np.load(tmp_path / f"scaled-{i}.npy"), scaled[start:stop]
+        )
+        # Window ends as local rows: every window's rows lie in the copy.
+        first, last = result["train_local"]
+        assert first >= LOOKBACK - 1
+        assert last + 1 < stop - start
+    assert [r["rows"] for r in results] == [[0, 70], [70, 130]]
+    # The same steps, the same (aggregated) losses on both: one synchronous run.
+    assert results[0]["steps"] == results[1]["steps"] == 6
+    epochs = [[e["keras"] for e in r["logs"]] for r in results]
+    assert epochs[0] == epochs[1]
+    assert len(epochs[0]) == 2
+    # Keras aggregates validation metrics over every replica of every worker:
+    # both read the mean of the workers' own values (equal counts: the mean
+    # over all kept windows), not their own.
+    for e0, e1 in zip(*(r["logs"] for r in results), strict=True):
+        local = [e0["local_val_demand_mae"], e1["local_val_demand_mae"]]
+        assert local[0] != local[1]
+        assert e0["keras"]["val_demand_mae"] == pytest.approx(np.mean(local), 1e-5)
+    assert all(np.isfinite(v) for logs in epochs[0] for v in logs.values())
+    for i in (0, 1):  # validation ran its steps, not into the end of its data
+        assert "ran out of data" not in (tmp_path / f"log-{i}.txt").read_text()
+    # Balanced class weights counted over every training window, not a shard's.
+    from mtlstm.model import training_class_weights
+
+    with np.load(tmp_path / "windows" / "targets.npz") as targets:
+        want = training_class_weights(
+            SimpleNamespace(class_weighting="balanced"),
+            {"tasks": TASKS},
+            targets,
+            train,
+        )
+    assert results[0]["class_weights"] == results[1]["class_weights"] == want
+    with (
+        np.load(tmp_path / "weights-0.npz") as w0,
+        np.load(tmp_path / "weights-1.npz") as w1,
+    ):
+        for key in w0:
+            np.testing.assert_array_equal(w0[key], w1[key])
 
 
 def _check_saved_model(path: Path) -> None:
@@ -287,6 +436,118 @@ def _train(strategy, batch: int, dropout: float) -> tuple[object, list[float]]:
     return model, [float(v) for v in history.history["loss"]]
 
 
+SERIES_ROWS = [30, 40, 26, 34]  # 4 series, rows grouped by series
+
+
+def _panel() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Series codes per row, and per series its first 70% of windows (lookback
+    4, horizon 1) for training, the rest for validation."""
+    codes = np.repeat(np.arange(4, dtype=np.int32), SERIES_ROWS)
+    starts = np.cumsum([0, *SERIES_ROWS[:-1]])
+    train, val = [], []
+    for start, n in zip(starts, SERIES_ROWS, strict=True):
+        ends = np.arange(start + LOOKBACK - 1, start + n - 1)
+        cut = int(0.7 * len(ends))
+        train.append(ends[:cut])
+        val.append(ends[cut:])
+    return codes, np.concatenate(train), np.concatenate(val)
+
+
+def _write_panel(out: Path, codes, train, val) -> None:
+    """The window and split stages' files for ``_panel``."""
+    rng = np.random.default_rng(0)
+    n = len(codes)
+    (out / "windows").mkdir()
+    (out / "split").mkdir()
+    np.save(
+        out / "windows" / "scaled.npy",
+        rng.normal(size=(n, N_FEATURES)).astype(np.float32),
+    )
+    np.save(out / "windows" / "series.npy", codes)
+    np.savez(
+        out / "windows" / "targets.npz",
+        demand=rng.normal(size=n).astype(np.float32),
+        temp_class=rng.integers(0, 3, n).astype(np.int32),
+    )
+    bundle = {
+        "lookback": LOOKBACK,
+        "max_horizon": 1,
+        "n_rows": n,
+        "tasks": TASKS,
+        "series": {"names": ["a", "b", "c", "d"], "scaling": "global"},
+    }
+    (out / "windows" / "preprocess.json").write_text(json.dumps(bundle))
+    np.save(out / "split" / "train.npy", train)
+    np.save(out / "split" / "val.npy", val)
+
+
+def _series_worker(strategy, out: Path, index: int) -> None:
+    """train.shard: series through the stage's functions: load this worker's
+    series, fit with training.fit, record what was loaded and every epoch's logs."""
+    import keras
+
+    from mtlstm.config import Train
+    from mtlstm.distribute import global_batch_size, load_series_shard
+    from mtlstm.io import read_json
+    from mtlstm.model import make_model
+    from mtlstm.tf_setup import make_deterministic
+    from mtlstm.training import fit
+
+    class Logs(keras.callbacks.Callback):
+        """Keras's logs per epoch, and this worker's own validation MAE of
+        demand (its windows only, computed here, not aggregated)."""
+
+        def __init__(self, inputs: dict, demand: np.ndarray) -> None:
+            super().__init__()
+            self.inputs, self.demand = inputs, demand
+            self.epochs: list[dict] = []
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            # float64 from here on: a plain float for json.
+            pred = self.model(self.inputs, training=False)["demand"]
+            error = np.abs(np.asarray(pred, np.float64)[:, 0] - self.demand)
+            self.epochs.append({"keras": logs, "local_val_demand_mae": error.mean()})
+
+    make_deterministic(0)
+    bundle = read_json(out / "windows" / "preprocess.json")
+    cfg = Train(
+        loss_weights=WEIGHTS,
+        distribute="multi_worker",
+        shard="series",
+        layers=[8],
+        batch_size=PER_REPLICA,
+        epochs=2,
+        class_weighting="balanced",
+        series_embedding=2,
+    )
+    arrays, weights = load_series_shard(
+        out / "windows", out / "split", bundle, strategy, cfg
+    )
+    shard = arrays["shard"]
+    np.save(out / f"scaled-{index}.npy", arrays["scaled"])
+    result = {
+        "rows": list(shard.rows),
+        "series_loaded": sorted(set(arrays["series"].tolist())),
+        "train_local": [int(arrays["train"].min()), int(arrays["train"].max())],
+        "steps": shard.steps(global_batch_size(cfg.batch_size, strategy)),
+        "class_weights": weights,
+    }
+    with strategy.scope():
+        model = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
+    dirs = {"live": None, "resume": out / f"resume-{index}"}
+    val = arrays["val"]
+    inputs = {
+        "features": arrays["scaled"][val[:, None] + np.arange(1 - LOOKBACK, 1)],
+        "series": arrays["series"][val],
+    }
+    logs = Logs(inputs, arrays["targets"]["demand"][val + 1])
+    model = fit(model, cfg, 0, arrays, bundle, dirs, "fp", strategy, extra=[logs])
+    _save_weights(model, out / f"weights-{index}.npz")
+    result["logs"] = logs.epochs
+    (out / f"result-{index}.json").write_text(json.dumps(result))
+
+
 def _save_weights(model, path: Path) -> None:
     np.savez(path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
 
@@ -296,6 +557,10 @@ def _worker_main(mode: str, out: Path, index: int) -> None:
 
     if mode == "mirrored":
         distribute.split_cpu(2)  # before anything starts TensorFlow
+    if mode == "series":
+        strategy = distribute.make_strategy("multi_worker")
+        _series_worker(strategy, out, index)
+        return
     strategy = distribute.make_strategy(mode)  # first: collectives, devices
     if mode == "mirrored":
         import tensorflow as tf

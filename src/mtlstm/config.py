@@ -172,6 +172,9 @@ class Train:
     loss_weights: dict[str, float]
     loss_balancing: Literal["fixed", "uncertainty"] = "fixed"
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    # multi_worker only: data (every worker loads all rows, keeps its slice of
+    # each batch) | series (each loads its own series' rows; see mtlstm.distribute)
+    shard: Literal["data", "series"] = "data"
     layers: list[int] = field(default_factory=lambda: [64, 32])
     head_units: int = 0  # > 0: a task-specific Dense(head_units, relu) per head
     dropout: float = 0.1
@@ -772,6 +775,23 @@ def _check_scaling(window: Window, ingest: Ingest) -> None:
         )
 
 
+def _check_shard(train: Train, ingest: Ingest) -> None:
+    if train.shard != "series":
+        return
+    if train.distribute != "multi_worker":
+        raise ConfigError(
+            "train.shard: series splits the panel's series between the workers "
+            f"of train.distribute: multi_worker, but train.distribute is "
+            f"{train.distribute!r}; set train.distribute: multi_worker, or use "
+            "train.shard: data"
+        )
+    if not ingest.series:
+        raise ConfigError(
+            "train.shard: series needs a panel: the series' id column(s) in "
+            "ingest.series; set them, or use train.shard: data"
+        )
+
+
 def _check_split(s: Split) -> None:
     if not (0 < s.train < 1 and 0 < s.val < 1 and s.train + s.val < 1):
         raise ConfigError(
@@ -913,6 +933,7 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("features", "tasks"), _check_known_future_targets),
     (("window",), _check_window),
     (("window", "ingest"), _check_scaling),
+    (("train", "ingest"), _check_shard),
     (("split",), _check_split),
     (("tasks", "baselines"), _check_season),
     (("backtest",), _check_backtests),

@@ -47,9 +47,12 @@ def make_dataset(
     shuffle_seed: int | None = None,
     epochs: tuple[int, int] = (0, 1),
     series: Matrix | None = None,
+    per_epoch: int | None = None,
 ) -> tf.data.Dataset:
     """Yield ``(x, {task: y})`` batches, in order, or, given a seed, one shuffled
-    pass per epoch in ``range(*epochs)``.
+    pass per epoch in ``range(*epochs)``; ``per_epoch``: only the first that many
+    windows of each epoch's shuffled order (``train.shard: series``, where every
+    worker must run the same steps; another epoch drops other windows).
 
     Epoch ``k``'s order depends only on ``(seed, k)``: a run resumed at epoch ``k``
     sees exactly the batches an uninterrupted run would. Fit it with
@@ -84,7 +87,7 @@ def make_dataset(
     if shuffle_seed is None:
         ds = _end_batches(ends, batch_size)
     else:
-        ds = _shuffled_epochs(ends, batch_size, shuffle_seed, epochs)
+        ds = _shuffled_epochs(ends, batch_size, shuffle_seed, epochs, per_epoch)
     return _gathered(ds, gather)
 
 
@@ -121,13 +124,19 @@ def _batched(rows: tf.Tensor, batch_size: int) -> tf.data.Dataset:
 
 
 def _shuffled_epochs(
-    ends: np.ndarray, batch_size: int, seed: int, epochs: tuple[int, int]
+    ends: np.ndarray,
+    batch_size: int,
+    seed: int,
+    epochs: tuple[int, int],
+    per_epoch: int | None = None,
 ) -> tf.data.Dataset:
     all_ends = tf.constant(np.asarray(ends, dtype=np.int64))
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(seed, tf.int64), epoch])
         order = tf.random.experimental.stateless_shuffle(all_ends, seed=key)
+        if per_epoch is not None:
+            order = order[:per_epoch]
         return _batched(order, batch_size)
 
     return tf.data.Dataset.range(*epochs).flat_map(one_epoch)

@@ -17,7 +17,7 @@ from mtlstm import resume
 from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
 from mtlstm.dataset import as_tensor, make_dataset, steps_per_epoch
-from mtlstm.distribute import global_batch_size, is_chief, shard_by_data
+from mtlstm.distribute import global_batch_size, is_chief, shard_dataset
 from mtlstm.selection import make_stopper
 
 
@@ -59,7 +59,10 @@ def fit(
         print(f"train: resuming after epoch {state['epochs_done']} of {cfg.epochs}")
     scaled, targets = _share_tensors(arrays)
     train, batch = arrays["train"], global_batch_size(cfg.batch_size, strategy)
-    train_ds = shard_by_data(
+    # train.shard: series: this worker's SeriesShard (arrays of its series only,
+    # from mtlstm.distribute.load_series_shard); None: shard every batch by data.
+    shard = arrays.get("shard")
+    train_ds = shard_dataset(
         make_dataset(
             scaled,
             targets,
@@ -69,14 +72,18 @@ def fit(
             seed,
             (first, cfg.epochs),
             series=arrays.get("series"),
-        )
+            per_epoch=shard.train_windows if shard else None,
+        ),
+        shard,
     )
-    val_ds = shard_by_data(
+    val_ds = shard_dataset(
         make_dataset(
             scaled, targets, arrays["val"], bundle, batch, series=arrays.get("series")
-        )
+        ),
+        shard,
+        validation=True,
     )
-    steps = steps_per_epoch(len(train), batch)
+    steps = shard.steps(batch) if shard else steps_per_epoch(len(train), batch)
     if getattr(model.optimizer, "use_ema", False):
         # train.ema_momentum: the average replaces the weights at each epoch's
         # last step (counted from the optimizer's own, resumed, iterations).
@@ -105,6 +112,7 @@ def fit(
         epochs=cfg.epochs,
         initial_epoch=first,
         steps_per_epoch=steps,
+        validation_steps=shard.steps(batch, "val") if shard else None,
         callbacks=callbacks,
         shuffle=False,  # make_dataset already shuffles, keyed by (seed, epoch)
         verbose=0,  # EpochProgress: a bar on a terminal, one line in a log
