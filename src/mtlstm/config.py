@@ -63,6 +63,8 @@ TRAIN_BUDGET = tuple(
         "class_weighting",
         "focal_gamma",
         "series_embedding",
+        # The single-task model gets as many members as the multi-task one.
+        "ensemble",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -190,6 +192,10 @@ class Train:
     # > 0: an Embedding(series, series_embedding) of each window's series code,
     # concatenated to the trunk's output (needs ingest.series); 0: off.
     series_embedding: int = 0
+    # N >= 2: train N models seeded base.seed, base.seed + 1, ... on the same
+    # data and budget, and save one model whose every head is their mean
+    # (mtlstm.model.average_models); 1: one model.
+    ensemble: int = 1
 
 
 @dataclass(frozen=True)
@@ -793,6 +799,11 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
         problems.append(
             f"train.series_embedding: must be >= 0 (0: no series embedding), "
             f"got {t.series_embedding}"
+        )
+    if t.ensemble < 1:
+        problems.append(
+            f"train.ensemble: must be >= 1 (1: one model; N: the mean of N models "
+            f"seeded base.seed, base.seed + 1, ...), got {t.ensemble}"
         )
     if t.head_units < 0:
         problems.append(
