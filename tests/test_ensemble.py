@@ -176,3 +176,16 @@ def test_member_i_is_the_model_of_seed_plus_i(tmp_path):
     alone, _, _ = _fit(_cfg(), tmp_path, "alone", seed=8)
     for ours, theirs in zip(members[1].weights, alone[0].weights, strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_a_rerun_restores_every_finished_member_from_its_checkpoint(tmp_path, capsys):
+    """A run killed after training, before saving: each member resumes from
+    its own checkpoint (member 1's under member 0's folder) with its weights."""
+    first, _, _ = _fit(_cfg(ensemble=2), tmp_path, "resume")
+    capsys.readouterr()
+    again, _, _ = _fit(_cfg(ensemble=2), tmp_path, "resume")
+    out = capsys.readouterr().out
+    assert out.count("train: resuming after epoch 2 of 2") == 2, out
+    for old, new in zip(first, again, strict=True):
+        for a, b in zip(old.weights, new.weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
