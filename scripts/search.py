@@ -77,6 +77,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "params_layers48_24": {"layers": [48, 24]},
     "params_layers32_16": {"layers": [32, 16]},
     "params_layers64": {"layers": [64]},
+    # A seed ensemble on top of params.yaml (N x the training time):
+    "params_ensemble3": {"ensemble": 3},
+    "params_ensemble5": {"ensemble": 5},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
 
@@ -179,13 +182,13 @@ def train_and_score(
 
     from mtlstm.dataset import make_input_dataset
     from mtlstm.model import (
+        average_models,
         embeds_series,
         make_model,
         make_single_task_model,
         training_class_weights,
     )
-    from mtlstm.tf_setup import make_deterministic
-    from mtlstm.training import fit
+    from mtlstm.training import fit_members
 
     bundle = data["bundle"]
     if single is not None:
@@ -193,13 +196,9 @@ def train_and_score(
             **bundle,
             "tasks": [t for t in bundle["tasks"] if t["name"] == single],
         }
-    make_deterministic(seed)
     n_features = data["scaled"].shape[1]
     weights = training_class_weights(cfg, bundle, data["targets"], data["train"])
-    if single is None:
-        model = make_model(cfg, bundle, n_features, weights)
-    else:
-        model = make_single_task_model(cfg, bundle, n_features, weights)
+    make = make_model if single is None else make_single_task_model
     # The series codes feed an embedding only when the model has one.
     embedded = data.get("series_rows") if embeds_series(cfg) else None
     val_ds = make_input_dataset(
@@ -230,8 +229,9 @@ def train_and_score(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {"live": None, "resume": Path(tmp) / "resume"}
-        model = fit(
-            model,
+        # train.ensemble > 1: the trace runs on through every member's epochs.
+        members = fit_members(
+            lambda _: make(cfg, bundle, n_features, weights),
             cfg,
             seed,
             arrays,
@@ -241,6 +241,7 @@ def train_and_score(
             extra=[Trace()],
             label="search",
         )
+        model = average_models(members)
     seconds = time.perf_counter() - start
     scores = _scores(model.predict(val_ds, verbose=0), bundle, data)
     print(f"search: {label} {who}: {scores} ({seconds:.0f} s)", flush=True)

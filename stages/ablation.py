@@ -1,8 +1,8 @@
 """Stage ablation@<task>: did sharing help? A single-task model for one task.
 
-Same trunk, head layer, dropout, batch, epochs, learning rate and early stopping
-as the multi-task model (the train.* budget keys), one head, scored on the same
-test windows. Writes metrics/ablation/<task>.json ({metric: value}), which
+Same trunk, head layer, dropout, batch, epochs, learning rate, early stopping and
+ensemble size as the multi-task model (the train.* budget keys), one head, scored
+on the same test windows. Writes metrics/ablation/<task>.json ({metric: value}), which
 evaluate puts next to the multi-task model, and predictions/single_task/<task>.npz
 (its test forecasts: "ends", the test windows' end rows, "forecast", in
 original units or class probabilities, n or n x steps as mtlstm.tasks stores
@@ -61,15 +61,14 @@ def train_and_score(
     from mtlstm import resume
     from mtlstm.dataset import make_input_dataset
     from mtlstm.model import (
+        average_models,
         embeds_series,
         make_single_task_model,
         training_class_weights,
     )
-    from mtlstm.tf_setup import make_deterministic
-    from mtlstm.training import fit
+    from mtlstm.training import fit_members
 
     cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
-    make_deterministic(seed)
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy"),
         "targets": load_npz(WINDOWS / "targets.npz"),
@@ -78,13 +77,21 @@ def train_and_score(
     if embeds_series(cfg):
         arrays["series"] = load_series(WINDOWS, bundle)
     weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
-    model = make_single_task_model(cfg, bundle, arrays["scaled"].shape[1], weights)
+    n_features = arrays["scaled"].shape[1]
     budget = {key: params_value(params, key) for key in TRAIN_BUDGET}
     fingerprint = resume.fingerprint({**budget, "seed": seed, "task": task}, INPUTS)
     dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}
-    model = fit(
-        model, cfg, seed, arrays, bundle, dirs, fingerprint, label=f"ablation@{task}"
+    members = fit_members(
+        lambda _: make_single_task_model(cfg, bundle, n_features, weights),
+        cfg,
+        seed,
+        arrays,
+        bundle,
+        dirs,
+        fingerprint,
+        label=f"ablation@{task}",
     )
+    model = average_models(members)  # as many members as the multi-task model
     ds = make_input_dataset(
         arrays["scaled"],
         arrays["test"],

@@ -89,7 +89,8 @@ class FoldTrainer:
         # TensorFlow only when enabled: a switched-off backtest stays instant.
         from mtlstm import resume
         from mtlstm.dataset import make_input_dataset
-        from mtlstm.training import fit
+        from mtlstm.model import average_models, embeds_series
+        from mtlstm.training import fit_members
 
         params, bundle = self.params, fold["bundle"]
         dates = backtest.fold_dates(self.times, ranges)
@@ -99,7 +100,7 @@ class FoldTrainer:
         # tqdm.write: keeps the folds' progress bar (mtlstm.backtest) intact.
         tqdm.write(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}: {shown}")
         refit = self.cfg.mode == "refit"
-        model = fold_model(params, fold, self.previous if refit else None)
+        previous = self.previous if refit else None
         resume_dir = f"models/.resume-backtest-{self.name}-{i}"
         dirs = {"live": None, "resume": Path(resume_dir)}
         stamp = resume.fingerprint({**self.settings, "fold": i}, [IN_TABLE])
@@ -107,11 +108,11 @@ class FoldTrainer:
         # A panel's per-row series codes: fed to a model that embeds them, and
         # always used to unscale each series with its own moments.
         codes = fold.get("codes")
-        embedded = codes if params.train.series_embedding else None
+        embedded = codes if embeds_series(params.train) else None
         if embedded is not None:
             fold["series"] = embedded  # training.fit reads the codes there
-        model = fit(
-            model,
+        members = fit_members(
+            lambda m: fold_model(params, fold, previous and previous[m]),
             params.train,
             params.base.seed,
             fold,
@@ -121,7 +122,8 @@ class FoldTrainer:
             label=label,
         )
         resume.clear(dirs["resume"])
-        self.previous = model
+        self.previous = members  # refit trains each member further
+        model = average_models(members)
         test = fold["test"]
         ds = make_input_dataset(fold["scaled"], test, bundle, 1024, embedded)
         outputs = model.predict(ds, verbose=0)
@@ -131,9 +133,8 @@ class FoldTrainer:
 def fold_model(params, fold: dict, previous):
     """A fresh model, or the previous fold's to train further (refit)."""
     from mtlstm.model import make_model, training_class_weights
-    from mtlstm.tf_setup import make_deterministic
 
-    make_deterministic(params.base.seed)
+    # Seeded by mtlstm.training.fit_members, member by member.
     n_features = fold["scaled"].shape[1]
     if previous is not None:
         if previous.inputs[0].shape[-1] != n_features:

@@ -2,12 +2,15 @@
 
 Writes models/model.keras, models/preprocess.json (the scalers, encoders and
 schema it was trained with, for `mtlstm predict`) and per-task training curves
-under dvclive/.
+under dvclive/. With train.ensemble N > 1 it trains N models (seeds base.seed,
+base.seed + 1, ...) and saves one that averages their heads; the curves are the
+first member's.
 """
 
 import dataclasses
 from pathlib import Path
 
+import keras
 import pandas as pd
 
 from mtlstm import plots, resume
@@ -22,9 +25,14 @@ from mtlstm.io import (
     write_csv,
     write_json,
 )
-from mtlstm.model import embeds_series, make_model, training_class_weights
+from mtlstm.model import (
+    average_models,
+    embeds_series,
+    make_model,
+    training_class_weights,
+)
 from mtlstm.tf_setup import make_deterministic, save_model
-from mtlstm.training import fit
+from mtlstm.training import fit_members
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
@@ -66,13 +74,18 @@ def main() -> None:
         weights = training_class_weights(
             cfg, bundle, arrays["targets"], arrays["train"]
         )
-    with strategy.scope():
+
+    def build(member: int) -> keras.Model:
         model = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
-    print(
-        f"train: {arrays['train'].size} train / {arrays['val'].size} val windows, "
-        f"{model.count_params()} weights, up to {cfg.epochs} epochs, "
-        f"{strategy.num_replicas_in_sync} replica(s)"
-    )
+        if member == 0:
+            members = f" x {cfg.ensemble} members" if cfg.ensemble > 1 else ""
+            print(
+                f"train: {arrays['train'].size} train / {arrays['val'].size} val "
+                f"windows, {model.count_params()} weights{members}, up to "
+                f"{cfg.epochs} epochs, {strategy.num_replicas_in_sync} replica(s)"
+            )
+        return model
+
     settings = {
         "train": dataclasses.asdict(cfg),
         "seed": params.base.seed,
@@ -80,10 +93,12 @@ def main() -> None:
     }
     fingerprint = resume.fingerprint(settings, INPUTS)
     dirs = {"live": LIVE_DIR, "resume": RESUME_DIR}
-    model = fit(
-        model, cfg, params.base.seed, arrays, bundle, dirs, fingerprint, strategy
+    members = fit_members(
+        build, cfg, params.base.seed, arrays, bundle, dirs, fingerprint, strategy
     )
     if is_chief(strategy):
+        with strategy.scope():
+            model = average_models(members)
         save_outputs(model, bundle)
 
 

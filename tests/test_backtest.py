@@ -171,3 +171,41 @@ def test_the_stage_prints_each_fold_by_its_dates_and_says_which_std(params):
     assert "; skill vs_persistence +0.000, vs_seasonal_naive " in lines[0]
     assert lines[-1].startswith("backtest@r: temp_class: accuracy ")
     assert lines[-1].endswith("(sample std, 2 folds)")
+
+
+def test_refit_warm_starts_every_member_of_an_ensemble(params, tmp_path, monkeypatch):
+    """train.ensemble: each fold trains as many members as train does, and
+    refit carries each member (not their average, which has no optimizer) on."""
+    import dataclasses
+    import runpy
+
+    monkeypatch.chdir(tmp_path)  # the folds' checkpoints go under models/
+    small = dataclasses.replace(
+        params.train, layers=[4], epochs=1, batch_size=64, ensemble=2
+    )
+    params = dataclasses.replace(params, train=small)
+    cfg = Backtest(folds=2, mode="refit")
+    data = table(300)
+    (tmp_path / "data").mkdir()
+    data.to_parquet(tmp_path / "data/ingested.parquet")  # fingerprinted
+    stage = runpy.run_path(str(ROOT / "stages" / "backtest.py"))
+    trainer = stage["FoldTrainer"](params, "r", cfg, data["time"])
+    seen = []
+    original = stage["fold_model"]
+
+    def spy(params_, fold, previous):
+        seen.append(previous)
+        return original(params_, fold, previous)
+
+    trainer.__call__.__globals__["fold_model"] = spy
+    result = backtest.run(data, params, cfg, trainer, freq="1h")
+    assert len(result["folds"]) == 2
+    first, second = seen[:2], seen[2:]
+    assert first == [None, None]  # fold 1: two fresh members
+    assert len(trainer.previous) == 2
+    # Fold 2 trains fold 1's two members further, member i as member i.
+    assert [id(m) for m in second] == [id(m) for m in trainer.previous]
+    assert second[0] is not second[1]
+    assert not (tmp_path / "models").exists() or not any(
+        (tmp_path / "models").iterdir()
+    )

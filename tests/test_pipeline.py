@@ -399,6 +399,43 @@ def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(proje
     assert project.status() == {}
 
 
+def test_ensemble_retrains_the_single_task_models_too(project):
+    """train.ensemble is part of the budget: the ablation averages as many
+    members. The saved model holds the members and evaluate reads it as is."""
+
+    def change(params):
+        train = params["train"]
+        train["ensemble"] = 1 if train.get("ensemble", 1) == 2 else 2
+
+    project.set_params(change)
+    status = project.status()
+    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
+    for stage in ("ablation@demand", "ablation@temp_class"):
+        assert "train.ensemble" in json.dumps(status[stage]), stage
+    assert project.repro() == [
+        "train",
+        "ablation@demand",
+        "ablation@temp_class",
+        "evaluate",
+    ]
+    n = project.params()["train"]["ensemble"]
+    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    members = [
+        layer["name"]
+        for layer in config["config"]["layers"]
+        if layer["name"].startswith("member_")
+    ]
+    assert members == ([f"member_{i}" for i in range(n)] if n > 1 else [])
+    curves = pd.read_csv(project.root / "plots/training.csv")  # member 0's
+    assert curves["task"].nunique() == len(tasks_of(project))
+    assert curves["epoch"].max() <= project.params()["train"]["epochs"]
+    assert not (project.root / "models/.resume").exists()
+    report = project.read_json("metrics/evaluate.json")
+    assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
+    assert project.status() == {}
+
+
 def test_feature_change_reruns_all_but_ingest(project):
     def change(params):
         columns = params["features"]["columns"]

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from mtlstm import grid, window
+from mtlstm import grid, static, window
 from mtlstm.baselines import run_baselines, series_positions
 from mtlstm.config import Backtest, Params
 from mtlstm.errors import ConfigError
@@ -131,6 +131,8 @@ def prepare_panel_fold(
         series=names,
         scaling=params.window.scaling,
     )
+    # Static attributes (features.static): categories of the fold's training rows.
+    bundle |= static.fit(rows, code == 0, params.features.static, names)
     lookback, horizon = bundle["lookback"], bundle["max_horizon"]
     ends = window.window_ends(rows["segment"].to_numpy(), lookback, horizon)
     return {

@@ -64,6 +64,8 @@ TRAIN_BUDGET = tuple(
         "focal_gamma",
         "series_embedding",
         "static_embedding",
+        # The single-task model gets as many members as the multi-task one.
+        "ensemble",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -201,6 +203,10 @@ class Train:
     # > 0: an Embedding(values, static_embedding) of each features.static
     # attribute of each window's series, concatenated likewise; 0: off.
     static_embedding: int = 0
+    # N >= 2: train N models seeded base.seed, base.seed + 1, ... on the same
+    # data and budget, and save one model whose every head is their mean
+    # (mtlstm.model.average_models); 1: one model.
+    ensemble: int = 1
 
 
 @dataclass(frozen=True)
@@ -872,6 +878,11 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
         problems.append(
             f"train.static_embedding: must be >= 0 (0: static attributes not "
             f"embedded), got {t.static_embedding}"
+        )
+    if t.ensemble < 1:
+        problems.append(
+            f"train.ensemble: must be >= 1 (1: one model; N: the mean of N models "
+            f"seeded base.seed, base.seed + 1, ...), got {t.ensemble}"
         )
     if t.head_units < 0:
         problems.append(

@@ -170,6 +170,35 @@ class SeriesLookup(keras.layers.Layer):
         return {**super().get_config(), "codes": self.codes}
 
 
+def average_models(members: list[keras.Model]) -> keras.Model:
+    """One model with the members' inputs whose every head is the mean of the
+    members' same head (``train.ensemble``); the only member itself when one.
+
+    Every head's output is already in the space its forecasts are read in:
+    values (or quantiles) for regression, softmax probabilities for
+    classification, so the mean of probabilities is a probability and the mean
+    of non-crossing quantiles does not cross. Each member becomes a plain
+    functional model ``member_<i>`` (an ``UncertaintyWeightedModel``'s loss
+    weights only matter in training), so the saved file holds no custom model
+    class and loads wherever one model does."""
+    if len(members) == 1:
+        return members[0]
+    first = members[0]
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
+        first.input,
+    )
+    outputs = [
+        keras.Model(m.input, m.output, name=f"member_{i}")(inputs)
+        for i, m in enumerate(members)
+    ]
+    heads = {
+        name: keras.layers.Average(name=name)([out[name] for out in outputs])
+        for name in first.output
+    }
+    return keras.Model(inputs=inputs, outputs=heads, name="mtlstm_ensemble")
+
+
 def compile_model(
     model: keras.Model,
     tasks: list[dict[str, Any]],

@@ -4,6 +4,7 @@ curves to DVCLive."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from mtlstm.config import Train
 from mtlstm.dataset import as_tensor, make_dataset, steps_per_epoch
 from mtlstm.distribute import global_batch_size, is_chief, shard_dataset
 from mtlstm.selection import make_stopper
+from mtlstm.tf_setup import make_deterministic
 
 
 def fit(
@@ -118,6 +120,57 @@ def fit(
         verbose=0,  # EpochProgress: a bar on a terminal, one line in a log
     )
     return model
+
+
+def fit_members(
+    build: Callable[[int], keras.Model],
+    cfg: Train,
+    seed: int,
+    arrays: dict[str, Any],
+    bundle: dict[str, Any],
+    dirs: dict[str, Path],
+    fingerprint: str,
+    strategy: tf.distribute.Strategy | None = None,
+    extra: list[keras.callbacks.Callback] | None = None,
+    label: str = "train",
+) -> list[keras.Model]:
+    """``train.ensemble`` models, each built by ``build(i)`` and trained by
+    ``fit`` with seed ``seed + i`` (weights and shuffling) on the same data and
+    budget; ``mtlstm.model.average_models`` makes them one.
+
+    Member 0 is exactly the single model of ``train.ensemble: 1`` (same seed,
+    same ``dirs``, same fingerprint). The others write no curves (DVCLive and
+    plots/training.csv show member 0) and checkpoint under ``dirs['resume'] /
+    .member-<i>``: a dot-name survives member 0's checkpoint clean-up, and
+    clearing ``dirs['resume']`` clears them all. A killed run resumes member
+    by member: finished members are restored, not retrained."""
+    strategy = strategy or tf.distribute.get_strategy()
+    n, members = cfg.ensemble, []
+    for i in range(n):
+        make_deterministic(seed + i)  # before build: it draws the initial weights
+        with strategy.scope():
+            model = build(i)
+        member_dirs = dirs
+        if i:
+            resume_dir = Path(dirs["resume"]) / f".member-{i}"
+            member_dirs = {"live": None, "resume": resume_dir}
+        name = label if n == 1 else f"{label} member {i + 1}/{n}"
+        stamp = fingerprint if i == 0 else f"{fingerprint}-member-{i}"
+        members.append(
+            fit(
+                model,
+                cfg,
+                seed + i,
+                arrays,
+                bundle,
+                member_dirs,
+                stamp,
+                strategy,
+                extra,
+                name,
+            )
+        )
+    return members
 
 
 class EpochProgress(keras.callbacks.Callback):
