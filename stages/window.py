@@ -6,6 +6,8 @@ preprocess.json (scalers, encoders, schema). Never an N x T x F array.
 With ingest.series also series.npy (int32 series code per row, an index into
 preprocess.json's ``series.names``). Scalers see only the rows of the training
 time range (``mtlstm.split.row_splits``: one time cut for every series).
+The table is streamed (fit one column at a time, transform in chunks), so the
+peak memory stays near a few vectors per row, whatever the number of columns.
 """
 
 from collections.abc import Iterator
