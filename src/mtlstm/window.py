@@ -47,6 +47,9 @@ def fit(
 ) -> dict[str, Any]:
     """Learn every scaler and encoder from the training time range alone.
 
+    ``train_rows``: a DataFrame, or any reader of its columns by name
+    (``rows[c]``, ``c in rows``, ``len(rows)``): the window stage's keeps only
+    the last column read, and each item's statistics read its column in a row.
     ``series``: the names of every series of the table (``ingest.series``;
     ``train_rows`` then has a ``series`` column); ``scaling: per_series`` fits
     each numeric column's and regression target's moments per series."""
