@@ -44,6 +44,7 @@ NUMERIC, LOOKBACK = 8, 28
 STATES, CATEGORIES = 3, 3
 TARGET_PEAK_GB = 6.0
 CHUNK_SERIES = 500  # series per written row group (about 1M rows)
+STAGES = ("ingest", "window", "split", "train")
 
 
 def panel_params(layers: list[int]) -> dict[str, Any]:
@@ -97,11 +98,62 @@ def panel_block(ids: np.ndarray, stamps: np.ndarray) -> dict[str, pa.Array]:
     }
 
 
-STAGES = ("ingest", "window", "split", "train")
+def write_ingested(
+    project: Path, params: dict[str, Any], n_series: int, days: int
+) -> int:
+    """Write what the ingest stage would leave (data/ingested.parquet,
+    ingest_filled.parquet with nothing filled, ingest_schema.json) directly,
+    ``CHUNK_SERIES`` at a time: the later stages can then be measured at sizes
+    whose ingest would not fit in memory. The panel is already on its daily
+    grid without holes, so ingest would write these same values."""
+    from mtlstm.config import Ingest, parse
+    from mtlstm.ingest import schema
+    from mtlstm.io import write_json
+
+    data = project / "data"
+    cfg = parse(Ingest, params["ingest"], "ingest")
+    write_json(data / "ingest_schema.json", schema(cfg))
+    start = np.datetime64("2011-01-29", "D").astype("datetime64[ns]")
+    stamps = start + np.arange(days).astype("timedelta64[D]")
+    columns = list(cfg.columns)
+
+    def text(values: pa.Array) -> pa.Array:
+        # Ingest writes pandas' str columns as large_string.
+        is_text = pa.types.is_string(values.type)
+        return values.cast(pa.large_string()) if is_text else values
+
+    writers: list[pq.ParquetWriter] = []
+    for first in range(0, n_series, CHUNK_SERIES):
+        ids = np.arange(first, min(first + CHUNK_SERIES, n_series))
+        block = panel_block(ids, stamps)
+        table = pa.table(
+            {
+                "time": block["timestamp"],
+                "series": block["item_id"].cast(pa.large_string()),
+                **{c: text(block[c]) for c in columns},
+                # One segment per series: no gap anywhere.
+                "segment": pa.array(np.repeat(ids.astype(np.int32), days)),
+            }
+        )
+        filled = pa.table({c: np.zeros(len(table), bool) for c in columns})
+        if not writers:
+            writers = [
+                pq.ParquetWriter(data / "ingested.parquet", table.schema),
+                pq.ParquetWriter(data / "ingest_filled.parquet", filled.schema),
+            ]
+        writers[0].write_table(table)
+        writers[1].write_table(filled)
+    for writer in writers:
+        writer.close()
+    return (data / "ingested.parquet").stat().st_size
 
 
 def measure(
-    n_series: int, days: int, steps: int, only: tuple[str, ...] = STAGES
+    n_series: int,
+    days: int,
+    steps: int,
+    stages_run: tuple[str, ...] = STAGES,
+    ingested: bool = False,
 ) -> dict[str, Any]:
     rows = n_series * days
     with temp_dir("panel") as project:
@@ -109,15 +161,18 @@ def measure(
         # The classification bins sit around the per-series level's spread.
         params["tasks"]["regime"]["bins"] = [2.0, 6.0]
         make_project(project, params)
-        raw = project / "data/raw/big.parquet"
         log(f"panel: writing {n_series} series x {days} days = {rows:,} rows")
-        write_s = timed(lambda: write_panel(raw, n_series, days))
-        stages = run_stages(project, steps, rows, only)
+        if ingested:
+            write_s = timed(lambda: write_ingested(project, params, n_series, days))
+        else:
+            raw = project / "data/raw/big.parquet"
+            write_s = timed(lambda: write_panel(raw, n_series, days))
+        stages = run_stages(project, steps, rows, stages_run)
         windowed = (project / "data/windows/preprocess.json").exists()
         n_inputs = len(_bundle(project)["feature_names"]) if windowed else None
     materialized = rows * LOOKBACK * n_inputs * 4 if n_inputs else None
-    # A verdict needs every stage at the full size.
-    judged = n_series >= FULL_SERIES and only == STAGES
+    # A verdict needs every stage at the full size, from the raw panel on.
+    judged = n_series >= FULL_SERIES and stages_run == STAGES and not ingested
     for stage in stages.values():
         met = stage["peak_rss_gb"] <= TARGET_PEAK_GB
         stage["meets_target"] = met if judged else None
@@ -130,6 +185,7 @@ def measure(
         "model_input_features": n_inputs,
         "train_steps": steps,
         "synthetic_write_s": round(write_s, 2),
+        "synthetic_written": "data/ingested.parquet" if ingested else "raw panel",
         "materialized_windows_gb": round(materialized / GB, 2)
         if materialized
         else None,
@@ -151,15 +207,14 @@ def verdict(judged: bool, stages: dict[str, dict[str, Any]]) -> str:
 
 
 def run_stages(
-    project: Path, steps: int, rows: int, only: tuple[str, ...] = STAGES
+    project: Path, steps: int, rows: int, names: tuple[str, ...] = STAGES
 ) -> dict[str, dict[str, Any]]:
-    """Each stage in its own fresh process: wall time, peak RSS, time per row
-    (``only`` the first stages: each needs the ones before)."""
+    """Each stage in its own fresh process: wall time, peak RSS, time per row."""
     stages: dict[str, dict[str, Any]] = {}
     commands = {name: stage_cmd(name) for name in ("ingest", "window", "split")}
     commands["train"] = train_steps_cmd(steps, val_steps=10)
     for name, cmd in commands.items():
-        if name not in only:
+        if name not in names:
             continue
         log(f"panel: stage {name}")
         run = run_measured(cmd, project).check(name)
@@ -189,16 +244,25 @@ def main() -> None:
     parser.add_argument(
         "--stages",
         default=",".join(STAGES),
-        help="the first stages to run, comma-separated, e.g. ingest or ingest,window",
+        help="comma-separated stages to run (default: all); without ingest, "
+        "give --ingested",
+    )
+    parser.add_argument(
+        "--ingested",
+        action="store_true",
+        help="write data/ingested.parquet directly (as ingest would) instead "
+        "of the raw panel; for sizes whose ingest does not fit in memory",
     )
     args = parser.parse_args()
-    only = tuple(args.stages.split(","))
-    if only != STAGES[: len(only)]:
-        parser.error(
-            f"--stages: a start of {','.join(STAGES)} (each needs the ones before)"
-        )
     n_series = args.series or (300 if args.quick else FULL_SERIES)
-    emit("panel", measure(n_series, args.days, args.steps, only))
+    names = args.stages.split(",")
+    unknown = sorted(set(names) - set(STAGES))
+    if unknown:
+        parser.error(f"--stages: no stage {', '.join(unknown)} ({', '.join(STAGES)})")
+    if ("ingest" in names) == args.ingested:
+        parser.error("give --ingested exactly when --stages leaves out ingest")
+    stages = tuple(s for s in STAGES if s in names)
+    emit("panel", measure(n_series, args.days, args.steps, stages, args.ingested))
 
 
 if __name__ == "__main__":

@@ -191,3 +191,28 @@ def test_the_panel_params_pass_the_schema_and_write_a_sorted_panel(tmp_path):
     ]
     assert table.groupby("item_id")["state"].nunique().eq(1).all()
     assert table.groupby("item_id")["timestamp"].is_monotonic_increasing.all()
+
+
+def test_the_panel_written_as_ingested_is_what_ingest_writes(tmp_path):
+    """``--ingested`` skips ingest: its tables must be the ingest stage's own."""
+    import pandas as pd
+    from conftest import run_stage_cli, write_params
+
+    params = panel.panel_params([8])
+    for name in ("stage", "direct"):
+        (tmp_path / name / "data" / "raw").mkdir(parents=True)
+        write_params(tmp_path / name, params)
+    # 1,001 series: the direct writer's chunks of 500 series end mid-panel.
+    n_series, days = 1_001, 3
+    panel.write_panel(tmp_path / "stage/data/raw/big.parquet", n_series, days)
+    proc = run_stage_cli("ingest", tmp_path / "stage")
+    assert proc.returncode == 0, proc.stderr
+    panel.write_ingested(tmp_path / "direct", params, n_series, days)
+    for name in ("ingested.parquet", "ingest_filled.parquet", "ingest_schema.json"):
+        stage, direct = (tmp_path / p / "data" / name for p in ("stage", "direct"))
+        if name.endswith(".json"):
+            assert direct.read_bytes() == stage.read_bytes()
+        else:
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(direct), pd.read_parquet(stage)
+            )

@@ -7,17 +7,19 @@ real ``dvc repro`` at the end.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import STAGES, run_stage_cli, write_params
 from conftest import make_project as make_plain_project
-from conftest import run_stage_cli, write_params
 
-from mtlstm import ingest, metrics
-from mtlstm.config import Ingest
+from mtlstm import ingest, metrics, window
+from mtlstm.config import Ingest, Params, parse
 from mtlstm.errors import ConfigError, DataError
 from mtlstm.ingest import Source
 from mtlstm.split import (
@@ -380,6 +382,62 @@ def test_window_stage_per_series_scalers_on_training_rows_only(tmp_path, raw_par
         "test_from": "2024-03-05T06:00:00.000000000",
     }
     assert summary["series"] == 3
+
+
+def load_stage(name: str):
+    """A stage script as a module (to run its ``main`` with a constant changed)."""
+    spec = importlib.util.spec_from_file_location(
+        f"stage_{name}", STAGES / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("scaling", ["per_series", "global"])
+def test_window_stage_in_chunks_equals_the_whole_table(
+    tmp_path, raw_params, monkeypatch, scaling
+):
+    # A static categorical column as well: strings must survive chunking too.
+    raw_params["ingest"]["columns"]["kind"] = "categorical"
+    raw_params["features"]["columns"].append("kind")
+    frame = panel_frame()
+    frame["kind"] = frame["region"].map({"north": "a", "south": "b", "west": "a"})
+    project = windowed_panel(tmp_path, raw_params, frame, scaling)
+    windows = project / "data" / "windows"
+    whole = {p.name: p.read_bytes() for p in windows.iterdir()}
+    # The oracle: today's in-memory path, every function on the whole table.
+    params = parse(Params, yaml.safe_load((project / "params.yaml").read_text()), "")
+    table = pd.read_parquet(project / "data" / "ingested.parquet")
+    times = table["time"].to_numpy("datetime64[ns]").view(np.int64)
+    train = row_splits(times, params.split.train, params.split.val) == 0
+    names = sorted(table["series"].unique())
+    bundle = window.fit(
+        table[train],
+        params.features,
+        params.tasks,
+        params.window.lookback,
+        series=names,
+        scaling=scaling,
+    )
+    stored = json.loads(whole["preprocess.json"])
+    assert {k: v for k, v in stored.items() if k not in ("n_rows", "ingest")} == bundle
+    scaled = np.load(windows / "scaled.npy")
+    assert scaled.tobytes() == window.transform(table, bundle).tobytes()
+    with np.load(windows / "targets.npz") as stored_targets:
+        for task, values in window.targets(table, bundle).items():
+            assert stored_targets[task].tobytes() == values.tobytes()
+    assert np.array_equal(
+        np.load(windows / "series.npy"), window.series_codes(table, bundle)
+    )
+    # Chunks of 7 rows (cutting series and the train/val boundary): same bytes.
+    for name in list(whole):
+        (windows / name).unlink()
+    monkeypatch.chdir(project)
+    stage = load_stage("window")
+    monkeypatch.setattr(stage, "CHUNK_ROWS", 7)
+    stage.main()
+    assert {p.name: p.read_bytes() for p in windows.iterdir()} == whole
 
 
 def test_changing_a_test_range_value_changes_no_scaler(tmp_path, raw_params):

@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,38 @@ def read_json(path: str | Path) -> Any:
 def write_npy(path: str | Path, array: np.ndarray) -> None:
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, array, allow_pickle=False)
+
+
+@contextlib.contextmanager
+def npy_rows(
+    path: str | Path, shape: tuple[int, ...], dtype: np.dtype | type
+) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write a ``.npy`` file of known ``shape`` block by block: yields a function
+    that appends the next rows; the file appears (atomically) only when every
+    row was given, byte-identical to ``np.save`` of the whole array."""
+    # Appending each block's bytes keeps only one block in memory; a writable
+    # memmap would keep the whole file's dirty pages in the process's RSS.
+    shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+    written = 0
+    with atomic_path(path, suffix=".npy") as tmp, tmp.open("wb") as out:
+        header = {
+            "descr": np.lib.format.dtype_to_descr(dtype),
+            "fortran_order": False,
+            "shape": shape,
+        }
+        np.lib.format.write_array_header_1_0(out, header)
+
+        def append(rows: np.ndarray) -> None:
+            nonlocal written
+            rows = np.ascontiguousarray(rows, dtype=dtype)
+            if rows.shape[1:] != shape[1:] or written + len(rows) > shape[0]:
+                raise ValueError(f"{path}: rows of shape {rows.shape} overflow {shape}")
+            out.write(rows.data)
+            written += len(rows)
+
+        yield append
+        if written != shape[0]:
+            raise ValueError(f"{path}: {written} of {shape[0]} rows written")
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:

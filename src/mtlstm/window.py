@@ -47,23 +47,36 @@ def fit(
 ) -> dict[str, Any]:
     """Learn every scaler and encoder from the training time range alone.
 
+    ``train_rows``: a DataFrame, or any reader of its columns by name
+    (``rows[c]``, ``c in rows``, ``len(rows)``): the window stage's keeps only
+    the last column read, and each item's statistics read its column in a row.
     ``series``: the names of every series of the table (``ingest.series``;
     ``train_rows`` then has a ``series`` column); ``scaling: per_series`` fits
     each numeric column's and regression target's moments per series."""
-    inputs = [_fit_column(train_rows, c) for c in features.columns]
+    if scaling == "per_series" and series is None:
+        raise DataError(
+            "window.scaling: per_series needs ingest.series (the table has no "
+            "series column); set ingest.series or use window.scaling: global"
+        )
+    codes = (
+        series_codes(train_rows, {"series": {"names": series}})
+        if scaling == "per_series"
+        else None
+    )
+
+    def by_series(item: dict[str, Any]) -> dict[str, Any]:
+        # Right after the item's own moments: a column is read once for both
+        # (the window stage reads the training rows one column at a time).
+        if codes is not None and (
+            item.get("kind") == "numeric" or item.get("type") == "regression"
+        ):
+            column = item.get("column", item.get("target"))
+            item |= _series_moments(train_rows[column], codes, series, item)
+        return item
+
+    inputs = [by_series(_fit_column(train_rows, c)) for c in features.columns]
     inputs += [{"calendar": name} for name in features.calendar]
-    task_specs = [_fit_task(train_rows, n, t) for n, t in tasks.items()]
-    if scaling == "per_series":
-        if series is None:
-            raise DataError(
-                "window.scaling: per_series needs ingest.series (the table has no "
-                "series column); set ingest.series or use window.scaling: global"
-            )
-        codes = series_codes(train_rows, {"series": {"names": series}})
-        for item in [*inputs, *task_specs]:
-            if item.get("kind") == "numeric" or item.get("type") == "regression":
-                column = item.get("column", item.get("target"))
-                item |= _series_moments(train_rows[column], codes, series, item)
+    task_specs = [by_series(_fit_task(train_rows, n, t)) for n, t in tasks.items()]
     names = feature_names({"inputs": inputs, "tasks": task_specs})
     for spec, task in zip(task_specs, tasks.values(), strict=True):
         if task.predict_change:
