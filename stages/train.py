@@ -52,10 +52,10 @@ def main() -> None:
     check_weights(cfg.loss_weights, [t["name"] for t in bundle["tasks"]])
     make_deterministic(params.base.seed)
     arrays = {
-        "scaled": load_npy(WINDOWS / "scaled.npy"),
+        "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
         "targets": load_npz(WINDOWS / "targets.npz"),
-        "train": load_npy(SPLIT / "train.npy"),
-        "val": load_npy(SPLIT / "val.npy"),
+        "train": load_npy(SPLIT / "train.npy", mmap=True),
+        "val": load_npy(SPLIT / "val.npy", mmap=True),
     }
     if cfg.series_embedding:
         arrays["series"] = load_series(WINDOWS, bundle)
