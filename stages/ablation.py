@@ -67,9 +67,12 @@ def train_and_score(
     cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
     make_deterministic(seed)
     arrays = {
-        "scaled": load_npy(WINDOWS / "scaled.npy"),
+        "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
         "targets": load_npz(WINDOWS / "targets.npz"),
-        **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
+        **{
+            name: load_npy(SPLIT / f"{name}.npy", mmap=True)
+            for name in ("train", "val", "test")
+        },
     }
     if cfg.series_embedding:
         arrays["series"] = load_series(WINDOWS, bundle)
