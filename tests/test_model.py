@@ -9,9 +9,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mtlstm import resume
-from mtlstm.dataset import as_tensor, make_dataset, make_input_dataset
+from mtlstm.dataset import make_dataset, make_input_dataset
 from mtlstm.errors import ConfigError, DataError
 from mtlstm.io import load_npy, write_json, write_npy
 from mtlstm.model import build_model, compile_model
@@ -200,7 +201,7 @@ def test_batches_are_consecutive_slices_of_each_epochs_order(batch_size):
 
 
 def test_tensor_inputs_give_the_same_batches_and_resume_mid_run():
-    tensors = as_tensor(SCALED), {k: as_tensor(v) for k, v in TARGETS.items()}
+    tensors = tf.constant(SCALED), {k: tf.constant(v) for k, v in TARGETS.items()}
     run = make_dataset(SCALED, TARGETS, ENDS, BUNDLE, 4, 9, (0, 3))
     shared = make_dataset(*tensors, ENDS, BUNDLE, 4, 9, (0, 3))
     resumed = make_dataset(*tensors, ENDS, BUNDLE, 4, 9, (1, 3))

@@ -34,18 +34,6 @@ from mtlstm import tasks
 Matrix = np.ndarray | tf.Tensor
 
 
-def as_tensor(values: Matrix, dtype: tf.DType | None = None) -> tf.Tensor:
-    """``values`` as a tensor; one that already is one is shared, not copied.
-
-    ``tf.constant`` copies a NumPy array: convert the ``N x F`` matrix once and
-    pass the tensor to every ``make_dataset`` call (train and val) to hold it
-    once, then drop the NumPy array.
-    """
-    if isinstance(values, tf.Tensor):
-        return values if dtype is None else tf.cast(values, dtype)
-    return tf.constant(values, dtype=dtype)
-
-
 def make_dataset(
     scaled: Matrix,
     targets: dict[str, Matrix],
@@ -174,15 +162,18 @@ def _gathered(
 
 
 def _memory_maps(arrays: list[np.ndarray]) -> list[mmap.mmap]:
-    """The distinct memory maps (``np.load(..., mmap_mode=...)``) under
-    ``arrays``; none where the OS cannot drop mapped pages (no ``madvise``)."""
+    """The distinct read-only memory maps (``np.load(..., mmap_mode="r")``)
+    under ``arrays``; none where the OS cannot drop mapped pages (no ``madvise``)."""
     if not hasattr(mmap, "MADV_DONTNEED"):
         return []
     maps: dict[int, mmap.mmap] = {}
-    for base in arrays:
+    for array in arrays:
+        base = array
         while isinstance(base, np.ndarray):
             base = base.base
-        if isinstance(base, mmap.mmap):
+        # Read-only maps only (load_npy's): dropping the pages of a writable
+        # copy-on-write map would drop what was written to it.
+        if isinstance(base, mmap.mmap) and not array.flags.writeable:
             maps[id(base)] = base
     return list(maps.values())
 
