@@ -50,8 +50,8 @@ def load() -> tuple[Any, dict[str, Any], dict[str, Any]]:
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
         "targets": load_npz(WINDOWS / "targets.npz"),
-        "train": load_npy(SPLIT / "train.npy", mmap=True),
-        "val": load_npy(SPLIT / "val.npy", mmap=True),
+        "train": load_npy(SPLIT / "train.npy"),
+        "val": load_npy(SPLIT / "val.npy"),
     }
     return params, bundle, arrays
 

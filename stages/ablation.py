@@ -69,10 +69,7 @@ def train_and_score(
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
         "targets": load_npz(WINDOWS / "targets.npz"),
-        **{
-            name: load_npy(SPLIT / f"{name}.npy", mmap=True)
-            for name in ("train", "val", "test")
-        },
+        **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
     }
     if cfg.series_embedding:
         arrays["series"] = load_series(WINDOWS, bundle)

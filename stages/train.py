@@ -51,11 +51,14 @@ def main() -> None:
     bundle = read_json(WINDOWS / "preprocess.json")
     check_weights(cfg.loss_weights, [t["name"] for t in bundle["tasks"]])
     make_deterministic(params.base.seed)
+    # The matrix memory-mapped: batches read only their rows (mtlstm.dataset).
+    # The ends (8 bytes a window) are read whole: a map would fault a page for
+    # nearly every window of a shuffled batch.
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
         "targets": load_npz(WINDOWS / "targets.npz"),
-        "train": load_npy(SPLIT / "train.npy", mmap=True),
-        "val": load_npy(SPLIT / "val.npy", mmap=True),
+        "train": load_npy(SPLIT / "train.npy"),
+        "val": load_npy(SPLIT / "val.npy"),
     }
     if cfg.series_embedding:
         arrays["series"] = load_series(WINDOWS, bundle)
