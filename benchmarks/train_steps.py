@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from mtlstm.config import load_params  # noqa: E402
-from mtlstm.dataset import as_tensor, make_dataset  # noqa: E402
+from mtlstm.dataset import make_dataset  # noqa: E402
 from mtlstm.io import load_npy, load_npz, read_json  # noqa: E402
 from mtlstm.model import build_model, compile_model  # noqa: E402
 from mtlstm.tf_setup import make_deterministic  # noqa: E402
@@ -48,7 +48,7 @@ def load() -> tuple[Any, dict[str, Any], dict[str, Any]]:
     params = load_params()
     bundle = read_json(WINDOWS / "preprocess.json")
     arrays = {
-        "scaled": load_npy(WINDOWS / "scaled.npy"),
+        "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
         "targets": load_npz(WINDOWS / "targets.npz"),
         "train": load_npy(SPLIT / "train.npy"),
         "val": load_npy(SPLIT / "val.npy"),
@@ -71,10 +71,8 @@ def build(params: Any, bundle: dict[str, Any], arrays: dict[str, Any]) -> tuple:
     model = build_model(n_features, bundle["lookback"], tasks, cfg.layers, cfg.dropout)
     compile_model(model, tasks, cfg.loss_weights, cfg.learning_rate)
     seeds = {"train": params.base.seed, "val": None}
-    # As training.fit: one tensor of each array for both datasets, and the NumPy
-    # copy of the matrix dropped.
-    arrays["scaled"] = as_tensor(arrays["scaled"], "float32")
-    targets = {name: as_tensor(values) for name, values in arrays["targets"].items()}
+    # As training.fit: the arrays as loaded (memory maps), never copied whole.
+    targets = arrays["targets"]
     datasets = {
         split: make_dataset(
             arrays["scaled"],

@@ -98,7 +98,7 @@ def main() -> None:
     baselines = read_json(IN_BASELINES)
     references, reference_levels = reference_forecasts(bundle, baselines, ends)
     model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
-    scaled = load_npy(WINDOWS / "scaled.npy")
+    scaled = load_npy(WINDOWS / "scaled.npy", mmap=True)
     targets = load_npz(WINDOWS / "targets.npz")
     times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
     series_rows = load_series(WINDOWS, bundle)  # a panel's codes, or None

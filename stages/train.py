@@ -63,8 +63,11 @@ def main() -> None:
         arrays, weights = load_series_shard(WINDOWS, SPLIT, bundle, strategy, cfg)
         print(f"train: {arrays['shard'].describe()}")
     else:
+        # The matrix memory-mapped: batches read only their rows (mtlstm.dataset).
+        # The ends (8 bytes a window) are read whole: a map would fault a page
+        # for nearly every window of a shuffled batch.
         arrays = {
-            "scaled": load_npy(WINDOWS / "scaled.npy"),
+            "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
             "targets": load_npz(WINDOWS / "targets.npz"),
             "train": load_npy(SPLIT / "train.npy"),
             "val": load_npy(SPLIT / "val.npy"),

@@ -9,11 +9,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mtlstm import resume
-from mtlstm.dataset import as_tensor, make_dataset, make_input_dataset
+from mtlstm.dataset import make_dataset, make_input_dataset
 from mtlstm.errors import ConfigError, DataError
-from mtlstm.io import write_json
+from mtlstm.io import load_npy, write_json, write_npy
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import load_model
 
@@ -200,7 +201,7 @@ def test_batches_are_consecutive_slices_of_each_epochs_order(batch_size):
 
 
 def test_tensor_inputs_give_the_same_batches_and_resume_mid_run():
-    tensors = as_tensor(SCALED), {k: as_tensor(v) for k, v in TARGETS.items()}
+    tensors = tf.constant(SCALED), {k: tf.constant(v) for k, v in TARGETS.items()}
     run = make_dataset(SCALED, TARGETS, ENDS, BUNDLE, 4, 9, (0, 3))
     shared = make_dataset(*tensors, ENDS, BUNDLE, 4, 9, (0, 3))
     resumed = make_dataset(*tensors, ENDS, BUNDLE, 4, 9, (1, 3))
@@ -209,6 +210,31 @@ def test_tensor_inputs_give_the_same_batches_and_resume_mid_run():
         for name in TARGETS:
             np.testing.assert_array_equal(a[1][name], b[1][name])
     assert _end_rows(resumed) == _end_rows(run)[2:]  # 2 batches per epoch
+
+
+def test_memory_mapped_arrays_give_the_same_batches(tmp_path):
+    """load_npy(mmap=True) arrays are gathered from in place: the same batches."""
+    for name, values in {"scaled": SCALED, "ends": ENDS, **TARGETS}.items():
+        write_npy(tmp_path / f"{name}.npy", values)
+    mapped = {n: load_npy(tmp_path / f"{n}.npy", mmap=True) for n in TARGETS}
+    scaled = load_npy(tmp_path / "scaled.npy", mmap=True)
+    ends = load_npy(tmp_path / "ends.npy", mmap=True)
+    run = make_dataset(SCALED, TARGETS, ENDS, BUNDLE, 4, 9, (0, 2))
+    from_maps = make_dataset(scaled, mapped, ends, BUNDLE, 4, 9, (0, 2))
+    for a, b in zip(run, from_maps, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        for name in TARGETS:
+            np.testing.assert_array_equal(a[1][name], b[1][name])
+    inputs = make_input_dataset(scaled, ends, BUNDLE, 4)
+    np.testing.assert_array_equal(
+        np.concatenate(list(inputs)), SCALED[ENDS[:, None] + np.arange(-2, 1)]
+    )
+
+
+def test_an_end_row_without_a_full_lookback_is_refused():
+    # NumPy would wrap row -1 around to the last row instead of failing.
+    with pytest.raises(ValueError, match="end row 1 has fewer than lookback=3"):
+        make_dataset(SCALED, TARGETS, np.array([1, 5]), BUNDLE, 4)
 
 
 # ------------------------------------------------------------------ load_model

@@ -1,8 +1,15 @@
 """Lazy windows with tf.data: batches are gathered from the ``N x F`` matrix.
 
-Only window *end rows* flow through the pipeline; each batch gathers its
-``batch x lookback x F`` block at once with one ``tf.gather``, so memory holds the
-scaled matrix once, never ``N x T x F``.
+Only batches of *positions* in the list of window end rows flow through the
+pipeline; each batch gathers its ``batch x lookback x F`` block at once, so
+memory holds the scaled matrix once, never ``N x T x F``.
+
+The gathering is NumPy indexing (``tf.numpy_function``) of the arrays as
+given, not ``tf.gather`` from tensors captured by the pipeline: whenever an
+iterator is made, tf.data rewrites its graph (always, under op determinism),
+and that held one more copy of every captured tensor, the ``N x F`` matrix
+included (measured, TF 2.21). So the arrays may be memory maps
+(``load_npy(..., mmap=True)``): only the rows the batches touch are read.
 
 Known-future inputs (``features.known_future``, recorded in the bundle as
 ``known_future``) are gathered the same way: for the window ending at row ``e``,
@@ -15,6 +22,8 @@ either they are the window block alone, as before.
 
 from __future__ import annotations
 
+import itertools
+import mmap
 from collections.abc import Callable
 from typing import Any
 
@@ -24,18 +33,10 @@ import tensorflow as tf
 from mtlstm import tasks
 
 Matrix = np.ndarray | tf.Tensor
-
-
-def as_tensor(values: Matrix, dtype: tf.DType | None = None) -> tf.Tensor:
-    """``values`` as a tensor; one that already is one is shared, not copied.
-
-    ``tf.constant`` copies a NumPy array: convert the ``N x F`` matrix once and
-    pass the tensor to every ``make_dataset`` call (train and val) to hold it
-    once, then drop the NumPy array.
-    """
-    if isinstance(values, tf.Tensor):
-        return values if dtype is None else tf.cast(values, dtype)
-    return tf.constant(values, dtype=dtype)
+# Batches between two unmappings of the pages read from memory maps: 16 batches
+# of 256 random windows map about 0.3 GB; unmapping after every batch cost a
+# third of the gathering time (measured, M5-sized panel).
+UNMAP_EVERY = 16
 
 
 def make_dataset(
@@ -56,11 +57,12 @@ def make_dataset(
 
     Epoch ``k``'s order depends only on ``(seed, k)``: a run resumed at epoch ``k``
     sees exactly the batches an uninterrupted run would. Fit it with
-    ``steps_per_epoch=steps_per_epoch(len(ends), batch_size)``. ``scaled`` and
-    ``targets`` may be NumPy arrays or tensors (see ``as_tensor``). ``series``:
-    the series code of every row, when the model embeds it.
+    ``steps_per_epoch=steps_per_epoch(len(ends), batch_size)``. ``scaled``,
+    ``targets`` and ``ends`` may be NumPy arrays (memory maps too) or tensors;
+    none is copied whole. ``series``: the series code of every row, when the
+    model embeds it.
     """
-    windows = _input_gatherer(
+    inputs, input_spec, sources = _input_gatherer(
         scaled, bundle["lookback"], bundle.get("known_future"), series
     )
     # Per head: its per-row targets, the steps it forecasts, and whether its
@@ -68,27 +70,36 @@ def make_dataset(
     # head, and classification heads over a range).
     heads = {
         t["name"]: (
-            as_tensor(targets[t["name"]]),
-            tf.constant(tasks.steps(t)),
+            _array(targets[t["name"]]),
+            tasks.steps(t),
             t["type"] == "regression" or tasks.is_range(t),
         )
         for t in bundle["tasks"]
     }
+    spec = (
+        input_spec,
+        {
+            name: tf.TensorSpec([None, steps.size] if keep else [None], values.dtype)
+            for name, (values, steps, keep) in heads.items()
+        },
+    )
 
-    def gather(end: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        x = windows(end)
+    def gather(end: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
         ys = {}
         for name, (values, steps, keep_steps) in heads.items():
             # batch x S targets, gathered here: never stored per window.
-            y = tf.gather(values, end[:, None] + steps[None, :])
+            y = values[end[:, None] + steps[None, :]]
             ys[name] = y if keep_steps else y[:, 0]
-        return x, ys
+        return inputs(end), ys
 
+    n = len(ends)
     if shuffle_seed is None:
-        ds = _end_batches(ends, batch_size)
+        positions = _position_batches(n, batch_size)
     else:
-        ds = _shuffled_epochs(ends, batch_size, shuffle_seed, epochs, per_epoch)
-    return _gathered(ds, gather)
+        positions = _shuffled_epochs(n, batch_size, shuffle_seed, epochs, per_epoch)
+    ends = _checked_ends(ends, bundle["lookback"])
+    sources += [values for values, _, _ in heads.values()]
+    return _gathered(positions, ends, gather, spec, sources)
 
 
 def input_names(model: Any) -> list[str]:
@@ -100,15 +111,108 @@ def steps_per_epoch(n_windows: int, batch_size: int) -> int:
     return -(-n_windows // batch_size)
 
 
-def _gathered(ds: tf.data.Dataset, gather: Callable) -> tf.data.Dataset:
-    # Gathers run in parallel, but deterministic=True keeps the batches in their
-    # order: the same seed still yields the same sequence, and resuming works.
-    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+def _array(values: Matrix, dtype: Any = None) -> np.ndarray:
+    """``values`` as a NumPy array: no copy of an array (or a memory map) that
+    already has the dtype, nor of a CPU tensor."""
+    return np.asarray(values, dtype=dtype)
+
+
+def _checked_ends(ends: np.ndarray, lookback: int) -> np.ndarray:
+    """The end rows as int64; one before row ``lookback - 1`` is refused: NumPy
+    would wrap its negative rows around to the end of the matrix silently."""
+    ends = _array(ends, np.int64)
+    if ends.size and int(ends.min()) < lookback - 1:
+        raise ValueError(
+            f"window end row {int(ends.min())} has fewer than lookback={lookback} "
+            "rows before it"
+        )
+    return ends
+
+
+def _gathered(
+    positions: tf.data.Dataset,
+    ends: np.ndarray,
+    gather: Callable,
+    spec: Any,
+    sources: list[np.ndarray],
+) -> tf.data.Dataset:
+    """Map each batch of positions in ``ends`` to ``gather`` of its end rows,
+    a NumPy function returning arrays of the structure and dtypes of ``spec``
+    from the arrays ``sources``."""
+    flat_spec = tf.nest.flatten(spec)
+    maps = _memory_maps([ends, *sources])
+    _unmap(maps)  # the pages _checked_ends read
+    batches = itertools.count(1)
+
+    def numpy_batch(pos: np.ndarray) -> list[np.ndarray]:
+        out = tf.nest.flatten(gather(ends[pos]))
+        if next(batches) % UNMAP_EVERY == 0:
+            _unmap(maps)
+        return [
+            np.asarray(a, s.dtype.as_numpy_dtype)
+            for a, s in zip(out, flat_spec, strict=True)
+        ]
+
+    def batch(pos: tf.Tensor) -> Any:
+        # stateful=False: the function only reads its arrays, so tf.data may run
+        # it in parallel and prefetch (a stateful one would be run serially
+        # under op determinism).
+        flat = tf.numpy_function(
+            numpy_batch, [pos], [s.dtype for s in flat_spec], stateful=False
+        )
+        for tensor, s in zip(flat, flat_spec, strict=True):
+            tensor.set_shape(s.shape)
+        return tf.nest.pack_sequence_as(spec, flat)
+
+    # Batches are gathered in parallel, but deterministic=True keeps them in
+    # their order: the same seed still yields the same sequence, and resuming
+    # works.
+    ds = positions.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _end_batches(ends: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    return _batched(tf.constant(np.asarray(ends, dtype=np.int64)), batch_size)
+def _memory_maps(arrays: list[np.ndarray]) -> list[mmap.mmap]:
+    """The distinct read-only memory maps (``np.load(..., mmap_mode="r")``)
+    under ``arrays``; none where the OS cannot drop mapped pages (no ``madvise``)."""
+    if not hasattr(mmap, "MADV_DONTNEED"):
+        return []
+    maps: dict[int, mmap.mmap] = {}
+    for array in arrays:
+        base = array
+        while isinstance(base, np.ndarray):
+            base = base.base
+        # Read-only maps only (load_npy's): dropping the pages of a writable
+        # copy-on-write map would drop what was written to it.
+        if isinstance(base, mmap.mmap) and not array.flags.writeable:
+            maps[id(base)] = base
+    return list(maps.values())
+
+
+def _unmap(maps: list[mmap.mmap]) -> None:
+    """Unmap the pages read from ``maps``: they stay in the OS page cache, and a
+    later batch maps them again, cheaply. Else every page the batches touched
+    would count in this process's memory, and the kernel maps 16 at a time: 200
+    batches of random windows mapped most of an M5-sized matrix (measured)."""
+    for mapped in maps:
+        mapped.madvise(mmap.MADV_DONTNEED)
+
+
+def _position_dtype(n: int) -> tf.DType:
+    # int32 halves the per-epoch permutation when it fits (a shuffle's order does
+    # not depend on the dtype of what it permutes).
+    return tf.int32 if n <= np.iinfo(np.int32).max else tf.int64
+
+
+def _position_batches(n: int, batch_size: int) -> tf.data.Dataset:
+    """Positions ``0 .. n-1`` in consecutive ``batch_size`` slices, the last one
+    short, each made when needed: nothing of size ``n`` is held."""
+    dtype = _position_dtype(n)
+
+    def one_batch(i: tf.Tensor) -> tf.Tensor:
+        start = tf.cast(i, dtype) * batch_size
+        return tf.range(start, tf.minimum(start + batch_size, n), dtype=dtype)
+
+    return tf.data.Dataset.range(steps_per_epoch(n, batch_size)).map(one_batch)
 
 
 def _batched(rows: tf.Tensor, batch_size: int) -> tf.data.Dataset:
@@ -124,17 +228,22 @@ def _batched(rows: tf.Tensor, batch_size: int) -> tf.data.Dataset:
 
 
 def _shuffled_epochs(
-    ends: np.ndarray,
+    n: int,
     batch_size: int,
     seed: int,
     epochs: tuple[int, int],
     per_epoch: int | None = None,
 ) -> tf.data.Dataset:
-    all_ends = tf.constant(np.asarray(ends, dtype=np.int64))
+    """Per epoch, a permutation of the positions ``0 .. n-1`` keyed by
+    ``(seed, epoch)``, in ``batch_size`` slices. Made inside the epoch, not
+    captured: the permutation of the positions picks the end rows in the order
+    the permutation of the end rows themselves had."""
+    dtype = _position_dtype(n)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(seed, tf.int64), epoch])
-        order = tf.random.experimental.stateless_shuffle(all_ends, seed=key)
+        everything = tf.range(n, dtype=dtype)
+        order = tf.random.experimental.stateless_shuffle(everything, seed=key)
         if per_epoch is not None:
             order = order[:per_epoch]
         return _batched(order, batch_size)
@@ -155,8 +264,10 @@ def make_input_dataset(
     columns are read at rows ``e + 1 .. e + steps``, which must exist);
     ``series``: per-row codes, for a model that embeds the series."""
     known_future = bundle.get("known_future")
-    windows = _input_gatherer(scaled, bundle["lookback"], known_future, series)
-    return _gathered(_end_batches(ends, batch_size), windows)
+    lookback = bundle["lookback"]
+    inputs, spec, sources = _input_gatherer(scaled, lookback, known_future, series)
+    positions = _position_batches(len(ends), batch_size)
+    return _gathered(positions, _checked_ends(ends, lookback), inputs, spec, sources)
 
 
 def _input_gatherer(
@@ -164,45 +275,50 @@ def _input_gatherer(
     lookback: int,
     known_future: dict[str, Any] | None,
     series: Matrix | None,
-) -> Callable:
+) -> tuple[Callable, Any, list[np.ndarray]]:
     """From a batch of end rows to the model's inputs: the window block, or a
-    dict of it and the known-future block and/or the series codes."""
-    matrix = as_tensor(scaled, tf.float32)
+    dict of it and the known-future block and/or the series codes; the
+    ``tf.TensorSpec`` structure of those inputs; and the arrays read."""
+    matrix = _array(scaled, np.float32)
+    n_features = matrix.shape[1]
     windows = _window_gatherer(matrix, lookback)
+    window_spec = tf.TensorSpec([None, lookback, n_features], tf.float32)
     if not known_future and series is None:
-        return windows
+        return windows, window_spec, [matrix]
     extra: dict[str, Callable] = {}
+    spec = {"features": window_spec}
     if known_future:
         extra["known_future"] = _future_gatherer(matrix, known_future)
+        shape = [None, int(known_future["steps"]), len(known_future["features"])]
+        spec["known_future"] = tf.TensorSpec(shape, tf.float32)
     if series is not None:
-        codes = as_tensor(series, tf.int32)
-        extra["series"] = lambda end: tf.gather(codes, end)
+        codes = _array(series, np.int32)
+        extra["series"] = lambda end: codes[end]
+        spec["series"] = tf.TensorSpec([None], tf.int32)
 
-    def inputs(end: tf.Tensor) -> dict[str, tf.Tensor]:
+    def inputs(end: np.ndarray) -> dict[str, np.ndarray]:
         return {"features": windows(end)} | {k: f(end) for k, f in extra.items()}
 
-    return inputs
+    return inputs, spec, [matrix] if series is None else [matrix, codes]
 
 
-def _future_gatherer(matrix: tf.Tensor, known_future: dict[str, Any]) -> Callable:
+def _future_gatherer(matrix: np.ndarray, known_future: dict[str, Any]) -> Callable:
     """A function from a batch of end rows to its ``batch x steps x K`` block:
     the known-future columns at rows ``e + 1 .. e + steps``."""
-    offsets = tf.range(1, int(known_future["steps"]) + 1, dtype=tf.int64)
-    columns = tf.constant(known_future["features"], dtype=tf.int64)
+    offsets = np.arange(1, int(known_future["steps"]) + 1, dtype=np.int64)
+    columns = np.asarray(known_future["features"], dtype=np.int64)
 
-    def future(end: tf.Tensor) -> tf.Tensor:
-        rows = tf.gather(matrix, end[:, None] + offsets[None, :])
-        return tf.gather(rows, columns, axis=2)
+    def future(end: np.ndarray) -> np.ndarray:
+        return matrix[end[:, None] + offsets[None, :]][:, :, columns]
 
     return future
 
 
-def _window_gatherer(scaled: Matrix, lookback: int) -> Callable:
+def _window_gatherer(matrix: np.ndarray, lookback: int) -> Callable:
     """A function from a batch of end rows to its ``batch x lookback x F`` block."""
-    matrix = as_tensor(scaled, tf.float32)
-    offsets = tf.range(-lookback + 1, 1, dtype=tf.int64)
+    offsets = np.arange(-lookback + 1, 1, dtype=np.int64)
 
-    def windows(end: tf.Tensor) -> tf.Tensor:
-        return tf.gather(matrix, end[:, None] + offsets[None, :])
+    def windows(end: np.ndarray) -> np.ndarray:
+        return matrix[end[:, None] + offsets[None, :]]
 
     return windows

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from mtlstm import resume
 from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
-from mtlstm.dataset import as_tensor, make_dataset, steps_per_epoch
+from mtlstm.dataset import make_dataset, steps_per_epoch
 from mtlstm.distribute import global_batch_size, is_chief, shard_dataset
 from mtlstm.selection import make_stopper
 from mtlstm.tf_setup import make_deterministic
@@ -59,7 +59,7 @@ def fit(
     first = _first_epoch(state, cfg.epochs)
     if state:
         print(f"train: resuming after epoch {state['epochs_done']} of {cfg.epochs}")
-    scaled, targets = _share_tensors(arrays)
+    scaled, targets = arrays["scaled"], arrays["targets"]
     train, batch = arrays["train"], global_batch_size(cfg.batch_size, strategy)
     # train.shard: series: this worker's SeriesShard (arrays of its series only,
     # from mtlstm.distribute.load_series_shard); None: shard every batch by data.
@@ -227,17 +227,6 @@ def cosine_schedule(base: float, epochs: int) -> keras.callbacks.Callback:
     return keras.callbacks.LearningRateScheduler(
         lambda epoch, _lr: cosine_learning_rate(epoch, base, epochs)
     )
-
-
-def _share_tensors(arrays: dict[str, Any]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """The matrix and targets as tensors, made once for the train and val data."""
-    # Each make_dataset call given NumPy arrays would copy them into tensors of
-    # its own. Storing the matrix's tensor back also lets its NumPy copy go: one
-    # N x F matrix in memory instead of three. (Targets, N values per task, stay
-    # NumPy in ``arrays``: callers index them after fitting.)
-    arrays["scaled"] = as_tensor(arrays["scaled"], tf.float32)
-    targets = {name: as_tensor(values) for name, values in arrays["targets"].items()}
-    return arrays["scaled"], targets
 
 
 def _live_callback(live_dir: Path, resumed: bool) -> DVCLiveCallback:
