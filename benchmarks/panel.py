@@ -43,6 +43,10 @@ FULL_SERIES, DAYS = 30_490, 1_941
 NUMERIC, LOOKBACK = 8, 28
 STATES, CATEGORIES = 3, 3
 TARGET_PEAK_GB = 6.0
+# Time target: per row (ingest, window, split) or per step (train: a fixed
+# number of steps), at most this many times the ~1M-row reference run's.
+TARGET_TIME_RATIO = 2.0
+REFERENCE_SERIES = 515  # x 1,941 days = 1.0M rows
 CHUNK_SERIES = 500  # series per written row group (about 1M rows)
 STAGES = ("ingest", "window", "split", "train")
 
@@ -176,6 +180,9 @@ def measure(
     for stage in stages.values():
         met = stage["peak_rss_gb"] <= TARGET_PEAK_GB
         stage["meets_target"] = met if judged else None
+    if judged:  # the same stages on ~1M rows, for the time-per-row target
+        reference = measure(REFERENCE_SERIES, days, steps)["stages"]
+        add_time_ratios(stages, reference)
     return {
         "benchmark": "panel",
         "series": n_series,
@@ -190,6 +197,7 @@ def measure(
         if materialized
         else None,
         "target_peak_rss_gb": TARGET_PEAK_GB,
+        "target_time_ratio_vs_1m_rows": TARGET_TIME_RATIO,
         "stages": stages,
         "target_met": all(s["meets_target"] for s in stages.values())
         if judged
@@ -197,6 +205,19 @@ def measure(
         "verdict": verdict(judged, stages),
         "notes": "peak_rss = kernel ru_maxrss of the stage process (GB = 1e9 B)",
     }
+
+
+def add_time_ratios(
+    stages: dict[str, dict[str, Any]], reference: dict[str, dict[str, Any]]
+) -> None:
+    """Each stage's time per row (train: per step, its steps are fixed) over
+    the reference run's; a stage over ``TARGET_TIME_RATIO`` misses the target."""
+    for name, stage in stages.items():
+        key = "wall_s" if name == "train" else "us_per_row"
+        ratio = stage[key] / reference[name][key]
+        stage["reference_1m_rows"] = {key: reference[name][key]}
+        stage["time_ratio_vs_1m_rows"] = round(ratio, 2)
+        stage["meets_target"] = stage["meets_target"] and ratio <= TARGET_TIME_RATIO
 
 
 def verdict(judged: bool, stages: dict[str, dict[str, Any]]) -> str:

@@ -22,9 +22,6 @@ from common import NOT_MEASURED, PYTHON, child_env, emit, log, tail_json
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("overhead", "throughput", "scaling", "memory", "panel")
-# Run at full size only when named (--only panel): the M5-shape panel's ingest
-# needs about 34 GB today (benchmarks/README.md), more than the 24 GB machine.
-ON_REQUEST_AT_FULL_SIZE = ("panel",)
 
 
 def run(name: str, quick: bool) -> dict[str, Any]:
@@ -101,10 +98,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.only is None:
-        skip = () if args.quick else ON_REQUEST_AT_FULL_SIZE
-        args.only = [name for name in BENCHMARKS if name not in skip]
-        for name in skip:
-            log(f"run_all: {name} skipped at full size (run it with --only {name})")
+        args.only = list(BENCHMARKS)
     only = [name for arg in args.only for name in arg.split(",") if name]
     unknown = sorted(set(only) - set(BENCHMARKS))
     if unknown:

@@ -172,6 +172,25 @@ def test_panel_gives_no_verdict_below_the_m5_size():
     assert panel.verdict(True, stages) == "not met"
 
 
+def test_panel_time_target_is_per_row_and_per_step_for_train():
+    """Ingest at 3x the reference's time per row misses; train is judged on its
+    wall time (a fixed number of steps), not per row."""
+    stages = {
+        "ingest": {"us_per_row": 6.0, "wall_s": 360.0, "meets_target": True},
+        "train": {"us_per_row": 0.3, "wall_s": 19.0, "meets_target": True},
+    }
+    reference = {
+        "ingest": {"us_per_row": 2.0, "wall_s": 2.0},
+        "train": {"us_per_row": 10.0, "wall_s": 10.0},
+    }
+    panel.add_time_ratios(stages, reference)
+    assert stages["ingest"]["time_ratio_vs_1m_rows"] == 3.0
+    assert stages["ingest"]["meets_target"] is False
+    assert stages["train"]["time_ratio_vs_1m_rows"] == 1.9
+    assert stages["train"]["meets_target"] is True
+    assert panel.verdict(True, stages) == "not met"
+
+
 def test_the_panel_params_pass_the_schema_and_write_a_sorted_panel(tmp_path):
     import pandas as pd
 
