@@ -9,8 +9,8 @@ first member's.
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
-import keras
 import pandas as pd
 
 from mtlstm import plots, resume
@@ -78,7 +78,9 @@ def main() -> None:
             cfg, bundle, arrays["targets"], arrays["train"]
         )
 
-    def build(member: int) -> keras.Model:
+    # Any, not keras.Model: importing keras before mtlstm would let TensorFlow's
+    # start-up lines through (mtlstm's import hides them).
+    def build(member: int) -> Any:
         model = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
         if member == 0:
             members = f" x {cfg.ensemble} members" if cfg.ensemble > 1 else ""

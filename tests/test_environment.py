@@ -263,6 +263,20 @@ def test_importing_tensorflow_through_mtlstm_prints_no_startup_noise():
     assert proc.stdout.strip() == importlib.metadata.version("tensorflow")
 
 
+@pytest.mark.parametrize("stage", ["train", "ablation", "evaluate", "backtest"])
+def test_tensorflow_stages_import_mtlstm_before_keras(stage):
+    """A stage that imports keras (or tensorflow) before anything of mtlstm
+    would print TensorFlow's start-up lines: loading its module (not running
+    its main) must write nothing to stderr."""
+    path = ROOT / "stages" / f"{stage}.py"
+    # The stage's imports, then TensorFlow for sure (ablation imports it late).
+    proc = run_python(
+        f"import runpy; runpy.run_path({str(path)!r}, run_name='x'); import tensorflow"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+
+
 def test_tf_log_level_zero_shows_the_startup_lines():
     """The filter is what hides them (so the test above can fail), and
     TF_CPP_MIN_LOG_LEVEL=0 is the way to see them."""
