@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mtlstm.config import Ingest, parse
+from mtlstm.config import Ingest, Task, parse
 from mtlstm.ingest import schema
 from mtlstm.io import write_json, write_parquet
 
@@ -96,3 +96,18 @@ def run_stage_cli(name: str, cwd: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def two_tasks(demand_horizon: list[int]) -> dict[str, Task]:
+    """The default params' two tasks on ``synthetic_table``'s columns: demand
+    regression over ``demand_horizon`` and a 3-class temperature task."""
+    return {
+        "demand": Task(type="regression", target="Demand", horizon=demand_horizon),
+        "temp_class": Task(
+            type="classification",
+            target="Temperature",
+            horizon=1,
+            bins=[15.0, 25.0],
+            classes=["cold", "mild", "hot"],
+        ),
+    }

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import synthetic_table, write_params
+from conftest import synthetic_table, two_tasks, write_params
 
 from mtlstm import resume, window
-from mtlstm.config import Features, Task, Train, load_params
+from mtlstm.config import Features, Train, load_params
 from mtlstm.errors import ConfigError
 
-TASKS = {
-    "demand": Task(type="regression", target="Demand", horizon=[1, 2]),
-    "temp_class": Task(
-        type="classification",
-        target="Temperature",
-        horizon=1,
-        bins=[15.0, 25.0],
-        classes=["cold", "mild", "hot"],
-    ),
-}
+TASKS = two_tasks([1, 2])
 FEATURES = Features(
     columns=["Demand", "Temperature", "Holiday"],
     calendar=["hour_of_day"],

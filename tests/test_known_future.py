@@ -11,23 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_table, write_params
+from conftest import synthetic_table, two_tasks, write_params
 
 from mtlstm import window
-from mtlstm.config import Features, Task, load_params
+from mtlstm.config import Features, load_params
 from mtlstm.errors import ConfigError, DataError
 from mtlstm.predict import future_origins, history_rows, read_input
 
-TASKS = {
-    "demand": Task(type="regression", target="Demand", horizon=[1, 3]),
-    "temp_class": Task(
-        type="classification",
-        target="Temperature",
-        horizon=1,
-        bins=[15.0, 25.0],
-        classes=["cold", "mild", "hot"],
-    ),
-}
+TASKS = two_tasks([1, 3])
 FEATURES = Features(
     columns=["Demand", "Temperature", "Holiday"],
     calendar=["hour_of_day", "day_of_week"],

@@ -9,11 +9,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_project, run_stage_cli, synthetic_table, write_params
+from conftest import (
+    make_project,
+    run_stage_cli,
+    synthetic_table,
+    two_tasks,
+    write_params,
+)
 from test_series import PANEL_CSV, panel_frame, panel_params
 
 from mtlstm import static, window
-from mtlstm.config import Features, Task, Train, load_params
+from mtlstm.config import Features, Train, load_params
 from mtlstm.errors import ConfigError, DataError
 
 # --- config -------------------------------------------------------------------
@@ -195,16 +201,7 @@ def test_predict_input_must_keep_the_trained_attributes():
 
 # --- the model ----------------------------------------------------------------
 
-TASKS = {
-    "demand": Task(type="regression", target="Demand", horizon=[1, 2]),
-    "temp_class": Task(
-        type="classification",
-        target="Temperature",
-        horizon=1,
-        bins=[15.0, 25.0],
-        classes=["cold", "mild", "hot"],
-    ),
-}
+TASKS = two_tasks([1, 2])
 FEATURES = Features(
     columns=["Demand", "Temperature", "Holiday"], calendar=[], timezone="UTC"
 )
