@@ -94,7 +94,7 @@ import tensorflow as tf
 
 from mtlstm.dataset import steps_per_epoch
 from mtlstm.errors import ConfigError, DataError
-from mtlstm.io import load_npy
+from mtlstm.io import load_npy, load_series
 from mtlstm.model import embeds_series, training_class_weights
 
 KINDS = ("none", "mirrored", "multi_worker")
@@ -497,14 +497,13 @@ def load_series_shard(
         )
     worker, workers = worker_place(strategy)
     n_rows = int(bundle["n_rows"])
-    codes = load_npy(windows / "series.npy", mmap=True)
+    codes = load_series(windows, bundle, mmap=True)  # checked against the bundle
     scaled_all = load_npy(windows / "scaled.npy", mmap=True)
-    for path, array in (("series.npy", codes), ("scaled.npy", scaled_all)):
-        if array.shape[0] != n_rows:
-            raise DataError(
-                f"{windows / path}: {array.shape[0]} rows, but preprocess.json "
-                f"says {n_rows}; rerun `dvc repro window`"
-            )
+    if scaled_all.shape[0] != n_rows:
+        raise DataError(
+            f"{windows / 'scaled.npy'}: {scaled_all.shape[0]} rows, but "
+            f"preprocess.json says {n_rows}; rerun `dvc repro window`"
+        )
     ends = {
         name: load_npy(split / f"{name}.npy", mmap=True) for name in ("train", "val")
     }

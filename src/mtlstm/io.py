@@ -102,11 +102,14 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def load_series(windows: str | Path, bundle: dict) -> np.ndarray | None:
+def load_series(
+    windows: str | Path, bundle: dict, mmap: bool = False
+) -> np.ndarray | None:
     """Every row's series code (``series.npy`` of the window stage's folder,
     code ``i`` is ``bundle["series"]["names"][i]``) when the bundle declares
     many series, else None; checked against the bundle, so a stale or foreign
-    file is refused instead of mislabelling series."""
+    file is refused instead of mislabelling series. ``mmap``: memory-mapped
+    (the checks read it once; the codes stay on disk)."""
     path = Path(windows) / "series.npy"
     fix = "rerun `dvc repro window` to rebuild data/windows"
     names = (bundle.get("series") or {}).get("names")
@@ -119,7 +122,7 @@ def load_series(windows: str | Path, bundle: dict) -> np.ndarray | None:
         return None
     if not path.is_file():
         raise DataError(f"{path}: not found, but the bundle declares series; {fix}")
-    codes = load_npy(path)
+    codes = load_npy(path, mmap=mmap)
     rows = bundle.get("n_rows", len(codes))
     if codes.shape != (rows,) or not np.issubdtype(codes.dtype, np.integer):
         raise DataError(
