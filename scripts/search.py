@@ -4,12 +4,18 @@ Needs the windows and splits of the current params.yaml (`dvc repro split`; `mak
 search` runs both). For every candidate below (train.* overrides of params.yaml)
 it trains the multi-task model and, per task, the single-task model with the same
 trunk, heads and budget (as the ablation stage does), and scores all of them on
-the validation windows in original units. A gradient-boosting reference on lag
-features (the baselines' `lag_features`, early-stopped on the validation split,
-which flatters it) is scored on the same windows. The test split is never read.
+the validation windows in original units. The baselines stage's gradient
+boosting on lag features (its iterations and, for classification, its class
+weighting chosen on the validation split, which flatters it) is scored on the
+same windows. The test split is never read.
 
     python scripts/search.py                     # every candidate
     python scripts/search.py --only old_defaults,task_ratio_temp_w0.1 --trace
+    python scripts/search.py --only params --seeds 42,1,2   # + mean over seeds
+
+One seed's ranking can be noise (on the French example the validation macro-F1
+of one setting moves by about 0.02 from seed to seed): `--seeds` trains every
+candidate (and its single-task models) once per seed and adds a row of the means.
 
 Writes search/results.json (and search/trace.csv with --trace: per epoch, every
 task's validation loss and score) and prints a Markdown table. Scores are
@@ -94,6 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--label", default="", help="record the (one) candidate under this name"
     )
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated seeds (default base.seed): every candidate is "
+        "trained once per seed, and the table adds the mean over the seeds",
+    )
     args = parser.parse_args(argv)
     # The params* candidates (on top of any params.yaml) run only when named.
     default = [n for n in CANDIDATES if not n.startswith("params")]
@@ -103,7 +115,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"search: unknown candidate(s) {unknown}; known: {list(CANDIDATES)}")
     if args.label and len(names) != 1:
         sys.exit("search: --label names one candidate; give one with --only")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+    except ValueError:
+        sys.exit(f"search: --seeds takes comma-separated integers, got {args.seeds!r}")
     params = load_params(args.params)
+    seeds = seeds or [params.base.seed]
     data = load_data()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,19 +131,29 @@ def main(argv: list[str] | None = None) -> None:
     traces: list[dict[str, Any]] = []
     # Keys added to train.* after a run was recorded take their (off) defaults.
     unset = budget(Train(loss_weights={}))
+    base = params.base.seed  # the seed of runs recorded before --seeds
     single_cache = {
-        json.dumps([task, {**unset, **e["budget"]}], sort_keys=True): run
+        _single_key(task, {**unset, **e["budget"]}, e.get("seed", base)): run
         for e in results.values()
         if "budget" in e
         for task, run in e.get("single_task", {}).items()
     }
-    for name in names:
+    for name, seed in [(n, s) for n in names for s in seeds]:
         cfg = dataclasses.replace(params.train, **CANDIDATES[name])
-        print(f"search: {name}: {CANDIDATES[name] or 'params.yaml as is'}", flush=True)
-        entry = {"overrides": CANDIDATES[name], "budget": budget(cfg)}
-        entry["multi_task"] = train_and_score(cfg, params.base.seed, data, None, name)
+        about = CANDIDATES[name] or "params.yaml as is"
+        print(f"search: {name}, seed {seed}: {about}", flush=True)
+        candidate = args.label or name
+        # One seed, the params' own: the label alone (as recorded before --seeds).
+        alone = seeds == [params.base.seed]
+        label = candidate if alone else f"{candidate}@seed{seed}"
+        entry = {
+            "overrides": CANDIDATES[name],
+            "budget": budget(cfg),
+            "seed": seed,
+            "candidate": candidate,
+        }
+        entry["multi_task"] = train_and_score(cfg, seed, data, None, name)
         traces += entry["multi_task"].pop("trace")
-        label = args.label or name
         results[label] = entry  # kept even if the single-task runs are cut short
         results_path.write_text(json.dumps(results, indent=2) + "\n")
         if not args.no_single:
@@ -134,11 +161,9 @@ def main(argv: list[str] | None = None) -> None:
             for task in data["bundle"]["tasks"]:
                 # Single-task models depend on the budget keys only (as the
                 # ablation stage): reuse an identical earlier run.
-                key = json.dumps([task["name"], budget(cfg)], sort_keys=True)
+                key = _single_key(task["name"], budget(cfg), seed)
                 if key not in single_cache:
-                    run = train_and_score(
-                        cfg, params.base.seed, data, task["name"], name
-                    )
+                    run = train_and_score(cfg, seed, data, task["name"], name)
                     traces += run.pop("trace")
                     single_cache[key] = run
                 entry["single_task"][task["name"]] = single_cache[key]
@@ -150,6 +175,10 @@ def main(argv: list[str] | None = None) -> None:
             pd.DataFrame(traces).to_csv(out / f"trace-{label}.csv", index=False)
             traces = []
     print(table(results, data["bundle"]))
+
+
+def _single_key(task: str, budget: dict[str, Any], seed: int) -> str:
+    return json.dumps([task, budget, seed], sort_keys=True)
 
 
 def budget(cfg: Any) -> dict[str, Any]:
@@ -257,50 +286,36 @@ def _scores(outputs: Any, bundle: dict, data: dict) -> dict[str, dict[str, float
 
 
 def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
-    """Boosted trees on the baselines' lag features, early-stopped on the
-    validation windows (an optimistic reference: it sees them to stop)."""
-    from sklearn.ensemble import (
-        HistGradientBoostingClassifier,
-        HistGradientBoostingRegressor,
-    )
-    from threadpoolctl import threadpool_limits
-
-    from mtlstm.baselines import lag_features
+    """The baselines stage's gradient boosting on lag features (iterations and,
+    for classification, the class weighting chosen on the validation windows,
+    which flatters it), scored on the same validation windows."""
+    from mtlstm.baselines import choose_lag_model, task_forecasts
 
     bundle, out = data["bundle"], {}
+    splits = {k: np.asarray(data[k], np.int64) for k in ("train", "val")}
+    rows = data.get("series_rows")
     for spec in bundle["tasks"]:
         series = data["targets"][spec["name"]]
-        xy = {}
-        for part in ("train", "val"):
-            ends = np.asarray(data[part], np.int64)
-            x = lag_features(series, data["scaled"], ends, bundle["lookback"])
-            xy[part] = (x, np.asarray(series)[ends + spec["horizon"]])
-        kind = spec["type"] == "regression"
-        cls = HistGradientBoostingRegressor if kind else HistGradientBoostingClassifier
-        model = cls(
-            max_iter=1000,
-            learning_rate=0.1,
-            early_stopping=True,
-            n_iter_no_change=20,
-            random_state=seed,
-        )
-        with threadpool_limits(limits=1, user_api="openmp"):
-            model.fit(*xy["train"], X_val=xy["val"][0], y_val=xy["val"][1])
-            x_val = xy["val"][0]
-            pred = model.predict(x_val) if kind else model.predict_proba(x_val)
-        rows = data.get("series_rows")
-        if kind:
-            val_series = metrics.window_series(rows, np.asarray(data["val"], np.int64))
-            pred = metrics.original_units(pred, spec, val_series)
-        actual = metrics.original_units(series, spec, rows)[
-            np.asarray(data["val"], np.int64) + spec["horizon"]
-        ]
-        out[spec["name"]] = metrics.score_task(spec, actual, pred)
-        out[spec["name"]]["rounds"] = int(model.n_iter_)
+        args = (series, data["scaled"], splits, bundle["lookback"], seed, rows)
+        fit = choose_lag_model(spec, *args)
+        forecast = task_forecasts(
+            spec,
+            series,
+            data["scaled"],
+            fit,
+            splits["train"],
+            splits["val"],
+            bundle["lookback"],
+            codes=rows,
+        )["hgb_lag"]
+        actual = metrics.actuals(spec, series, splits["val"], rows)
+        out[spec["name"]] = metrics.score_task(spec, actual, forecast)
     return out
 
 
 def table(results: dict[str, Any], bundle: dict) -> str:
+    """One row per recorded run, then per candidate trained with several seeds
+    (``--seeds``) a row of the means over its seeds."""
     tasks = [(t["name"], PRIMARY[t["type"]]) for t in bundle["tasks"]]
     head = ["candidate"]
     for name, key in tasks:
@@ -308,28 +323,63 @@ def table(results: dict[str, Any], bundle: dict) -> str:
     head += ["MTL epochs", "MTL s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     hgb = results.get("hgb_lag", {})
-    row = ["HGB-lag (val-stopped)"]
+    row = ["HGB-lag (baselines stage, val-chosen)"]
     for name, key in tasks:
         row += [f"{hgb[name][key]:.4g}" if name in hgb else "-", "", ""]
     lines.append("| " + " | ".join([*row, "", ""]) + " |")
+    runs = {c: _run_scores(e, tasks) for c, e in results.items() if c != "hgb_lag"}
+    groups: dict[str, list[str]] = {}
     for cand, entry in results.items():
-        if cand == "hgb_lag":
-            continue
-        mt, st = entry["multi_task"], entry.get("single_task", {})
-        row = [cand]
-        for name, key in tasks:
-            m = mt["val"][name][key]
-            s = st.get(name, {}).get("val", {}).get(name, {}).get(key)
-            # > 0: the multi-task model is better (MAE lower, F1 higher).
-            rel = (
-                "-"
-                if s is None
-                else f"{(s - m) / s if key == 'mae' else (m - s) / s:+.1%}"
-            )
-            row += [f"{m:.4g}", "-" if s is None else f"{s:.4g}", rel]
-        row += [str(mt["epochs"]), f"{mt['seconds']:.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
+        if cand != "hgb_lag":
+            groups.setdefault(entry.get("candidate", cand), []).append(cand)
+    means = {
+        f"{group} (mean of {len(members)} seeds)": _mean_scores(
+            [runs[m] for m in members]
+        )
+        for group, members in groups.items()
+        if len(members) > 1
+    }
+    for label, scores in {**runs, **means}.items():
+        lines.append("| " + " | ".join(_row(label, scores, tasks)) + " |")
     return "\n".join(lines)
+
+
+def _run_scores(entry: dict[str, Any], tasks: list[tuple[str, str]]) -> dict:
+    """Per task the multi-task and single-task primary scores (None if not run),
+    and the multi-task model's epochs and seconds."""
+    mt, st = entry["multi_task"], entry.get("single_task", {})
+    out: dict[str, Any] = {"epochs": mt["epochs"], "seconds": mt["seconds"]}
+    for name, key in tasks:
+        single = st.get(name, {}).get("val", {}).get(name, {}).get(key)
+        out[name] = (mt["val"][name][key], single)
+    return out
+
+
+def _mean_scores(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in runs[0]:
+        values = [r[field] for r in runs]
+        if field in ("epochs", "seconds"):
+            out[field] = float(np.mean(values))
+            continue
+        singles = [s for _, s in values]
+        out[field] = (
+            float(np.mean([m for m, _ in values])),
+            None if None in singles else float(np.mean(singles)),
+        )
+    return out
+
+
+def _row(label: str, scores: dict[str, Any], tasks: list[tuple[str, str]]) -> list:
+    row = [label]
+    for name, key in tasks:
+        m, s = scores[name]
+        # > 0: the multi-task model is better (MAE lower, F1 higher).
+        rel = (
+            "-" if s is None else f"{(s - m) / s if key == 'mae' else (m - s) / s:+.1%}"
+        )
+        row += [f"{m:.4g}", "-" if s is None else f"{s:.4g}", rel]
+    return [*row, f"{scores['epochs']:.3g}", f"{scores['seconds']:.0f}"]
 
 
 if __name__ == "__main__":

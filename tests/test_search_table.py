@@ -1,0 +1,60 @@
+"""scripts/search.py's table (pure, on hand-made results) and its --seeds check."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SEARCH = Path(__file__).resolve().parents[1] / "scripts" / "search.py"
+BUNDLE = {"tasks": [{"name": "y", "type": "regression"}]}
+
+
+def _search():
+    spec = importlib.util.spec_from_file_location("search_script", SEARCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _entry(mtl: float, single: float, seed: int, epochs: int) -> dict:
+    def run(mae: float) -> dict:
+        return {"val": {"y": {"mae": mae}}, "epochs": epochs, "seconds": 10.0}
+
+    return {
+        "seed": seed,
+        "candidate": "params",
+        "multi_task": run(mtl),
+        "single_task": {"y": run(single)},
+    }
+
+
+def test_table_adds_the_mean_over_seeds_of_a_candidate():
+    results = {
+        "hgb_lag": {"y": {"mae": 3.0}},
+        "params@seed1": _entry(2.0, 4.0, 1, 10),
+        "params@seed2": _entry(4.0, 4.0, 2, 20),
+        "other": {"multi_task": _entry(1.0, 1.0, 1, 5)["multi_task"]},
+    }
+    lines = _search().table(results, BUNDLE).splitlines()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
+    assert list(rows) == [
+        "HGB-lag (baselines stage, val-chosen)",
+        "params@seed1",
+        "params@seed2",
+        "other",
+        "params (mean of 2 seeds)",
+    ]
+    # Means 3.0 (MTL) and 4.0 (single): MTL 25% better; 15 epochs on average.
+    assert (
+        rows["params (mean of 2 seeds)"]
+        == "| params (mean of 2 seeds) | 3 | 4 | +25.0% | 15 | 10 |"
+    )
+    assert rows["params@seed1"] == "| params@seed1 | 2 | 4 | +50.0% | 10 | 10 |"
+    assert rows["other"] == "| other | 1 | - | - | 5 | 10 |"
+
+
+def test_seeds_must_be_integers():
+    with pytest.raises(SystemExit, match="--seeds takes comma-separated integers"):
+        _search().main(["--seeds", "42,one"])
