@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mtlstm.errors import DataError
-from mtlstm.predict import forecast_frame, origins, read_input
+from mtlstm.predict import check_every_series, forecast_frame, origins, read_input
 
 BUNDLE = {
     "ingest": {
@@ -160,6 +160,25 @@ def test_origins_refuse_input_shorter_than_one_lookback():
 def test_origins_refuse_input_without_a_full_lookback_between_gaps():
     with pytest.raises(DataError, match=r"x\.csv: no 3 consecutive rows"):
         origins(np.array([0, 0, 1, 1, 2]), 3, "x.csv")
+
+
+def test_every_series_of_a_long_table_must_get_a_forecast():
+    # Series 0 has 4 rows (origins 2, 3 with lookback 3); series 1 has 2 rows,
+    # series 2 has 3 rows split by a gap (segments 3 and 4): neither forecasts.
+    series = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2])
+    segment = np.array([0, 0, 0, 0, 1, 1, 2, 2, 3])
+    rows = np.arange(len(series))
+    ends = origins(segment, 3, "x.csv")
+    np.testing.assert_array_equal(ends, [2, 3])
+    names = ["north", "south", "west"]
+    with pytest.raises(
+        DataError,
+        match=r"x\.csv: series 'south' \(and 1 more series\) has no 3 consecutive "
+        r"rows between gaps \(2 row\(s\) after gridding\).*supply more history",
+    ):
+        check_every_series(series, rows, ends, names, 3, "x.csv")
+    # Without them every series forecasts: no error.
+    check_every_series(series[:4], rows[:4], ends, names, 3, "x.csv")
 
 
 def test_read_input_grids_and_breaks_at_gaps(tmp_path):

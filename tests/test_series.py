@@ -584,6 +584,24 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
     )
     assert proc.returncode == 2
     assert "series 'east' was not among the series" in proc.stderr
+    # A series with fewer rows than the lookback would get no forecast: refused,
+    # naming it, and nothing written.
+    short = new[(new["region"] != "south") | (new["Time"] >= "2024-03-07T03:00:00Z")]
+    out = project.root / "short_out.csv"
+    proc = project.run(
+        sys.executable,
+        "-m",
+        "mtlstm.cli",
+        "predict",
+        "--input",
+        str(_write(short, project.root / "short.csv")),
+        "--output",
+        str(out),
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "series 'south' has no 6 consecutive rows" in proc.stderr
+    assert not out.exists()
 
 
 def _write(frame: pd.DataFrame, path):

@@ -254,6 +254,7 @@ def _predict(args: argparse.Namespace) -> None:
 
     from mtlstm.io import read_json, write_csv
     from mtlstm.predict import (
+        check_every_series,
         forecast_frame,
         future_origins,
         observed_rows,
@@ -285,6 +286,9 @@ def _predict(args: argparse.Namespace) -> None:
     if bundle.get("known_future"):
         steps = bundle["known_future"]["steps"]
         ends = future_origins(ends, segment, steps)
+    if series is not None:
+        names = bundle["series"]["names"]
+        check_every_series(series, at, ends, names, bundle["lookback"], str(args.input))
     # Static attributes: the model embeds the codes it was trained with.
     check_static_input(table[observed], bundle, str(args.input))
     outputs = _run_model(args, bundle, table, ends, series)

@@ -296,6 +296,35 @@ def origins(segment: np.ndarray, lookback: int, label: str) -> np.ndarray:
     return ends
 
 
+def check_every_series(
+    series: np.ndarray,
+    observed: np.ndarray,
+    ends: np.ndarray,
+    names: list[str],
+    lookback: int,
+    label: str,
+) -> None:
+    """A long table: every series in the input gets at least one forecast. A
+    series without ``lookback`` consecutive rows between gaps (``origins`` over
+    the whole table cannot see it) would otherwise be left out without a word.
+
+    ``series``: every table row's series code; ``observed``: the observed rows'
+    indices; ``ends``: the origins."""
+    codes = np.asarray(series)[np.asarray(observed, np.int64)]
+    missing = np.setdiff1d(np.unique(codes), np.asarray(series)[ends])
+    if missing.size == 0:
+        return
+    first = int(missing[0])
+    more = f" (and {missing.size - 1} more series)" if missing.size > 1 else ""
+    raise DataError(
+        f"{label}: {ingest.series_label(names[first])}{more} has no {lookback} "
+        f"consecutive rows between gaps ({int(np.sum(codes == first))} row(s) "
+        f"after gridding), so it would get no forecast; one forecast needs a full "
+        f"lookback of {lookback} rows: supply more history for it, or leave it "
+        "out of the input"
+    )
+
+
 def forecast_frame(
     bundle: dict[str, Any],
     times: pd.Series,
