@@ -285,9 +285,27 @@ def train_and_score(
 def _scores(outputs: Any, bundle: dict, data: dict) -> dict[str, dict[str, float]]:
     if not isinstance(outputs, dict):  # a one-head model may return the array
         outputs = {bundle["tasks"][0]["name"]: outputs}
-    return metrics.score_outputs(
-        bundle, data["targets"], data["val"], outputs, data.get("series_rows")
-    )
+    rows, ends = data.get("series_rows"), np.asarray(data["val"], np.int64)
+    scores = metrics.score_outputs(bundle, data["targets"], ends, outputs, rows)
+    at_end = metrics.window_series(rows, ends)
+    for spec in bundle["tasks"]:
+        if spec["type"] == "classification":
+            name = spec["name"]
+            actual = metrics.actuals(spec, data["targets"][name], ends, rows)
+            proba = metrics.model_output(outputs[name], spec, at_end)
+            scores[name] |= class_f1(spec, actual, proba)
+    return scores
+
+
+def class_f1(spec: dict, actual: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """``f1_<class>`` of every class: where a macro-F1 difference comes from (a
+    rare class moves it by whole windows)."""
+    from sklearn.metrics import f1_score
+
+    n = len(spec["classes"])
+    predicted = np.asarray(proba).reshape(-1, n).argmax(axis=1)
+    f1 = f1_score(np.ravel(actual), predicted, labels=list(range(n)), average=None)
+    return {f"f1_{c}": float(v) for c, v in zip(spec["classes"], f1, strict=True)}
 
 
 def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
@@ -315,6 +333,8 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
         )["hgb_lag"]
         actual = metrics.actuals(spec, series, splits["val"], rows)
         out[spec["name"]] = metrics.score_task(spec, actual, forecast)
+        if spec["type"] == "classification":
+            out[spec["name"]] |= class_f1(spec, actual, forecast)
     return out
 
 

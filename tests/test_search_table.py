@@ -58,3 +58,20 @@ def test_table_adds_the_mean_over_seeds_of_a_candidate():
 def test_seeds_must_be_integers():
     with pytest.raises(SystemExit, match="--seeds takes comma-separated integers"):
         _search().main(["--seeds", "42,one"])
+
+
+def test_class_f1_scores_every_class_on_its_own():
+    spec = {"classes": ["low", "mid", "high"]}
+    actual = [0, 0, 1, 1, 2, 2]
+    # Predicted 0, 0, 1, 0, 2, 1: low P 2/3 R 1 -> 0.8; mid P 1/2 R 1/2 -> 0.5;
+    # high P 1 R 1/2 -> 2/3.
+    proba = [
+        [0.9, 0.1, 0.0],
+        [0.6, 0.3, 0.1],
+        [0.2, 0.7, 0.1],
+        [0.5, 0.4, 0.1],
+        [0.1, 0.2, 0.7],
+        [0.1, 0.6, 0.3],
+    ]
+    f1 = _search().class_f1(spec, actual, proba)
+    assert f1 == pytest.approx({"f1_low": 0.8, "f1_mid": 0.5, "f1_high": 2 / 3})
