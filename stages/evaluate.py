@@ -17,6 +17,12 @@ that produced the numbers: mtlstm.versions), and
 plots/{predictions,residuals,confusion,skill,steps,fan}.csv (one row set per
 task, faceted by task in dvc plots).
 
+Per class (metrics.per_class_rows): metrics/per_class.csv, one row per
+classification task, class and forecaster (the model, every baseline, the
+single-task model): that class's precision, recall and F1 on the test windows,
+where a macro-F1 difference comes from (header only without a classification
+task).
+
 Per series (mtlstm.per_series): metrics/per_series.csv, one row per task and
 series (data/windows/series.npy; without ingest.series one series, "all"): the
 model's, every baseline's and the single-task model's primary error on that
@@ -70,6 +76,7 @@ OUT_VERSIONS = Path("metrics/versions.json")
 OUT_SCORES = Path("metrics/scores.json")
 OUT_PREDICTIONS = Path("predictions/test.csv")
 OUT_PER_SERIES = Path("metrics/per_series.csv")
+OUT_PER_CLASS = Path("metrics/per_class.csv")
 PLOTS = Path("plots")
 PLOT_COLUMNS = {
     "predictions": ["time", "series", "value", "task"],
@@ -118,7 +125,7 @@ def main() -> None:
         forecast_frame(bundle, times, ends, outputs, targets, series=series_rows),
     )
     scores = metrics.score_outputs(bundle, targets, ends, outputs, series_rows)
-    report, tables, by_series = {}, {}, []
+    report, tables, by_series, by_class = {}, {}, [], []
     compare = functools.partial(
         uncertainty.compare,
         block=season,
@@ -136,6 +143,10 @@ def main() -> None:
             for ref, forecast in references[name].items()
         }
         skill = compare(model_loss, ref_losses)
+        if spec["type"] == "classification":
+            by_class += metrics.per_class_rows(
+                spec, actual, {"model": output, **references[name]}
+            )
         by_series.append(
             per_series.task_table(
                 spec,
@@ -191,6 +202,7 @@ def main() -> None:
     tables["per_series"] = [per_series.plot_table(table)]
     write_plots(tables)
     write_csv(OUT_PER_SERIES, table)
+    write_csv(OUT_PER_CLASS, pd.DataFrame(by_class, columns=metrics.PER_CLASS_COLUMNS))
     write_json(OUT_METRICS, report)
     write_json(OUT_VERSIONS, record)
     write_json(

@@ -56,6 +56,45 @@ def test_macro_f1_ignores_a_class_absent_from_truth_and_forecast():
     assert scores["accuracy"] == pytest.approx(1.0)
 
 
+def test_per_class_rows_oracle():
+    spec = {"name": "level", "classes": ["low", "mid", "high"]}
+    # Two windows x two steps (pooled); the truth holds no "high".
+    actual = np.array([[0, 0], [1, 1]])
+    model = np.eye(3)[[[0, 1], [1, 1]]]  # forecasts 0, 1, 1, 1
+    never = np.eye(3)[[[2, 2], [2, 2]]]  # always "high"
+    rows = metrics.per_class_rows(spec, actual, {"model": model, "never": never})
+    assert [(r["class"], r["forecaster"]) for r in rows] == [
+        ("low", "model"),
+        ("low", "never"),
+        ("mid", "model"),
+        ("mid", "never"),
+        ("high", "model"),
+        ("high", "never"),
+    ]
+    by = {(r["class"], r["forecaster"]): r for r in rows}
+    assert [by["low", "model"][k] for k in ("windows", "precision", "recall")] == [
+        2,
+        1.0,
+        0.5,
+    ]
+    assert by["low", "model"]["f1"] == pytest.approx(2 / 3)
+    # mid: 2 right of 3 forecast, both actual mid found.
+    assert by["mid", "model"]["precision"] == pytest.approx(2 / 3)
+    assert by["mid", "model"]["recall"] == 1.0
+    assert by["mid", "model"]["f1"] == pytest.approx(0.8)
+    # A class never forecast, and one never true: 0, not an error.
+    assert by["low", "never"]["precision"] == 0.0
+    assert by["high", "never"]["windows"] == 0
+    assert by["high", "never"]["f1"] == 0.0
+    # Over the classes present, the F1 column averages to the macro-F1.
+    f1 = [by[c, "model"]["f1"] for c in ("low", "mid")]
+    assert np.mean(f1) == pytest.approx(
+        metrics.score_task(
+            {"type": "classification", "classes": spec["classes"]}, actual, model
+        )["macro_f1"]
+    )
+
+
 def test_log_loss_keeps_the_full_label_set():
     actual = np.array([0, 1])
     proba = np.array([[0.5, 0.25, 0.25], [0.25, 0.5, 0.25]])  # c gets 1/4 each

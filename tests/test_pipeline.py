@@ -32,6 +32,8 @@ import pytest
 import yaml
 from numpy.testing import assert_array_equal
 
+from mtlstm import tasks
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DVC = VENV_BIN / "dvc"
@@ -776,6 +778,32 @@ def test_one_series_per_series_table_is_the_pooled_scores(project):
     plot = pd.read_csv(project.root / "plots/per_series.csv")
     assert plot["task"].tolist() == table["task"].tolist()
     assert plot["skill"].tolist() == table["skill"].tolist()
+
+
+def test_per_class_table_breaks_down_every_classifier(project):
+    """metrics/per_class.csv: per classification task, class and forecaster
+    (model, every baseline, single-task) precision, recall and F1 on the test
+    windows; where every class occurs, the model's F1 averages to its macro-F1
+    in evaluate.json."""
+    table = pd.read_csv(project.root / "metrics/per_class.csv")
+    report = project.read_json("metrics/evaluate.json")
+    bundle = project.read_json("data/windows/preprocess.json")
+    test_windows = len(np.load(project.root / "data/split/test.npy"))
+    classifiers = [t for t in bundle["tasks"] if t["type"] == "classification"]
+    assert classifiers, "the tiny pipeline needs a classification task"
+    assert sorted(table["task"].unique()) == sorted(t["name"] for t in classifiers)
+    for spec in classifiers:
+        rows = table[table["task"] == spec["name"]]
+        r = report[spec["name"]]
+        forecasters = ["model", *r["baselines"], "single_task"]
+        assert len(rows) == len(spec["classes"]) * len(forecasters)
+        assert rows["class"].unique().tolist() == spec["classes"]
+        assert rows["forecaster"].unique().tolist() == forecasters
+        model = rows[rows["forecaster"] == "model"]
+        assert model["windows"].sum() == test_windows * tasks.n_steps(spec)
+        assert rows[["precision", "recall", "f1"]].stack().between(0, 1).all()
+        if (model["windows"] > 0).all():
+            assert model["f1"].mean() == pytest.approx(r["model"]["macro_f1"])
 
 
 def test_panel_baselines_and_evaluate_break_scores_down_by_series(project, tmp_path):
