@@ -545,17 +545,7 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
     new = panel_frame(rows=150, seed=0, shuffle=True)
     new = new[new["Time"] >= "2024-03-06T12:00:00Z"]
     out = project.root / "forecast.csv"
-    proc = project.run(
-        sys.executable,
-        "-m",
-        "mtlstm.cli",
-        "predict",
-        "--input",
-        str(_write(new, project.root / "new.csv")),
-        "--output",
-        str(out),
-        check=False,
-    )
+    proc = _predict(project, str(_write(new, project.root / "new.csv")), str(out))
     assert proc.returncode == 0, proc.stderr
     forecast = pd.read_csv(out)
     assert forecast.columns[0] == "series"
@@ -571,16 +561,10 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
         both["forecast_x"].astype(float), both["forecast_y"].astype(float), rtol=1e-5
     )
     unknown = pd.concat([new, new[new["region"] == "north"].assign(region="east")])
-    proc = project.run(
-        sys.executable,
-        "-m",
-        "mtlstm.cli",
-        "predict",
-        "--input",
+    proc = _predict(
+        project,
         str(_write(unknown, project.root / "unknown.csv")),
-        "--output",
         str(project.root / "unknown_out.csv"),
-        check=False,
     )
     assert proc.returncode == 2
     assert "series 'east' was not among the series" in proc.stderr
@@ -588,20 +572,16 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
     # naming it, and nothing written.
     short = new[(new["region"] != "south") | (new["Time"] >= "2024-03-07T03:00:00Z")]
     out = project.root / "short_out.csv"
-    proc = project.run(
-        sys.executable,
-        "-m",
-        "mtlstm.cli",
-        "predict",
-        "--input",
-        str(_write(short, project.root / "short.csv")),
-        "--output",
-        str(out),
-        check=False,
-    )
+    proc = _predict(project, str(_write(short, project.root / "short.csv")), str(out))
     assert proc.returncode == 2
     assert "series 'south' has no 6 consecutive rows" in proc.stderr
     assert not out.exists()
+
+
+def _predict(project, source: str, out):
+    """`mtlstm predict --input source --output out` in the project; the process."""
+    command = [sys.executable, "-m", "mtlstm.cli", "predict", "--input", source]
+    return project.run(*command, "--output", str(out), check=False)
 
 
 def _write(frame: pd.DataFrame, path):
