@@ -16,7 +16,9 @@ perfect); then one row per task and reference with the skill on the task's
 primary error, its 95% bootstrap interval, the Diebold-Mariano p-value and a
 verdict ("beats gradient boosting", "sharing helped", ...) only where the
 interval excludes zero; for a task with quantiles also its pinball skill, and
-its interval coverage and width as rows of the first table. With ``--readme
+its interval coverage and width as rows of the first table; where
+metrics/per_class.csv exists, every classification task's F1 per class and
+forecaster. With ``--readme
 README.md`` it replaces the text between the ``<!-- results:start -->`` and
 ``<!-- results:end -->`` markers instead.
 """
@@ -24,6 +26,7 @@ README.md`` it replaces the text between the ``<!-- results:start -->`` and
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -54,6 +57,12 @@ INTERVAL_NOTE = (
     "over the test windows, and the Diebold-Mariano p-value of equal loss. A "
     "verdict is given only where the interval excludes 0."
 )
+PER_CLASS_NOTE = (
+    "F1 per class on the test windows (metrics/per_class.csv; it also holds "
+    "precision and recall): macro-F1 is the mean over the classes, so this "
+    "shows which class a macro-F1 difference comes from."
+)
+
 PINBALL_NOTE = (
     "Rows marked (pinball): the same for a task with quantiles, on its mean "
     "pinball loss over steps and quantile levels; `naive_interval` is "
@@ -213,7 +222,34 @@ def results_table(metrics_dir: Path) -> str:
         text += "\n\n" + markdown(cells, body) + "\n\n" + INTERVAL_NOTE
         if any(row[1].endswith(" (pinball)") for row in body):
             text += " " + PINBALL_NOTE
+    cells, body = per_class(metrics_dir / "per_class.csv")
+    if body:
+        text += "\n\n" + markdown(cells, body) + "\n\n" + PER_CLASS_NOTE
     return text
+
+
+def per_class(path: Path) -> tuple[list[str], list[list[str]]]:
+    """metrics/per_class.csv as one row per task and class: its test windows and
+    every forecaster's F1 (columns in the file's order); no rows without it."""
+    if not path.is_file():
+        return [], []
+    with path.open(newline="", encoding="utf-8") as f:
+        records = list(csv.DictReader(f))
+    forecasters = list(dict.fromkeys(r["forecaster"] for r in records))
+    f1: dict[tuple[str, str], dict[str, str]] = {}
+    windows: dict[tuple[str, str], str] = {}
+    for r in records:
+        key = (r["task"], r["class"])
+        windows[key] = r["windows"]
+        f1.setdefault(key, {})[r["forecaster"]] = fmt(float(r["f1"]))
+    shown = [n.replace("_", "-") if n == "single_task" else n for n in forecasters]
+    cells = ["task", "class", "test windows", *[f"F1 {n}" for n in shown]]
+    body = [
+        [f"`{task}`", f"`{label}`", f"{int(windows[task, label]):,}"]
+        + [f1[task, label].get(n, MISSING) for n in forecasters]
+        for task, label in f1
+    ]
+    return cells, body
 
 
 def replace_block(text: str, block: str) -> str:

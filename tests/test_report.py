@@ -223,6 +223,33 @@ def test_results_table_adds_single_task_column(tmp_path: Path) -> None:
     assert proc.stdout == TABLE_WITH_ABLATION + "\n"
 
 
+def test_results_table_adds_f1_per_class(tmp_path: Path) -> None:
+    folder = metrics_dir(tmp_path, ablation=True)
+    (folder / "per_class.csv").write_text(
+        "task,class,windows,forecaster,precision,recall,f1\n"
+        "temp_class,cold,1200,model,0.9,0.95,0.925\n"
+        "temp_class,cold,1200,persistence,0.8,0.8,0.8\n"
+        "temp_class,cold,1200,single_task,0.9,0.9,0.9\n"
+        "temp_class,hot,12,model,0.5,0.25,0.3333\n"
+        "temp_class,hot,12,persistence,0.0,0.0,0.0\n"
+        "temp_class,hot,12,single_task,1.0,0.5,0.6667\n",
+        encoding="utf-8",
+    )
+    proc = results_table("--metrics-dir", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(TABLE_WITH_ABLATION + "\n\n")
+    assert proc.stdout.endswith(
+        "| task | class | test windows | F1 model | F1 persistence "
+        "| F1 single-task |\n"
+        "|---|---|---|---|---|---|\n"
+        "| `temp_class` | `cold` | 1,200 | 0.925 | 0.800 | 0.900 |\n"
+        "| `temp_class` | `hot` | 12 | 0.333 | 0.000 | 0.667 |\n\n"
+        "F1 per class on the test windows (metrics/per_class.csv; it also holds "
+        "precision and recall): macro-F1 is the mean over the classes, so this "
+        "shows which class a macro-F1 difference comes from.\n"
+    )
+
+
 def test_results_table_replaces_readme_block(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(
