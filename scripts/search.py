@@ -91,6 +91,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # A seed ensemble on top of params.yaml (N x the training time):
     "params_ensemble3": {"ensemble": 3},
     "params_ensemble5": {"ensemble": 5},
+    # A checkpoint ensemble on top of params.yaml (no extra training):
+    "params_ckpt3": {"checkpoint_average": 3},
+    "params_ckpt5": {"checkpoint_average": 5},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
 

@@ -66,6 +66,8 @@ TRAIN_BUDGET = tuple(
         "static_embedding",
         # The single-task model gets as many members as the multi-task one.
         "ensemble",
+        # ... and averages as many of its best epochs.
+        "checkpoint_average",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -207,6 +209,10 @@ class Train:
     # data and budget, and save one model whose every head is their mean
     # (mtlstm.model.average_models); 1: one model.
     ensemble: int = 1
+    # K >= 2: each model is the mean of its run's K best epochs by the
+    # selection rule (a checkpoint ensemble: no extra training, K x the
+    # forecasting time; mtlstm.selection.EpochSnapshots); 1: the best epoch.
+    checkpoint_average: int = 1
 
 
 @dataclass(frozen=True)
@@ -883,6 +889,11 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
         problems.append(
             f"train.ensemble: must be >= 1 (1: one model; N: the mean of N models "
             f"seeded base.seed, base.seed + 1, ...), got {t.ensemble}"
+        )
+    if t.checkpoint_average < 1:
+        problems.append(
+            f"train.checkpoint_average: must be >= 1 (1: the best epoch; K: the "
+            f"mean of the K best epochs), got {t.checkpoint_average}"
         )
     if t.head_units < 0:
         problems.append(

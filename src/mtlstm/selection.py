@@ -26,12 +26,14 @@ the per-task losses (a dominated epoch never minimises a positive-weighted sum).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from mtlstm.balancing import WEIGHTED_LOSS, UncertaintyWeightedModel
+from mtlstm.io import atomic_path
 
 SELECTIONS = ("total", "task_ratio")
 
@@ -162,3 +164,78 @@ class TaskRatioStopping(keras.callbacks.EarlyStopping):
             chosen = min(self.candidates, key=lambda e: (scores[e], e))
             self.best, self.best_epoch = float(scores[chosen]), chosen
             self.best_weights = self.candidates[chosen]
+
+
+class EpochSnapshots(keras.callbacks.Callback):
+    """``train.checkpoint_average`` K > 1: every epoch's weights and the
+    validation loss(es) the stopper ranks epochs by, so that the K best epochs
+    by the run's own selection rule can be averaged afterwards (``best``): an
+    ensemble of one run's checkpoints, with no extra training.
+
+    Ranked as the stopper chooses: ``total`` by the monitored validation total,
+    ``task_ratio`` by ``ratio_scores`` of the per-task losses over the whole run
+    (so the best is the epoch the stopper keeps); ties go to the earlier epoch.
+    With ``directory`` (the resume folder) each epoch is also written to
+    ``directory/.snapshots/epoch-<e>.npz`` (a dot-name survives the checkpoint's
+    clean-up) by the ``writer``, and a run resumed at epoch ``first`` reads the
+    earlier ones back, so it ranks the same epochs as an uninterrupted run.
+    Must come before ``mtlstm.resume.EpochCheckpoint`` in the callbacks."""
+
+    def __init__(
+        self,
+        stopper: keras.callbacks.EarlyStopping,
+        directory: Path | None = None,
+        first: int = 0,
+        writer: bool = True,
+    ) -> None:
+        super().__init__()
+        self.stopper, self.first, self.writer = stopper, first, writer
+        self.directory = None if directory is None else Path(directory) / ".snapshots"
+        self.weights: dict[int, list[np.ndarray]] = {}
+        self.losses: dict[int, list[float]] = {}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.weights, self.losses = {}, {}
+        for epoch in range(self.first):
+            path = None if self.directory is None else self._path(epoch)
+            if path is None or not path.is_file():
+                raise RuntimeError(
+                    f"train.checkpoint_average: the weights of epoch {epoch + 1}, "
+                    f"needed to resume after epoch {self.first}, are missing "
+                    f"({path}); delete the resume folder to train from the start"
+                )
+            with np.load(path) as saved:
+                n = len(saved.files) - 1
+                self.losses[epoch] = saved["losses"].tolist()
+                self.weights[epoch] = [saved[f"w{i}"] for i in range(n)]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if isinstance(self.stopper, TaskRatioStopping):
+            losses = self.stopper.task_losses(logs)
+        else:
+            losses = [float(logs[self.stopper.monitor])]
+        self.losses[epoch] = losses
+        self.weights[epoch] = [np.asarray(w) for w in self.model.get_weights()]
+        if self.directory is not None and self.writer:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            arrays = {f"w{i}": w for i, w in enumerate(self.weights[epoch])}
+            with atomic_path(self._path(epoch), suffix=".npz") as tmp:
+                np.savez(tmp, losses=np.asarray(losses), **arrays)
+
+    def _path(self, epoch: int) -> Path:
+        return self.directory / f"epoch-{epoch}.npz"
+
+    def ranked(self) -> list[int]:
+        """The epochs (0-based), best first."""
+        epochs = sorted(self.losses)
+        history = np.asarray([self.losses[e] for e in epochs], dtype=np.float64)
+        if isinstance(self.stopper, TaskRatioStopping):
+            scores = ratio_scores(history)
+        else:
+            scores = history[:, 0]
+        return [epochs[i] for i in sorted(range(len(epochs)), key=lambda i: scores[i])]
+
+    def best(self, k: int) -> list[list[np.ndarray]]:
+        """The weights of the ``k`` best epochs (fewer if the run had fewer)."""
+        return [self.weights[e] for e in self.ranked()[:k]]

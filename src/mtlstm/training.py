@@ -19,7 +19,7 @@ from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
 from mtlstm.dataset import make_dataset, steps_per_epoch
 from mtlstm.distribute import global_batch_size, is_chief, shard_dataset
-from mtlstm.selection import make_stopper
+from mtlstm.selection import EpochSnapshots, make_stopper
 from mtlstm.tf_setup import make_deterministic
 
 
@@ -51,6 +51,25 @@ def fit(
     ``extra`` callbacks run after the others (e.g. to trace every epoch).
     ``label`` starts the progress bar and the summary line (EpochProgress).
     """
+    return _fit(
+        model, cfg, seed, arrays, bundle, dirs, fingerprint, strategy, extra, label
+    )[0]
+
+
+def _fit(
+    model: keras.Model,
+    cfg: Train,
+    seed: int,
+    arrays: dict[str, Any],
+    bundle: dict[str, Any],
+    dirs: dict[str, Path],
+    fingerprint: str,
+    strategy: tf.distribute.Strategy | None = None,
+    extra: list[keras.callbacks.Callback] | None = None,
+    label: str = "train",
+) -> tuple[keras.Model, EpochSnapshots | None]:
+    """``fit``, and with ``train.checkpoint_average`` > 1 the run's
+    ``EpochSnapshots`` (every epoch's weights, ranked by the selection rule)."""
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
     with strategy.scope():  # a model loaded outside would train on one device
@@ -107,6 +126,10 @@ def fit(
         callbacks.append(_live_callback(live_dir, resumed=first > 0))
     if chief:
         callbacks.append(EpochProgress(label, cfg.epochs, first))
+    snapshots = None
+    if cfg.checkpoint_average > 1:  # before the checkpoint: see EpochSnapshots
+        snapshots = EpochSnapshots(stop, dirs["resume"], first, writer=chief)
+        callbacks.append(snapshots)
     callbacks += [checkpoint, *(extra or [])]
     model.fit(
         train_ds,
@@ -119,7 +142,7 @@ def fit(
         shuffle=False,  # make_dataset already shuffles, keyed by (seed, epoch)
         verbose=0,  # EpochProgress: a bar on a terminal, one line in a log
     )
-    return model
+    return model, snapshots
 
 
 def fit_members(
@@ -143,7 +166,11 @@ def fit_members(
     plots/training.csv show member 0) and checkpoint under ``dirs['resume'] /
     .member-<i>``: a dot-name survives member 0's checkpoint clean-up, and
     clearing ``dirs['resume']`` clears them all. A killed run resumes member
-    by member: finished members are restored, not retrained."""
+    by member: finished members are restored, not retrained.
+
+    ``train.checkpoint_average`` K > 1: each member comes back as K models, the
+    weights of its K best epochs by the selection rule (the best first, the
+    model ``fit`` keeps), so the average is over members and checkpoints."""
     strategy = strategy or tf.distribute.get_strategy()
     n, members = cfg.ensemble, []
     for i in range(n):
@@ -156,20 +183,25 @@ def fit_members(
             member_dirs = {"live": None, "resume": resume_dir}
         name = label if n == 1 else f"{label} member {i + 1}/{n}"
         stamp = fingerprint if i == 0 else f"{fingerprint}-member-{i}"
-        members.append(
-            fit(
-                model,
-                cfg,
-                seed + i,
-                arrays,
-                bundle,
-                member_dirs,
-                stamp,
-                strategy,
-                extra,
-                name,
-            )
+        model, snapshots = _fit(
+            model,
+            cfg,
+            seed + i,
+            arrays,
+            bundle,
+            member_dirs,
+            stamp,
+            strategy,
+            extra,
+            name,
         )
+        members.append(model)
+        if snapshots is not None:
+            for weights in snapshots.best(cfg.checkpoint_average)[1:]:
+                with strategy.scope():
+                    checkpoint = build(i)  # the same layers, then those weights
+                checkpoint.set_weights(weights)
+                members.append(checkpoint)
     return members
 
 
