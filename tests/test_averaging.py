@@ -55,7 +55,7 @@ def _fit(tmp_path, momentum: float):
     )
     snap = _Snapshot()
     dirs = {"live": None, "resume": tmp_path / "resume"}
-    model = fit(model, cfg, 0, _arrays(), BUNDLE, dirs, "fp", extra=[snap])
+    model, _ = fit(model, cfg, 0, _arrays(), BUNDLE, dirs, "fp", extra=[snap])
     return model, snap
 
 

@@ -542,7 +542,7 @@ def _series_worker(strategy, out: Path, index: int) -> None:
         "series": arrays["series"][val],
     }
     logs = Logs(inputs, arrays["targets"]["demand"][val + 1])
-    model = fit(model, cfg, 0, arrays, bundle, dirs, "fp", strategy, extra=[logs])
+    model, _ = fit(model, cfg, 0, arrays, bundle, dirs, "fp", strategy, extra=[logs])
     _save_weights(model, out / f"weights-{index}.npz")
     result["logs"] = logs.epochs
     (out / f"result-{index}.json").write_text(json.dumps(result))

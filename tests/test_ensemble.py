@@ -156,7 +156,7 @@ def test_ensemble_of_one_is_the_single_model_unchanged(tmp_path):
     bundle, arrays = _data()
     model = make_model(cfg, bundle, arrays["scaled"].shape[1])
     dirs = {"live": None, "resume": tmp_path / "plain"}
-    model = fit(model, cfg, 7, arrays, bundle, dirs, "test")
+    model, _ = fit(model, cfg, 7, arrays, bundle, dirs, "test")
     for ours, theirs in zip(members[0].weights, model.weights, strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 

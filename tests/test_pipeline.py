@@ -401,20 +401,23 @@ def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(proje
     assert project.status() == {}
 
 
-def test_checkpoint_average_retrains_the_single_task_models_too(project):
-    """train.checkpoint_average is part of the budget: the ablation averages as
-    many of its best epochs; the saved model holds one member per epoch."""
+@pytest.mark.parametrize("key", ["ensemble", "checkpoint_average"])
+def test_averaging_keys_retrain_the_single_task_models_too(project, key):
+    """train.ensemble (seeded members) and train.checkpoint_average (each run's
+    best epochs) are budget keys: the ablation averages as many models. The
+    saved model holds one member per model averaged (seeds x epochs), and
+    evaluate reads it as is."""
 
     def change(params):
         train = params["train"]
-        k = train.get("checkpoint_average", 1)
-        train["checkpoint_average"] = 1 if k == 2 else 2
+        # 1 <-> 2 (checkpoint_average 5 over the tiny run's 2 epochs is 2 too).
+        train[key] = 1 if train.get(key, 1) > 1 else 2
 
     project.set_params(change)
     status = project.status()
     assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
     for stage in ("ablation@demand", "ablation@temp_class"):
-        assert "train.checkpoint_average" in json.dumps(status[stage]), stage
+        assert f"train.{key}" in json.dumps(status[stage]), stage
     assert project.repro() == [
         "train",
         "ablation@demand",
@@ -422,43 +425,8 @@ def test_checkpoint_average_retrains_the_single_task_models_too(project):
         "evaluate",
     ]
     train = project.params()["train"]
-    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
-        config = json.loads(archive.read("config.json"))
-    members = [
-        layer["name"]
-        for layer in config["config"]["layers"]
-        if layer["name"].startswith("member_")
-    ]
-    n = train.get("ensemble", 1) * min(train["checkpoint_average"], train["epochs"])
-    assert members == ([f"member_{i}" for i in range(n)] if n > 1 else [])
-    assert not (project.root / "models/.resume").exists()
-    report = project.read_json("metrics/evaluate.json")
-    assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
-    assert project.status() == {}
-
-
-def test_ensemble_retrains_the_single_task_models_too(project):
-    """train.ensemble is part of the budget: the ablation averages as many
-    members. The saved model holds the members and evaluate reads it as is."""
-
-    def change(params):
-        train = params["train"]
-        train["ensemble"] = 1 if train.get("ensemble", 1) == 2 else 2
-
-    project.set_params(change)
-    status = project.status()
-    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
-    for stage in ("ablation@demand", "ablation@temp_class"):
-        assert "train.ensemble" in json.dumps(status[stage]), stage
-    assert project.repro() == [
-        "train",
-        "ablation@demand",
-        "ablation@temp_class",
-        "evaluate",
-    ]
-    train = project.params()["train"]
-    # Times the checkpoints each member averages (the test above may set it).
-    n = train["ensemble"] * min(train.get("checkpoint_average", 1), train["epochs"])
+    epochs = min(train.get("checkpoint_average", 1), train["epochs"])
+    n = train.get("ensemble", 1) * epochs
     with zipfile.ZipFile(project.root / "models/model.keras") as archive:
         config = json.loads(archive.read("config.json"))
     members = [
@@ -469,7 +437,7 @@ def test_ensemble_retrains_the_single_task_models_too(project):
     assert members == ([f"member_{i}" for i in range(n)] if n > 1 else [])
     curves = pd.read_csv(project.root / "plots/training.csv")  # member 0's
     assert curves["task"].nunique() == len(tasks_of(project))
-    assert curves["epoch"].max() <= project.params()["train"]["epochs"]
+    assert curves["epoch"].max() <= train["epochs"]
     assert not (project.root / "models/.resume").exists()
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())

@@ -34,14 +34,16 @@ def fit(
     strategy: tf.distribute.Strategy | None = None,
     extra: list[keras.callbacks.Callback] | None = None,
     label: str = "train",
-) -> keras.Model:
+) -> tuple[keras.Model, EpochSnapshots | None]:
     """Train on ``arrays['train']`` ends, early-stop on ``arrays['val']`` ends.
 
     ``arrays`` holds ``scaled`` (N x F), ``targets`` ({task: per-row values}),
     ``train`` and ``val`` (window end rows), and ``series`` (per-row series
     codes) when the model embeds them; ``dirs`` the ``live`` (DVCLive, or
-    None for no curves) and ``resume`` directories. Returns the trained model:
-    a resumed run continues from the saved one, so use the returned model.
+    None for no curves) and ``resume`` directories. Returns the trained model
+    (a resumed run continues from the saved one, so use the returned model)
+    and, with ``train.checkpoint_average`` > 1, the run's ``EpochSnapshots``
+    (every epoch's weights, ranked by the selection rule), else None.
     ``arrays['scaled']`` is replaced by its tensor (``mtlstm.dataset`` takes
     either), so that its NumPy copy is freed unless held elsewhere.
 
@@ -51,25 +53,6 @@ def fit(
     ``extra`` callbacks run after the others (e.g. to trace every epoch).
     ``label`` starts the progress bar and the summary line (EpochProgress).
     """
-    return _fit(
-        model, cfg, seed, arrays, bundle, dirs, fingerprint, strategy, extra, label
-    )[0]
-
-
-def _fit(
-    model: keras.Model,
-    cfg: Train,
-    seed: int,
-    arrays: dict[str, Any],
-    bundle: dict[str, Any],
-    dirs: dict[str, Path],
-    fingerprint: str,
-    strategy: tf.distribute.Strategy | None = None,
-    extra: list[keras.callbacks.Callback] | None = None,
-    label: str = "train",
-) -> tuple[keras.Model, EpochSnapshots | None]:
-    """``fit``, and with ``train.checkpoint_average`` > 1 the run's
-    ``EpochSnapshots`` (every epoch's weights, ranked by the selection rule)."""
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
     with strategy.scope():  # a model loaded outside would train on one device
@@ -183,7 +166,7 @@ def fit_members(
             member_dirs = {"live": None, "resume": resume_dir}
         name = label if n == 1 else f"{label} member {i + 1}/{n}"
         stamp = fingerprint if i == 0 else f"{fingerprint}-member-{i}"
-        model, snapshots = _fit(
+        model, snapshots = fit(
             model,
             cfg,
             seed + i,
