@@ -77,7 +77,9 @@ def tiny_params() -> dict:
     params["ingest"]["source"] = CSV
     # A horizon above 1: scoring must read row e + horizon, not e + 1.
     params["tasks"]["demand"]["horizon"] = 3
-    params["train"].update(layers=[8], epochs=2, batch_size=64)
+    # One saved model, whose layers tests read (checkpoint averaging has its own
+    # test below, and tests/test_checkpoint_average.py).
+    params["train"].update(layers=[8], epochs=2, batch_size=64, checkpoint_average=1)
     params["window"]["lookback"] = 6
     params["evaluate"]["plot_points"] = 24
     return params
