@@ -301,14 +301,10 @@ def _scores(outputs: Any, bundle: dict, data: dict) -> dict[str, dict[str, float
 
 
 def class_f1(spec: dict, actual: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """``f1_<class>`` of every class: where a macro-F1 difference comes from (a
-    rare class moves it by whole windows)."""
-    from sklearn.metrics import f1_score
-
-    n = len(spec["classes"])
-    predicted = np.asarray(proba).reshape(-1, n).argmax(axis=1)
-    f1 = f1_score(np.ravel(actual), predicted, labels=list(range(n)), average=None)
-    return {f"f1_{c}": float(v) for c, v in zip(spec["classes"], f1, strict=True)}
+    """``f1_<class>`` of every class (``metrics.per_class_rows``): where a
+    macro-F1 difference comes from (a rare class moves it by whole windows)."""
+    rows = metrics.per_class_rows(spec, actual, {"model": proba})
+    return {f"f1_{r['class']}": r["f1"] for r in rows}
 
 
 def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:

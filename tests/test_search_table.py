@@ -61,7 +61,7 @@ def test_seeds_must_be_integers():
 
 
 def test_class_f1_scores_every_class_on_its_own():
-    spec = {"classes": ["low", "mid", "high"]}
+    spec = {"name": "level", "classes": ["low", "mid", "high"]}
     actual = [0, 0, 1, 1, 2, 2]
     # Predicted 0, 0, 1, 0, 2, 1: low P 2/3 R 1 -> 0.8; mid P 1/2 R 1/2 -> 0.5;
     # high P 1 R 1/2 -> 2/3.
