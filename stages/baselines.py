@@ -108,6 +108,8 @@ def report(spec: dict, run) -> None:
         if isinstance(weights, list):
             weights = ", ".join(sorted(set(weights)))
         chosen += f", class_weight {weights}"
+    if "known_future_columns" in fit:
+        chosen += f", {fit['known_future_columns']} known-future column(s)"
     print(f"baselines: {task}: {chosen} (chosen on validation)")
     for split, scores in (("val", run.val[task]), ("test", run.test[task])):
         shown = ", ".join(f"{name} {s[key]:.4g}" for name, s in scores.items())

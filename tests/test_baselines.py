@@ -179,6 +179,49 @@ def test_lag_features_are_lags_plus_origin_row():
         baselines.lag_features(series, scaled, np.array([1]), lookback=3)
 
 
+def test_lag_features_read_known_future_columns_at_the_target_row():
+    series = np.arange(10.0)
+    scaled = np.arange(20.0).reshape(10, 2)
+    ends = np.array([2, 5])
+    # Column 1 at row e + 2 (rows 4 and 7), after the origin row, before the code.
+    x = baselines.lag_features(series, scaled, ends, 3, known=((1,), 2))
+    assert_array_equal(x, [[0, 1, 2, 4, 5, 9], [3, 4, 5, 10, 11, 15]])
+    codes = np.arange(10) * 10
+    x = baselines.lag_features(series, scaled, ends, 3, codes, known=((0, 1), 1))
+    assert_array_equal(x[:, -3:], [[6, 7, 20], [12, 13, 50]])
+
+
+def known_future_problem() -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    """The target at t + 1 is column 1 at t + 1 (a forecast published ahead)
+    plus a little noise; nothing at t predicts it."""
+    rng = np.random.default_rng(4)
+    n = 600
+    scaled = rng.normal(size=(n, 2)).astype(np.float32)
+    series = np.zeros(n, np.float32)
+    series[1:] = scaled[1:, 1] + 0.05 * rng.normal(size=n - 1)
+    splits = {
+        "train": np.arange(2, 360),
+        "val": np.arange(361, 480),
+        "test": np.arange(481, n - 1),
+    }
+    bundle = {"lookback": 3, "tasks": [regression_spec()]}
+    return bundle, series, scaled, splits
+
+
+def test_hgb_reads_known_future_inputs_the_bundle_declares():
+    bundle, series, scaled, splits = known_future_problem()
+    targets = {"load": series}
+    blind = baselines.run_baselines(bundle, scaled, targets, splits)
+    known = {**bundle, "known_future": {"names": ["f"], "features": [1], "steps": 1}}
+    sighted = baselines.run_baselines(known, scaled, targets, splits)
+    # Without the column at the target time the trees can only guess the mean.
+    assert blind.test["load"]["hgb_lag"]["mae"] > 0.6 * STD
+    assert sighted.test["load"]["hgb_lag"]["mae"] < 0.2 * STD
+    assert sighted.hgb["load"].known_columns == (1,)
+    assert sighted.hgb["load"].summary()["known_future_columns"] == 1
+    assert "known_future_columns" not in blind.hgb["load"].summary()
+
+
 def ar_series(n: int = 600, seed: int = 0) -> np.ndarray:
     """x[t+1] = -0.8 x[t] + noise: learnable from the last lag, while
     persistence (which predicts x[t]) is wrong by ~1.8 |x[t]|."""

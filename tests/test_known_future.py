@@ -325,6 +325,10 @@ def test_pipeline_and_predict_with_known_future(tmp_path_factory):
     report = json.loads((project.root / "metrics/evaluate.json").read_text())
     # The single-task models (ablation) were trained and scored with it too.
     assert set(report["demand"]["single_task"]) >= {"mae"}
+    # Gradient boosting read them too (Holiday: 1 column, hour_of_day: sin, cos),
+    # per step of demand's range.
+    chosen = json.loads((project.root / "metrics/baselines_val.json").read_text())
+    assert chosen["demand"]["hgb_lag"]["known_future_columns"] == 3
 
     source = pd.read_csv(project.root / CSV)
     history = source.iloc[-30:-3].copy()

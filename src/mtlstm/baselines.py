@@ -17,6 +17,12 @@ persistence plus, per step, the empirical quantiles of persistence's residuals
 on the training windows; its pinball loss is what the model's pinball skill is
 measured against.
 
+Known-future inputs (``features.known_future``: e.g. a load forecast
+published a day ahead) reach the lag model as the model gets them: their
+scaled columns at the booster's own target row ``e + step``, after the origin
+row. Without them the trees would forecast from less than the model and the
+comparison would flatter the model.
+
 A panel (``ingest.series``: ``data/windows/series.npy`` holds each row's series
 code) changes two things. Seasonal naive reads the value one season before the
 target only in the SAME series (the row with that series code and that grid
@@ -33,6 +39,7 @@ baselines stay cheap to run and to test.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -80,6 +87,9 @@ class HGBFit:
     # A panel: how the series code entered ("categorical" or "ordinal", the
     # last feature column); None: no series declared, no such column.
     series_feature: str | None = None
+    # Columns of the scaled matrix read at the target row (known-future
+    # inputs); predictions read the same ones.
+    known_columns: tuple[int, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """What was chosen, for metrics/baselines_val.json."""
@@ -93,6 +103,8 @@ class HGBFit:
             out["val_macro_f1"] = dict(self.val_macro_f1)
         if self.series_feature is not None:
             out["series_feature"] = self.series_feature
+        if self.known_columns:
+            out["known_future_columns"] = len(self.known_columns)
         return out
 
 
@@ -121,7 +133,7 @@ class StepFits:
         out: dict[str, Any] = {"steps": self.steps}
         for key in each[0]:
             values = [e[key] for e in each]
-            scalar = key in ("max_iter", "series_feature")
+            scalar = key in ("max_iter", "series_feature", "known_future_columns")
             out[key] = values[0] if scalar else values
         return out
 
@@ -269,13 +281,17 @@ def lag_features(
     ends: np.ndarray,
     lookback: int,
     codes: np.ndarray | None = None,
+    known: tuple[tuple[int, ...], int] = ((), 0),
 ) -> np.ndarray:
-    """``n x (lookback + F)`` tabular inputs for the windows ending at ``ends``
-    (``n x (lookback + F + 1)`` with ``codes``).
+    """``n x (lookback + F + K)`` tabular inputs for the windows ending at
+    ``ends`` (one more column with ``codes``).
 
     Columns: the task's own per-row series at rows ``e - lookback + 1 .. e``
     (scaled value or class index), then the full scaled feature row at ``e``,
-    then, in a panel, the window's series code (``codes[e]``).
+    then ``known = (columns, step)``: those ``K`` scaled columns at the target
+    row ``e + step`` (the known-future inputs, ``features.known_future``, which
+    the model reads at the target times too), then, in a panel, the window's
+    series code (``codes[e]``).
     Deliberately NOT an ``n x lookback x F`` window tensor: the project never
     materializes those (memory), and one lag series plus the origin row is
     what a tabular model can use anyway.
@@ -289,10 +305,22 @@ def lag_features(
     rows = ends[:, None] + np.arange(1 - lookback, 1)
     lags = np.asarray(series, np.float32)[rows]
     columns = [lags, np.asarray(scaled, np.float32)[ends]]
+    known_columns, step = known
+    if known_columns:
+        future = np.asarray(scaled, np.float32)[ends + step]
+        columns.append(future[:, np.asarray(known_columns, np.int64)])
     if codes is not None:
         # float32 holds every integer code below 2**24 exactly.
         columns.append(np.asarray(codes, np.float32)[ends][:, None])
     return np.hstack(columns)
+
+
+def known_future_columns(bundle: dict[str, Any]) -> tuple[int, ...]:
+    """The scaled-matrix columns of the bundle's known-future inputs (none
+    declared: empty). The lag model reads them at its target row, so it gets
+    what the model gets (a fair baseline)."""
+    spec = bundle.get("known_future")
+    return tuple(int(c) for c in spec["features"]) if spec else ()
 
 
 def series_feature(codes: np.ndarray | None, train_ends: np.ndarray) -> str | None:
@@ -312,11 +340,13 @@ def _hgb_data(
     ends: np.ndarray,
     lookback: int,
     codes: np.ndarray | None = None,
+    known_columns: tuple[int, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lag features and targets (the per-row series at ``e + horizon``: scaled
     value or class index) of the windows ending at ``ends``."""
     ends = np.asarray(ends, np.int64)
-    x = lag_features(series, scaled, ends, lookback, codes)
+    known = (known_columns, spec["horizon"])
+    x = lag_features(series, scaled, ends, lookback, codes, known)
     y = np.asarray(series)[ends + spec["horizon"]]
     if spec["type"] == "regression":
         return x, y.astype(np.float64)
@@ -333,19 +363,23 @@ def fit_hgb(
     seed: int,
     class_weight: str | None = None,
     codes: np.ndarray | None = None,
+    known_columns: tuple[int, ...] = (),
 ) -> HGBFit:
     """Boosted trees on lag features: fitted on the training windows, with the
     number of iterations chosen by the loss on the validation windows. In a
     panel (``codes``) one global model, the series code its last feature
-    (``series_feature``).
+    (``series_feature``). ``known_columns``: scaled columns also read at the
+    target row (known-future inputs, as the model gets them).
 
     Reads the target rows the training and validation windows predict, never a
     test row. Validation windows of a class that no training window predicts
     are left out of the stopping loss (the classifier cannot forecast that
     class, and its log-loss there would be infinite whatever the iteration).
     """
-    x, y = _hgb_data(spec, series, scaled, train_ends, lookback, codes)
-    x_val, y_val = _hgb_data(spec, series, scaled, val_ends, lookback, codes)
+    known_columns = tuple(int(c) for c in known_columns)
+    data = (series, scaled)
+    x, y = _hgb_data(spec, *data, train_ends, lookback, codes, known_columns)
+    x_val, y_val = _hgb_data(spec, *data, val_ends, lookback, codes, known_columns)
     kind = series_feature(codes, train_ends)
     settings = {
         **HGB_PARAMS,
@@ -369,7 +403,9 @@ def fit_hgb(
             # One training class: nothing to boost, nothing to stop early.
             with threadpool_limits(limits=1, user_api="openmp"):  # see below
                 model.set_params(max_iter=1, early_stopping=False).fit(x, y)
-            return HGBFit(model, 1, class_weight, series_feature=kind)
+            return HGBFit(
+                model, 1, class_weight, series_feature=kind, known_columns=known_columns
+            )
         seen = np.isin(y_val, y)
         x_val, y_val = x_val[seen], y_val[seen]
     if len(y_val) == 0:
@@ -386,7 +422,9 @@ def fit_hgb(
     # validation_score_[i] is minus the validation loss after i iterations (0:
     # the constant start); the first best wins ties, with at least one tree.
     n_iter = max(1, int(np.argmax(model.validation_score_)))
-    return HGBFit(model, n_iter, class_weight, series_feature=kind)
+    return HGBFit(
+        model, n_iter, class_weight, series_feature=kind, known_columns=known_columns
+    )
 
 
 def predict_hgb(
@@ -408,7 +446,8 @@ def predict_hgb(
             "series codes must be given exactly when the booster was fitted "
             "with them (a panel)"
         )
-    x = lag_features(series, scaled, ends, lookback, codes)
+    known = (fit.known_columns, spec["horizon"])
+    x = lag_features(series, scaled, ends, lookback, codes, known)
     with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
         if spec["type"] == "regression":
             staged = model.staged_predict(x)
@@ -445,19 +484,21 @@ def choose_hgb(
     lookback: int,
     seed: int,
     codes: np.ndarray | None = None,
+    known_columns: tuple[int, ...] = (),
 ) -> HGBFit:
     """The booster with its iterations chosen on validation; for classification
     also its class weighting: ``"balanced"`` only if it gives a strictly higher
     validation macro-F1 than no weighting."""
     args = (spec, series, scaled, splits["train"], splits["val"], lookback, seed)
+    inputs = {"codes": codes, "known_columns": known_columns}
     if spec["type"] == "regression":
-        return fit_hgb(*args, codes=codes)
+        return fit_hgb(*args, **inputs)
     raw = metrics.original_units(series, spec)
     val_ends = np.asarray(splits["val"], np.int64)
     actual = raw[val_ends + spec["horizon"]]
     fits, f1 = [], {}
     for weight in CLASS_WEIGHTS:
-        fit = fit_hgb(*args, class_weight=weight, codes=codes)
+        fit = fit_hgb(*args, class_weight=weight, **inputs)
         proba = predict_hgb(fit, spec, series, scaled, val_ends, lookback, codes)
         f1[weight or "none"] = metrics.score_task(spec, actual, proba)["macro_f1"]
         fits.append(fit)
@@ -465,7 +506,7 @@ def choose_hgb(
     for fit in fits[1:]:
         if f1[fit.class_weight] > f1[best.class_weight or "none"]:
             best = fit
-    return HGBFit(best.model, best.n_iter, best.class_weight, f1, best.series_feature)
+    return dataclasses.replace(best, val_macro_f1=f1)
 
 
 def choose_lag_model(
@@ -476,10 +517,12 @@ def choose_lag_model(
     lookback: int,
     seed: int,
     codes: np.ndarray | None = None,
+    known_columns: tuple[int, ...] = (),
 ) -> HGBFit | StepFits:
     """``choose_hgb`` for a one-step task; for a horizon range one booster per
-    step (``StepFits``), each chosen on validation like a one-step task."""
-    args = (series, scaled, splits, lookback, seed, codes)
+    step (``StepFits``), each chosen on validation like a one-step task (and
+    reading the known-future inputs at its own step's target row)."""
+    args = (series, scaled, splits, lookback, seed, codes, known_columns)
     if not tasks.is_range(spec):
         return choose_hgb(spec, *args)
     steps = tasks.steps(spec).tolist()
@@ -606,11 +649,12 @@ def run_baselines(
         )
     scores: dict[str, dict] = {"val": {}, "test": {}}
     fits, forecasts, quantiles = {}, {}, {}
+    known = known_future_columns(bundle)
     for spec in bundle["tasks"]:
         name, series = spec["name"], targets[spec["name"]]
         raw = metrics.original_units(series, spec, codes)
         fits[name] = choose_lag_model(
-            spec, series, scaled, splits, bundle["lookback"], seed, codes
+            spec, series, scaled, splits, bundle["lookback"], seed, codes, known
         )
         by_split = {}
         for split in ("val", "test"):
