@@ -94,8 +94,20 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # A checkpoint ensemble on top of params.yaml (no extra training):
     "params_ckpt3": {"checkpoint_average": 3},
     "params_ckpt5": {"checkpoint_average": 5},
+    # Ordinal heads (train.ordinal) for every binned classification task:
+    "params_ordinal": {"ordinal": "binned"},
+    "params_ordinal_ckpt5": {"ordinal": "binned", "checkpoint_average": 5},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
+
+
+def resolved(overrides: dict[str, Any], tasks: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` with ``ordinal: "binned"`` replaced by the names of the
+    params' classification tasks that have bins (ordered classes)."""
+    if overrides.get("ordinal") != "binned":
+        return overrides
+    binned = [name for name, task in tasks.items() if task.bins is not None]
+    return {**overrides, "ordinal": binned}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,15 +159,16 @@ def main(argv: list[str] | None = None) -> None:
         for task, run in e.get("single_task", {}).items()
     }
     for name, seed in [(n, s) for n in names for s in seeds]:
-        cfg = dataclasses.replace(params.train, **CANDIDATES[name])
-        about = CANDIDATES[name] or "params.yaml as is"
+        overrides = resolved(CANDIDATES[name], params.tasks)
+        cfg = dataclasses.replace(params.train, **overrides)
+        about = overrides or "params.yaml as is"
         print(f"search: {name}, seed {seed}: {about}", flush=True)
         candidate = args.label or name
         # One seed, the params' own: the label alone (as recorded before --seeds).
         alone = seeds == [params.base.seed]
         label = candidate if alone else f"{candidate}@seed{seed}"
         entry = {
-            "overrides": CANDIDATES[name],
+            "overrides": overrides,
             "budget": budget(cfg),
             "seed": seed,
             "candidate": candidate,
@@ -311,7 +324,7 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
     """The baselines stage's gradient boosting on lag features (iterations and,
     for classification, the class weighting chosen on the validation windows,
     which flatters it), scored on the same validation windows."""
-    from mtlstm.baselines import choose_lag_model, task_forecasts
+    from mtlstm.baselines import choose_lag_model, known_future_columns, task_forecasts
 
     bundle, out = data["bundle"], {}
     splits = {k: np.asarray(data[k], np.int64) for k in ("train", "val")}
@@ -319,7 +332,7 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
     for spec in bundle["tasks"]:
         series = data["targets"][spec["name"]]
         args = (series, data["scaled"], splits, bundle["lookback"], seed, rows)
-        fit = choose_lag_model(spec, *args)
+        fit = choose_lag_model(spec, *args, known_future_columns(bundle))
         forecast = task_forecasts(
             spec,
             series,

@@ -706,3 +706,39 @@ def test_predict_change_must_be_a_boolean(tmp_path, raw_params):
     raw_params["tasks"]["demand"]["predict_change"] = "yes"
     with pytest.raises(ConfigError, match=r"tasks\.demand\.predict_change: expected"):
         load(tmp_path, raw_params)
+
+
+def test_ordinal_defaults_to_no_task_and_is_read(tmp_path, raw_params):
+    raw_params["train"].pop("ordinal", None)
+    assert load(tmp_path, raw_params).train.ordinal == []
+    raw_params["train"]["ordinal"] = ["temp_class"]
+    assert load(tmp_path, raw_params).train.ordinal == ["temp_class"]
+
+
+@pytest.mark.parametrize(
+    ("ordinal", "message"),
+    [
+        (["temp"], r"train\.ordinal\[0\]: 'temp' is not a task; tasks: demand"),
+        (["demand"], r"train\.ordinal\[0\]: 'demand' is a regression task"),
+        (["temp_class", "temp_class"], r"train\.ordinal: a task is listed twice"),
+        ("temp_class", r"train\.ordinal: expected a list"),
+    ],
+)
+def test_ordinal_names_binned_classification_tasks(
+    tmp_path, raw_params, ordinal, message
+):
+    raw_params["train"]["ordinal"] = ordinal
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, raw_params)
+
+
+def test_ordinal_needs_ordered_classes(tmp_path, raw_params):
+    raw_params["ingest"]["columns"]["Weather"] = "categorical"
+    raw_params["tasks"]["temp_class"].update(target="Weather", bins=None)
+    raw_params["train"]["ordinal"] = ["temp_class"]
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.ordinal\[0\]: 'temp_class' has no bins, so its classes "
+        r"have no order; remove it from train\.ordinal",
+    ):
+        load(tmp_path, raw_params)

@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from mtlstm import metrics, tasks
 from mtlstm.dataset import make_dataset
-from mtlstm.heads import OrderedQuantiles, PinballLoss
+from mtlstm.heads import OrderedQuantiles, OrdinalProbabilities, PinballLoss
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import load_model, save_model
 
@@ -197,3 +197,57 @@ def test_a_window_forecast_does_not_depend_on_its_batch():
         part = model.predict(x[:n], batch_size=1024, verbose=0)
         for name in full:
             assert_array_equal(part[name], full[name][:n], err_msg=f"{name}, {n}")
+
+
+# --- ordinal heads (train.ordinal) -------------------------------------------
+
+
+def test_ordinal_probabilities_oracle():
+    # Score 0, first cut 0, increment squareplus(0) = 0.5: cuts 0 and 0.5.
+    # P(> low) = sigmoid(0) = 0.5, P(> mid) = sigmoid(-0.5).
+    layer = OrdinalProbabilities(None, 3)
+    out = keras.ops.convert_to_numpy(layer(np.zeros((1, 3), np.float32)))
+    above_mid = 1 / (1 + np.exp(0.5))
+    assert_allclose(out, [[0.5, 0.5 - above_mid, above_mid]], rtol=1e-6)
+    # A higher score moves probability to the higher classes, in order.
+    higher = keras.ops.convert_to_numpy(layer(np.array([[3.0, 0.0, 0.0]], "float32")))
+    assert higher[0, 2] > out[0, 2] and higher[0, 0] < out[0, 0]
+    # Two classes: a logistic regression on the score.
+    two = keras.ops.convert_to_numpy(
+        OrdinalProbabilities(None, 2)(np.array([[1.0, 0.0]], "float32"))
+    )
+    assert_allclose(two, [[1 - 1 / (1 + np.exp(-1)), 1 / (1 + np.exp(-1))]], rtol=1e-6)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    arrays(
+        np.float32,
+        (4, 2 * 4),
+        elements=st.floats(-1e4, 1e4, allow_nan=False, width=32),
+    )
+)
+def test_ordinal_probabilities_are_probabilities(raw):
+    """Any free values (extreme ones too): every class >= 0, each step sums to 1."""
+    out = keras.ops.convert_to_numpy(OrdinalProbabilities(2, 4)(raw))
+    assert out.shape == (4, 2, 4)
+    assert (out >= 0).all()
+    assert_allclose(out.sum(axis=-1), 1.0, atol=1e-6)
+
+
+def test_ordinal_heads_in_a_model_save_and_load(tmp_path):
+    task_list = [TASKS[2], {**TASKS[3], "classes": ["lo", "mid", "hi"]}]
+    keras.utils.set_random_seed(0)
+    model = build_model(2, 5, task_list, [8], 0.0, ordinal=("level", "spike"))
+    compile_model(model, task_list, {"level": 1.0, "spike": 1.0}, 0.01)
+    assert isinstance(model.get_layer("level"), OrdinalProbabilities)
+    x = np.random.default_rng(0).normal(size=(6, 5, 2)).astype(np.float32)
+    y = {"level": np.zeros((6, 4), "int64"), "spike": np.full(6, 2)}
+    model.fit(x, y, epochs=1, verbose=0)  # trains with the usual cross-entropy
+    out = model.predict(x, verbose=0)
+    assert out["level"].shape == (6, 4, 3) and out["spike"].shape == (6, 3)
+    assert_allclose(out["spike"].sum(axis=-1), 1.0, rtol=1e-5)
+    save_model(model, tmp_path / "m.keras")
+    again = load_model(tmp_path / "m.keras", ["level", "spike"])
+    for name in ("level", "spike"):
+        assert_array_equal(again.predict(x, verbose=0)[name], out[name])

@@ -446,6 +446,38 @@ def test_averaging_keys_retrain_the_single_task_models_too(project, key):
     assert project.status() == {}
 
 
+def test_ordinal_head_retrains_the_single_task_models_too(project):
+    """train.ordinal gives the binned class task a cumulative-link head, in the
+    shared model and in its single-task model; evaluate and the saved model
+    read it like a softmax head."""
+
+    def change(params):
+        train = params["train"]
+        train["ordinal"] = [] if train.get("ordinal") else ["temp_class"]
+        # One model (not an average of members), whose top layers are the heads.
+        train.update(ensemble=1, checkpoint_average=1)
+
+    project.set_params(change)
+    status = project.status()
+    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
+    assert project.repro() == [
+        "train",
+        "ablation@demand",
+        "ablation@temp_class",
+        "evaluate",
+    ]
+    ordinal = bool(project.params()["train"]["ordinal"])
+    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    names = {layer["name"]: layer["class_name"] for layer in config["config"]["layers"]}
+    assert (names["temp_class"] == "OrdinalProbabilities") == ordinal
+    assert ("temp_class_ordinal" in names) == ordinal
+    report = project.read_json("metrics/evaluate.json")
+    assert 0 <= report["temp_class"]["model"]["macro_f1"] <= 1
+    assert 0 <= report["temp_class"]["single_task"]["macro_f1"] <= 1
+    assert project.status() == {}
+
+
 def test_feature_change_reruns_all_but_ingest(project):
     def change(params):
         columns = params["features"]["columns"]

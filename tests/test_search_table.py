@@ -75,3 +75,14 @@ def test_class_f1_scores_every_class_on_its_own():
     ]
     f1 = _search().class_f1(spec, actual, proba)
     assert f1 == pytest.approx({"f1_low": 0.8, "f1_mid": 0.5, "f1_high": 2 / 3})
+
+
+def test_ordinal_candidates_name_the_binned_classification_tasks():
+    from mtlstm.config import load_params
+
+    search = _search()
+    tasks = load_params(Path(__file__).resolve().parents[1] / "params.yaml").tasks
+    for name in ("params_ordinal", "params_ordinal_ckpt5"):
+        got = search.resolved(search.CANDIDATES[name], tasks)
+        assert got["ordinal"] == ["temp_class"]  # demand is a regression task
+    assert search.resolved({"head_units": 16}, tasks) == {"head_units": 16}

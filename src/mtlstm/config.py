@@ -68,6 +68,8 @@ TRAIN_BUDGET = tuple(
         "ensemble",
         # ... and averages as many of its best epochs.
         "checkpoint_average",
+        # Its head is the one the task has in the multi-task model.
+        "ordinal",
     )
 )
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -213,6 +215,9 @@ class Train:
     # selection rule (a checkpoint ensemble: no extra training, K x the
     # forecasting time; mtlstm.selection.EpochSnapshots); 1: the best epoch.
     checkpoint_average: int = 1
+    # Binned classification tasks whose head is ordinal: one score and ordered
+    # cut points (mtlstm.heads.OrdinalProbabilities) instead of a softmax.
+    ordinal: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -873,6 +878,7 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
         for name in getattr(t, section):
             if name not in task_names:
                 problems.append(f"train.{section}.{name}: no task has this name")
+    problems += _ordinal_problems(t, tasks)
     if not t.layers or any(u <= 0 for u in t.layers):
         problems.append("train.layers: list one or more positive unit counts")
     if t.series_embedding < 0:
@@ -913,6 +919,25 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
     if t.learning_rate <= 0 or t.patience < 0:
         problems.append("train: learning_rate must be > 0 and patience >= 0")
     _raise_all(problems)
+
+
+def _ordinal_problems(t: Train, tasks: dict[str, Task]) -> list[str]:
+    """An ordinal head needs ordered classes: a classification task's bins."""
+    problems = []
+    for i, name in enumerate(t.ordinal):
+        key = f"train.ordinal[{i}]: {quote(name)}"
+        if name not in tasks:
+            problems.append(f"{key} is not a task; tasks: {', '.join(tasks)}")
+        elif tasks[name].type != "classification":
+            problems.append(f"{key} is a regression task; list classification tasks")
+        elif tasks[name].bins is None:
+            problems.append(
+                f"{key} has no bins, so its classes have no order; remove it "
+                "from train.ordinal (a softmax head fits unordered classes)"
+            )
+    if len(set(t.ordinal)) != len(t.ordinal):
+        problems.append("train.ordinal: a task is listed twice")
+    return problems
 
 
 MAX_FOCAL_GAMMA = 10.0

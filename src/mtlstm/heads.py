@@ -1,7 +1,9 @@
 """Output heads shaped by ``mtlstm.tasks``: a horizon range and quantiles.
 
 - a scalar horizon keeps the original heads: ``Dense(1)`` (regression) and
-  ``Dense(C, softmax)`` (classification);
+  ``Dense(C, softmax)`` (classification), or, for a binned classification
+  task listed in ``train.ordinal``, ``OrdinalProbabilities``: one score and
+  ``C - 1`` ordered cut points (a cumulative-link model);
 - a range of ``S`` steps: ``Dense(S)``, or ``S`` softmaxes over ``C`` classes
   (``batch x S x C``), all steps at once (direct multi-output);
 - quantiles (regression): ``batch x S x Q`` from ``OrderedQuantiles``, which
@@ -107,8 +109,62 @@ def default_loss(spec: dict[str, Any]) -> Any | None:
     return None if qs is None else PinballLoss(qs, name=f"{spec['name']}_pinball")
 
 
-def classification_head(x: Any, spec: dict[str, Any]) -> Any:
+@keras.saving.register_keras_serializable(package="mtlstm")
+class OrdinalProbabilities(keras.layers.Layer):
+    """``batch x S*C`` free values -> class probabilities of a cumulative-link
+    (ordinal) model, ``batch x S x C`` (``batch x C`` when ``steps`` is None).
+
+    Per step the first value is a score ``f``; the other ``C - 1`` make the
+    cut points: the first is free, each next one is the one below plus
+    ``squareplus`` of its value, so they never cross. ``P(class > k) =
+    sigmoid(f - c_k)`` falls with ``k``, and each class's probability is the
+    difference of two neighbours: >= 0 by construction, summing to 1.
+
+    Why: a binned target's classes are ordered (below 30, 30 to 45, above 45).
+    A softmax learns every class's boundary separately, so a rare extreme class
+    has few windows to learn its own from; here every class moves the one
+    score, and the extreme class only adds its cut point.
+    """
+
+    def __init__(self, steps: int | None, n_classes: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.steps, self.n_classes = steps, n_classes
+
+    def call(self, x: Any) -> Any:
+        x = ops.reshape(x, (-1, self.steps or 1, self.n_classes))
+        score, first = x[..., :1], x[..., 1:2]
+        cuts = first
+        if self.n_classes > 2:
+            above_first = first + ops.cumsum(squareplus(x[..., 2:]), axis=-1)
+            cuts = ops.concatenate([first, above_first], axis=-1)
+        above = ops.sigmoid(score - cuts)  # P(class > k), non-increasing in k
+        upper = ops.concatenate([ops.ones_like(score), above], axis=-1)
+        lower = ops.concatenate([above, ops.zeros_like(score)], axis=-1)
+        probs = upper - lower
+        return probs if self.steps else ops.reshape(probs, (-1, self.n_classes))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        if self.steps:
+            return (input_shape[0], self.steps, self.n_classes)
+        return (input_shape[0], self.n_classes)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "steps": self.steps,
+            "n_classes": self.n_classes,
+        }
+
+
+def classification_head(x: Any, spec: dict[str, Any], ordinal: bool = False) -> Any:
+    """Class probabilities: a softmax per step, or with ``ordinal`` (a binned
+    task, ``train.ordinal``) ``OrdinalProbabilities``."""
     name, n = spec["name"], len(spec["classes"])
+    if ordinal:
+        s = tasks.n_steps(spec)
+        raw = keras.layers.Dense(s * n, name=f"{name}_ordinal")(x)
+        steps = s if tasks.is_range(spec) else None
+        return OrdinalProbabilities(steps, n, name=name)(raw)
     if not tasks.is_range(spec):
         return keras.layers.Dense(n, activation="softmax", name=name)(x)
     s = tasks.n_steps(spec)

@@ -7,6 +7,7 @@ unroll): dropout is applied between layers, never inside the recurrence.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 import keras
@@ -37,8 +38,12 @@ def build_model(
     known_future: tuple[int, int] | None = None,
     series: tuple[int, int] | None = None,
     static: list[StaticSpec] | None = None,
+    ordinal: Collection[str] = (),
 ) -> keras.Model:
     """``Input(lookback, n_features)`` -> stacked LSTM trunk -> one head per task.
+
+    The classification tasks named in ``ordinal`` get a cumulative-link head
+    (``heads.OrdinalProbabilities``) instead of a softmax.
 
     ``head_units`` > 0 gives each head a task-specific ``Dense(head_units, relu)``
     layer (``<task>_hidden``) between the shared trunk and its output layer.
@@ -57,7 +62,10 @@ def build_model(
         model_inputs: Any = inputs
     else:
         model_inputs, x = _with_extra_inputs(inputs, x, known_future, series, static)
-    outputs = {t["name"]: _head(_hidden(x, t, head_units), t, inputs) for t in tasks}
+    outputs = {
+        t["name"]: _head(_hidden(x, t, head_units), t, inputs, t["name"] in ordinal)
+        for t in tasks
+    }
     return keras.Model(inputs=model_inputs, outputs=outputs, name="mtlstm")
 
 
@@ -116,12 +124,15 @@ def _hidden(x: keras.KerasTensor, task: dict[str, Any], units: int) -> Any:
 
 
 def _head(
-    x: keras.KerasTensor, task: dict[str, Any], inputs: keras.KerasTensor
+    x: keras.KerasTensor,
+    task: dict[str, Any],
+    inputs: keras.KerasTensor,
+    ordinal: bool = False,
 ) -> keras.KerasTensor:
     # Head shapes (horizon range, quantiles) follow mtlstm.tasks; see heads.
     name = task["name"]
     if task["type"] == "classification":
-        return heads.classification_head(x, task)
+        return heads.classification_head(x, task, ordinal)
     if task.get("change_of") is None:
         return heads.regression_head(x, task, None)
     # predict_change: the head learns the change from the value observed at the
@@ -305,6 +316,7 @@ def _compiled(
         known_future_shape(bundle),
         series_shape(cfg, bundle),
         static_shapes(cfg, bundle),
+        cfg.ordinal,
     )
     if uncertainty:
         model = uncertainty_weighted(model)
