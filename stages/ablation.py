@@ -71,7 +71,7 @@ def train_and_score(
     cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
-        "targets": load_npz(WINDOWS / "targets.npz"),
+        "targets": load_npz(WINDOWS / "targets.npz", mmap=True),
         **{name: load_npy(SPLIT / f"{name}.npy") for name in ("train", "val", "test")},
     }
     if embeds_series(cfg):

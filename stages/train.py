@@ -68,7 +68,7 @@ def main() -> None:
         # for nearly every window of a shuffled batch.
         arrays = {
             "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
-            "targets": load_npz(WINDOWS / "targets.npz"),
+            "targets": load_npz(WINDOWS / "targets.npz", mmap=True),
             "train": load_npy(SPLIT / "train.npy"),
             "val": load_npy(SPLIT / "val.npy"),
         }

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 from mtlstm import io
+from mtlstm.errors import DataError
 
 
 class Boom(Exception):
@@ -56,3 +59,34 @@ def test_remove_stale_keeps_only_the_named_files_of_a_suffix(tmp_path):
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [".tmp.json", "demand.json", "keep.json", "old.npz"]
     assert io.remove_stale(tmp_path / "missing", set(), ".json") == []
+
+
+def test_load_npz_memory_maps_the_members_write_npz_stores(tmp_path):
+    arrays = {
+        "price": np.arange(10, dtype=np.float32) / 3,
+        "level": np.array([0, 2, 1, 1], dtype=np.int64),
+        "grid": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "one": np.array(7, dtype=np.int32),
+        "none": np.zeros((0, 3), dtype=np.float64),
+    }
+    io.write_npz(tmp_path / "t.npz", arrays)
+    mapped = io.load_npz(tmp_path / "t.npz", mmap=True)
+    assert list(mapped) == list(arrays)
+    for name, value in arrays.items():
+        assert_array_equal(mapped[name], value)
+        assert (mapped[name].dtype, mapped[name].shape) == (value.dtype, value.shape)
+    assert isinstance(mapped["price"], np.memmap)
+    assert not mapped["price"].flags.writeable  # read-only: outputs stay intact
+    assert mapped["grid"].flags.f_contiguous
+    # A compressed file is read as before, member by member.
+    np.savez_compressed(tmp_path / "c.npz", **arrays)
+    read = io.load_npz(tmp_path / "c.npz", mmap=True)
+    for name, value in arrays.items():
+        assert_array_equal(read[name], value)
+        assert not isinstance(read[name], np.memmap)
+
+
+def test_load_npz_never_maps_python_objects(tmp_path):
+    np.savez(tmp_path / "o.npz", bad=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match=r"o\.npz: member bad\.npy holds Python"):
+        io.load_npz(tmp_path / "o.npz", mmap=True)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import struct
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,9 +100,57 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
-def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+def load_npz(path: str | Path, mmap: bool = False) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``; ``mmap``: each array stored uncompressed
+    (``write_npz`` stores them so) is memory-mapped in place instead of read,
+    so ``data/windows/targets.npz`` (one value per row per task) stays on disk
+    like ``scaled.npy``; a compressed member is read as usual."""
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        if not mmap:
+            return {k: data[k] for k in data.files}
+        members = {name: data.zip.getinfo(f"{name}.npy") for name in data.files}
+        stored = {
+            name: info
+            for name, info in members.items()
+            if info.compress_type == zipfile.ZIP_STORED
+        }
+        out = {name: data[name] for name in members if name not in stored}
+    out |= {name: _mapped_member(Path(path), info) for name, info in stored.items()}
+    return {name: out[name] for name in members}
+
+
+def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
+    """A read-only memory map of one uncompressed ``.npy`` inside a zip: its
+    data start after the member's local header (30 bytes, then its name and
+    extra field) and the ``.npy`` header."""
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if local[:4] != b"PK\x03\x04":
+            raise DataError(f"{path}: member {info.filename} has no local header")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject:
+            raise DataError(
+                f"{path}: member {info.filename} holds Python objects, which are "
+                "never loaded (no pickle); rebuild the file with `dvc repro`"
+            )
+        order = "F" if fortran else "C"
+        if math.prod(shape) == 0 or shape == ():
+            # Nothing to map (np.memmap refuses empty maps), or one value.
+            count = math.prod(shape)
+            return np.fromfile(f, dtype=dtype, count=count).reshape(shape)
+        offset = f.tell()
+    return np.memmap(
+        path, dtype=dtype, mode="r", shape=shape, offset=offset, order=order
+    )
 
 
 def load_series(
