@@ -377,9 +377,9 @@ def fit_hgb(
     class, and its log-loss there would be infinite whatever the iteration).
     """
     known_columns = tuple(int(c) for c in known_columns)
-    data = (series, scaled)
-    x, y = _hgb_data(spec, *data, train_ends, lookback, codes, known_columns)
-    x_val, y_val = _hgb_data(spec, *data, val_ends, lookback, codes, known_columns)
+    inputs = (lookback, codes, known_columns)
+    x, y = _hgb_data(spec, series, scaled, train_ends, *inputs)
+    x_val, y_val = _hgb_data(spec, series, scaled, val_ends, *inputs)
     kind = series_feature(codes, train_ends)
     settings = {
         **HGB_PARAMS,
