@@ -209,3 +209,125 @@ def test_stage_on_a_parquet_panel_writes_what_it_writes_for_the_csv(
             for name in ("ingested.parquet", "ingest_filled.parquet")
         ]
     assert outputs["parquet"] == outputs["csv"]
+
+
+# `mtlstm check` (ingest.check_source) on a Parquet panel: streamed as the
+# stage streams it, so its peak memory is a chunk's.
+
+
+def check_project(tmp_path, frame: pd.DataFrame):
+    """``frame`` as the project's data/raw/panel.parquet (and panel.csv)."""
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(frame), raw / "panel.parquet", row_group_size=7)
+    frame.to_csv(raw / "panel.csv", index=False)
+    return tmp_path
+
+
+def test_check_reports_a_bad_value_in_a_later_chunk_as_the_stage_does(
+    tmp_path, monkeypatch
+):
+    # Chunks of 2 rows: a, b and c are three chunks; Demand missing in b and c.
+    monkeypatch.setattr(ingest_chunks, "CHUNK_ROWS", 2)
+    frame = holey_panel()
+    rows = [int(np.flatnonzero(frame["region"] == name)[1]) for name in "bc"]
+    frame.loc[rows, "Demand"] = np.nan
+    root = check_project(tmp_path, frame)
+    cfg = panel_cfg()
+    with pytest.raises(DataError) as stage_error:
+        streamed(root / SOURCE, cfg, tmp_path, chunk_rows=2)
+    problems, warnings = ingest.check_source(cfg, "UTC", root)
+    assert problems == [str(stage_error.value)]
+    assert warnings == []
+    # b's chunk is the first with a bad value, and counts its own only (the
+    # whole table would say "2 in all"): the check ran chunk by chunk.
+    assert problems[0].startswith(
+        f"{SOURCE} row {rows[0]}: column 'Demand' has a missing, NaN or infinite "
+        "value (1 in all); fill or remove those rows"
+    )
+
+
+def test_check_of_a_clean_streamed_panel_warns_as_the_whole_read_does(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(ingest_chunks, "CHUNK_ROWS", 2)
+    root = check_project(tmp_path, holey_panel())
+    # Daily rows on a 12 h grid: every other step filled forward.
+    cfg = panel_cfg(freq="12h", max_fill=3)
+    whole_read = ingest.check_source(
+        panel_cfg(freq="12h", max_fill=3, source="data/raw/panel.csv"), "UTC", root
+    )
+    assert ingest.check_source(cfg, "UTC", root) == whole_read
+    assert whole_read == (
+        [],
+        [
+            "22 of 46 grid steps (48%) at 12h were filled forward, more than 10%; "
+            "is ingest.freq finer than the data's own step? Use the data's step "
+            "(or coarser), or lower ingest.max_fill to make such holes an error"
+        ],
+    )
+    assert ingest.check_source(panel_cfg(), "UTC", root) == ([], [])
+
+
+def two_bad_columns(frame: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    """Demand missing at ``rows[0]`` and ``rows[2]``, state empty at ``rows[1]``."""
+    frame = frame.copy()
+    frame.loc[[rows[0], rows[2]], "Demand"] = np.nan
+    frame.loc[rows[1], "state"] = None
+    return frame
+
+
+def whole_read_problems(rows: list[int]) -> list[str]:
+    """What the whole read lists for ``two_bad_columns``: every bad column."""
+    return [
+        f"{SOURCE} row {rows[0]}: column 'Demand' has a missing, NaN or infinite "
+        "value (2 in all); fill or remove those rows in the source, or set "
+        "ingest.missing.Demand: ffill or interpolate to fill runs of at most "
+        "ingest.max_fill steps",
+        f"{SOURCE} row {rows[1]}: column 'state' is empty; every row needs a "
+        "category (or set ingest.missing.state: ffill)",
+    ]
+
+
+def test_check_streams_a_sorted_panel_and_reads_an_unsorted_one_whole(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(ingest_chunks, "CHUNK_ROWS", 2)
+    frame = holey_panel()
+    sorted_root = check_project(tmp_path / "sorted", frame)
+    # Series c before a: not in label order. The bad values are in b, after a,
+    # so the streamed run stops (out of order) before it meets them.
+    unsorted = pd.concat([frame[frame["region"] == name] for name in "cab"])
+    unsorted = two_bad_columns(unsorted.reset_index(drop=True), [15, 16, 20])
+    assert (unsorted.loc[14:, "region"] == "b").all()
+    unsorted_root = check_project(tmp_path / "unsorted", unsorted)
+    cfg = panel_cfg()
+    read_table = ingest.read_table
+
+    def no_whole_read(*args, **kwargs):
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(ingest, "read_table", no_whole_read)
+    assert ingest.check_source(cfg, "UTC", sorted_root) == ([], [])
+    with pytest.raises(AssertionError, match="read whole"):
+        ingest.check_source(cfg, "UTC", unsorted_root)
+    # Read whole, the unsorted panel's every bad column is listed, as before.
+    monkeypatch.setattr(ingest, "read_table", read_table)
+    assert ingest.check_source(cfg, "UTC", unsorted_root) == (
+        whole_read_problems([15, 16]),
+        [],
+    )
+
+
+def test_check_reads_a_file_of_one_chunk_whole_listing_every_bad_column(
+    tmp_path, monkeypatch
+):
+    frame = two_bad_columns(holey_panel(), [15, 16, 20])
+    root = check_project(tmp_path, frame)
+    cfg = panel_cfg()
+    monkeypatch.setattr(ingest_chunks, "CHUNK_ROWS", len(frame))
+    # The stage's one chunk names the first bad column only...
+    with pytest.raises(DataError, match=r"\(and 1 more column\(s\) with problems\)$"):
+        streamed(root / SOURCE, cfg, tmp_path, chunk_rows=len(frame))
+    # ...the check, at the same memory, lists both.
+    assert ingest.check_source(cfg, "UTC", root) == (whole_read_problems([15, 16]), [])
