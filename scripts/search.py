@@ -310,7 +310,31 @@ def _scores(outputs: Any, bundle: dict, data: dict) -> dict[str, dict[str, float
             actual = metrics.actuals(spec, data["targets"][name], ends, rows)
             proba = metrics.model_output(outputs[name], spec, at_end)
             scores[name] |= class_f1(spec, actual, proba)
+            scores[name] |= binned_regression_f1(spec, actual, outputs, bundle, at_end)
     return scores
+
+
+def binned_regression_f1(
+    spec: dict, actual: np.ndarray, outputs: dict, bundle: dict, at_end: Any
+) -> dict[str, float]:
+    """``macro_f1_from_<task>``: the macro-F1 of a binned classification task
+    decided by binning a regression task's forecast of the same target and
+    horizon (a diagnostic: does the regression head place the value among the
+    bins better than the class head?)."""
+    from sklearn.metrics import f1_score
+
+    found = {}
+    for reg in bundle["tasks"]:
+        same = (reg["target"], reg["horizon"]) == (spec["target"], spec["horizon"])
+        if reg["type"] != "regression" or "bins" not in spec or not same:
+            continue
+        forecast = metrics.model_output(outputs[reg["name"]], reg, at_end)
+        decided = np.searchsorted(np.asarray(spec["bins"]), forecast, side="right")
+        # Over the classes present, like metrics.classification_scores.
+        found[f"macro_f1_from_{reg['name']}"] = float(
+            f1_score(actual.ravel(), decided.ravel(), average="macro")
+        )
+    return found
 
 
 def class_f1(spec: dict, actual: np.ndarray, proba: np.ndarray) -> dict[str, float]:
