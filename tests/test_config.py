@@ -413,8 +413,14 @@ def test_zero_loss_weight_is_allowed(tmp_path, raw_params):
     assert load(tmp_path, raw_params).train.loss_weights["demand"] == 0.0
 
 
+@pytest.mark.parametrize("weighting", ["none", "balanced"])
 @pytest.mark.parametrize("section", ["losses", "metrics"])
-def test_losses_and_metrics_name_existing_tasks(tmp_path, raw_params, section):
+def test_losses_and_metrics_name_existing_tasks(
+    tmp_path, raw_params, section, weighting
+):
+    # With class weights the class-loss check reads train.losses too: an
+    # unknown name there must still be this error, not a crash.
+    raw_params["train"]["class_weighting"] = weighting
     raw_params["train"][section] = {"demnd": "mse" if section == "losses" else ["mae"]}
     with pytest.raises(
         ConfigError, match=rf"train\.{section}\.demnd: no task has this name"

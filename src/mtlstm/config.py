@@ -952,7 +952,8 @@ def _check_class_loss(t: Train, tasks: dict[str, Task]) -> None:
     if t.class_weighting == "none" and t.focal_gamma == 0:
         return
     for name in t.losses:
-        if tasks[name].type == "classification":
+        # An unknown task name is _check_train's error, reported beside this one.
+        if name in tasks and tasks[name].type == "classification":
             raise ConfigError(
                 f"train.losses.{name}: a classification task takes its loss from "
                 "train.class_weighting and train.focal_gamma when either is set; "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import importlib.resources
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,19 +247,9 @@ def fill_warning(gaps: dict, rows_out: int, freq: str) -> str | None:
 def check_source(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], list[str]]:
     """What the ingest stage would find in the source, without writing anything:
     its problems (every column's, where one does not hide the next) and its
-    warnings. For ``mtlstm check``.
-
-    A Parquet panel over a chunk whose series run in label order is checked
-    as the stage ingests it, a chunk of whole series at a time
-    (``ingest_chunks``), so the check needs no more memory than the stage (a
-    table too big to read whole is checked too); its problem is then the
-    stage's error, as the stage words it."""
+    warnings. For ``mtlstm check``."""
     try:
         path = resolve_source(cfg.source, root)
-        counts = _stream_counts(path, cfg, timezone)
-        if counts is not None:
-            warning = fill_warning(counts["gaps"], counts["rows_out"], cfg.freq)
-            return [], [warning] if warning else []
         src = read_table(path, cfg, label=cfg.source)
     except (ConfigError, DataError) as exc:
         return [str(exc)], []
@@ -275,32 +264,6 @@ def check_source(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], lis
         return [str(exc)], []
     warning = fill_warning(gaps, len(table), cfg.freq)
     return [], [warning] if warning else []
-
-
-def _stream_counts(path: Path, cfg: Ingest, timezone: str) -> dict | None:
-    """The stage's streamed ingest of ``path`` (outputs discarded): its counts,
-    or None where the source is read whole (not streamable, not over a chunk,
-    or its series not in one run each in label order)."""
-    from mtlstm import ingest_chunks  # it imports this module
-
-    # A file of one chunk is read whole, as before: no more memory than a
-    # chunk, and the check lists every bad column (a chunk raises its first).
-    if (
-        not ingest_chunks.streamable(path, cfg)
-        or pq.read_metadata(path).num_rows <= ingest_chunks.CHUNK_ROWS
-    ):
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        return ingest_chunks.stream_series(
-            path,
-            cfg,
-            timezone,
-            out / "table.parquet",
-            out / "filled.parquet",
-            # The module's value when called, not the default's when defined.
-            chunk_rows=ingest_chunks.CHUNK_ROWS,
-        )
 
 
 def _parse_time(src: Source, column: str) -> pd.Series:
