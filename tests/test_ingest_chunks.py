@@ -211,7 +211,7 @@ def test_stage_on_a_parquet_panel_writes_what_it_writes_for_the_csv(
     assert outputs["parquet"] == outputs["csv"]
 
 
-# `mtlstm check` (ingest.check_source) on a Parquet panel: streamed as the
+# `mtlstm check` (ingest_chunks.check) on a Parquet panel: streamed as the
 # stage streams it, so its peak memory is a chunk's.
 
 
@@ -236,7 +236,7 @@ def test_check_reports_a_bad_value_in_a_later_chunk_as_the_stage_does(
     cfg = panel_cfg()
     with pytest.raises(DataError) as stage_error:
         streamed(root / SOURCE, cfg, tmp_path, chunk_rows=2)
-    problems, warnings = ingest.check_source(cfg, "UTC", root)
+    problems, warnings = ingest_chunks.check(cfg, "UTC", root)
     assert problems == [str(stage_error.value)]
     assert warnings == []
     # b's chunk is the first with a bad value, and counts its own only (the
@@ -254,10 +254,10 @@ def test_check_of_a_clean_streamed_panel_warns_as_the_whole_read_does(
     root = check_project(tmp_path, holey_panel())
     # Daily rows on a 12 h grid: every other step filled forward.
     cfg = panel_cfg(freq="12h", max_fill=3)
-    whole_read = ingest.check_source(
+    whole_read = ingest_chunks.check(
         panel_cfg(freq="12h", max_fill=3, source="data/raw/panel.csv"), "UTC", root
     )
-    assert ingest.check_source(cfg, "UTC", root) == whole_read
+    assert ingest_chunks.check(cfg, "UTC", root) == whole_read
     assert whole_read == (
         [],
         [
@@ -266,7 +266,7 @@ def test_check_of_a_clean_streamed_panel_warns_as_the_whole_read_does(
             "(or coarser), or lower ingest.max_fill to make such holes an error"
         ],
     )
-    assert ingest.check_source(panel_cfg(), "UTC", root) == ([], [])
+    assert ingest_chunks.check(panel_cfg(), "UTC", root) == ([], [])
 
 
 def two_bad_columns(frame: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
@@ -308,12 +308,12 @@ def test_check_streams_a_sorted_panel_and_reads_an_unsorted_one_whole(
         raise AssertionError("read whole")
 
     monkeypatch.setattr(ingest, "read_table", no_whole_read)
-    assert ingest.check_source(cfg, "UTC", sorted_root) == ([], [])
+    assert ingest_chunks.check(cfg, "UTC", sorted_root) == ([], [])
     with pytest.raises(AssertionError, match="read whole"):
-        ingest.check_source(cfg, "UTC", unsorted_root)
+        ingest_chunks.check(cfg, "UTC", unsorted_root)
     # Read whole, the unsorted panel's every bad column is listed, as before.
     monkeypatch.setattr(ingest, "read_table", read_table)
-    assert ingest.check_source(cfg, "UTC", unsorted_root) == (
+    assert ingest_chunks.check(cfg, "UTC", unsorted_root) == (
         whole_read_problems([15, 16]),
         [],
     )
@@ -330,4 +330,4 @@ def test_check_reads_a_file_of_one_chunk_whole_listing_every_bad_column(
     with pytest.raises(DataError, match=r"\(and 1 more column\(s\) with problems\)$"):
         streamed(root / SOURCE, cfg, tmp_path, chunk_rows=len(frame))
     # ...the check, at the same memory, lists both.
-    assert ingest.check_source(cfg, "UTC", root) == (whole_read_problems([15, 16]), [])
+    assert ingest_chunks.check(cfg, "UTC", root) == (whole_read_problems([15, 16]), [])

@@ -228,9 +228,9 @@ def _check(args: argparse.Namespace) -> None:
     # broken train section does not hide a problem in the source table.
     source = None if args.params_only else load_ingest(args.params)
     if source is not None:
-        from mtlstm.ingest import check_source
+        from mtlstm.ingest_chunks import check
 
-        found, warnings = check_source(*source, args.params.resolve().parent)
+        found, warnings = check(*source, args.params.resolve().parent)
         problems += found
         for warning in warnings:
             print(f"warning: check: {one_line(warning)}", file=sys.stderr)

@@ -25,6 +25,7 @@ limit (``ingest.GRID_PER_ROW``) holds per chunk.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 
 from mtlstm import ingest
 from mtlstm.config import Ingest
+from mtlstm.errors import ConfigError, DataError
 from mtlstm.io import atomic_path
 
 # Rows read per chunk (whole series are kept together, so a chunk is about
@@ -76,6 +78,48 @@ def stream_series(
             return counts
     except _OutOfOrder:
         return None
+
+
+def check(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], list[str]]:
+    """``mtlstm check`` of the source as the stage reads it: its problems and
+    warnings (``ingest.check_source``'s contract).
+
+    A Parquet panel over a chunk whose series run in label order is checked
+    by the stage's own streamed ingest (outputs discarded), a chunk of whole
+    series at a time, so the check needs no more memory than the stage (a
+    table too big to read whole is checked too); a problem is then the
+    stage's error, as the stage words it. Any other source goes to
+    ``ingest.check_source``, which reads it whole and lists every bad column."""
+    try:
+        path = ingest.resolve_source(cfg.source, root)
+        counts = _streamed_counts(path, cfg, timezone)
+    except (ConfigError, DataError) as exc:
+        return [str(exc)], []
+    if counts is None:
+        return ingest.check_source(cfg, timezone, root)
+    warning = ingest.fill_warning(counts["gaps"], counts["rows_out"], cfg.freq)
+    return [], [warning] if warning else []
+
+
+def _streamed_counts(path: Path, cfg: Ingest, timezone: str) -> dict | None:
+    """``stream_series`` of ``path`` into a discarded folder: its counts, or
+    None where the source is read whole (not streamable, not over a chunk,
+    or its series not in one run each in label order)."""
+    # A file of one chunk is read whole, as before: no more memory than a
+    # chunk, and the check lists every bad column (a chunk raises its first).
+    if not streamable(path, cfg) or pq.read_metadata(path).num_rows <= CHUNK_ROWS:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        return stream_series(
+            path,
+            cfg,
+            timezone,
+            out / "table.parquet",
+            out / "filled.parquet",
+            # The module's value when called, not the default's when defined.
+            chunk_rows=CHUNK_ROWS,
+        )
 
 
 def _stream(
