@@ -356,13 +356,15 @@ def test_head_units_lr_schedule_and_ema_retrain_the_single_task_models_too(proje
 
 def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(project):
     """The classification loss is part of the budget: the ablation trains with
-    it too. The saved model holds the balanced weights of the training windows."""
+    it too. The saved model holds the class weights (balanced: those of the
+    training windows) and the focal gamma."""
 
     def change(params):
+        # Both keys change, whatever the project's current settings are.
         train = params["train"]
-        on = train.get("class_weighting", "none") == "none"
-        train["class_weighting"] = "balanced" if on else "none"
-        train["focal_gamma"] = 2.0 if on else 0.0
+        weighting = train.get("class_weighting", "none")
+        train["class_weighting"] = "none" if weighting == "balanced" else "balanced"
+        train["focal_gamma"] = 2.0 if train.get("focal_gamma", 0.0) == 0 else 0.0
 
     project.set_params(change)
     status = project.status()
@@ -378,9 +380,17 @@ def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(proje
     ]
     with zipfile.ZipFile(project.root / "models/model.keras") as archive:
         loss = json.loads(archive.read("config.json"))["compile_config"]["loss"]
-    if project.params()["train"]["class_weighting"] == "balanced":
-        bundle = project.read_json("data/windows/preprocess.json")
-        (task,) = [t for t in bundle["tasks"] if t["type"] == "classification"]
+    train = project.params()["train"]
+    if train["class_weighting"] == "none" and train["focal_gamma"] == 0:
+        assert loss == {
+            "demand": "mse",
+            "temp_class": "sparse_categorical_crossentropy",
+        }
+        return
+    bundle = project.read_json("data/windows/preprocess.json")
+    (task,) = [t for t in bundle["tasks"] if t["type"] == "classification"]
+    expected = np.ones(len(task["classes"]))
+    if train["class_weighting"] == "balanced":
         targets = np.load(project.root / "data/windows/targets.npz")
         ends = np.load(project.root / "data/split/train.npy")
         labels = targets[task["name"]][ends + task["horizon"]]
@@ -388,16 +398,11 @@ def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(proje
         # n / (k n_c) on the training windows (every class occurs in them)
         assert np.all(counts > 0), counts
         expected = len(labels) / (len(counts) * counts)
-        config = loss[task["name"]]["config"]
-        assert loss[task["name"]]["registered_name"] == "mtlstm>ClassLoss"
-        np.testing.assert_allclose(config["class_weights"], expected, rtol=1e-12)
-        assert config["gamma"] == 2.0
-        assert loss["demand"] == "mse"
-    else:
-        assert loss == {
-            "demand": "mse",
-            "temp_class": "sparse_categorical_crossentropy",
-        }
+    config = loss[task["name"]]["config"]
+    assert loss[task["name"]]["registered_name"] == "mtlstm>ClassLoss"
+    np.testing.assert_allclose(config["class_weights"], expected, rtol=1e-12)
+    assert config["gamma"] == train["focal_gamma"]
+    assert loss["demand"] == "mse"
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
     assert project.status() == {}
