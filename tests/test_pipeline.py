@@ -386,7 +386,16 @@ def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(proje
             "demand": "mse",
             "temp_class": "sparse_categorical_crossentropy",
         }
-        return
+    else:
+        _assert_class_loss(project, loss, train)
+    report = project.read_json("metrics/evaluate.json")
+    assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
+    assert project.status() == {}
+
+
+def _assert_class_loss(project, loss: dict, train: dict) -> None:
+    """The saved ClassLoss holds the class weights (balanced: n / (k n_c) of the
+    training windows, else all 1) and the focal gamma of ``train``."""
     bundle = project.read_json("data/windows/preprocess.json")
     (task,) = [t for t in bundle["tasks"] if t["type"] == "classification"]
     expected = np.ones(len(task["classes"]))
@@ -403,9 +412,6 @@ def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(proje
     np.testing.assert_allclose(config["class_weights"], expected, rtol=1e-12)
     assert config["gamma"] == train["focal_gamma"]
     assert loss["demand"] == "mse"
-    report = project.read_json("metrics/evaluate.json")
-    assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
-    assert project.status() == {}
 
 
 @pytest.mark.parametrize("key", ["ensemble", "checkpoint_average"])
