@@ -14,7 +14,7 @@ LOCK := requirements.lock
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf example-epf-fr-be example-day-ahead clean
+.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf example-epf-fr-be example-day-ahead example-warsaw clean
 
 NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13, \
 	python3.12 and python3.11 on PATH (a version manager's shim that fails counts \
@@ -114,6 +114,11 @@ example-day-ahead: install
 # One model over two series (France, Belgium) with known-future inputs.
 example-epf-fr-be: install
 	examples/epf_fr_be/run.sh
+
+# Daily air quality in Warsaw: three pollutant tasks on one trunk, a data set
+# of another character (examples/warsaw_air/, its own DVC project).
+example-warsaw: install
+	examples/warsaw_air/run.sh
 
 # The README's charts of the day-ahead example (docs/img/day_ahead_*.svg), from
 # the outputs of `make example-day-ahead`; standard library only, no network.

@@ -1,6 +1,6 @@
 """``mtlstm init`` then ``dvc repro``, in a temp repo, on real raw files cut short:
 the default data (vic_elec) written to a CSV, and the EPF example's raw file as
-examples/run_epf_project.sh writes it. Only the training budget is shrunk after init.
+examples/data_epf.py writes it. Only the training budget is shrunk after init.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def vic_elec(rows: int) -> pd.DataFrame:
 
 
 def epf_fr(rows: int) -> pd.DataFrame:
-    """As examples/run_epf_project.sh writes data/raw/epf_fr.csv, cut to ``rows``."""
+    """As examples/data_epf.py writes data/raw/epf_fr.csv, cut to ``rows``."""
     source = importlib.resources.files("tsdata").joinpath("fpppy/EPF_FR_BE.csv")
     table = pd.read_csv(str(source))
     table = table[table["unique_id"] == "FR"][

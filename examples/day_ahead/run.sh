@@ -2,11 +2,11 @@
 # Day-ahead forecasts of France's electricity prices (see params.yaml): every
 # hour, the next 24 hourly prices with an 80% interval, and the next 24 price
 # levels. Its own DVC project under examples/day_ahead/work/ (git-ignored,
-# examples/run_epf_project.sh), then its results table and its interval scores.
+# examples/run_project.sh), then its results table and its interval scores.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$here/work"
-"$here/../run_epf_project.sh" "$here"
+"$here/../run_project.sh" "$here" "$here/../data_epf.py"
 python - "$work/metrics/evaluate.json" <<'PY'
 import json
 import sys

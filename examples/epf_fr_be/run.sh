@@ -2,7 +2,7 @@
 # Run the pipeline on France's and Belgium's day-ahead electricity prices, one
 # model over both series (see params.yaml), in its own DVC project under
 # examples/epf_fr_be/work/ (git-ignored), then print its results table
-# (examples/run_epf_project.sh).
+# (examples/run_project.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-exec "$here/../run_epf_project.sh" "$here"
+exec "$here/../run_project.sh" "$here" "$here/../data_epf.py"
