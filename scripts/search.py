@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from mtlstm import metrics
+from mtlstm import tasks as task_shape
 from mtlstm.config import Train, load_params
 
 WINDOWS = Path("data/windows")
@@ -268,8 +269,8 @@ def train_and_score(
             for k, v in (logs or {}).items():
                 if k.startswith("val_") and k.endswith("_loss"):
                     row[k] = float(v)
-            for task, s in scores.items():
-                row[f"{task}_{PRIMARY_KEY[task]}"] = s[PRIMARY_KEY[task]]
+            for task, key in PRIMARY_KEY.items():
+                row[f"{task}_{key}"] = scores[task][key]
             trace.append(row)
 
     PRIMARY_KEY = {t["name"]: PRIMARY[t["type"]] for t in bundle["tasks"]}
@@ -304,14 +305,41 @@ def _scores(outputs: Any, bundle: dict, data: dict) -> dict[str, dict[str, float
     rows, ends = data.get("series_rows"), np.asarray(data["val"], np.int64)
     scores = metrics.score_outputs(bundle, data["targets"], ends, outputs, rows)
     at_end = metrics.window_series(rows, ends)
+    decided = metrics.model_decisions(bundle, outputs, at_end)
     for spec in bundle["tasks"]:
         if spec["type"] == "classification":
             name = spec["name"]
             actual = metrics.actuals(spec, data["targets"][name], ends, rows)
             proba = metrics.model_output(outputs[name], spec, at_end)
-            scores[name] |= class_f1(spec, actual, proba)
+            scores[name] |= class_f1(spec, actual, proba, decided.get(name))
             scores[name] |= binned_regression_f1(spec, actual, outputs, bundle, at_end)
+    scores |= decided_by_single_task(outputs, bundle, data, at_end)
     return scores
+
+
+def decided_by_single_task(
+    outputs: dict, bundle: dict, data: dict, at_end: Any
+) -> dict[str, dict[str, float]]:
+    """For a single-task regression model: the accuracy and macro-F1 of every
+    class task whose ``decide_by`` names it, as evaluate decides the single-task
+    side of such a task (its own single-task head is not what is compared)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if len(bundle["tasks"]) != 1 or bundle["tasks"][0]["type"] != "regression":
+        return {}
+    source = bundle["tasks"][0]
+    forecast = metrics.model_output(outputs[source["name"]], source, at_end)
+    ends, rows = np.asarray(data["val"], np.int64), data.get("series_rows")
+    out = {}
+    for spec in data["bundle"]["tasks"]:
+        if task_shape.decided_by(spec) == source["name"]:
+            actual = metrics.actuals(spec, data["targets"][spec["name"]], ends, rows)
+            named = task_shape.bin_index(spec, forecast).ravel()
+            out[spec["name"]] = {
+                "accuracy": float(accuracy_score(actual.ravel(), named)),
+                "macro_f1": float(f1_score(actual.ravel(), named, average="macro")),
+            }
+    return out
 
 
 def binned_regression_f1(
@@ -337,10 +365,12 @@ def binned_regression_f1(
     return found
 
 
-def class_f1(spec: dict, actual: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+def class_f1(
+    spec: dict, actual: np.ndarray, proba: np.ndarray, decided: Any = None
+) -> dict[str, float]:
     """``f1_<class>`` of every class (``metrics.per_class_rows``): where a
     macro-F1 difference comes from (a rare class moves it by whole windows)."""
-    rows = metrics.per_class_rows(spec, actual, {"model": proba})
+    rows = metrics.per_class_rows(spec, actual, {"model": proba}, {"model": decided})
     return {f"f1_{r['class']}": r["f1"] for r in rows}
 
 
@@ -348,11 +378,18 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
     """The baselines stage's gradient boosting on lag features (iterations and,
     for classification, the class weighting chosen on the validation windows,
     which flatters it), scored on the same validation windows."""
-    from mtlstm.baselines import choose_lag_model, known_future_columns, task_forecasts
+    from mtlstm.baselines import (
+        choose_lag_model,
+        decide_hgb,
+        known_future_columns,
+        task_forecasts,
+    )
 
     bundle, out = data["bundle"], {}
     splits = {k: np.asarray(data[k], np.int64) for k in ("train", "val")}
     rows = data.get("series_rows")
+    outputs: dict[str, dict] = {}
+    observed: dict[str, np.ndarray] = {}
     for spec in bundle["tasks"]:
         series = data["targets"][spec["name"]]
         args = (series, data["scaled"], splits, bundle["lookback"], seed, rows)
@@ -368,9 +405,19 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
             codes=rows,
         )["hgb_lag"]
         actual = metrics.actuals(spec, series, splits["val"], rows)
+        outputs[spec["name"]], observed[spec["name"]] = {"hgb_lag": forecast}, actual
         out[spec["name"]] = metrics.score_task(spec, actual, forecast)
         if spec["type"] == "classification":
             out[spec["name"]] |= class_f1(spec, actual, forecast)
+    for spec in bundle["tasks"]:  # decide_by: binning, where validation prefers it
+        if task_shape.decided_by(spec) is None:
+            continue
+        _, labels = decide_hgb(spec, {"val": outputs}, {"val": observed})
+        if labels is not None:
+            name, decided = spec["name"], labels["val"]
+            forecast, actual = outputs[name]["hgb_lag"], observed[name]
+            out[name] = metrics.score_task(spec, actual, forecast, decided)
+            out[name] |= class_f1(spec, actual, forecast, decided)
     return out
 
 
@@ -411,7 +458,11 @@ def _run_scores(entry: dict[str, Any], tasks: list[tuple[str, str]]) -> dict:
     mt, st = entry["multi_task"], entry.get("single_task", {})
     out: dict[str, Any] = {"epochs": mt["epochs"], "seconds": mt["seconds"]}
     for name, key in tasks:
-        single = st.get(name, {}).get("val", {}).get(name, {}).get(key)
+        # A decide_by class task is decided by its regression task's single-task
+        # model (decided_by_single_task), as evaluate does.
+        runs = [run for run in st.values() if name in run.get("val", {})]
+        decided = [run for run in runs if len(run["val"]) > 1]
+        single = (decided or runs or [{}])[0].get("val", {}).get(name, {}).get(key)
         out[name] = (mt["val"][name][key], single)
     return out
 

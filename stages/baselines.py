@@ -15,7 +15,9 @@ never refits them. Writes:
   "ends" (the test windows' end rows) and "<task>.<baseline>" (original units,
   or class probabilities; n, or n x steps for a horizon range, see
   mtlstm.tasks), and for a task with quantiles "<task>.naive_interval.quantiles"
-  (n x steps x quantiles).
+  (n x steps x quantiles); for a class task with decide_by where validation
+  chose to bin gradient boosting's regression forecast, "<task>.hgb_lag.decided"
+  (the classes it names; mtlstm.baselines.decide_hgb).
 
 A panel (data/windows/series.npy, written when ingest.series is declared):
 seasonal naive looks one season back within each series only, and the lag
@@ -80,11 +82,15 @@ def main() -> None:
         for task, by_name in run.quantiles.items()
         for name, levels in by_name.items()
     }
+    forecasts |= {f"{task}.hgb_lag.decided": v for task, v in run.decided.items()}
     write_npz(OUT_FORECASTS, {"ends": splits["test"], **forecasts})
     write_json(
         OUT_VAL,
         {
-            task: {"val": run.val[task], "hgb_lag": run.hgb[task].summary()}
+            task: {
+                "val": run.val[task],
+                "hgb_lag": run.hgb[task].summary() | run.decisions.get(task, {}),
+            }
             for task in run.val
         },
     )
@@ -110,6 +116,8 @@ def report(spec: dict, run) -> None:
         chosen += f", class_weight {weights}"
     if "known_future_columns" in fit:
         chosen += f", {fit['known_future_columns']} known-future column(s)"
+    if task in run.decisions:
+        chosen += f", class named by {run.decisions[task]['decision']}"
     print(f"baselines: {task}: {chosen} (chosen on validation)")
     for split, scores in (("val", run.val[task]), ("test", run.test[task])):
         shown = ", ".join(f"{name} {s[key]:.4g}" for name, s in scores.items())

@@ -104,6 +104,7 @@ def main() -> None:
     # Every input is read and checked before anything is written.
     baselines = read_json(IN_BASELINES)
     references, reference_levels = reference_forecasts(bundle, baselines, ends)
+    reference_classes = reference_decisions(bundle, baselines, references, ends)
     model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
     scaled = load_npy(WINDOWS / "scaled.npy", mmap=True)
     targets = load_npz(WINDOWS / "targets.npz")
@@ -125,6 +126,7 @@ def main() -> None:
         forecast_frame(bundle, times, ends, outputs, targets, series=series_rows),
     )
     scores = metrics.score_outputs(bundle, targets, ends, outputs, series_rows)
+    decided = metrics.model_decisions(bundle, outputs, at_end)  # decide_by tasks
     report, tables, by_series, by_class = {}, {}, [], []
     compare = functools.partial(
         uncertainty.compare,
@@ -137,6 +139,12 @@ def main() -> None:
         single = single_task_scores(name)
         actual = metrics.actuals(spec, targets[name], ends, series_rows)  # n x steps
         output = metrics.model_output(outputs[name], spec, at_end)
+        classes = {"model": decided.get(name), **reference_classes.get(name, {})}
+        if classes.get("single_task") is not None:
+            # Decided like the model: by the single-task model of decide_by.
+            single = metrics.score_task(
+                spec, actual, references[name]["single_task"], classes["single_task"]
+            )
         model_loss = metrics.window_losses(spec, actual, output)
         ref_losses = {
             ref: metrics.window_losses(spec, actual, forecast)
@@ -145,7 +153,7 @@ def main() -> None:
         skill = compare(model_loss, ref_losses)
         if spec["type"] == "classification":
             by_class += metrics.per_class_rows(
-                spec, actual, {"model": output, **references[name]}
+                spec, actual, {"model": output, **references[name]}, classes
             )
         by_series.append(
             per_series.task_table(
@@ -182,12 +190,19 @@ def main() -> None:
                 actual,
                 {"model": output, **references[name]},
                 {"model": levels, **reference_levels[name]},
+                classes,
             )
         # n x steps target instants (UTC datetime64)
         instants = times.tz_convert("UTC").tz_localize(None).to_numpy()
         target_times = instants[tasks.target_rows(ends, spec)]
         for kind, table in plot_tables(
-            spec, actual, output, levels, target_times, cfg.plot_points
+            spec,
+            actual,
+            output,
+            levels,
+            target_times,
+            cfg.plot_points,
+            decided.get(name),
         ).items():
             tables.setdefault(kind, []).append(table)
         tables.setdefault("skill", []).append(plots.skill_table(spec, report[name]))
@@ -237,12 +252,17 @@ def per_step_scores(
     actual: np.ndarray,
     forecasts: dict[str, np.ndarray],
     levels: dict[str, np.ndarray | None],
+    classes: dict[str, np.ndarray | None] | None = None,
 ) -> dict:
     """``{"steps": [...], forecaster: {metric: [score per step]}}`` for the
-    model and every reference; quantile scores where a forecaster has them."""
+    model and every reference; quantile scores where a forecaster has them;
+    ``classes``: the classes a forecaster names where not its argmax."""
     out: dict = {"steps": tasks.steps(spec).tolist()}
     for name, forecast in forecasts.items():
-        out[name] = metrics.step_scores(spec, actual, forecast)
+        named = (classes or {}).get(name)
+        if named is not None:
+            named = np.asarray(named).reshape(actual.shape)
+        out[name] = metrics.step_scores(spec, actual, forecast, named)
         if levels.get(name) is not None:
             per_step = [
                 metrics.quantile_scores(spec, actual[:, [i]], levels[name][:, [i]])
@@ -280,6 +300,33 @@ def reference_forecasts(
     return out, levels
 
 
+def reference_decisions(
+    bundle: dict,
+    baselines: dict,
+    references: dict[str, dict[str, np.ndarray]],
+    ends: np.ndarray,
+) -> dict[str, dict[str, np.ndarray]]:
+    """{class task: {reference: classes named}} for each task with decide_by
+    (mtlstm.tasks): the single-task model's, binned from the single-task model
+    of the regression task it names; gradient boosting's where the baselines
+    stage chose binning on validation. Other references name their argmax."""
+    stored = load_forecasts(IN_BASELINE_FORECASTS, ends)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for spec in bundle["tasks"]:
+        name, source = spec["name"], tasks.decided_by(spec)
+        if source is None:
+            continue
+        out[name] = {
+            ref: stored[f"{name}.{ref}.decided"]
+            for ref in baselines[name]
+            if f"{name}.{ref}.decided" in stored
+        }
+        single = references[source].get("single_task")
+        if single is not None and "single_task" in references[name]:
+            out[name]["single_task"] = tasks.bin_index(spec, single)
+    return out
+
+
 def load_forecasts(path: Path, ends: np.ndarray) -> dict[str, np.ndarray]:
     """A stage's per-window test forecasts, checked to be for these windows."""
     forecasts = load_npz(path)
@@ -307,10 +354,11 @@ def single_task_scores(task: str) -> dict[str, float] | None:
 
 
 def plot_tables(
-    spec: dict, actual, output, levels, times, points: int
+    spec: dict, actual, output, levels, times, points: int, decided=None
 ) -> dict[str, pd.DataFrame]:
     """This task's rows for each plot kind (regression or classification).
-    ``actual``, ``output`` (and ``levels``, ``times``) have the step axis."""
+    ``actual``, ``output`` (and ``levels``, ``times``, ``decided``: the classes
+    named where not the argmax) have the step axis."""
     if spec["type"] == "regression":
         shown = plots.tiled(len(actual), actual.shape[1])
         out = {
@@ -335,7 +383,10 @@ def plot_tables(
     n_classes = len(spec["classes"])
     return {
         "confusion": plots.confusion_table(
-            spec, actual.ravel(), output.reshape(-1, n_classes)
+            spec,
+            actual.ravel(),
+            output.reshape(-1, n_classes),
+            None if decided is None else np.asarray(decided).ravel(),
         )
     }
 

@@ -118,6 +118,10 @@ class BaselineRun:
     forecasts: dict[str, dict[str, np.ndarray]]  # {task: {baseline: test output}}
     # Quantile tasks: {task: {baseline: n x S x Q test quantiles}}.
     quantiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # Class tasks with decide_by: {task: how validation chose gradient boosting's
+    # class (decide_hgb)}, and {task: n x S test classes} where it chose binning.
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decided: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -649,6 +653,8 @@ def run_baselines(
         )
     scores: dict[str, dict] = {"val": {}, "test": {}}
     fits, forecasts, quantiles = {}, {}, {}
+    outputs: dict[str, dict] = {"val": {}, "test": {}}  # {split: {task: by baseline}}
+    observed: dict[str, dict] = {"val": {}, "test": {}}  # {split: {task: actual}}
     known = known_future_columns(bundle)
     for spec in bundle["tasks"]:
         name, series = spec["name"], targets[spec["name"]]
@@ -672,6 +678,7 @@ def run_baselines(
                 codes,
             )
             actual = tasks.gather(raw, ends, spec)
+            outputs[split][name], observed[split][name] = by_split[split], actual
             scores[split][name] = {
                 baseline: metrics.score_task(spec, actual, output)
                 for baseline, output in by_split[split].items()
@@ -692,7 +699,54 @@ def run_baselines(
                 if split == "test":
                     quantiles[name] = {NAIVE_INTERVAL: levels}
         forecasts[name] = by_split["test"]
-    return BaselineRun(scores["test"], scores["val"], fits, forecasts, quantiles)
+    decisions, decided = {}, {}
+    for spec in bundle["tasks"]:
+        if tasks.decided_by(spec) is not None:
+            decisions[spec["name"]], labels = decide_hgb(spec, outputs, observed)
+            if labels is not None:
+                decided[spec["name"]] = labels["test"]
+                for split in ("val", "test"):
+                    scores[split][spec["name"]]["hgb_lag"] = metrics.score_task(
+                        spec,
+                        observed[split][spec["name"]],
+                        outputs[split][spec["name"]]["hgb_lag"],
+                        labels[split],
+                    )
+    return BaselineRun(
+        scores["test"], scores["val"], fits, forecasts, quantiles, decisions, decided
+    )
+
+
+def decide_hgb(
+    spec: dict[str, Any], outputs: dict[str, dict], observed: dict[str, dict]
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """How gradient boosting names the class of a ``decide_by`` task: its
+    classifier's most probable class, or the bin of its regression forecast of
+    the same target, whichever has the higher validation macro-F1 (the
+    classifier on a tie). The model is decided by binning; the baseline gets
+    the same option but keeps its stronger way, so it is never weakened.
+    ``outputs``: {split: {task: {baseline: forecast}}} and ``observed``:
+    {split: {task: actual}}, "val" among the splits. Returns the choice (for
+    metrics/baselines_val.json) and, where binning won, the classes per split."""
+    name, source = spec["name"], tasks.decided_by(spec)
+    labels = {
+        split: tasks.bin_index(spec, by_task[source]["hgb_lag"])
+        for split, by_task in outputs.items()
+    }
+    proba = outputs["val"][name]["hgb_lag"]
+    actual = observed["val"][name]
+    f1 = {
+        "classifier": metrics.score_task(spec, actual, proba)["macro_f1"],
+        f"binned {source}": metrics.score_task(spec, actual, proba, labels["val"])[
+            "macro_f1"
+        ],
+    }
+    binned = f1[f"binned {source}"] > f1["classifier"]
+    choice = {
+        "decision": f"binned {source}" if binned else "classifier",
+        "decision_val_macro_f1": f1,
+    }
+    return choice, labels if binned else None
 
 
 def score_baselines(

@@ -157,6 +157,9 @@ class Task:
     predict_change: bool = False
     # Regression only: quantile levels, 0.5 included (see mtlstm.tasks).
     quantiles: list[float] | None = None
+    # Binned classification only: decide the class by binning this regression
+    # task's forecast (same target and horizon) instead of the head's argmax.
+    decide_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -700,6 +703,9 @@ def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
     for name, task in tasks.items():
         with _collecting(problems):
             _check_task(name, task, ingest)
+            if task.decide_by is not None:
+                source = tasks.get(task.decide_by)
+                task_shape.check_decide_by(f"tasks.{name}", task, source)
     _raise_all(problems)
 
 

@@ -33,16 +33,21 @@ def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, fl
 
 
 def classification_scores(
-    actual: np.ndarray, proba: np.ndarray, n_classes: int
+    actual: np.ndarray,
+    proba: np.ndarray,
+    n_classes: int,
+    decided: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Accuracy, macro-F1 and log-loss from class probabilities.
+    """Accuracy, macro-F1 and log-loss from class probabilities; accuracy and
+    macro-F1 of the classes ``decided`` where given (``tasks.decisions``), else
+    of the most probable class.
 
     Macro-F1 averages over the classes present in the truth or the forecast
     (a class absent from both has no F1 to score, not an F1 of 0); log-loss
     keeps the full label set, so probability given to absent classes counts.
     """
     labels = list(range(n_classes))
-    predicted = np.argmax(proba, axis=1)
+    predicted = tasks.classes_of(proba, decided)
     return {
         "accuracy": float(accuracy_score(actual, predicted)),
         "macro_f1": float(f1_score(actual, predicted, average="macro")),
@@ -62,21 +67,26 @@ PER_CLASS_COLUMNS = [
 
 
 def per_class_rows(
-    spec: dict[str, Any], actual: np.ndarray, forecasts: dict[str, np.ndarray]
+    spec: dict[str, Any],
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    decided: dict[str, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per class, then per forecaster (class probabilities, argmax decided as in
-    ``classification_scores``): precision, recall and F1 pooled over every window
-    and step, and the class's number of actual windows. Macro-F1 is the mean of
-    the F1 column; a rare class moves it by whole windows, and this is where a
-    difference between two forecasters shows which class it comes from. A class
-    never forecast has precision 0 (scikit-learn's ``zero_division=0``)."""
+    """Per class, then per forecaster (class probabilities; the class named as
+    in ``classification_scores``, from ``decided[forecaster]`` where given):
+    precision, recall and F1 pooled over every window and step, and the class's
+    number of actual windows. Macro-F1 is the mean of the F1 column; a rare
+    class moves it by whole windows, and this is where a difference between two
+    forecasters shows which class it comes from. A class never forecast has
+    precision 0 (scikit-learn's ``zero_division=0``)."""
     classes = spec["classes"]
     labels = list(range(len(classes)))
     truth = np.asarray(actual).ravel()
     support = np.bincount(truth.astype(np.int64), minlength=len(classes))
     scores = {}
     for name, proba in forecasts.items():
-        predicted = np.argmax(np.asarray(proba).reshape(-1, len(classes)), axis=1)
+        proba = np.asarray(proba).reshape(-1, len(classes))
+        predicted = tasks.classes_of(proba, (decided or {}).get(name))
         scores[name] = precision_recall_fscore_support(
             truth, predicted, labels=labels, zero_division=0
         )[:3]
@@ -114,25 +124,37 @@ def score_task(
     spec: dict[str, Any],
     actual: np.ndarray,
     output: np.ndarray,
+    decided: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Scores of one task's forecasts (original units / probabilities), pooled
     over every window and step: ``actual`` is ``n`` or ``n x S``, ``output`` the
-    same (regression) or with a class axis (probabilities). For MAE, accuracy
-    and log-loss the pooled score is the mean of the per-step scores."""
+    same (regression) or with a class axis (probabilities); ``decided``, shaped
+    like ``actual``: the classes named, where not the argmax (``decide_by``).
+    For MAE, accuracy and log-loss the pooled score is the mean of the per-step
+    scores."""
     actual = np.asarray(actual)
     if spec["type"] == "regression":
         return regression_scores(actual.ravel(), np.asarray(output).ravel())
     n_classes = len(spec["classes"])
     proba = np.asarray(output).reshape(-1, n_classes)
-    return classification_scores(actual.ravel(), proba, n_classes)
+    if decided is not None:
+        decided = np.asarray(decided).ravel()
+    return classification_scores(actual.ravel(), proba, n_classes, decided)
 
 
 def step_scores(
-    spec: dict[str, Any], actual: np.ndarray, output: np.ndarray
+    spec: dict[str, Any],
+    actual: np.ndarray,
+    output: np.ndarray,
+    decided: np.ndarray | None = None,
 ) -> dict[str, list[float]]:
-    """``{metric: [score at each step]}`` of ``n x S`` forecasts."""
+    """``{metric: [score at each step]}`` of ``n x S`` forecasts (``decided``:
+    ``n x S`` classes named, as in ``score_task``)."""
     per_step = [
-        score_task(spec, actual[:, i], output[:, i]) for i in range(actual.shape[1])
+        score_task(
+            spec, actual[:, i], output[:, i], None if decided is None else decided[:, i]
+        )
+        for i in range(actual.shape[1])
     ]
     return {key: [s[key] for s in per_step] for key in per_step[0]}
 
@@ -320,12 +342,31 @@ def score_outputs(
     every row's series code (data/windows/series.npy), or None."""
     scores = {}
     at_end = window_series(series_rows, ends)
+    decided = model_decisions(bundle, outputs, at_end)
     for spec in bundle["tasks"]:
         name = spec["name"]
         actual = actuals(spec, targets[name], ends, series_rows)
         output = model_output(outputs[name], spec, at_end)
-        scores[name] = score_task(spec, actual, output)
+        scores[name] = score_task(spec, actual, output, decided.get(name))
         quantiles = model_quantiles(outputs[name], spec, at_end)
         if quantiles is not None:
             scores[name] |= quantile_scores(spec, actual, quantiles)
     return scores
+
+
+def model_decisions(
+    bundle: dict[str, Any],
+    outputs: dict[str, np.ndarray],
+    series: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """``tasks.decisions`` of model ``outputs`` (heads by task name): ``n x S``
+    classes of each class task with ``decide_by``, binned from its regression
+    head's forecast in original units (the median of a quantile head); a model
+    without that head (a single-task model) is left to its argmax."""
+    specs = {spec["name"]: spec for spec in bundle["tasks"]}
+    forecasts = {
+        name: model_output(outputs[name], specs[name], series)
+        for name in {tasks.decided_by(s) for s in bundle["tasks"]}
+        if name in outputs and name in specs
+    }
+    return tasks.decisions(bundle["tasks"], forecasts)

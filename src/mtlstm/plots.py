@@ -55,14 +55,19 @@ def residuals_table(
 
 
 def confusion_table(
-    spec: dict[str, Any], actual: np.ndarray, proba: np.ndarray
+    spec: dict[str, Any],
+    actual: np.ndarray,
+    proba: np.ndarray,
+    decided: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """Actual and forecast class per window: the class named by ``decided``
+    where given (``decide_by``), else the most probable."""
     labels = np.asarray(spec["classes"])
     return pd.DataFrame(
         {
             "task": task_label(spec),
             "actual": labels[actual],
-            "predicted": labels[np.argmax(proba, axis=1)],
+            "predicted": labels[tasks.classes_of(proba, decided)],
         }
     )
 

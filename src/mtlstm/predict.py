@@ -340,7 +340,8 @@ def forecast_frame(
     time, ISO 8601 in the bundle's zone, ``features.timezone``, with its UTC
     offset; ``Z`` for UTC), ``task``, ``step`` (grid steps ahead), ``zone``,
     ``unit`` (``tasks.<name>.unit``), ``forecast`` (original units, the median
-    for a quantile task; the most likely label for classification), ``actual``
+    for a quantile task; for classification the most likely label, or the bin of
+    the ``decide_by`` task's forecast), ``actual``
     (the observed value or label at the target time, empty where ``targets``
     does not reach it), then ``q<level>`` per quantile and ``p_<class>`` per
     class (empty on rows of tasks without them). Rows run by origin, then task
@@ -357,6 +358,7 @@ def forecast_frame(
     ends = np.asarray(ends, np.int64)
     origin = stamps[ends]
     at_end = metrics.window_series(series, ends)
+    decided = metrics.model_decisions(bundle, outputs, at_end)
     frames, origin_index = [], []
     for spec in bundle["tasks"]:
         name, steps = spec["name"], tasks.steps(spec)
@@ -385,7 +387,8 @@ def forecast_frame(
                 frame[tasks.quantile_name(q)] = levels[..., i].ravel()
         else:
             labels = np.asarray(spec["classes"], dtype=object)
-            frame["forecast"] = labels[np.argmax(output, axis=-1)].ravel()
+            named = tasks.classes_of(output, decided.get(name))
+            frame["forecast"] = labels[named].ravel()
             known = actual >= 0
             frame["actual"] = np.where(
                 known, labels[np.maximum(actual, 0)], None

@@ -30,6 +30,13 @@ quantiles ``n x S x Q``; classification ``n x C`` for a scalar horizon, else
 ``n x S x C``. A scalar horizon keeps every file byte for byte as it was before
 ranges existed (``squeezed`` gives that stored form).
 
+How a binned class task is decided: by default the most probable class of its
+head (argmax). With ``decide_by: <regression task>`` (same target, same
+horizon) it is the bin of that task's forecast instead, for every forecaster
+that has one (the model, the single-task models, gradient boosting where
+validation prefers it; ``decisions``). The head is still trained and still
+gives the class probabilities (log-loss); only the class named changes.
+
 Pure NumPy: no TensorFlow, so config and every stage can import it.
 """
 
@@ -50,6 +57,30 @@ PAIR_TOLERANCE = 1e-9
 
 
 # --- params.yaml: validation ---------------------------------------------------
+
+
+def check_decide_by(key: str, task: Any, source: Any) -> None:
+    """Validate ``decide_by`` of class task ``task`` (``key``: its params key),
+    naming ``source`` (that task's params, or None when no task has the name)."""
+    name = task.decide_by
+    if task.type != "classification":
+        raise ConfigError(f"{key}.decide_by: only for classification tasks")
+    if task.bins is None:
+        raise ConfigError(
+            f"{key}.decide_by: only for a task with bins (its class is the bin of "
+            "the regression forecast); remove decide_by"
+        )
+    if source is None or source.type != "regression":
+        raise ConfigError(
+            f"{key}.decide_by: {quote(name)} is not a regression task; name the "
+            f"regression task that forecasts {quote(task.target)}"
+        )
+    if (source.target, source.horizon) != (task.target, task.horizon):
+        raise ConfigError(
+            f"{key}.decide_by: task {name!r} forecasts {quote(source.target)} at "
+            f"horizon {source.horizon}, this task {quote(task.target)} at horizon "
+            f"{task.horizon}; they must be the same target and horizon"
+        )
 
 
 def check(key: str, task_type: str, horizon: Any, quantiles: Any) -> None:
@@ -197,3 +228,39 @@ def squeezed(spec: dict[str, Any], values: np.ndarray) -> np.ndarray:
 def at_step(spec: dict[str, Any], step: int) -> dict[str, Any]:
     """The one-step task forecasting ``step`` ahead (a per-step baseline's view)."""
     return {**spec, "horizon": int(step)}
+
+
+# --- class decisions ----------------------------------------------------------
+
+
+def bin_index(spec: dict[str, Any], values: np.ndarray) -> np.ndarray:
+    """The class (bin) of each value: ``bins`` are the edges, a value on an edge
+    belongs to the upper class (as the targets are binned in mtlstm.window)."""
+    edges = np.asarray(spec["bins"], dtype=np.float64)
+    return np.searchsorted(edges, np.asarray(values, np.float64), side="right")
+
+
+def decided_by(spec: dict[str, Any]) -> str | None:
+    """The regression task whose forecast decides this class task, or None."""
+    return spec.get("decide_by")
+
+
+def decisions(
+    specs: Sequence[dict[str, Any]], forecasts: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``{class task: n x S classes}`` for each task with ``decide_by`` whose
+    regression task is in ``forecasts`` (point forecasts with steps, original
+    units); a task left out is decided by its head's argmax."""
+    return {
+        spec["name"]: bin_index(spec, forecasts[decided_by(spec)])
+        for spec in specs
+        if decided_by(spec) in forecasts
+    }
+
+
+def classes_of(proba: np.ndarray, decided: np.ndarray | None = None) -> np.ndarray:
+    """The class named by a forecast: ``decided`` where given, else the most
+    probable class (argmax over the last axis of ``proba``)."""
+    if decided is not None:
+        return np.asarray(decided, np.int64).reshape(np.shape(proba)[:-1])
+    return np.argmax(proba, axis=-1)

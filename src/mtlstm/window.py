@@ -234,6 +234,8 @@ def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
     }
     if task.quantiles is not None:  # only when declared: bundles stay as before
         spec["quantiles"] = list(task.quantiles)
+    if task.decide_by is not None:  # likewise
+        spec["decide_by"] = task.decide_by
     if task.type == "regression":
         return {**spec, **_moments(rows[task.target], task.target)}
     spec |= {"classes": list(task.classes or []), "bins": task.bins}
@@ -250,8 +252,7 @@ def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
 def class_index(values: pd.Series, spec: dict[str, Any]) -> np.ndarray:
     """Class of each row: the bin of a numeric value, or a declared label's index."""
     if spec["bins"] is not None:
-        edges = np.asarray(spec["bins"], dtype="float64")
-        return np.searchsorted(edges, values.to_numpy("float64"), side="right")
+        return task_shape.bin_index(spec, values.to_numpy("float64"))
     lookup = {label: i for i, label in enumerate(spec["classes"])}
     codes = values.map(lookup)
     if codes.isna().any():
