@@ -6,6 +6,8 @@ Reads metrics/evaluate.json, where the evaluate stage puts per task:
 - "baselines":   {baseline: {metric: value}}    e.g. persistence
 - "single_task": {metric: value} (optional)     the ablation stage's model
 - "skill":       {"vs_<reference>": {value, ci_low, ci_high, dm_p, ...}}
+- "macro_f1_diff" (a classification task): per reference the model's macro-F1
+  minus the reference's, with its interval
 - "pinball_skill" (a task with quantiles): the same on the pinball loss, and
   the model's "pinball", "coverage_<level>" and "width_<level>" beside the
   naive interval's (a baseline)
@@ -69,6 +71,11 @@ PINBALL_NOTE = (
     "persistence plus the empirical quantiles of its training residuals. "
     "Coverage: share of test actuals inside the central interval (bounds "
     "included; nominal: its level); width: its mean width in the target's units."
+)
+MACRO_F1_NOTE = (
+    "Rows marked (macro-F1): the model's macro-F1 minus the reference's (each "
+    "naming its class as evaluate scores it) on the same resamples of the test "
+    "windows; no DM test (macro-F1 is not a mean of per-window losses)."
 )
 # Verdicts (better, worse) per reference; others: "beats <name>" / "loses to".
 VERDICTS = {
@@ -157,23 +164,32 @@ def markdown(cells: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+KINDS = (  # evaluate.json key, row suffix, number format
+    ("skill", "", "{:+.1%}"),
+    ("pinball_skill", " (pinball)", "{:+.1%}"),
+    ("macro_f1_diff", " (macro-F1)", "{:+.3f}"),
+)
+
+
 def intervals(report: dict) -> list[list[str]]:
     """One row per task and reference that has a skill interval: on the
-    primary error, then on the pinball loss for a task with quantiles."""
+    primary error, then on the pinball loss for a task with quantiles, then
+    the macro-F1 difference for a classification task."""
     out = []
     for task, r in report.items():
-        for kind, suffix in (("skill", ""), ("pinball_skill", " (pinball)")):
+        for kind, suffix, number in KINDS:
             for key, s in r.get(kind, {}).items():
                 if not isinstance(s, dict) or "ci_low" not in s:
                     continue  # an evaluate.json from before the intervals
                 name = key.removeprefix("vs_")
                 shown = name.replace("_", "-") if name == "single_task" else name
+                low, high = number.format(s["ci_low"]), number.format(s["ci_high"])
                 out.append(
                     [
                         f"`{task}`",
                         shown + suffix,
-                        f"{s['value']:+.1%}",
-                        f"[{s['ci_low']:+.1%}, {s['ci_high']:+.1%}]",
+                        number.format(s["value"]),
+                        f"[{low}, {high}]",
                         p_value(s.get("dm_p")),
                         verdict(name, s["ci_low"], s["ci_high"]),
                     ]
@@ -222,6 +238,8 @@ def results_table(metrics_dir: Path) -> str:
         text += "\n\n" + markdown(cells, body) + "\n\n" + INTERVAL_NOTE
         if any(row[1].endswith(" (pinball)") for row in body):
             text += " " + PINBALL_NOTE
+        if any(row[1].endswith(" (macro-F1)") for row in body):
+            text += " " + MACRO_F1_NOTE
     cells, body = per_class(metrics_dir / "per_class.csv")
     if body:
         text += "\n\n" + markdown(cells, body) + "\n\n" + PER_CLASS_NOTE

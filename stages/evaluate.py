@@ -6,7 +6,10 @@ of them, the skill on the task's primary error with a 95% moving-block
 bootstrap interval and a Diebold-Mariano test on the per-window losses
 (mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed):
 {task: {"skill": {"vs_<reference>": {value, ci_low, ci_high, loss_diff,
-dm_stat, dm_p}}}}. Scores pool every window and step of a horizon range; a
+dm_stat, dm_p}}}}; a classification task adds "macro_f1_diff": per reference
+the model's macro-F1 minus the reference's with its interval from the same
+resamples (uncertainty.macro_f1_difference). Scores pool every window and step
+of a horizon range; a
 range task adds "per_step" (per step, the model's and every reference's
 scores), a task with quantiles adds the pinball loss, coverage and width of
 each central interval to its scores, and "pinball_skill" (against the naive
@@ -171,6 +174,23 @@ def main() -> None:
         report[name] = metrics.task_report(
             spec, scores[name], baselines[name], single, json_safe(skill)
         )
+        if spec["type"] == "classification":
+            # The class named (decide_by or argmax) by each forecaster, paired.
+            named = {
+                ref: tasks.classes_of(forecast, classes.get(ref))
+                for ref, forecast in {"model": output, **references[name]}.items()
+            }
+            report[name]["macro_f1_diff"] = json_safe(
+                uncertainty.compare_macro_f1(
+                    actual,
+                    named.pop("model"),
+                    named,
+                    len(spec["classes"]),
+                    block=season,
+                    samples=cfg.bootstrap_samples,
+                    seed=params.base.seed,
+                )
+            )
         levels = metrics.model_quantiles(outputs[name], spec, at_end)
         if levels is not None:
             # Pinball skill: against the naive interval (and the single-task
@@ -241,6 +261,11 @@ def main() -> None:
                     f"evaluate: {name}: {label} {ref} {s['value']:+.3f} "
                     f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], DM p {s['dm_p']:.3g}"
                 )
+        for ref, s in r.get("macro_f1_diff", {}).items():
+            print(
+                f"evaluate: {name}: macro-F1 difference {ref} {s['value']:+.3f} "
+                f"[{s['ci_low']:+.3f}, {s['ci_high']:+.3f}]"
+            )
     if series_rows is not None:
         for table in by_series:
             name = table["task"].iloc[0]

@@ -242,6 +242,14 @@ def test_repro_decides_the_class_by_the_regression_forecast(tmp_path):
     single_named = classes[np.searchsorted(bins, single["forecast"], side="right")]
     expected = f1_score(level["actual"], single_named, average="macro")
     assert report["single_task"]["macro_f1"] == pytest.approx(expected)
+    # The macro-F1 differences follow the same decisions, with intervals.
+    diff = report["macro_f1_diff"]["vs_single_task"]
+    gap = report["model"]["macro_f1"] - report["single_task"]["macro_f1"]
+    assert diff["value"] == pytest.approx(gap)
+    assert diff["ci_low"] <= diff["value"] <= diff["ci_high"]
+    hgb = report["macro_f1_diff"]["vs_hgb_lag"]["value"]
+    gap = report["model"]["macro_f1"] - report["baselines"]["hgb_lag"]["macro_f1"]
+    assert hgb == pytest.approx(gap)
     # Gradient boosting: validation chose one way and says which.
     chosen = project.read_json("metrics/baselines_val.json")["temp_class"]["hgb_lag"]
     assert chosen["decision"] in ("classifier", "binned temp")

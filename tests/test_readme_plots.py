@@ -469,3 +469,23 @@ def test_svg_size_refuses_what_chromium_would_show_as_an_error_page(tmp_path):
         (tmp_path / name).write_text(content)
         with pytest.raises(check.CheckError, match=message):
             check.svg_size(tmp_path / name)
+
+
+def test_results_table_shows_the_macro_f1_difference_rows(tmp_path):
+    report = {
+        "level": {
+            "model": {"log_loss": 0.5, "macro_f1": 0.84},
+            "baselines": {"hgb_lag": {"log_loss": 0.5, "macro_f1": 0.78}},
+            "skill": {"vs_hgb_lag": {"value": 0.0, "ci_low": -0.2, "ci_high": 0.2}},
+            "macro_f1_diff": {
+                "vs_hgb_lag": {"value": 0.06, "ci_low": 0.021, "ci_high": 0.1},
+            },
+        }
+    }
+    (tmp_path / "evaluate.json").write_text(json.dumps(report), encoding="utf-8")
+    text = results_table.results_table(tmp_path)
+    assert (
+        "| `level` | hgb_lag (macro-F1) | +0.060 | [+0.021, +0.100] | - "
+        "| beats gradient boosting |"
+    ) in text
+    assert text.endswith(results_table.MACRO_F1_NOTE)

@@ -267,3 +267,52 @@ def test_classification_window_losses_are_log_losses():
     assert_allclose(losses, expected, rtol=1e-12)
     score = metrics.score_task(CLASSIFICATION, actual, proba)["log_loss"]
     assert losses.mean() == pytest.approx(score, rel=1e-9)
+
+
+# --- macro-F1 difference -----------------------------------------------------
+
+
+def test_class_counts_by_hand():
+    actual = np.array([0, 1, 1, 2])
+    named = np.array([0, 1, 2, 2])
+    counts = uncertainty.class_counts(actual, named, 3)  # 9 x 4: TP, FP, FN rows
+    assert_array_equal(counts[0:3], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]])  # TP
+    assert_array_equal(counts[3:6], [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]])  # FP
+    assert_array_equal(counts[6:9], [[0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]])  # FN
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_macro_f1_of_counts_matches_scikit_learn(seed):
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    actual = rng.integers(0, 4, size=(50, 3))
+    named = np.where(rng.random((50, 3)) < 0.6, actual, rng.integers(0, 3, (50, 3)))
+    counts = uncertainty.class_counts(actual, named, 4).sum(axis=1)
+    expected = f1_score(actual.ravel(), named.ravel(), average="macro")
+    assert uncertainty.macro_f1_of_counts(counts, 4) == pytest.approx(expected)
+
+
+def test_macro_f1_difference_of_a_forecaster_with_itself_is_exactly_zero():
+    actual = np.array([0, 1, 2, 0, 1, 2, 2, 1] * 5)
+    named = np.roll(actual, 1)
+    out = uncertainty.macro_f1_difference(actual, named, named, 3, 4, 200, 0)
+    assert out == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+
+
+def test_macro_f1_difference_of_perfect_vs_wrong_is_one_and_noise_widens_it():
+    rng = np.random.default_rng(0)
+    actual = rng.integers(0, 3, 300)
+    wrong = (actual + 1) % 3  # never right: macro-F1 0
+    out = uncertainty.macro_f1_difference(actual, actual, wrong, 3, 10, 300, 0)
+    assert out == {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0}
+    # A model right 70% of the time against one right 60%: an interval of
+    # positive width around the full-sample difference; reruns are identical.
+    model = np.where(rng.random(300) < 0.7, actual, wrong)
+    ref = np.where(rng.random(300) < 0.6, actual, wrong)
+    a = uncertainty.macro_f1_difference(actual, model, ref, 3, 10, 300, 7)
+    assert a["ci_low"] < a["value"] < a["ci_high"]
+    assert a == uncertainty.macro_f1_difference(actual, model, ref, 3, 10, 300, 7)
+    assert set(
+        uncertainty.compare_macro_f1(actual, model, {"x": ref}, 3, 10, 300, 7)
+    ) == {"vs_x"}

@@ -13,6 +13,12 @@ order, and keeps the pairing: a resample always takes the same windows from both
 - ``diebold_mariano``: a paired Diebold-Mariano test of equal mean loss, with a
   Newey-West (Bartlett kernel, HAC) long-run variance of the loss differences.
   The p-value is two-sided from the standard normal; no small-sample correction.
+- ``macro_f1_difference``: macro-F1 is not a mean of per-window losses, but it
+  is a function of per-class counts (true positives, false positives, false
+  negatives), which are sums over windows: the same paired block resamples of
+  those per-window counts give the difference of two forecasters' macro-F1
+  with a percentile interval (no Diebold-Mariano test: there is no per-window
+  loss to difference).
 
 Pure NumPy (plus ``math.erfc``): no SciPy, no TensorFlow. Seeded: the same
 inputs and seed give identical numbers.
@@ -174,4 +180,84 @@ def compare(
             **diebold_mariano(model_loss, ref, block - 1),
         }
         for name, ref in references.items()
+    }
+
+
+def class_counts(actual: np.ndarray, named: np.ndarray, n_classes: int) -> np.ndarray:
+    """``3C x n`` per-window counts, in time order: for each class its true
+    positives, then false positives, then false negatives in each window (a
+    window of a horizon range counts each of its steps). ``actual`` and
+    ``named`` (the classes a forecaster names) are ``n`` or ``n x S``."""
+    actual = np.asarray(actual, np.int64).reshape(len(actual), -1)
+    named = np.asarray(named, np.int64).reshape(actual.shape)
+    k = np.arange(n_classes)[:, None, None]
+    hit = actual[None] == named[None]
+    tp = ((named[None] == k) & hit).sum(axis=2)
+    fp = ((named[None] == k) & ~hit).sum(axis=2)
+    fn = ((actual[None] == k) & ~hit).sum(axis=2)
+    return np.concatenate([tp, fp, fn]).astype(np.float64)
+
+
+def macro_f1_of_counts(counts: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro-F1 from ``... x 3C`` (mean or summed) counts: per class
+    ``2 TP / (2 TP + FP + FN)``, averaged over the classes present in the truth
+    or the forecast (as scikit-learn's ``average="macro"``)."""
+    tp, fp, fn = np.split(np.asarray(counts, np.float64), 3, axis=-1)
+    denominator = 2 * tp + fp + fn
+    present = denominator > 0
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=present)
+    return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
+def macro_f1_difference(
+    actual: np.ndarray,
+    model: np.ndarray,
+    reference: np.ndarray,
+    n_classes: int,
+    block: int,
+    samples: int,
+    seed: int,
+    level: float = LEVEL,
+) -> dict[str, float]:
+    """``{"value", "ci_low", "ci_high"}``: the model's macro-F1 minus the
+    reference's (> 0: the model is better) on all windows, with its percentile
+    interval over ``samples`` paired moving-block resamples of the windows
+    (the resamples of ``skill_interval`` for the same seed). ``model`` and
+    ``reference``: the classes each names, shaped like ``actual``."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    both = np.concatenate(
+        [
+            class_counts(actual, model, n_classes),
+            class_counts(actual, reference, n_classes),
+        ]
+    )
+    means = block_bootstrap_means(both, block, samples, seed)
+    width = 3 * n_classes
+    diffs = macro_f1_of_counts(means[:, :width], n_classes) - macro_f1_of_counts(
+        means[:, width:], n_classes
+    )
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    total = both.sum(axis=1)
+    value = macro_f1_of_counts(total[:width], n_classes) - macro_f1_of_counts(
+        total[width:], n_classes
+    )
+    return {"value": float(value), "ci_low": float(low), "ci_high": float(high)}
+
+
+def compare_macro_f1(
+    actual: np.ndarray,
+    model: np.ndarray,
+    references: dict[str, np.ndarray],
+    n_classes: int,
+    block: int,
+    samples: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """``{"vs_<name>": macro_f1_difference(...)}`` for every reference's classes."""
+    return {
+        f"vs_{name}": macro_f1_difference(
+            actual, model, named, n_classes, block, samples, seed
+        )
+        for name, named in references.items()
     }
