@@ -183,6 +183,29 @@ def test_model_decisions_bin_the_regression_head_in_original_units():
     assert metrics.model_decisions(bundle, {"level": outputs["level"]}) == {}
 
 
+def test_model_decisions_bin_the_median_of_a_quantile_head_per_step():
+    level = {**SPEC, "horizon": [1, 2]}
+    source = {
+        "name": "y",
+        "type": "regression",
+        "target": "y",
+        "horizon": [1, 2],
+        "quantiles": [0.1, 0.5, 0.9],
+        "mean": 0.0,
+        "std": 1.0,
+    }
+    # n=2 windows x 2 steps x 3 quantiles: only the median (middle) decides.
+    quantiles = np.array(
+        [
+            [[0.0, 10.0, 99.0], [0.0, 40.0, 99.0]],
+            [[0.0, 50.0, 99.0], [-9.0, 29.0, 31.0]],
+        ]
+    )
+    outputs = {"level": np.full((2, 2, 3), 1 / 3), "y": quantiles}
+    decided = metrics.model_decisions({"tasks": [level, source]}, outputs)
+    assert decided["level"].tolist() == [[0, 1], [2, 0]]
+
+
 def _hgb_outputs(binned_forecast):
     """Validation: actual classes 0, 1, 2, 2; the classifier's argmax gets the
     first two right."""
