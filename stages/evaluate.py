@@ -106,8 +106,9 @@ def main() -> None:
         )
     # Every input is read and checked before anything is written.
     baselines = read_json(IN_BASELINES)
-    references, reference_levels = reference_forecasts(bundle, baselines, ends)
-    reference_classes = reference_decisions(bundle, baselines, references, ends)
+    stored = load_forecasts(IN_BASELINE_FORECASTS, ends)
+    references, reference_levels = reference_forecasts(bundle, baselines, stored, ends)
+    reference_classes = reference_decisions(bundle, baselines, references, stored)
     model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
     scaled = load_npy(WINDOWS / "scaled.npy", mmap=True)
     targets = load_npz(WINDOWS / "targets.npz")
@@ -298,12 +299,12 @@ def per_step_scores(
 
 
 def reference_forecasts(
-    bundle: dict, baselines: dict, ends: np.ndarray
+    bundle: dict, baselines: dict, forecasts: dict[str, np.ndarray], ends: np.ndarray
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
     """{task: {reference: per-window test forecast, with steps}}: every baseline
-    of baselines.json, and the single-task model unless the ablation was off;
-    and {task: {reference: n x steps x quantiles}} of those with quantiles."""
-    forecasts = load_forecasts(IN_BASELINE_FORECASTS, ends)
+    of baselines.json (``forecasts``: predictions/baselines.npz, checked against
+    ``ends``), and the single-task model unless the ablation was off; and {task:
+    {reference: n x steps x quantiles}} of those with quantiles."""
     out, levels = {}, {}
     for spec in bundle["tasks"]:
         name = spec["name"]
@@ -329,13 +330,13 @@ def reference_decisions(
     bundle: dict,
     baselines: dict,
     references: dict[str, dict[str, np.ndarray]],
-    ends: np.ndarray,
+    stored: dict[str, np.ndarray],
 ) -> dict[str, dict[str, np.ndarray]]:
     """{class task: {reference: classes named}} for each task with decide_by
     (mtlstm.tasks): the single-task model's, binned from the single-task model
     of the regression task it names; gradient boosting's where the baselines
-    stage chose binning on validation. Other references name their argmax."""
-    stored = load_forecasts(IN_BASELINE_FORECASTS, ends)
+    stage chose binning on validation (``stored``: predictions/baselines.npz).
+    Other references name their argmax."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for spec in bundle["tasks"]:
         name, source = spec["name"], tasks.decided_by(spec)
