@@ -6,13 +6,17 @@ examples/data_epf.py writes it. Only the training budget is shrunk after init.
 from __future__ import annotations
 
 import importlib.resources
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from test_pipeline import STAGES, make_project, tiny_params
 
 PYTHON = sys.executable
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def vic_elec(rows: int) -> pd.DataFrame:
@@ -21,13 +25,11 @@ def vic_elec(rows: int) -> pd.DataFrame:
 
 
 def epf_fr(rows: int) -> pd.DataFrame:
-    """As examples/data_epf.py writes data/raw/epf_fr.csv, cut to ``rows``."""
-    source = importlib.resources.files("tsdata").joinpath("fpppy/EPF_FR_BE.csv")
-    table = pd.read_csv(str(source))
-    table = table[table["unique_id"] == "FR"][
-        ["ds", "y", "gen_forecast", "system_load"]
-    ]
-    return table.head(rows)
+    """data/raw/epf_fr.csv as examples/data_epf.py writes it (the script itself
+    runs, so this test follows any change to it), cut to ``rows``."""
+    with tempfile.TemporaryDirectory() as raw:
+        subprocess.run([PYTHON, str(EXAMPLES / "data_epf.py"), raw], check=True)
+        return pd.read_csv(Path(raw) / "epf_fr.csv").head(rows)
 
 
 CASES = {
