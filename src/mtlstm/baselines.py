@@ -337,6 +337,21 @@ def series_feature(codes: np.ndarray | None, train_ends: np.ndarray) -> str | No
     return "categorical" if seen.size <= MAX_CATEGORIES else "ordinal"
 
 
+def _task_features(
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    ends: np.ndarray,
+    lookback: int,
+    codes: np.ndarray | None,
+    known_columns: tuple[int, ...],
+) -> np.ndarray:
+    """The task's lag features (``lag_features``), known-future inputs read at
+    its target row ``e + horizon``: what the booster is fitted and forecasts on."""
+    known = (known_columns, spec["horizon"])
+    return lag_features(series, scaled, ends, lookback, codes, known)
+
+
 def _hgb_data(
     spec: dict[str, Any],
     series: np.ndarray,
@@ -349,8 +364,7 @@ def _hgb_data(
     """Lag features and targets (the per-row series at ``e + horizon``: scaled
     value or class index) of the windows ending at ``ends``."""
     ends = np.asarray(ends, np.int64)
-    known = (known_columns, spec["horizon"])
-    x = lag_features(series, scaled, ends, lookback, codes, known)
+    x = _task_features(spec, series, scaled, ends, lookback, codes, known_columns)
     y = np.asarray(series)[ends + spec["horizon"]]
     if spec["type"] == "regression":
         return x, y.astype(np.float64)
@@ -450,8 +464,15 @@ def predict_hgb(
             "series codes must be given exactly when the booster was fitted "
             "with them (a panel)"
         )
-    known = (fit.known_columns, spec["horizon"])
-    x = lag_features(series, scaled, ends, lookback, codes, known)
+    x = _task_features(
+        spec,
+        series,
+        scaled,
+        np.asarray(ends, np.int64),
+        lookback,
+        codes,
+        fit.known_columns,
+    )
     with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
         if spec["type"] == "regression":
             staged = model.staged_predict(x)

@@ -250,6 +250,14 @@ def check_source(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], lis
     warnings. For ``mtlstm check``."""
     try:
         path = resolve_source(cfg.source, root)
+    except (ConfigError, DataError) as exc:
+        return [str(exc)], []
+    return check_file(path, cfg, timezone)
+
+
+def check_file(path: Path, cfg: Ingest, timezone: str) -> tuple[list[str], list[str]]:
+    """``check_source`` of the resolved source file ``path``, read whole."""
+    try:
         src = read_table(path, cfg, label=cfg.source)
     except (ConfigError, DataError) as exc:
         return [str(exc)], []

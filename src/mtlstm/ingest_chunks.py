@@ -89,14 +89,14 @@ def check(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], list[str]]
     series at a time, so the check needs no more memory than the stage (a
     table too big to read whole is checked too); a problem is then the
     stage's error, as the stage words it. Any other source goes to
-    ``ingest.check_source``, which reads it whole and lists every bad column."""
+    ``ingest.check_file``, which reads it whole and lists every bad column."""
     try:
         path = ingest.resolve_source(cfg.source, root)
         counts = _streamed_counts(path, cfg, timezone)
     except (ConfigError, DataError) as exc:
         return [str(exc)], []
     if counts is None:
-        return ingest.check_source(cfg, timezone, root)
+        return ingest.check_file(path, cfg, timezone)
     warning = ingest.fill_warning(counts["gaps"], counts["rows_out"], cfg.freq)
     return [], [warning] if warning else []
 
