@@ -435,7 +435,12 @@ def table(results: dict[str, Any], bundle: dict) -> str:
     for name, key in tasks:
         row += [f"{hgb[name][key]:.4g}" if name in hgb else "-", "", ""]
     lines.append("| " + " | ".join([*row, "", ""]) + " |")
-    runs = {c: _run_scores(e, tasks) for c, e in results.items() if c != "hgb_lag"}
+    # A decide_by class task is decided by its regression task's single-task
+    # model (decided_by_single_task), as evaluate does; any other by its own.
+    sides = {t["name"]: task_shape.decided_by(t) or t["name"] for t in bundle["tasks"]}
+    runs = {
+        c: _run_scores(e, tasks, sides) for c, e in results.items() if c != "hgb_lag"
+    }
     groups: dict[str, list[str]] = {}
     for cand, entry in results.items():
         if cand != "hgb_lag":
@@ -452,17 +457,16 @@ def table(results: dict[str, Any], bundle: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_scores(entry: dict[str, Any], tasks: list[tuple[str, str]]) -> dict:
-    """Per task the multi-task and single-task primary scores (None if not run),
-    and the multi-task model's epochs and seconds."""
+def _run_scores(
+    entry: dict[str, Any], tasks: list[tuple[str, str]], sides: dict[str, str]
+) -> dict:
+    """Per task the multi-task and single-task primary scores (None if not run;
+    the single-task one from the run named by ``sides``), and the multi-task
+    model's epochs and seconds."""
     mt, st = entry["multi_task"], entry.get("single_task", {})
     out: dict[str, Any] = {"epochs": mt["epochs"], "seconds": mt["seconds"]}
     for name, key in tasks:
-        # A decide_by class task is decided by its regression task's single-task
-        # model (decided_by_single_task), as evaluate does.
-        runs = [run for run in st.values() if name in run.get("val", {})]
-        decided = [run for run in runs if len(run["val"]) > 1]
-        single = (decided or runs or [{}])[0].get("val", {}).get(name, {}).get(key)
+        single = st.get(sides[name], {}).get("val", {}).get(name, {}).get(key)
         out[name] = (mt["val"][name][key], single)
     return out
 
