@@ -72,8 +72,13 @@ repro: install
 	mtlstm check
 	dvc repro
 
+# Test files run in TEST_WORKERS processes (pytest-xdist), each file's tests in
+# one of them (--dist loadfile: a module's fixture project is built once). Most
+# of the suite is real `dvc repro` in temp repos, which one process leaves half
+# idle on two cores. TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 2
 test: install
-	pytest
+	pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	ruff check .
