@@ -86,3 +86,27 @@ def test_ordinal_candidates_name_the_binned_classification_tasks():
         got = search.resolved(search.CANDIDATES[name], tasks)
         assert got["ordinal"] == ["temp_class"]  # demand is a regression task
     assert search.resolved({"head_units": 16}, tasks) == {"head_units": 16}
+
+
+def test_a_decide_by_class_task_takes_its_single_task_score_from_its_regression_run():
+    bundle = {
+        "tasks": [
+            {"name": "x", "type": "regression"},
+            {"name": "c", "type": "classification", "decide_by": "x"},
+        ]
+    }
+
+    def run(scores: dict) -> dict:
+        return {"val": scores, "epochs": 3, "seconds": 1.0}
+
+    entry = {
+        "multi_task": run({"x": {"mae": 1.0}, "c": {"macro_f1": 0.9}}),
+        "single_task": {
+            # The class task's own single-task head (not what evaluate compares) ...
+            "c": run({"c": {"macro_f1": 0.5}}),
+            # ... and the single-task regression model, whose binned forecast is.
+            "x": run({"x": {"mae": 2.0}, "c": {"macro_f1": 0.8}}),
+        },
+    }
+    lines = _search().table({"hgb_lag": {}, "params": entry}, bundle).splitlines()
+    assert lines[-1] == "| params | 1 | 2 | +50.0% | 0.9 | 0.8 | +12.5% | 3 | 1 |"
