@@ -30,11 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import search  # scripts/search.py: the same data and gradient boosting fit
 
 from mtlstm import metrics
-from mtlstm.baselines import (
-    choose_lag_model,
-    known_future_columns,
-    task_forecasts,
-)
 
 GRID = np.round(np.arange(-1.5, 1.51, 0.1), 2)  # per-class offsets
 TEMPERATURES = np.round(np.arange(-1.0, 2.01, 0.1), 2)  # t of -t log prior
@@ -90,24 +85,6 @@ def model_probabilities(data: dict[str, Any]) -> dict[str, np.ndarray]:
     return outputs
 
 
-def hgb_probabilities(spec: dict, data: dict[str, Any], seed: int) -> np.ndarray:
-    bundle, rows = data["bundle"], data.get("series_rows")
-    splits = {k: np.asarray(data[k], np.int64) for k in ("train", "val")}
-    series = data["targets"][spec["name"]]
-    args = (series, data["scaled"], splits, bundle["lookback"], seed, rows)
-    fit = choose_lag_model(spec, *args, known_future_columns(bundle))
-    return task_forecasts(
-        spec,
-        series,
-        data["scaled"],
-        fit,
-        splits["train"],
-        splits["val"],
-        bundle["lookback"],
-        codes=rows,
-    )["hgb_lag"]
-
-
 def main() -> None:
     from mtlstm.config import load_params
 
@@ -127,7 +104,7 @@ def main() -> None:
         log_prior = np.log(np.maximum(counts, 1) / counts.sum())
         forecasters = {
             "model": metrics.model_output(outputs[spec["name"]], spec, at_end),
-            "hgb_lag": hgb_probabilities(spec, data, seed),
+            "hgb_lag": search.hgb_val_forecast(spec, data, seed),
         }
         for who, probabilities in forecasters.items():
             proba = np.asarray(probabilities).reshape(len(actual), -1)

@@ -378,33 +378,15 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
     """The baselines stage's gradient boosting on lag features (iterations and,
     for classification, the class weighting chosen on the validation windows,
     which flatters it), scored on the same validation windows."""
-    from mtlstm.baselines import (
-        choose_lag_model,
-        decide_hgb,
-        known_future_columns,
-        task_forecasts,
-    )
+    from mtlstm.baselines import decide_hgb
 
     bundle, out = data["bundle"], {}
-    splits = {k: np.asarray(data[k], np.int64) for k in ("train", "val")}
-    rows = data.get("series_rows")
+    val, rows = np.asarray(data["val"], np.int64), data.get("series_rows")
     outputs: dict[str, dict] = {}
     observed: dict[str, np.ndarray] = {}
     for spec in bundle["tasks"]:
-        series = data["targets"][spec["name"]]
-        args = (series, data["scaled"], splits, bundle["lookback"], seed, rows)
-        fit = choose_lag_model(spec, *args, known_future_columns(bundle))
-        forecast = task_forecasts(
-            spec,
-            series,
-            data["scaled"],
-            fit,
-            splits["train"],
-            splits["val"],
-            bundle["lookback"],
-            codes=rows,
-        )["hgb_lag"]
-        actual = metrics.actuals(spec, series, splits["val"], rows)
+        forecast = hgb_val_forecast(spec, data, seed)
+        actual = metrics.actuals(spec, data["targets"][spec["name"]], val, rows)
         outputs[spec["name"]], observed[spec["name"]] = {"hgb_lag": forecast}, actual
         out[spec["name"]] = metrics.score_task(spec, actual, forecast)
         if spec["type"] == "classification":
@@ -419,6 +401,29 @@ def hgb_reference(data: dict[str, Any], seed: int) -> dict[str, dict[str, float]
             out[name] = metrics.score_task(spec, actual, forecast, decided)
             out[name] |= class_f1(spec, actual, forecast, decided)
     return out
+
+
+def hgb_val_forecast(spec: dict, data: dict[str, Any], seed: int) -> np.ndarray:
+    """The baselines stage's gradient boosting fit for ``spec`` (iterations and
+    class weighting chosen on the validation windows): its forecasts of the
+    validation windows (class probabilities for a classification task)."""
+    from mtlstm.baselines import choose_lag_model, known_future_columns, task_forecasts
+
+    bundle, rows = data["bundle"], data.get("series_rows")
+    splits = {k: np.asarray(data[k], np.int64) for k in ("train", "val")}
+    series = data["targets"][spec["name"]]
+    args = (series, data["scaled"], splits, bundle["lookback"], seed, rows)
+    fit = choose_lag_model(spec, *args, known_future_columns(bundle))
+    return task_forecasts(
+        spec,
+        series,
+        data["scaled"],
+        fit,
+        splits["train"],
+        splits["val"],
+        bundle["lookback"],
+        codes=rows,
+    )["hgb_lag"]
 
 
 def table(results: dict[str, Any], bundle: dict) -> str:
