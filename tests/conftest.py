@@ -7,6 +7,7 @@ project's params.yaml and mutated per test, CSV files, and synthetic tables.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,15 @@ from mtlstm.io import write_json, write_parquet
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ROOT / "stages"
 DEFAULT_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are not a package)."""
+    path = ROOT / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"script_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from conftest import load_script
 from hypothesis import given
 from hypothesis import strategies as st
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "refit_nested.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("refit_nested", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_inner_split_of_85_windows_is_70_then_15_with_the_horizon_left_out():
-    inner_train, inner_val = _script().inner_split(np.arange(100, 185), horizon=2)
+    split = load_script("refit_nested").inner_split
+    inner_train, inner_val = split(np.arange(100, 185), horizon=2)
     assert inner_train.tolist() == list(range(100, 168))  # 70 - 2 windows
     assert inner_val.tolist() == list(range(170, 185))  # the last 15
 
@@ -31,7 +21,7 @@ def test_inner_split_of_85_windows_is_70_then_15_with_the_horizon_left_out():
 )
 def test_no_inner_training_target_reaches_the_inner_validation_windows(n, horizon):
     train = np.arange(1000, 1000 + n)  # consecutive window ends, as one series
-    inner_train, inner_val = _script().inner_split(train, horizon)
+    inner_train, inner_val = load_script("refit_nested").inner_split(train, horizon)
     assert len(inner_train) + len(inner_val) <= n
     if len(inner_train) and len(inner_val):
         # The last inner-training target row is before the first inner-val end.

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
-SEARCH = Path(__file__).resolve().parents[1] / "scripts" / "search.py"
 BUNDLE = {"tasks": [{"name": "y", "type": "regression"}]}
-
-
-def _search():
-    spec = importlib.util.spec_from_file_location("search_script", SEARCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _entry(mtl: float, single: float, seed: int, epochs: int) -> dict:
@@ -37,7 +29,7 @@ def test_table_adds_the_mean_over_seeds_of_a_candidate():
         "params@seed2": _entry(4.0, 4.0, 2, 20),
         "other": {"multi_task": _entry(1.0, 1.0, 1, 5)["multi_task"]},
     }
-    lines = _search().table(results, BUNDLE).splitlines()
+    lines = load_script("search").table(results, BUNDLE).splitlines()
     rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
     assert list(rows) == [
         "HGB-lag (baselines stage, val-chosen)",
@@ -57,7 +49,7 @@ def test_table_adds_the_mean_over_seeds_of_a_candidate():
 
 def test_seeds_must_be_integers():
     with pytest.raises(SystemExit, match="--seeds takes comma-separated integers"):
-        _search().main(["--seeds", "42,one"])
+        load_script("search").main(["--seeds", "42,one"])
 
 
 def test_class_f1_scores_every_class_on_its_own():
@@ -73,14 +65,14 @@ def test_class_f1_scores_every_class_on_its_own():
         [0.1, 0.2, 0.7],
         [0.1, 0.6, 0.3],
     ]
-    f1 = _search().class_f1(spec, actual, proba)
+    f1 = load_script("search").class_f1(spec, actual, proba)
     assert f1 == pytest.approx({"f1_low": 0.8, "f1_mid": 0.5, "f1_high": 2 / 3})
 
 
 def test_ordinal_candidates_name_the_binned_classification_tasks():
     from mtlstm.config import load_params
 
-    search = _search()
+    search = load_script("search")
     tasks = load_params(Path(__file__).resolve().parents[1] / "params.yaml").tasks
     for name in ("params_ordinal", "params_ordinal_ckpt5"):
         got = search.resolved(search.CANDIDATES[name], tasks)
@@ -108,5 +100,6 @@ def test_a_decide_by_class_task_takes_its_single_task_score_from_its_regression_
             "x": run({"x": {"mae": 2.0}, "c": {"macro_f1": 0.8}}),
         },
     }
-    lines = _search().table({"hgb_lag": {}, "params": entry}, bundle).splitlines()
+    results = {"hgb_lag": {}, "params": entry}
+    lines = load_script("search").table(results, bundle).splitlines()
     assert lines[-1] == "| params | 1 | 2 | +50.0% | 0.9 | 0.8 | +12.5% | 3 | 1 |"
