@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT
 from test_pipeline import STAGES, make_project, tiny_params
 
 PYTHON = sys.executable
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def vic_elec(rows: int) -> pd.DataFrame:

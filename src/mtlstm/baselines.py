@@ -464,15 +464,7 @@ def predict_hgb(
             "series codes must be given exactly when the booster was fitted "
             "with them (a panel)"
         )
-    x = _task_features(
-        spec,
-        series,
-        scaled,
-        np.asarray(ends, np.int64),
-        lookback,
-        codes,
-        fit.known_columns,
-    )
+    x = _task_features(spec, series, scaled, ends, lookback, codes, fit.known_columns)
     with threadpool_limits(limits=1, user_api="openmp"):  # see fit_hgb
         if spec["type"] == "regression":
             staged = model.staged_predict(x)
