@@ -244,19 +244,11 @@ def fill_warning(gaps: dict, rows_out: int, freq: str) -> str | None:
     )
 
 
-def check_source(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], list[str]]:
-    """What the ingest stage would find in the source, without writing anything:
-    its problems (every column's, where one does not hide the next) and its
-    warnings. For ``mtlstm check``."""
-    try:
-        path = resolve_source(cfg.source, root)
-    except (ConfigError, DataError) as exc:
-        return [str(exc)], []
-    return check_file(path, cfg, timezone)
-
-
 def check_file(path: Path, cfg: Ingest, timezone: str) -> tuple[list[str], list[str]]:
-    """``check_source`` of the resolved source file ``path``, read whole."""
+    """What the ingest stage would find in the resolved source file ``path``,
+    read whole, without writing anything: its problems (every column's, where
+    one does not hide the next) and its warnings. For ``mtlstm check``
+    (``ingest_chunks.check``)."""
     try:
         src = read_table(path, cfg, label=cfg.source)
     except (ConfigError, DataError) as exc:

@@ -82,7 +82,7 @@ def stream_series(
 
 def check(cfg: Ingest, timezone: str, root: Path) -> tuple[list[str], list[str]]:
     """``mtlstm check`` of the source as the stage reads it: its problems and
-    warnings (``ingest.check_source``'s contract).
+    warnings (``ingest.check_file``'s contract).
 
     A Parquet panel over a chunk whose series run in label order is checked
     by the stage's own streamed ingest (outputs discarded), a chunk of whole
