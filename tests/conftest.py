@@ -26,29 +26,6 @@ STAGES = ROOT / "stages"
 DEFAULT_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
 
 
-# The files that run real `dvc repro`s, longest first (per-file durations of a
-# two-process run, 2026-12-01). pytest-xdist's --dist loadfile hands out whole
-# files in collection order, so a long file collected late (tests/test_pipeline.py
-# is 45% of the suite) runs alone at the end; started first, the other
-# process works through the short files meanwhile.
-LONGEST_FIRST = (
-    "test_pipeline.py",
-    "test_experiments.py",
-    "test_pipeline_horizons.py",
-    "test_decide_by.py",
-    "test_init_pipeline.py",
-    "test_known_future.py",
-    "test_remote.py",
-    "test_distribute.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Collect the LONGEST_FIRST files first; every file keeps its own order."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 def load_script(name: str):
     """scripts/<name>.py as a module (the scripts are not a package)."""
     path = ROOT / "scripts" / f"{name}.py"
