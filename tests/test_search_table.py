@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import load_script
+from conftest import ROOT, load_script
 
 BUNDLE = {"tasks": [{"name": "y", "type": "regression"}]}
 
@@ -73,7 +71,7 @@ def test_ordinal_candidates_name_the_binned_classification_tasks():
     from mtlstm.config import load_params
 
     search = load_script("search")
-    tasks = load_params(Path(__file__).resolve().parents[1] / "params.yaml").tasks
+    tasks = load_params(ROOT / "params.yaml").tasks
     for name in ("params_ordinal", "params_ordinal_ckpt5"):
         got = search.resolved(search.CANDIDATES[name], tasks)
         assert got["ordinal"] == ["temp_class"]  # demand is a regression task
