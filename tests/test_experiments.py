@@ -1,11 +1,12 @@
 """Experiments as a person sees them, with real DVC on a tiny temp repo (the
-pattern of test_pipeline.py): the README's `dvc exp show` line, `mtlstm
+pattern of test_pipeline.py): `dvc exp run` reruns train and evaluate and
+records each experiment's scores, the README's `dvc exp show` line, `mtlstm
 compare` on two experiments, `train` restored from DVC's run cache, and no
 stale state after switching tasks.
 
-One repo is shared by the module; it is committed with its results first, so
-experiments have a baseline. The tasks-switching test changes the tasks for
-good and therefore runs last.
+One repo is shared by the module (a copy of test_pipeline.py's first run); it
+is committed with its results first, so experiments have a baseline. The
+tasks-switching test changes the tasks for good and therefore runs last.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from test_pipeline import (
     RUNNING,
     TIMEOUT,
     Project,
-    make_project,
-    tiny_params,
+    find_metrics,
+    first_run_copy,
 )
 
 from mtlstm.compare import pick_experiments
@@ -62,26 +63,83 @@ def scratch(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, scratch) -> Project:
-    project = make_project(
-        tmp_path_factory.mktemp("experiments") / "repo", scratch, tiny_params()
-    )
-    project.dvc("repro")
+    root = tmp_path_factory.mktemp("experiments") / "repo"
+    project, _, _ = first_run_copy(tmp_path_factory, root, scratch)
     commit(project, "results")
     return project
 
 
 @pytest.fixture(scope="module")
-def two_experiments(repo) -> Project:
+def two_experiments(repo) -> tuple[Project, dict[str, list[str]]]:
+    """The repo after one `dvc exp run` per EXPERIMENTS entry, and the stages
+    each run ran."""
+    ran = {}
     for name, setting in EXPERIMENTS.items():
-        repo.dvc("exp", "run", "-n", name, "-S", setting)
-    return repo
+        proc = repo.dvc("exp", "run", "-n", name, "-S", setting)
+        ran[name] = RUNNING.findall(proc.stdout + proc.stderr)
+    return repo, ran
+
+
+def experiments(shown: list) -> list[dict]:
+    """The experiment revisions of ``dvc exp show --json`` (not the workspace, not
+    the commits they are based on)."""
+    return [
+        rev
+        for entry in shown
+        for group in entry.get("experiments") or []
+        for rev in group.get("revs", [])
+    ]
+
+
+def param(rev: dict, *keys: str):
+    for params in (rev.get("data", {}).get("params") or {}).values():
+        value = params.get("data", {})
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
+def test_exp_run_reruns_train_and_evaluate_and_records_the_scores(two_experiments):
+    project, ran = two_experiments
+    # A loss weight is the shared model's alone; the learning rate is part of
+    # the budget the single-task models train with too.
+    assert ran == {
+        "amber-kiwi": ["train", "evaluate"],
+        "brisk-oats": ["train", "ablation@demand", "ablation@temp_class", "evaluate"],
+    }
+    shown = json.loads(project.dvc("exp", "show", "--json").stdout)
+    runs = {rev["name"]: rev for rev in experiments(shown)}
+    assert param(runs["amber-kiwi"], "train", "loss_weights", "demand") == 0.5
+    assert param(runs["brisk-oats"], "train", "learning_rate") == 0.002
+    for name in EXPERIMENTS:
+        metrics = find_metrics(runs[name], "metrics/scores.json")
+        assert metrics is not None, f"experiment {name} has no metrics: {shown}"
+        assert list(metrics) == list(project.params()["tasks"])
+    # `dvc exp run` leaves the (last) experiment's results in the workspace.
+    last = find_metrics(runs["brisk-oats"], "metrics/scores.json")
+    assert last == project.read_json("metrics/scores.json")
+    csv = project.dvc("exp", "show", "--csv").stdout
+    assert all(name in csv for name in EXPERIMENTS)
+    # Per task the model's scores, primary first, then its skills.
+    columns = csv.splitlines()[0].split(",")
+    first = [c for c in columns if c.startswith("demand.")][:5]
+    assert first == [
+        "demand.mae",
+        "demand.rmse",
+        "demand.smape",
+        "demand.skill.persistence",
+        "demand.skill.seasonal_naive",
+    ], columns
+    assert not [c for c in columns if "dvclive" in c or c.startswith("step")]
 
 
 def test_readme_exp_show_line_fits_120_columns(two_experiments):
     argv = readme_exp_show_line()
     assert argv[:3] == ["dvc", "exp", "show"]
     # Its natural width, not squeezed by a narrow terminal.
-    project = two_experiments
+    project, _ = two_experiments
     env = {**project.env, "COLUMNS": "1000"}
     proc = subprocess.run(
         [str(DVC), *argv[1:]],
@@ -110,7 +168,7 @@ def test_readme_exp_show_line_fits_120_columns(two_experiments):
 
 
 def test_mtlstm_compare_two_experiments(two_experiments):
-    project = two_experiments
+    project, _ = two_experiments
     proc = project.run(sys.executable, "-m", "mtlstm.cli", "compare", *EXPERIMENTS)
     shown = json.loads(project.dvc("exp", "show", "--json").stdout)
     runs = pick_experiments(shown, list(EXPERIMENTS))

@@ -1,14 +1,16 @@
 """End to end with real DVC: a temp git repo runs the pipeline on a tiny CSV.
 
 One repo is shared by the module (each ``dvc repro`` pays TensorFlow's import time
-per TF stage). Every test first brings the pipeline up to date, then changes one
-thing and checks which stages DVC reruns, read from ``dvc status --json`` and from
-the ``Running stage '<name>'`` lines of ``dvc repro``; so the tests hold in any
-order.
+per TF stage): a copy of the session's first run (``first_run_copy``), which
+test_experiments.py and test_remote.py copy too. Every test first brings the
+pipeline up to date, then changes one thing and checks which stages DVC reruns,
+read from ``dvc status --json`` and from the ``Running stage '<name>'`` lines of
+``dvc repro``; so the tests hold in any order.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import json
 import os
@@ -189,6 +191,52 @@ def make_project(root: Path, scratch: Path, params: dict) -> Project:
     return project
 
 
+def copy_project(source: Path, root: Path, scratch: Path) -> Project:
+    """The repo at ``source`` (git, DVC cache, outputs) copied to ``root``, with
+    its own DVC scratch; DVC's temp folder (locks, index) stays behind."""
+
+    def dvc_temp(folder: str, names: list[str]) -> set[str]:
+        return {"tmp"} if Path(folder).name == ".dvc" else set()
+
+    shutil.copytree(source, root, symlinks=True, ignore=dvc_temp)
+    env = dvc_env(scratch)
+    env["PYTHONPATH"] = str(root / "src")  # the copy's code runs, as in make_project
+    return Project(root, env)
+
+
+def session_folder(tmp_path_factory) -> Path:
+    """A folder every test process of this pytest run shares: pytest-xdist
+    gives each worker its own base temp folder inside the run's."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def first_run_copy(
+    tmp_path_factory, root: Path, scratch: Path
+) -> tuple[Project, dict, list[str]]:
+    """A copy (at ``root``) of a project on ``tiny_params()`` after its first
+    ``dvc repro``, with what that repro found due and which stages it ran.
+
+    The first run is the same for every file that needs it, so it runs once
+    per pytest run, by whichever process asks first (the others wait on a file
+    lock), and each file changes its own copy.
+    """
+    shared = session_folder(tmp_path_factory)
+    template = shared / "first-run"
+    record = template / "first-run.json"
+    with open(shared / "first-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not record.is_file():
+            shutil.rmtree(template, ignore_errors=True)  # a failed attempt's
+            params = tiny_params()
+            project = make_project(template / "repo", template / "scratch", params)
+            record.write_text(
+                json.dumps({"before": project.status(), "ran": project.repro()})
+            )
+    first = json.loads(record.read_text())
+    return copy_project(template / "repo", root, scratch), first["before"], first["ran"]
+
+
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dvc-scratch")
@@ -197,12 +245,8 @@ def scratch(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, scratch):
     """The shared project and what its very first ``dvc repro`` ran."""
-    project = make_project(
-        tmp_path_factory.mktemp("pipeline") / "repo", scratch, tiny_params()
-    )
-    before = project.status()
-    ran = project.repro()
-    return project, before, ran
+    root = tmp_path_factory.mktemp("pipeline") / "repo"
+    return first_run_copy(tmp_path_factory, root, scratch)
 
 
 @pytest.fixture
@@ -312,23 +356,41 @@ def test_selection_change_reruns_only_train_and_evaluate(project):
     assert project.status() == {}
 
 
-def test_head_units_lr_schedule_and_ema_retrain_the_single_task_models_too(project):
-    """A task-specific layer, the learning-rate schedule and weight averaging are
-    part of the model and its budget: the ablation trains with the same ones."""
+def test_model_keys_retrain_the_single_task_models_too(project):
+    """A task-specific layer, the learning-rate schedule, weight averaging, the
+    classification loss (class weights, focal gamma) and an ordinal head are
+    part of the model and its budget: the ablation trains with the same ones.
+    All change in one repro (each is a budget key on its own: the per-key
+    status check below); the saved model holds each of them."""
+    keys = (
+        "head_units",
+        "lr_schedule",
+        "ema_momentum",
+        "class_weighting",
+        "focal_gamma",
+        "ordinal",
+    )
 
     def change(params):
+        # Every key changes, whatever the project's current settings are.
         train = params["train"]
         train["head_units"] = 2 if train.get("head_units", 0) == 3 else 3
         schedule = train.get("lr_schedule", "constant")
         train["lr_schedule"] = "cosine" if schedule == "constant" else "constant"
         train["ema_momentum"] = 0.5 if train.get("ema_momentum", 0.0) == 0 else 0.0
+        weighting = train.get("class_weighting", "none")
+        train["class_weighting"] = "none" if weighting == "balanced" else "balanced"
+        train["focal_gamma"] = 2.0 if train.get("focal_gamma", 0.0) == 0 else 0.0
+        train["ordinal"] = [] if train.get("ordinal") else ["temp_class"]
+        # One model (not an average of members), whose top layers are the heads.
+        train.update(ensemble=1, checkpoint_average=1)
 
     project.set_params(change)
     status = project.status()
     assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
     for stage in ("ablation@demand", "ablation@temp_class"):
         changed = json.dumps(status[stage])
-        for key in ("head_units", "lr_schedule", "ema_momentum"):
+        for key in keys:
             assert f"train.{key}" in changed, (stage, key, changed)
     assert project.repro() == [
         "train",
@@ -339,10 +401,11 @@ def test_head_units_lr_schedule_and_ema_retrain_the_single_task_models_too(proje
     train = project.params()["train"]
     with zipfile.ZipFile(project.root / "models/model.keras") as archive:
         config = json.loads(archive.read("config.json"))
+    layers = {layer["name"]: layer for layer in config["config"]["layers"]}
     hidden = {
-        layer["name"]: layer["config"]["units"]
-        for layer in config["config"]["layers"]
-        if layer["name"].endswith("_hidden")
+        name: layer["config"]["units"]
+        for name, layer in layers.items()
+        if name.endswith("_hidden")
     }
     assert hidden == {
         f"{task}_hidden": train["head_units"] for task in tasks_of(project)
@@ -357,36 +420,7 @@ def test_head_units_lr_schedule_and_ema_retrain_the_single_task_models_too(proje
         np.testing.assert_allclose(rates, expected / 2, rtol=1e-6)
     else:  # no schedule: DVCLive, reset for the new run, has no rate to log
         assert not rates_file.exists()
-    assert project.status() == {}
-
-
-def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(project):
-    """The classification loss is part of the budget: the ablation trains with
-    it too. The saved model holds the class weights (balanced: those of the
-    training windows) and the focal gamma."""
-
-    def change(params):
-        # Both keys change, whatever the project's current settings are.
-        train = params["train"]
-        weighting = train.get("class_weighting", "none")
-        train["class_weighting"] = "none" if weighting == "balanced" else "balanced"
-        train["focal_gamma"] = 2.0 if train.get("focal_gamma", 0.0) == 0 else 0.0
-
-    project.set_params(change)
-    status = project.status()
-    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
-    for stage in ("ablation@demand", "ablation@temp_class"):
-        for key in ("class_weighting", "focal_gamma"):
-            assert f"train.{key}" in json.dumps(status[stage]), (stage, key)
-    assert project.repro() == [
-        "train",
-        "ablation@demand",
-        "ablation@temp_class",
-        "evaluate",
-    ]
-    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
-        loss = json.loads(archive.read("config.json"))["compile_config"]["loss"]
-    train = project.params()["train"]
+    loss = config["compile_config"]["loss"]
     if train["class_weighting"] == "none" and train["focal_gamma"] == 0:
         assert loss == {
             "demand": "mse",
@@ -394,8 +428,12 @@ def test_class_weighting_and_focal_loss_retrain_the_single_task_models_too(proje
         }
     else:
         _assert_class_loss(project, loss, train)
+    ordinal = bool(train["ordinal"])
+    assert (layers["temp_class"]["class_name"] == "OrdinalProbabilities") == ordinal
+    assert ("temp_class_ordinal" in layers) == ordinal
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
+    assert 0 <= report["temp_class"]["single_task"]["macro_f1"] <= 1
     assert project.status() == {}
 
 
@@ -420,28 +458,26 @@ def _assert_class_loss(project, loss: dict, train: dict) -> None:
     assert loss["demand"] == "mse"
 
 
-@pytest.mark.parametrize("key", ["ensemble", "checkpoint_average"])
-def test_averaging_keys_retrain_the_single_task_models_too(project, key):
+def test_averaging_keys_retrain_the_single_task_models_too(project):
     """train.ensemble (seeded members) and train.checkpoint_average (each run's
-    best epochs) are budget keys: the ablation averages as many models. The
-    saved model holds one member per model averaged (seeds x epochs), and
-    evaluate reads it as is."""
-
-    other = "checkpoint_average" if key == "ensemble" else "ensemble"
+    best epochs) are budget keys: the ablation averages as many models. Both
+    change in one repro; the saved model holds one member per model averaged
+    (seeds x epochs), and evaluate reads it as is."""
+    keys = ("ensemble", "checkpoint_average")
+    before = {key: project.params()["train"].get(key, 1) for key in keys}
 
     def change(params):
         train = params["train"]
         # 1 <-> 2 (checkpoint_average 5 over the tiny run's 2 epochs is 2 too).
-        train[key] = 1 if train.get(key, 1) > 1 else 2
-        # One key at a time (tests/test_checkpoint_average.py composes them):
-        # a leftover ensemble of 2 would double every model this test trains.
-        train[other] = 1
+        for key in keys:
+            train[key] = 1 if train.get(key, 1) > 1 else 2
 
     project.set_params(change)
     status = project.status()
     assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
     for stage in ("ablation@demand", "ablation@temp_class"):
-        assert f"train.{key}" in json.dumps(status[stage]), stage
+        for key in keys:
+            assert f"train.{key}" in json.dumps(status[stage]), (stage, key)
     assert project.repro() == [
         "train",
         "ablation@demand",
@@ -466,38 +502,10 @@ def test_averaging_keys_retrain_the_single_task_models_too(project, key):
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
     assert project.status() == {}
-
-
-def test_ordinal_head_retrains_the_single_task_models_too(project):
-    """train.ordinal gives the binned class task a cumulative-link head, in the
-    shared model and in its single-task model; evaluate and the saved model
-    read it like a softmax head."""
-
-    def change(params):
-        train = params["train"]
-        train["ordinal"] = [] if train.get("ordinal") else ["temp_class"]
-        # One model (not an average of members), whose top layers are the heads.
-        train.update(ensemble=1, checkpoint_average=1)
-
-    project.set_params(change)
-    status = project.status()
-    assert set(status) == {"train", "ablation@demand", "ablation@temp_class"}, status
-    assert project.repro() == [
-        "train",
-        "ablation@demand",
-        "ablation@temp_class",
-        "evaluate",
-    ]
-    ordinal = bool(project.params()["train"]["ordinal"])
-    with zipfile.ZipFile(project.root / "models/model.keras") as archive:
-        config = json.loads(archive.read("config.json"))
-    names = {layer["name"]: layer["class_name"] for layer in config["config"]["layers"]}
-    assert (names["temp_class"] == "OrdinalProbabilities") == ordinal
-    assert ("temp_class_ordinal" in names) == ordinal
-    report = project.read_json("metrics/evaluate.json")
-    assert 0 <= report["temp_class"]["model"]["macro_f1"] <= 1
-    assert 0 <= report["temp_class"]["single_task"]["macro_f1"] <= 1
-    assert project.status() == {}
+    # Back to the settings from before, so that later tests train one model
+    # per run, not four: the next test's up_to_date() restores those outputs
+    # from DVC's run cache, without training.
+    project.set_params(lambda params: params["train"].update(before))
 
 
 def test_feature_change_reruns_all_but_ingest(project):
@@ -627,36 +635,6 @@ def test_dvc_plots_show_renders_every_task(project, tmp_path):
         assert html.count(label) >= 2, f"task {label!r} missing from the charts"
 
 
-def test_dvc_exp_run_with_a_changed_loss_weight(project):
-    proc = project.dvc("exp", "run", "-S", "train.loss_weights.demand=0.5")
-    assert RUNNING.findall(proc.stdout + proc.stderr) == ["train", "evaluate"]
-    shown = json.loads(project.dvc("exp", "show", "--json").stdout)
-    exps = [
-        rev
-        for rev in experiments(shown)
-        if param(rev, "train", "loss_weights", "demand") == 0.5
-    ]
-    assert len(exps) == 1, f"one experiment with demand weight 0.5 expected: {shown}"
-    metrics = find_metrics(exps[0], "metrics/scores.json")
-    assert metrics is not None, f"experiment {exps[0]['name']} has no metrics"
-    assert list(metrics) == tasks_of(project)
-    # `dvc exp run` leaves the experiment's results in the workspace.
-    assert metrics == project.read_json("metrics/scores.json")
-    csv = project.dvc("exp", "show", "--csv").stdout
-    assert exps[0]["name"] in csv
-    # Per task the model's scores, primary first, then its skills.
-    columns = csv.splitlines()[0].split(",")
-    first = [c for c in columns if c.startswith("demand.")][:5]
-    assert first == [
-        "demand.mae",
-        "demand.rmse",
-        "demand.smape",
-        "demand.skill.persistence",
-        "demand.skill.seasonal_naive",
-    ], columns
-    assert not [c for c in columns if "dvclive" in c or c.startswith("step")]
-
-
 def test_evaluate_refuses_forecasts_for_other_windows(project):
     path = project.root / "predictions/baselines.npz"
     original = path.read_bytes()
@@ -716,27 +694,6 @@ def test_unknown_params_key_fails_the_repro_naming_the_key(tmp_path, scratch):
 
 
 # ----------------------------------------------------------------- JSON helpers
-
-
-def experiments(shown: list) -> list[dict]:
-    """The experiment revisions of ``dvc exp show --json`` (not the workspace, not
-    the commits they are based on)."""
-    return [
-        rev
-        for entry in shown
-        for group in entry.get("experiments") or []
-        for rev in group.get("revs", [])
-    ]
-
-
-def param(rev: dict, *keys: str):
-    for params in (rev.get("data", {}).get("params") or {}).values():
-        value = params.get("data", {})
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is not None:
-            return value
-    return None
 
 
 def find_metrics(node, path: str):

@@ -23,8 +23,7 @@ from test_pipeline import (
     Project,
     dvc_env,
     find_metrics,
-    make_project,
-    tiny_params,
+    first_run_copy,
 )
 
 
@@ -72,8 +71,7 @@ def round_trip(tmp_path_factory) -> RoundTrip:
     base = tmp_path_factory.mktemp("dvc-remote")
     scratch = base / "scratch"
     remote = base / "remote"
-    origin = make_project(base / "origin", scratch, tiny_params())
-    ran = origin.repro()
+    origin, _, ran = first_run_copy(tmp_path_factory, base / "origin", scratch)
     origin.dvc("remote", "add", "-d", "local", str(remote))
     origin.run("git", "add", "-A")
     origin.run("git", "commit", "-q", "-m", "run the pipeline; add a local remote")
