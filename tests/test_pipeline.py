@@ -433,6 +433,7 @@ def test_model_keys_retrain_the_single_task_models_too(project):
     assert ("temp_class_ordinal" in layers) == ordinal
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
+    assert 0 <= report["temp_class"]["model"]["macro_f1"] <= 1
     assert 0 <= report["temp_class"]["single_task"]["macro_f1"] <= 1
     assert project.status() == {}
 
