@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
 from mtlstm.config import STAGE_PARAMS, Params
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "mtlstm"
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 # A foreach stage (ablation@<task>) keeps its definition under ``do:``.

@@ -8,15 +8,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT
 
 from mtlstm.config import STAGE_PARAMS
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*/params.yaml"))
 
 

@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from test_pipeline import (
     CACHED,
     DVC,
-    ROOT,
     RUNNING,
     TIMEOUT,
     Project,

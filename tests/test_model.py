@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 
 from mtlstm import resume
 from mtlstm.dataset import make_dataset, make_input_dataset
@@ -17,8 +17,6 @@ from mtlstm.errors import ConfigError, DataError
 from mtlstm.io import load_npy, write_json, write_npy
 from mtlstm.model import build_model, compile_model
 from mtlstm.tf_setup import load_model
-
-ROOT = Path(__file__).resolve().parents[1]
 
 REG = {"name": "demand", "type": "regression", "horizon": 1}
 CLS3 = {

@@ -32,11 +32,11 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
+from conftest import ROOT
 from numpy.testing import assert_array_equal
 
 from mtlstm import tasks
 
-ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DVC = VENV_BIN / "dvc"
 STAGES = (
@@ -323,33 +323,22 @@ def test_second_repro_runs_nothing(project):
     assert project.repro() == []
 
 
-def test_loss_weight_change_reruns_only_train_and_evaluate(project):
+def test_loss_weight_and_selection_changes_rerun_only_train_and_evaluate(project):
+    """A loss weight and train.selection (which epoch the multi-task model
+    keeps) are the shared model's alone: a single-task model has one loss and
+    trains identically under every selection rule, so neither change reruns
+    the ablation. Both change in one repro (either one read by the ablation
+    would make it due)."""
+
     def change(params):
         params["train"]["loss_weights"]["temp_class"] = 0.25
+        other = {"total": "task_ratio", "task_ratio": "total"}
+        params["train"]["selection"] = other[params["train"]["selection"]]
 
     project.set_params(change)
     status = project.status()
     assert set(status) == {"train"}, f"only train's params changed: {status}"
     assert project.repro() == ["train", "evaluate"]
-    assert project.status() == {}
-
-
-def test_selection_change_reruns_only_train_and_evaluate(project):
-    """train.selection picks the multi-task model's epoch; single-task models
-    train identically under every rule, so the ablation is not rerun."""
-
-    def change(params):
-        other = {"total": "task_ratio", "task_ratio": "total"}
-        params["train"]["selection"] = other[params["train"].get("selection", "total")]
-
-    project.set_params(change)
-    assert set(project.status()) == {"train"}
-    before = (project.root / "models/model.keras").read_bytes()
-    ran = project.repro()
-    # On tiny data both rules may keep the same epoch: the model is then
-    # byte-identical and evaluate rightly stays cached. Never the ablation.
-    changed = (project.root / "models/model.keras").read_bytes() != before
-    assert ran == (["train", "evaluate"] if changed else ["train"])
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
     assert not (project.root / "models/.resume").exists()
@@ -509,19 +498,25 @@ def test_averaging_keys_retrain_the_single_task_models_too(project):
     project.set_params(lambda params: params["train"].update(before))
 
 
-def test_feature_change_reruns_all_but_ingest(project):
-    def change(params):
-        columns = params["features"]["columns"]
-        assert "Holiday" in columns, "the test drops Holiday, a non-target column"
-        columns.remove("Holiday")
-
-    project.set_params(change)
+def test_feature_change_makes_all_but_ingest_due(project):
+    """features is window's alone, and every later stage reads window's output.
+    Only window and split run here (no TensorFlow): what is due after them is
+    every stage that declares data/windows, which dvc repro would run next."""
+    columns = project.params()["features"]["columns"]
+    assert "Holiday" in columns, "the test drops Holiday, a non-target column"
+    project.set_params(lambda p: p["features"]["columns"].remove("Holiday"))
     status = project.status()
     assert set(status) == {"window"}, f"only window reads features: {status}"
-    assert project.repro() == [s for s in STAGES if s != "ingest"]
+    assert project.repro("split") == ["window", "split"]
     bundle = project.read_json("data/windows/preprocess.json")
     assert "Holiday" not in bundle["feature_names"]
-    assert project.status() == {}
+    status = project.status()
+    assert set(status) == set(STAGES) - {"ingest", "window", "split"}, status
+    for stage in status.values():
+        assert stage == [{"changed deps": {"data/windows": "modified"}}], status
+    # Back to the old columns: the next test's up-to-date step restores window
+    # and split from the run cache, and nothing trains again.
+    project.set_params(lambda p: p["features"].update(columns=columns))
 
 
 def test_evaluate_param_change_reruns_only_evaluate(project):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 from test_pipeline import (
     CSV,
-    ROOT,
     RUNNING,
     STAGES,
     Project,

@@ -11,8 +11,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location(
     "render_plots", ROOT / "scripts" / "render_plots.py"
 )

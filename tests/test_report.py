@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "scripts" / "report.py"
 RESULTS_TABLE = ROOT / "scripts" / "results_table.py"
 BIN = Path(sys.executable).parent

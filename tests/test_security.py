@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import make_project, run_stage_cli, write_params, write_text
+from conftest import ROOT, make_project, run_stage_cli, write_params, write_text
 
 from mtlstm import cli, ingest
 from mtlstm.config import MAX_DEPTH, MAX_PARAMS_BYTES, MAX_TEXT, Ingest, load_params
 from mtlstm.errors import QUOTE_LIMIT, ConfigError, DataError, MtlstmError, quote
 
-ROOT = Path(__file__).resolve().parents[1]
 PARAMS = (ROOT / "params.yaml").read_text(encoding="utf-8")
 # A message quotes at most QUOTE_LIMIT characters of a value, plus its own text.
 SHORT = 600

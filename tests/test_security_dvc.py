@@ -17,15 +17,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 from test_pipeline import Project, make_project, tiny_params
 
 from mtlstm.errors import ConfigError, foreach_key
 
-ROOT = Path(__file__).resolve().parents[1]
 NAME_ERROR = "names? (must )?start with a letter and hold only letters"
 
 

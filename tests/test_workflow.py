@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 _spec = importlib.util.spec_from_file_location("lock", ROOT / "scripts" / "lock.py")
 _lock = importlib.util.module_from_spec(_spec)
