@@ -84,6 +84,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "params_layers48_24": {"layers": [48, 24]},
     "params_layers32_16": {"layers": [32, 16]},
     "params_layers64": {"layers": [64]},
+    # Capacity and regularisation on top of params.yaml (the French example's
+    # train.* are the default data's, not tuned on its own validation split):
+    "params_dropout0.3": {"dropout": 0.3},
+    "params_bs64": {"batch_size": 64},
+    "params_patience10": {"patience": 10},
     # Smoother training on top of params.yaml (the French example's validation
     # macro-F1 moves by about 0.04 from one epoch to the next):
     "params_ema0.99": {"ema_momentum": 0.99},
