@@ -3,9 +3,10 @@
 One repo is shared by the module (each ``dvc repro`` pays TensorFlow's import time
 per TF stage): a copy of the session's first run (``first_run_copy``), which
 test_experiments.py and test_remote.py copy too. Every test first brings the
-pipeline up to date, then changes one thing and checks which stages DVC reruns,
-read from ``dvc status --json`` and from the ``Running stage '<name>'`` lines of
-``dvc repro``; so the tests hold in any order.
+pipeline up to date, then changes one setting (or several of one kind, each
+checked on its own in ``dvc status``) and checks which stages DVC reruns or
+finds due, read from ``dvc status --json`` and from the ``Running stage
+'<name>'`` lines of ``dvc repro``; so the tests hold in any order.
 """
 
 from __future__ import annotations
