@@ -4,7 +4,8 @@ Writes metrics/evaluate.json: per task the model's scores, the baselines' (from
 the baselines stage), the single-task model's (from ablation) and, against each
 of them, the skill on the task's primary error with a 95% moving-block
 bootstrap interval and a Diebold-Mariano test on the per-window losses
-(mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed):
+(mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed;
+in a panel, blocks of baselines.season times carrying every series' windows):
 {task: {"skill": {"vs_<reference>": {value, ci_low, ci_high, loss_diff,
 dm_stat, dm_p}}}}; a classification task adds "macro_f1_diff": per reference
 the model's macro-F1 minus the reference's with its interval from the same
@@ -98,9 +99,14 @@ def main() -> None:
     bundle = read_json(WINDOWS / "preprocess.json")
     ends = load_npy(SPLIT / "test.npy")
     season = params.baselines.season
-    if len(ends) < season:
+    # A panel's windows are resampled by time, all series together (see
+    # mtlstm.uncertainty): the blocks run over the distinct test times.
+    positions = uncertainty.time_positions(load_npy(WINDOWS / "times.npy")[ends])
+    n_times = len(ends) if positions is None else int(positions.max()) + 1
+    if n_times < season:
+        unit = "windows" if positions is None else "times (of all series)"
         raise DataError(
-            f"data/split/test.npy: {len(ends)} test windows, fewer than one season "
+            f"data/split/test.npy: {n_times} test {unit}, fewer than one season "
             f"(baselines.season = {season}), the block length of the bootstrap "
             "intervals; use more data, a larger test share or a shorter season"
         )
@@ -137,6 +143,7 @@ def main() -> None:
         block=season,
         samples=cfg.bootstrap_samples,
         seed=params.base.seed,
+        positions=positions,
     )
     for spec in bundle["tasks"]:
         name = spec["name"]
@@ -190,6 +197,7 @@ def main() -> None:
                     block=season,
                     samples=cfg.bootstrap_samples,
                     seed=params.base.seed,
+                    positions=positions,
                 )
             )
         levels = metrics.model_quantiles(outputs[name], spec, at_end)

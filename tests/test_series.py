@@ -17,8 +17,9 @@ import pytest
 import yaml
 from conftest import STAGES, run_stage_cli, write_params
 from conftest import make_project as make_plain_project
+from numpy.testing import assert_array_equal
 
-from mtlstm import ingest, metrics, window
+from mtlstm import ingest, metrics, uncertainty, window
 from mtlstm.config import Ingest, Params, parse
 from mtlstm.errors import ConfigError, DataError
 from mtlstm.ingest import Source
@@ -517,7 +518,7 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
     panel_params(params)
     params["train"].update(layers=[4], epochs=1, batch_size=64)
     params["ablation"]["enabled"] = False
-    params["baselines"]["season"] = 24
+    params["baselines"]["season"] = 8  # 16 test times
     params["evaluate"]["bootstrap_samples"] = 100
     scratch = tmp_path_factory.mktemp("scratch")
     project = make_project(tmp_path_factory.mktemp("panel") / "repo", scratch, params)
@@ -541,6 +542,7 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
         actual, forecast = (mine[c].astype(float) for c in ("actual", "forecast"))
         assert actual.between(0.7 * level, 1.3 * level).all()
         assert forecast.between(0.3 * level, 1.7 * level).all()
+    _check_pooled_skill_resamples_by_time(project, report["demand"], demand, params)
     # predict on a long table: every series, rows carry the series id.
     new = panel_frame(rows=150, seed=0, shuffle=True)
     new = new[new["Time"] >= "2024-03-06T12:00:00Z"]
@@ -576,6 +578,33 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
     assert proc.returncode == 2
     assert "series 'south' has no 6 consecutive rows" in proc.stderr
     assert not out.exists()
+
+
+def _check_pooled_skill_resamples_by_time(project, report, rows, params) -> None:
+    """The pooled skill over persistence is resampled in blocks of times that
+    carry every series' windows (uncertainty.time_positions), recomputed here
+    from predictions/test.csv and the stored persistence forecasts."""
+    ends = np.load(project.root / "data/split/test.npy")
+    names = np.array(sorted(LEVELS))[np.load(project.root / "data/windows/series.npy")]
+    assert_array_equal(rows["series"].to_numpy(), names[ends])  # ends' order
+    actual = rows["actual"].to_numpy(float)
+    model = np.abs(rows["forecast"].to_numpy(float) - actual)
+    stored = np.load(project.root / "predictions/baselines.npz")
+    ref = {"persistence": np.abs(stored["demand.persistence"] - actual)}
+    times = np.load(project.root / "data/windows/times.npy")[ends]
+    places = uncertainty.time_positions(times)
+    assert places is not None and places.max() + 1 < len(ends)  # shared times
+    settings = (params["baselines"]["season"], params["evaluate"]["bootstrap_samples"])
+    by_time = uncertainty.compare(
+        model, ref, *settings, params["base"]["seed"], positions=places
+    )
+    got = report["skill"]["vs_persistence"]
+    # test.csv holds float32 forecasts: equal to about 1e-5.
+    assert got == pytest.approx(by_time["vs_persistence"], rel=1e-4)
+    by_window = uncertainty.compare(model, ref, *settings, params["base"]["seed"])
+    assert got["ci_low"] != pytest.approx(
+        by_window["vs_persistence"]["ci_low"], rel=1e-2
+    )
 
 
 def _predict(project, source: str, out):

@@ -316,3 +316,86 @@ def test_macro_f1_difference_of_perfect_vs_wrong_is_one_and_noise_widens_it():
     assert set(
         uncertainty.compare_macro_f1(actual, model, {"x": ref}, 3, 10, 300, 7)
     ) == {"vs_x"}
+
+
+# --- panels: resampling by time, all series together ----------------------------
+
+
+def test_time_positions_by_hand():
+    # Two series over times 10, 20, 30 (series by series, as evaluate orders
+    # them); a third series only at 20: each window's place among 10, 20, 30.
+    instants = np.array([10, 20, 30, 10, 20, 30, 20])
+    assert_array_equal(uncertainty.time_positions(instants), [0, 1, 2, 0, 1, 2, 1])
+    # One series: no shared time, so every window is its own place.
+    assert uncertainty.time_positions(np.array([5, 7, 9])) is None
+
+
+def test_sums_by_time_by_hand():
+    losses = np.array([[1.0, 2.0, 3.0, 10.0, 20.0], [0.0, 1.0, 0.0, 1.0, 0.0]])
+    got = uncertainty.sums_by_time(losses, np.array([0, 1, 2, 0, 2]))
+    assert_array_equal(got, [[11.0, 2.0, 23.0], [1.0, 1.0, 0.0], [2.0, 1.0, 2.0]])
+    with pytest.raises(ValueError, match="positions has 4 entries for 5 windows"):
+        uncertainty.sums_by_time(losses, np.array([0, 1, 2, 0]))
+
+
+def duplicated_panel(model: np.ndarray, ref: np.ndarray):
+    """The same series twice, series by series, and each window's time place."""
+    n = model.size
+    places = np.concatenate([np.arange(n), np.arange(n)])
+    return np.tile(model, 2), np.tile(ref, 2), places
+
+
+def test_a_series_repeated_in_a_panel_adds_no_information():
+    # Two series whose errors are the same at every time are one series' worth
+    # of evidence. Resampled by time, the panel's interval and DM statistic are
+    # the single series'; resampled as one long sequence of windows (the two
+    # copies' blocks drawn independently) the interval is too narrow.
+    model, ref = noisy_pair(0.5, n=480)
+    panel_model, panel_ref, places = duplicated_panel(model, ref)
+    alone = uncertainty.compare(model, {"r": ref}, 24, 500, seed=3)["vs_r"]
+    by_time = uncertainty.compare(
+        panel_model, {"r": panel_ref}, 24, 500, seed=3, positions=places
+    )["vs_r"]
+    assert by_time == pytest.approx(alone, rel=1e-12)
+    by_window = uncertainty.compare(panel_model, {"r": panel_ref}, 24, 500, seed=3)
+    width = by_window["vs_r"]["ci_high"] - by_window["vs_r"]["ci_low"]
+    assert width < 0.8 * (alone["ci_high"] - alone["ci_low"])
+    assert abs(by_window["vs_r"]["dm_stat"]) > 1.3 * abs(alone["dm_stat"])
+
+
+def test_macro_f1_difference_of_a_repeated_series_is_the_series_own():
+    rng = np.random.default_rng(2)
+    actual = rng.integers(0, 3, 240)
+    model = np.where(rng.random(240) < 0.8, actual, (actual + 1) % 3)
+    ref = np.where(rng.random(240) < 0.7, actual, (actual + 2) % 3)
+    alone = uncertainty.macro_f1_difference(actual, model, ref, 3, 12, 400, 5)
+    places = np.concatenate([np.arange(240), np.arange(240)])
+    twice = [np.tile(x, 2) for x in (actual, model, ref)]
+    got = uncertainty.compare_macro_f1(
+        twice[0], twice[1], {"r": twice[2]}, 3, 12, 400, 5, positions=places
+    )
+    assert got["vs_r"] == pytest.approx(alone, rel=1e-12)
+
+
+def test_uneven_panel_means_are_window_means_and_dm_uses_the_ratio_variance():
+    # Times with 1 or 2 windows: every resample's mean is its windows' loss
+    # sum over their count, and the full-sample skill is the plain window mean.
+    rng = np.random.default_rng(6)
+    places = np.sort(np.concatenate([np.arange(60), rng.choice(60, 30, replace=False)]))
+    model, ref = noisy_pair(0.4, n=places.size, seed=1)
+    got = uncertainty.skill_interval(model, ref, 6, 300, seed=2, positions=places)
+    assert got["value"] == pytest.approx(1 - model.mean() / ref.mean())
+    sums = uncertainty.sums_by_time(np.stack([model, ref]), places)
+    means = uncertainty.block_bootstrap_means(sums, 6, 300, seed=2)
+    skills = 1 - (means[:, 0] / means[:, 2]) / (means[:, 1] / means[:, 2])
+    assert got["ci_low"] == pytest.approx(np.quantile(skills, 0.025))
+    assert got["ci_high"] == pytest.approx(np.quantile(skills, 0.975))
+    # Diebold-Mariano: the Newey-West variance of (D_t - mean(d) c_t) / mean(c).
+    diff = model - ref
+    summed = np.bincount(places, weights=diff)
+    count = np.bincount(places).astype(float)
+    z = (summed - diff.mean() * count) / count.mean()
+    stat = diff.mean() / math.sqrt(uncertainty.newey_west_variance(z, 5) / z.size)
+    dm = uncertainty.diebold_mariano(model, ref, 5, positions=places)
+    assert dm["dm_stat"] == pytest.approx(stat)
+    assert dm["loss_diff"] == pytest.approx(diff.mean())

@@ -20,6 +20,17 @@ order, and keeps the pairing: a resample always takes the same windows from both
   with a percentile interval (no Diebold-Mariano test: there is no per-window
   loss to difference).
 
+A panel (several series, ``ingest.series``) has several test windows at each
+time, and its series' errors move together (one weather front, one coupled
+market): resampling a stretch of one series' windows alone would treat them as
+independent and give intervals that are too narrow. So every function takes
+``positions``: each window's place on the time axis (``time_positions``),
+windows of one time sharing a place. With it, a block is ``block`` consecutive
+times carrying every window at them, each mean is the resampled windows' sum
+over their count, and the Diebold-Mariano variance is that of the per-time sums
+(the delta method for a ratio of means). Without it (one series) every window
+is its own time, as above.
+
 Pure NumPy (plus ``math.erfc``): no SciPy, no TensorFlow. Seeded: the same
 inputs and seed give identical numbers.
 """
@@ -91,6 +102,46 @@ def block_bootstrap_means(
     return out
 
 
+def time_positions(instants: np.ndarray) -> np.ndarray | None:
+    """Each window's place among the distinct ``instants`` (its end times), in
+    time order; None when no two windows share a time (one series), so that
+    every window is its own place."""
+    distinct, place = np.unique(np.asarray(instants), return_inverse=True)
+    return None if distinct.size == place.size else place.astype(np.int64)
+
+
+def sums_by_time(losses: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``(k + 1) x T``: per time, the sum of each of the ``k x n`` loss series
+    over its windows, then (last row) how many windows it has."""
+    losses = np.atleast_2d(np.asarray(losses, dtype=np.float64))
+    positions = np.asarray(positions, np.int64)
+    if positions.shape != losses.shape[1:]:
+        raise ValueError(
+            f"positions has {positions.size} entries for {losses.shape[1]} windows"
+        )
+    size = int(positions.max()) + 1
+    rows = [np.bincount(positions, weights=row, minlength=size) for row in losses]
+    return np.stack([*rows, np.bincount(positions, minlength=size).astype(float)])
+
+
+def resampled_means(
+    losses: np.ndarray,
+    block: int,
+    samples: int,
+    seed: int,
+    positions: np.ndarray | None = None,
+) -> np.ndarray:
+    """``block_bootstrap_means`` of the ``k x n`` losses; with ``positions``,
+    over blocks of consecutive times, each carrying all its windows (the
+    resample's loss sum over its window count)."""
+    if positions is None:
+        return block_bootstrap_means(losses, block, samples, seed)
+    pooled = block_bootstrap_means(
+        sums_by_time(losses, positions), block, samples, seed
+    )
+    return pooled[:, :-1] / pooled[:, -1:]
+
+
 def skill_of_means(model_mean: np.ndarray, ref_mean: np.ndarray) -> np.ndarray:
     """1 - model / reference: 0 is no better than the reference, 1 is perfect;
     0 where the reference's error is 0."""
@@ -109,13 +160,14 @@ def skill_interval(
     samples: int,
     seed: int,
     level: float = LEVEL,
+    positions: np.ndarray | None = None,
 ) -> dict[str, float]:
     """``{"value", "ci_low", "ci_high"}``: the skill on all windows and its
     percentile interval over ``samples`` paired moving-block resamples."""
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     pair = _paired(model_loss, ref_loss)
-    means = block_bootstrap_means(pair, block, samples, seed)
+    means = resampled_means(pair, block, samples, seed, positions)
     skills = skill_of_means(means[:, 0], means[:, 1])
     low, high = np.quantile(skills, [(1 - level) / 2, (1 + level) / 2])
     value = skill_of_means(pair[0].mean(), pair[1].mean())
@@ -137,7 +189,10 @@ def newey_west_variance(values: np.ndarray, lags: int) -> float:
 
 
 def diebold_mariano(
-    model_loss: np.ndarray, ref_loss: np.ndarray, lags: int
+    model_loss: np.ndarray,
+    ref_loss: np.ndarray,
+    lags: int,
+    positions: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Paired test of equal mean loss on ``d = model_loss - ref_loss``.
 
@@ -145,10 +200,16 @@ def diebold_mariano(
     loss is lower), ``mean(d) / sqrt(newey_west_variance(d, lags) / n)`` and its
     two-sided p-value under the standard normal. Constant differences have no
     variance: the statistic is then 0 (all equal, p = 1) or +-inf (p = 0).
+    With ``positions`` the variance is over times: that of ``(D_t - mean(d)
+    c_t) / mean(c)``, ``D_t`` the differences summed over time ``t``'s ``c_t``
+    windows, and ``n`` is the number of times.
     """
     pair = _paired(model_loss, ref_loss)
     diff = pair[0] - pair[1]
     mean = float(diff.mean())
+    if positions is not None:
+        summed, count = sums_by_time(diff, positions)
+        diff = (summed - mean * count) / count.mean()
     variance = newey_west_variance(diff, lags)
     # Rounding can leave a tiny variance for constant differences; treat a
     # variance at the level of the values' rounding error as none.
@@ -167,6 +228,7 @@ def compare(
     block: int,
     samples: int,
     seed: int,
+    positions: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """``{"vs_<name>": {value, ci_low, ci_high, loss_diff, dm_stat, dm_p}}``.
 
@@ -176,8 +238,10 @@ def compare(
     """
     return {
         f"vs_{name}": {
-            **skill_interval(model_loss, ref, block, samples, seed),
-            **diebold_mariano(model_loss, ref, block - 1),
+            **skill_interval(
+                model_loss, ref, block, samples, seed, positions=positions
+            ),
+            **diebold_mariano(model_loss, ref, block - 1, positions),
         }
         for name, ref in references.items()
     }
@@ -218,6 +282,7 @@ def macro_f1_difference(
     samples: int,
     seed: int,
     level: float = LEVEL,
+    positions: np.ndarray | None = None,
 ) -> dict[str, float]:
     """``{"value", "ci_low", "ci_high"}``: the model's macro-F1 minus the
     reference's (> 0: the model is better) on all windows, with its percentile
@@ -232,7 +297,7 @@ def macro_f1_difference(
             class_counts(actual, reference, n_classes),
         ]
     )
-    means = block_bootstrap_means(both, block, samples, seed)
+    means = resampled_means(both, block, samples, seed, positions)
     width = 3 * n_classes
     diffs = macro_f1_of_counts(means[:, :width], n_classes) - macro_f1_of_counts(
         means[:, width:], n_classes
@@ -253,11 +318,12 @@ def compare_macro_f1(
     block: int,
     samples: int,
     seed: int,
+    positions: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """``{"vs_<name>": macro_f1_difference(...)}`` for every reference's classes."""
     return {
         f"vs_{name}": macro_f1_difference(
-            actual, model, named, n_classes, block, samples, seed
+            actual, model, named, n_classes, block, samples, seed, positions=positions
         )
         for name, named in references.items()
     }
