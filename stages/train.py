@@ -108,10 +108,11 @@ def main() -> None:
 
 
 def save_outputs(model, bundle: dict) -> None:
-    """The model, the preprocessing it was trained with, and its curves."""
+    """The model, the preprocessing it was trained with, and its curves (read
+    first: a failure to read them must not leave a model behind)."""
+    curves = [plots.training_curves(LIVE_DIR, task) for task in bundle["tasks"]]
     save_model(model, OUT_MODEL)
     write_json(OUT_BUNDLE, bundle)
-    curves = [plots.training_curves(LIVE_DIR, task) for task in bundle["tasks"]]
     write_csv(OUT_CURVES, pd.concat(curves, ignore_index=True))
     resume.clear(RESUME_DIR)
 

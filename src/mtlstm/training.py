@@ -98,9 +98,11 @@ def fit(
     checkpoint = resume.EpochCheckpoint(
         dirs["resume"], fingerprint, stop, state, writer=chief, live_dir=live_dir
     )
-    # The weights logger must come before DVCLive, which reads the same logs;
+    # The log namers must come before DVCLive, which reads the same logs;
     # DVCLive before the checkpoint, which saves DVCLive's files with the epoch.
     callbacks = [EffectiveWeightsLogger(), stop]
+    if len(names) == 1:
+        callbacks.insert(0, OneHeadLossLog(names[0]))
     if cfg.lr_schedule == "cosine":
         callbacks.insert(0, cosine_schedule(cfg.learning_rate, cfg.epochs))
     if live_dir is not None:
@@ -186,6 +188,35 @@ def fit_members(
                 checkpoint.set_weights(weights)
                 members.append(checkpoint)
     return members
+
+
+class OneHeadLossLog(keras.callbacks.Callback):
+    """Add ``<task>_loss`` and ``val_<task>_loss`` to a one-head model's logs.
+
+    Keras names each head's loss in the logs only when there are several
+    heads; with one it logs just the total, ``loss`` (the task's loss times its
+    loss weight). The curves (``plots.training_curves``), DVCLive and the
+    selection rule read a task's loss by its name, whatever the task count.
+    """
+
+    def __init__(self, task: str) -> None:
+        super().__init__()
+        self.task, self.weight = task, 1.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # The weight the model was compiled with (the single-task models of
+        # the ablation use 1, whatever train.loss_weights says).
+        weights = self.model.get_compile_config().get("loss_weights")
+        if isinstance(weights, dict):
+            self.weight = float(weights.get(self.task, 1.0))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            total = logs.get(f"{prefix}loss")
+            if total is not None:
+                logs.setdefault(f"{prefix}{self.task}_loss", total / self.weight)
 
 
 class EpochProgress(keras.callbacks.Callback):

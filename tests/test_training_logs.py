@@ -1,0 +1,49 @@
+"""Training logs name each task's loss, whatever the number of heads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mtlstm import plots
+from mtlstm.config import Train
+from mtlstm.model import build_model, compile_model
+from mtlstm.training import fit
+
+TASK = {"name": "demand", "type": "regression", "horizon": 1, "target": "Demand"}
+BUNDLE = {"lookback": 3, "tasks": [TASK]}
+
+
+def _arrays(n: int = 100) -> dict:
+    rng = np.random.default_rng(0)
+    scaled = rng.normal(size=(n, 2)).astype("float32")
+    return {
+        "scaled": scaled,
+        "targets": {"demand": np.roll(scaled[:, 0], -1).copy()},
+        "train": np.arange(2, 70),
+        "val": np.arange(72, n - 1),
+    }
+
+
+def test_a_one_head_model_logs_and_plots_its_task_loss(tmp_path):
+    # Keras logs only the total `loss` (weight x task loss) for one head; the
+    # train stage's curves read `<task>_loss` (a one-task params.yaml crashed
+    # train before). The weight is the compiled one: 0.5 here.
+    model = build_model(2, 3, [TASK], [4], 0.0)
+    compile_model(model, [TASK], {"demand": 0.5}, 0.01)
+    cfg = dataclasses.replace(
+        Train(loss_weights={"demand": 0.5}), batch_size=16, epochs=2, patience=10
+    )
+    dirs = {"live": tmp_path / "live", "resume": tmp_path / "resume"}
+    model, _ = fit(model, cfg, 0, _arrays(), BUNDLE, dirs, "fp")
+    history = model.history.history
+    assert history["demand_loss"] == pytest.approx(np.array(history["loss"]) / 0.5)
+    assert history["val_demand_loss"] == pytest.approx(
+        np.array(history["val_loss"]) / 0.5
+    )
+    curves = plots.training_curves(tmp_path / "live", TASK)
+    validation = curves[curves["curve"] == "validation"]
+    assert validation["epoch"].tolist() == [1, 2]
+    assert validation["loss"].to_numpy() == pytest.approx(history["val_demand_loss"])
