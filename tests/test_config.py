@@ -18,6 +18,7 @@ from mtlstm.config import (
     Train,
     Window,
     load_params,
+    problems_of,
 )
 from mtlstm.errors import ConfigError, MtlstmError
 
@@ -748,3 +749,319 @@ def test_ordinal_needs_ordered_classes(tmp_path, raw_params):
         r"have no order; remove it from train\.ordinal",
     ):
         load(tmp_path, raw_params)
+
+
+# --- params.yaml as written: duplicate keys, YAML 1.1 words as names ---------
+
+
+def write_yaml(tmp_path, *edits):
+    """The project's params.yaml text with each ``(old, new)`` replaced once."""
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path, text
+
+
+def line_of(text, needle):
+    return text[: text.index(needle)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "gap"),
+    [
+        ("  epochs: 40\n", "  epochs: 40\n  epochs: 3\n", "epochs", 1),
+        # A second section: DVC refuses the file, so check must too.
+        ("base:\n  seed: 42\n", "base:\n  seed: 42\nbase:\n  seed: 1\n", "base", 2),
+    ],
+)
+def test_duplicate_key_names_both_lines(tmp_path, old, new, key, gap):
+    path, text = write_yaml(tmp_path, (old, new))
+    first = line_of(text, old)
+    with pytest.raises(
+        ConfigError,
+        match=rf"params\.yaml: not valid YAML: line {first + gap}, column \d+: "
+        rf"duplicate key '{key}' \(first at line {first}\); keep one$",
+    ):
+        load_params(path)
+
+
+def test_duplicate_key_on_one_line(tmp_path):
+    path, _ = write_yaml(
+        tmp_path, ("base:\n  seed: 42\n", "base: {seed: 1, seed: 2}\n")
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"line 2, column 17: duplicate key 'seed' \(first at line 2\); keep one",
+    ):
+        load_params(path)
+
+
+# YAML 1.1 (PyYAML) reads these words unquoted as booleans or null; DVC reads
+# params.yaml as YAML 1.2, where they are strings: a name must be quoted.
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        (
+            [
+                ("  demand:\n    type", "  no:\n    type"),
+                ("    demand: 1.0", "    no: 1.0"),
+            ],
+            r"^[^ ]*params\.yaml: tasks: key False is not a name: YAML reads no, off "
+            r"and false unquoted as False; quote the name, e.g\. 'no'",
+        ),
+        (
+            [("    Holiday: boolean", "    on: boolean")],
+            r"ingest\.columns: key True is not a name: YAML reads yes, on and true "
+            r"unquoted as True; quote the name, e.g\. 'yes'",
+        ),
+        (
+            [("    demand: 1.0", "    ~: 1.0")],
+            r"train\.loss_weights: key None is not a name: YAML reads null and ~ "
+            r"unquoted as null; quote the name, e.g\. 'null'",
+        ),
+        (
+            [("    Holiday: boolean", "    2024: boolean")],
+            r"ingest\.columns: key 2024 is not a name: YAML reads it as a number; "
+            r"quote the name, e.g\. '2024'",
+        ),
+        (
+            [("  epochs: 40", "  off: 40")],
+            r"train: key False is not a name: YAML reads no, off and false",
+        ),
+        (
+            [("classes: [cold, mild, hot]", "classes: [yes, no, maybe]")],
+            r"tasks\.temp_class\.classes\[0\]: expected a string, got True: YAML "
+            r"reads yes, on and true unquoted as True; quote it, e.g\. 'yes'",
+        ),
+        (
+            [("columns: [Demand, Temperature, Holiday]", "columns: [Demand, null]")],
+            r"features\.columns\[1\]: expected a string, got None: YAML reads null "
+            r"and ~ unquoted as null; quote it, e.g\. 'null'",
+        ),
+    ],
+)
+def test_yaml_booleans_and_nulls_are_not_names(tmp_path, edits, message):
+    path, _ = write_yaml(tmp_path, *edits)
+    with pytest.raises(ConfigError, match=message):
+        load_params(path)
+
+
+def test_quoted_yaml_words_are_names(tmp_path, raw_params):
+    raw_params["tasks"]["no"] = raw_params["tasks"].pop("demand")
+    raw_params["train"]["loss_weights"]["no"] = raw_params["train"]["loss_weights"].pop(
+        "demand"
+    )
+    raw_params["tasks"]["temp_class"]["classes"] = ["yes", "no", "null"]
+    params = load(tmp_path, raw_params)  # safe_dump quotes them
+    assert list(params.tasks) == ["temp_class", "no"]
+    assert params.tasks["temp_class"].classes == ["yes", "no", "null"]
+
+
+# --- ingest: time column, CSV dialect ----------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Time", "ts"])
+def test_time_column_is_not_a_feature_column(tmp_path, raw_params, name):
+    raw_params["ingest"]["time_column"] = name
+    raw_params["ingest"]["columns"][name] = "numeric"
+    with pytest.raises(
+        ConfigError,
+        match=rf"ingest\.columns\.{name}: '{name}' is ingest\.time_column, read as "
+        r"each row's timestamp, not a column of values; remove it from "
+        r"ingest\.columns",
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize(
+    ("sep", "decimal", "message"),
+    [
+        ("", ".", r"ingest\.csv_sep: must be exactly one character.*, got ''"),
+        ("::", ".", r"ingest\.csv_sep: must be exactly one character.*, got '::'"),
+        (",", ",,", r"ingest\.csv_decimal: must be exactly one character.*',,'"),
+        (",", "", r"ingest\.csv_decimal: must be exactly one character"),
+        ("\n", ".", r"ingest\.csv_sep: .*not a line break or double quote"),
+        ('"', ".", r"ingest\.csv_sep: .*not a line break or double quote"),
+        (
+            ",",
+            ",",
+            r"ingest\.csv_decimal: ',' is also ingest\.csv_sep, so every number "
+            r"would be split in two; use another separator \(a decimal comma goes "
+            r"with csv_sep: ';'\)",
+        ),
+    ],
+)
+def test_csv_sep_and_decimal_are_one_distinct_character(
+    tmp_path, raw_params, sep, decimal, message
+):
+    raw_params["ingest"].update(csv_sep=sep, csv_decimal=decimal)
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, raw_params)
+
+
+def test_csv_tab_and_decimal_comma_are_allowed(tmp_path, raw_params):
+    raw_params["ingest"].update(csv_sep="\t", csv_decimal=",")
+    ingest = load(tmp_path, raw_params).ingest
+    assert (ingest.csv_sep, ingest.csv_decimal) == ("\t", ",")
+
+
+# --- base.seed, baselines.season ---------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seed_must_fit_32_bits(tmp_path, raw_params, seed):
+    raw_params["base"]["seed"] = seed
+    with pytest.raises(
+        ConfigError,
+        match=rf"base\.seed: must be in \[0, 4294967295\] .*, got {seed}$",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_seed_range_ends_are_allowed(tmp_path, raw_params):
+    for seed in (0, 2**32 - 1):
+        raw_params["base"]["seed"] = seed
+        assert load(tmp_path, raw_params).base.seed == seed
+
+
+def test_ensemble_seeds_must_fit_32_bits(tmp_path, raw_params):
+    raw_params["base"]["seed"] = 2**32 - 2
+    raw_params["train"]["ensemble"] = 3
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.ensemble: 3 models are seeded base\.seed \.\. base\.seed "
+        r"\+ 2, past 4294967295; lower base\.seed to at most 4294967293",
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("season", [0, -24])
+@pytest.mark.parametrize("classification_only", [False, True])
+def test_season_must_be_positive(tmp_path, raw_params, season, classification_only):
+    # Also with no regression task: evaluate's bootstrap blocks are one season.
+    if classification_only:
+        del raw_params["tasks"]["demand"], raw_params["train"]["loss_weights"]["demand"]
+    raw_params["baselines"]["season"] = season
+    with pytest.raises(ConfigError, match=r"baselines\.season: must be >= 1") as exc:
+        load(tmp_path, raw_params)
+    # One problem: not also "shorter than the longest regression horizon".
+    (problem,) = problems_of(exc.value)
+    assert re.search(rf"baselines\.season: must be >= 1 .*, got {season}$", problem)
+
+
+def test_season_is_checked_when_the_tasks_are_broken(tmp_path, raw_params):
+    raw_params["tasks"] = "none"
+    raw_params["baselines"]["season"] = 0
+    with pytest.raises(ConfigError, match=r"tasks: expected a mapping") as exc:
+        load(tmp_path, raw_params)
+    assert any("baselines.season: must be >= 1" in p for p in problems_of(exc.value))
+
+
+# --- task names against the model's Keras layer names ------------------------
+
+
+def rename_task(raw, old, new):
+    raw["tasks"][new] = raw["tasks"].pop(old)
+    raw["train"]["loss_weights"][new] = raw["train"]["loss_weights"].pop(old)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "features",
+        "known_future",
+        "known_future_flat",
+        "series",
+        "series_embedding",
+        "trunk_and_known",
+        "trunk_lstm_0",
+        "trunk_dropout_12",
+        "member_1",
+        "static_0_store_type",
+        "static_1_x_code",
+    ],
+)
+def test_task_name_cannot_be_a_model_layer_name(tmp_path, raw_params, name):
+    rename_task(raw_params, "demand", name)
+    with pytest.raises(
+        ConfigError,
+        match=rf"tasks\.{name}: the model names one of its own layers "
+        rf"'{name}'; rename the task \(reserved: features, .*trunk_lstm_<i>.*\)",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_task_layer_cannot_be_a_model_layer_name(tmp_path, raw_params):
+    rename_task(raw_params, "demand", "static_0")
+    with pytest.raises(
+        ConfigError,
+        match=r"tasks\.static_0: the model names one of its own layers "
+        r"'static_0_hidden'",
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize("suffix", ["_hidden", "_last_value", "_logits", "_change"])
+def test_task_name_cannot_be_another_tasks_layer(tmp_path, raw_params, suffix):
+    raw_params["tasks"][f"demand{suffix}"] = dict(raw_params["tasks"]["demand"])
+    raw_params["train"]["loss_weights"][f"demand{suffix}"] = 1.0
+    with pytest.raises(
+        ConfigError,
+        match=rf"tasks\.demand{suffix}: task 'demand' names a layer "
+        rf"'demand{suffix}' too; rename one of the two tasks",
+    ):
+        load(tmp_path, raw_params)
+
+
+def _layer_name_templates(path):
+    """Every Keras name ``path`` writes as a literal: ``name="..."`` or
+    ``name=f"..."`` arguments, and f-strings assigned to ``name`` or ``core``,
+    with each ``{...}`` as ``{}``."""
+    import ast
+
+    def template(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            return "".join(
+                v.value if isinstance(v, ast.Constant) else "{}" for v in node.values
+            )
+        return None
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        values = []
+        if isinstance(node, ast.keyword) and node.arg == "name":
+            values = [node.value]
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id in ("name", "core") for t in node.targets
+        ):
+            values = [n for n in ast.walk(node.value) if isinstance(n, ast.JoinedStr)]
+        found |= {t for t in map(template, values) if t is not None}
+    return found
+
+
+def test_reserved_layer_names_match_the_model_source():
+    # The model is built with TensorFlow, which config must not import: the
+    # reserved names live in config, and this reads them off model.py's source.
+    from mtlstm import config
+
+    src = ROOT / "src" / "mtlstm"
+    found = _layer_name_templates(src / "model.py") | _layer_name_templates(
+        src / "heads.py"
+    )
+    not_layers = {"mtlstm", "mtlstm_ensemble", "{}_class_loss", "{}_pinball"}
+    # A static attribute's code layer: its embedding's name (static_<i>_<column>,
+    # assigned to ``name``) + _code.
+    found -= not_layers | {"{}_code"}
+    expected = (
+        set(config.MODEL_LAYER_NAMES)
+        | {"{}" + s for s in config.TASK_LAYER_SUFFIXES}
+        | {re.sub(r"<\w+>", "{}", p) for p in config.MODEL_LAYER_PATTERNS}
+    )
+    assert found == expected
+    assert config.reserved_layer("static_0_store_type_code")
+    assert not config.reserved_layer("demand")

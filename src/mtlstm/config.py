@@ -37,9 +37,48 @@ MAX_DEPTH = 20
 MAX_TEXT = 1024
 RESERVED_COLUMNS = ("time", "segment")
 MIN_BOOTSTRAP = 100  # evaluate.bootstrap_samples
+MAX_SEED = 2**32 - 1  # base.seed: numpy.random.seed's range
 # A list or mapping stops collecting its items' problems after this many (a
 # hostile 1 MB file of bad list items must not print a million lines).
 MAX_PROBLEMS = 50
+
+# The Keras layer (and input) names mtlstm.model and mtlstm.heads give; a task's
+# head is a layer named after the task, and Keras refuses a model with two
+# layers of one name, so no task may take one of these. They live here, not in
+# model.py, because config must not import TensorFlow; a test reads them back
+# off model.py's and heads.py's source (test_reserved_layer_names_match_...).
+MODEL_LAYER_NAMES = (
+    "features",
+    "known_future",
+    "known_future_flat",
+    "series",
+    "series_embedding",
+    "trunk_and_known",
+)
+# ... names with a layer index or a features.static column in them ...
+MODEL_LAYER_PATTERNS = (
+    "trunk_lstm_<i>",
+    "trunk_dropout_<i>",
+    "static_<i>_<column>",  # and its static_<i>_<column>_code
+    "member_<i>",  # train.ensemble: each member model is a layer
+)
+# ... and each task's layers besides its head: <task><suffix>.
+TASK_LAYER_SUFFIXES = (
+    "_hidden",
+    "_change",
+    "_raw",
+    "_last_value",
+    "_last_value_3d",
+    "_ordinal",
+    "_logits",
+    "_steps",
+)
+_MODEL_LAYER = re.compile(
+    "|".join(
+        re.sub(r"<(\w+)>", lambda m: r"\d+" if m[1] == "i" else r"\w+", p)
+        for p in MODEL_LAYER_PATTERNS
+    )
+)
 
 # Which params.yaml sections (or single keys) each stage reads; dvc.yaml declares
 # exactly these. ablation reads the trunk, heads and budget of train, but not how
@@ -387,6 +426,27 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        """Refuse a key written twice in one mapping: PyYAML keeps the last
+        value silently, while DVC (ruamel) refuses the whole file."""
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=False)
+            try:
+                seen = first.get(key)
+            except TypeError:  # a list or mapping as a key: PyYAML's own error
+                break
+            if seen is not None:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {quote(key_node.value)} (first at line "
+                    f"{seen + 1}); keep one",
+                    key_node.start_mark,
+                )
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
 
 def parse(tp: Any, value: Any, key: str) -> Any:
     """Convert YAML data into ``tp``, rejecting unknown keys and wrong types."""
@@ -419,6 +479,7 @@ def parse(tp: Any, value: Any, key: str) -> Any:
         problems, entries = [], {}
         for k, v in value.items():
             with _collecting(problems):
+                _raise_all(_key_problems([k], key))
                 entries[_text(k, key)] = parse(item, v, f"{key}.{k}")
             if len(problems) >= MAX_PROBLEMS:
                 problems.append(f"{key}: stopped after {MAX_PROBLEMS} problems")
@@ -433,8 +494,8 @@ def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
     _expect(isinstance(value, dict), where, "a mapping", value)
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp)}
-    problems: list[str] = []
-    unknown = sorted(set(value) - set(fields), key=str)
+    problems = _key_problems(value, where)
+    unknown = sorted({k for k in value if isinstance(k, str)} - set(fields))
     if unknown:
         shown = ", ".join(shorten(k) for k in unknown[:10])
         more = f" ({len(unknown)} in all)" if len(unknown) > 10 else ""
@@ -523,9 +584,52 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
         _expect(ok, key, "a number", value)
         return float(value)
     elif tp is str:
+        if value is None or isinstance(value, bool):
+            reads, example = _yaml_reading(value)
+            raise ConfigError(
+                f"{key}: expected a string, got {quote(value)}: {reads}; quote it, "
+                f"e.g. {example!r}"
+            )
         _expect(isinstance(value, str), key, "a string", value)
         _text(value, key)
     return value
+
+
+# What YAML 1.1 (PyYAML) reads as True, False and null unquoted. DVC reads
+# params.yaml as YAML 1.2, where most of these words are strings, so a name
+# that is one of them must be quoted for both to read the same name.
+_YAML_WORDS = {
+    True: ("yes, on and true", "yes"),
+    False: ("no, off and false", "no"),
+    None: ("null and ~", "null"),
+}
+
+
+def _yaml_reading(value: Any) -> tuple[str, str]:
+    """What YAML made of an unquoted name, and the name quoted, for messages."""
+    if value is None or isinstance(value, bool):
+        words, example = _YAML_WORDS[value]
+        return (
+            f"YAML reads {words} unquoted as {'null' if value is None else value}",
+            example,
+        )
+    kind = "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
+    return f"YAML reads it as {kind}", shorten(value)
+
+
+def _key_problems(keys: Any, where: str) -> list[str]:
+    """Every mapping key in params.yaml is a name: one that YAML read as
+    anything but a string (``no: ...`` as False) would silently become the
+    name 'False' here, while DVC reads 'no'."""
+    problems = []
+    for k in keys:
+        if not isinstance(k, str):
+            reads, example = _yaml_reading(k)
+            problems.append(
+                f"{where}: key {quote(k)} is not a name: {reads}; quote the name, "
+                f"e.g. {example!r}"
+            )
+    return problems
 
 
 def _expect(ok: bool, key: str, what: str, value: Any) -> None:
@@ -561,8 +665,15 @@ def _check_ingest(ingest: Ingest) -> None:
     if not ingest.columns:
         problems.append("ingest.columns: declare at least one column and its kind")
     for name in ingest.columns:
-        if name.lower() in RESERVED_COLUMNS:
+        if name == ingest.time_column:
+            problems.append(
+                f"ingest.columns.{name}: {quote(name)} is ingest.time_column, read "
+                "as each row's timestamp, not a column of values; remove it from "
+                "ingest.columns"
+            )
+        elif name.lower() in RESERVED_COLUMNS:
             problems.append(f"ingest.columns.{name}: the name is reserved; rename it")
+    problems += _csv_dialect_problems(ingest)
     for name, how in ingest.aggregate.items():
         if name not in ingest.columns:
             problems.append(
@@ -601,6 +712,26 @@ def _check_ingest(ingest: Ingest) -> None:
                 f"ffill for a {ingest.columns[name]} column"
             )
     _raise_all(problems)
+
+
+def _csv_dialect_problems(ingest: Ingest) -> list[str]:
+    """pandas takes one character for each (longer ones as a regex, "" not at
+    all), and a decimal mark equal to the separator would split every number."""
+    problems = []
+    for name in ("csv_sep", "csv_decimal"):
+        mark = getattr(ingest, name)
+        if len(mark) != 1 or mark in '\r\n"':
+            problems.append(
+                f"ingest.{name}: must be exactly one character, not a line break "
+                f'or double quote (e.g. ",", ";" or "\\t"), got {quote(mark)}'
+            )
+    if not problems and ingest.csv_sep == ingest.csv_decimal:
+        problems.append(
+            f"ingest.csv_decimal: {quote(ingest.csv_decimal)} is also ingest.csv_sep, "
+            "so every number would be split in two; use another separator (a "
+            "decimal comma goes with csv_sep: ';')"
+        )
+    return problems
 
 
 def _check_features(features: Features, ingest: Ingest) -> None:
@@ -706,7 +837,51 @@ def _check_tasks(tasks: dict[str, Task], ingest: Ingest) -> None:
             if task.decide_by is not None:
                 source = tasks.get(task.decide_by)
                 task_shape.check_decide_by(f"tasks.{name}", task, source)
+    problems += _layer_name_problems(tasks)
     _raise_all(problems)
+
+
+def reserved_layer(name: str) -> bool:
+    """Whether the model itself names a layer ``name`` (whatever the tasks)."""
+    return name in MODEL_LAYER_NAMES or bool(_MODEL_LAYER.fullmatch(name))
+
+
+def task_layers(name: str) -> list[str]:
+    """The names of the layers task ``name`` adds to the model, head first."""
+    return [name, *(name + suffix for suffix in TASK_LAYER_SUFFIXES)]
+
+
+def layer_clash(name: str, owners: dict[str, str]) -> str | None:
+    """Why task ``name``'s layers cannot join the model's own and ``owners``
+    (layer name -> the task that adds it), or None when they can. Keras would
+    fail in train only: 'The name "features" is used 2 times in the model'."""
+    layers = task_layers(name)
+    for layer in layers:
+        if reserved_layer(layer):
+            reserved = ", ".join((*MODEL_LAYER_NAMES, *MODEL_LAYER_PATTERNS))
+            return (
+                f"the model names one of its own layers {layer!r}; rename the task "
+                f"(reserved: {reserved}; a task's layers are <task> and <task>"
+                f"{', <task>'.join(TASK_LAYER_SUFFIXES)})"
+            )
+    for layer in layers:
+        if layer in owners:
+            return (
+                f"task {owners[layer]!r} names a layer {layer!r} too; rename one of "
+                "the two tasks"
+            )
+    return None
+
+
+def _layer_name_problems(tasks: dict[str, Task]) -> list[str]:
+    owners: dict[str, str] = {}
+    problems = []
+    for name in tasks:
+        clash = layer_clash(name, owners)
+        if clash:
+            problems.append(f"tasks.{name}: {clash}")
+        owners.update(dict.fromkeys(task_layers(name), name))
+    return problems
 
 
 def _check_task(name: str, task: Task, ingest: Ingest) -> None:
@@ -823,7 +998,38 @@ def _check_split(s: Split) -> None:
         )
 
 
+def _check_seed(base: Base) -> None:
+    if not 0 <= base.seed <= MAX_SEED:
+        raise ConfigError(
+            f"base.seed: must be in [0, {MAX_SEED}] (2**32 - 1, the seeds NumPy "
+            f"and scikit-learn take), got {base.seed}"
+        )
+
+
+def _check_ensemble_seeds(base: Base, train: Train) -> None:
+    """An ensemble seeds its members base.seed, base.seed + 1, ...
+    (stages/train.py): the last one must be a seed too."""
+    if base.seed + train.ensemble - 1 > MAX_SEED >= base.seed:
+        raise ConfigError(
+            f"train.ensemble: {train.ensemble} models are seeded base.seed .. "
+            f"base.seed + {train.ensemble - 1}, past {MAX_SEED}; lower base.seed "
+            f"to at most {MAX_SEED - train.ensemble + 1}"
+        )
+
+
+def _check_season_steps(baselines: Baselines) -> None:
+    # Whatever the tasks: evaluate's bootstrap takes blocks of one season, even
+    # when no regression task has a seasonal naive forecast.
+    if baselines.season < 1:
+        raise ConfigError(
+            f"baselines.season: must be >= 1 (steps in one season; also the block "
+            f"length of evaluate's bootstrap), got {baselines.season}"
+        )
+
+
 def _check_season(tasks: dict[str, Task], baselines: Baselines) -> None:
+    if baselines.season < 1:
+        return  # reported once, by _check_season_steps
     # Seasonal naive forecasts regression tasks only: a classification task's
     # horizon puts no bound on the season.
     horizons = []
@@ -989,7 +1195,10 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("window", "ingest"), _check_scaling),
     (("train", "ingest"), _check_shard),
     (("split",), _check_split),
+    (("baselines",), _check_season_steps),
     (("tasks", "baselines"), _check_season),
+    (("base",), _check_seed),
+    (("base", "train"), _check_ensemble_seeds),
     (("backtest",), _check_backtests),
     (("evaluate",), _check_evaluate),
     (("train", "tasks"), _check_train),
