@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import make_project, run_stage_cli, write_text
 
@@ -119,6 +121,49 @@ def test_comma_decimal_without_csv_decimal_names_line_and_column(tmp_path):
         DataError,
         match=r"data/raw/a\.csv line 2: column 'x' is declared numeric but holds "
         r"'1,5' \(1 such value\(s\)\); .*set ingest\.csv_decimal",
+    ):
+        read(path, config(csv_sep=";"))
+
+
+@pytest.mark.parametrize("value", ["4.006", "1.234,5", "-0.5", "2.5e3"])
+def test_point_with_comma_decimal_is_ambiguous_and_refused(tmp_path, value):
+    # "4.006" may be 4006 (a thousands separator) or 4.006: never guess.
+    path = write_csv(
+        tmp_path,
+        f"Time;x;flag;cat\n2024-01-01T00:00Z;1,5;no;a\n2024-01-01T01:00Z;{value};no;a\n",
+    )
+    with pytest.raises(
+        DataError,
+        match=rf"^data/raw/a\.csv line 3: column 'x' holds '{value}' \(1 such "
+        r"value\(s\)\), with a '\.' while ingest\.csv_decimal is ',': .*thousands "
+        r"separator or a decimal point.*remove the thousands separators from the "
+        r"file, or set ingest\.csv_decimal: '\.'",
+    ):
+        read(path, config(csv_sep=";", csv_decimal=","))
+
+
+def test_comma_decimal_reads_exponents_signs_and_missing_words(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time;x;flag;cat\n"
+        "2024-01-01T00:00Z;1,5e3;no;a.b\n"
+        "2024-01-01T01:00Z;-2;no;a.b\n"
+        "2024-01-01T02:00Z;NaN;no;a.b\n",
+    )
+    cfg = config(csv_sep=";", csv_decimal=",", missing={"x": "ffill"})
+    typed = read(path, cfg)
+    assert typed["x"].tolist()[:2] == [1500.0, -2.0]
+    assert np.isnan(typed["x"].iloc[2])
+    assert typed["cat"].tolist() == ["a.b"] * 3  # only numeric columns are checked
+
+
+@pytest.mark.parametrize("value", ["4,006", "1,234.5"])
+def test_comma_with_point_decimal_is_refused(tmp_path, value):
+    path = write_csv(tmp_path, f"Time;x;flag;cat\n2024-01-01T00:00Z;{value};no;a\n")
+    with pytest.raises(
+        DataError,
+        match=rf"^data/raw/a\.csv line 2: column 'x' is declared numeric but holds "
+        rf"'{value}'",
     ):
         read(path, config(csv_sep=";"))
 
@@ -240,6 +285,67 @@ def test_wrong_separator_reports_missing_columns(tmp_path):
     with pytest.raises(
         DataError,
         match=r"missing column\(s\) Time, x, flag, cat \(found: Time;x;flag;cat",
+    ):
+        read(path, config())
+
+
+def test_repeated_header_name_is_refused_naming_line_1_and_columns(tmp_path):
+    # pandas would rename the second to "x.1" and ingest would read the first.
+    path = write_csv(tmp_path, "Time,x,flag,cat,x\n2024-01-01T00:00Z,1,no,a,2\n")
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 1: column name 'x' appears 2 times in the "
+        r"header \(columns 2 and 5\); rename one of them in the file",
+    ):
+        read(path, config())
+    # Not "missing column x.1": the repeat is the cause.
+    with pytest.raises(DataError, match=r"line 1: column name 'x' appears 2 times"):
+        read(path, config(columns={"x": "numeric", "x.1": "numeric"}))
+
+
+def test_repeated_name_of_a_column_not_read_is_harmless(tmp_path):
+    path = write_csv(
+        tmp_path, "Time,note,x,flag,note,cat\n2024-01-01T00:00Z,n,1,no,m,a\n"
+    )
+    typed = read(path, config())
+    assert typed["x"].tolist() == [1.0]
+    assert typed["cat"].tolist() == ["a"]
+
+
+def test_a_name_pandas_makes_up_for_a_repeat_is_not_a_column(tmp_path):
+    path = write_csv(tmp_path, "Time,y,x,y\n2024-01-01T00:00Z,1,2,3\n")
+    cfg = config(columns={"x": "numeric", "y.1": "numeric"})
+    with pytest.raises(
+        DataError, match=r"^data/raw/a\.csv: missing column\(s\) y\.1 \(found: Time"
+    ):
+        read(path, cfg)
+
+
+def test_columns_are_read_by_their_place_in_the_header(tmp_path):
+    # "x.1" is a real column here, after a repeated unread "x" column pair.
+    path = write_csv(tmp_path, "Time,y,y,x.1,flag,cat\n2024-01-01T00:00Z,8,9,1,no,a\n")
+    cfg = config(columns={"x.1": "numeric", "flag": "boolean", "cat": "categorical"})
+    assert read(path, cfg)["x.1"].tolist() == [1.0]
+
+
+def test_repeated_parquet_column_name_is_refused(tmp_path):
+    path = tmp_path / "data" / "raw" / "a.parquet"
+    path.parent.mkdir(parents=True)
+    table = pa.table(
+        [
+            pa.array(pd.to_datetime(["2024-01-01"], utc=True)),
+            pa.array([1.0]),
+            pa.array([False]),
+            pa.array(["a"]),
+            pa.array([2.0]),
+        ],
+        names=["Time", "x", "flag", "cat", "x"],
+    )
+    pq.write_table(table, path)
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.parquet: column name 'x' appears 2 times in the "
+        r"schema \(columns 2 and 5\); rename one of them in the file",
     ):
         read(path, config())
 
@@ -665,7 +771,7 @@ def test_sum_aggregation_fills_a_short_hole_like_any_other(tmp_path):
 
 def ingest_in(path: Path, cfg: Ingest, timezone: str) -> pd.DataFrame:
     src = ingest.read_table(path, cfg, label=f"data/raw/{path.name}")
-    typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src)
+    typed, _ = ingest.order_rows(ingest.coerce(src, cfg, timezone), src)
     table, _ = ingest.fill_gaps(ingest.to_grid(typed, cfg, timezone), cfg)
     return table
 
@@ -711,6 +817,110 @@ def test_daily_grid_across_dst_has_one_row_per_local_day(tmp_path):
         "03-31 00",
         "04-01 00",
     ]
+
+
+MONDAY = "2024-01-01"  # a Monday
+
+
+@pytest.mark.parametrize("stamp", ["2024-01-0{d}", "2024-01-0{d} 00:00:00"])
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "UTC"])
+def test_zone_less_dates_are_local_days_of_the_features_timezone(tmp_path, stamp, zone):
+    rows = "".join(f"{stamp.format(d=d)},{d},1\n" for d in (1, 2, 3))
+    path = write_csv(tmp_path, "Time,units,price\n" + rows)
+    table = ingest_in(path, config(columns=SALES, freq="1D"), zone)
+    local = table["time"].dt.tz_convert(zone)
+    assert local.dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2024-01-01 00:00",
+        "2024-01-02 00:00",
+        "2024-01-03 00:00",
+    ]
+    assert local.dt.day_of_week.tolist() == [0, 1, 2]  # Monday's value on Monday
+    assert table["units"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_zone_less_date_of_a_day_that_skips_its_midnight_is_that_day(tmp_path):
+    # Santiago's clocks go from 00:00 to 01:00 on 8 September 2024.
+    rows = "".join(f"2024-09-0{d},{d},1\n" for d in (7, 8, 9))
+    path = write_csv(tmp_path, "Time,units,price\n" + rows)
+    table = ingest_in(path, config(columns=SALES, freq="1D"), "America/Santiago")
+    local = table["time"].dt.tz_convert("America/Santiago")
+    assert local.dt.day.tolist() == [7, 8, 9]
+    assert table["units"].tolist() == [7.0, 8.0, 9.0]
+
+
+def test_zone_less_dates_on_weeks_and_parquet_dates_are_local_days(tmp_path):
+    path = tmp_path / "data" / "raw" / "a.parquet"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "Time": pd.date_range(MONDAY, periods=14, freq="D"),  # naive
+            "units": np.arange(14.0),
+            "price": 1.0,
+        }
+    ).to_parquet(path, index=False)
+    cfg = config(columns=SALES, freq="W-SUN", aggregate={"units": "sum"})
+    table = ingest_in(path, cfg, "America/New_York")
+    assert table["units"].tolist() == [21.0, 70.0]  # Mon..Sun, Mon..Sun
+
+
+def test_zone_less_clock_times_whose_local_day_is_unclear_are_refused(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,units,price\n"
+        "2024-01-01 12:00,1,1\n"
+        "2024-01-01 22:00,2,1\n"  # 17:00 in New York if UTC: the same day
+        "2024-01-02 03:00,3,1\n",  # 22:00 on 1 Jan in New York if UTC
+    )
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 4: column 'Time': '2024-01-02 03:00' has no "
+        r"time zone, and the 1D grid counts days in America/New_York "
+        r"\(features\.timezone\): read as UTC it falls on 2024-01-01 there, as "
+        r"local time on 2024-01-02 \(1 such row\(s\)\); write the zone into the "
+        r"timestamps \(e\.g\. 2024-01-02T03:00:00Z if they are UTC, or their UTC "
+        r"offset if they are local times\), or set "
+        r"features\.timezone: UTC",
+    ):
+        ingest_in(path, config(columns=SALES, freq="1D"), "America/New_York")
+
+
+def test_zone_less_clock_times_on_the_same_local_day_either_way_are_read(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,units,price\n2024-01-01 09:00,1,1\n2024-01-02 17:30,2,1\n",
+    )
+    table = ingest_in(path, config(columns=SALES, freq="1D"), "Europe/Berlin")
+    assert_times(table["time"], "2023-12-31T23:00Z", "2024-01-01T23:00Z")
+    assert table["units"].tolist() == [1.0, 2.0]
+
+
+def test_sub_daily_grid_still_reads_zone_less_times_as_utc(tmp_path):
+    path = write_csv(
+        tmp_path, "Time,units,price\n2024-01-01,1,1\n2024-01-01 01:00,2,1\n"
+    )
+    table = ingest_in(path, config(columns=SALES, freq="1h"), "America/New_York")
+    assert_times(table["time"], "2024-01-01T00:00Z", "2024-01-01T01:00Z")
+
+
+def test_summary_says_zone_less_dates_were_read_as_local_days(tmp_path):
+    path = write_csv(
+        tmp_path, "Time,units,price\n2024-01-01,1,1\n2024-01-02T00:00-05:00,2,1\n"
+    )
+    cfg = config(columns=SALES, freq="1D")
+    src = ingest.read_table(path, cfg, label="data/raw/a.csv")
+    table, counts, _ = ingest.ingest_frame(src, cfg, "America/New_York")
+    assert table["units"].tolist() == [1.0, 2.0]
+    summary = ingest.summary(cfg, "America/New_York", counts)
+    assert summary["source_timezone"] == (
+        "given on 1 of 2 rows; the others read as the local days they name in "
+        "America/New_York"
+    )
+    assert summary["first"] == "2024-01-01 05:00:00+00:00"
+    src = ingest.read_table(path, cfg, label="data/raw/a.csv")
+    _, counts, _ = ingest.ingest_frame(src, cfg, "UTC")
+    assert ingest.summary(cfg, "UTC", counts)["source_timezone"] == (
+        "given on 1 of 2 rows; the others read as UTC"
+    )
 
 
 def test_restore_kinds_turns_booleans_back_into_flags():
@@ -979,3 +1189,37 @@ def test_cli_source_outside_data_raw_exit_2(tmp_path, raw_params):
         "ingest.source: 'load.csv' is neither a built-in data set",
         project,
     )
+
+
+def test_cli_repeated_header_name_exit_2(tmp_path, raw_params):
+    project = ingest_project(
+        tmp_path,
+        raw_params,
+        "Time,Demand,Temperature,Holiday,Demand\n2024-01-01T00:00Z,100,20,no,7\n",
+    )
+    assert_failed(
+        run_stage_cli("ingest", project),
+        "data/raw/load.csv line 1: column name 'Demand' appears 2 times in the "
+        "header (columns 2 and 5); rename one of them in the file",
+        project,
+    )
+
+
+def test_cli_reads_zone_less_dates_as_local_days(tmp_path, raw_params):
+    raw_params["features"]["timezone"] = "America/New_York"
+    raw_params["ingest"]["freq"] = "1D"
+    project = ingest_project(
+        tmp_path,
+        raw_params,
+        HEADER + "".join(f"2024-01-0{d},{d},20,no\n" for d in range(1, 6)),
+    )
+    result = run_stage_cli("ingest", project)
+    assert result.returncode == 0, result.stderr
+    assert "read as UTC" not in result.stdout
+    summary = json.loads((project / "data" / "ingest_summary.json").read_text())
+    assert summary["source_timezone"] == (
+        "none given, read as the local days they name in America/New_York"
+    )
+    assert summary["first"] == "2024-01-01 05:00:00+00:00"  # midnight in New York
+    table = pd.read_parquet(project / "data" / "ingested.parquet")
+    assert table["Demand"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]

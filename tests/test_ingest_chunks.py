@@ -331,3 +331,39 @@ def test_check_reads_a_file_of_one_chunk_whole_listing_every_bad_column(
         streamed(root / SOURCE, cfg, tmp_path, chunk_rows=len(frame))
     # ...the check, at the same memory, lists both.
     assert ingest_chunks.check(cfg, "UTC", root) == (whole_read_problems([15, 16]), [])
+
+
+def test_a_repeated_column_name_is_refused_before_any_chunk(tmp_path):
+    table = pa.Table.from_pandas(holey_panel(), preserve_index=False)
+    table = table.append_column("Demand", pa.array(np.zeros(len(table))))
+    path = tmp_path / "panel.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(
+        DataError,
+        match=rf"^{SOURCE}: column name 'Demand' appears 2 times in the schema "
+        r"\(columns 3 and 7\); rename one of them in the file",
+    ):
+        streamed(path, panel_cfg(), tmp_path, chunk_rows=5)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_chunks_of_zone_less_dates_lie_on_local_days_as_the_whole_table(tmp_path):
+    frame = holey_panel()
+    frame["Time"] = frame["Time"].dt.tz_localize(None)  # dates without a zone
+    cfg, zone = panel_cfg(), "America/New_York"
+    path = write_source(tmp_path, frame)
+    table, counts, _ = ingest.ingest_frame(
+        ingest.read_table(path, cfg, label=cfg.source), cfg, zone
+    )
+    got = ingest_chunks.stream_series(
+        path, cfg, zone, tmp_path / "out.parquet", tmp_path / "f.parquet", 5
+    )
+    assert got is not None
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    pd.testing.assert_frame_equal(out, table, check_dtype=False)
+    local = out["time"].dt.tz_convert(zone)
+    assert (local.dt.hour == 0).all()
+    assert local.iloc[0] == pd.Timestamp("2024-03-01", tz=zone)
+    note = "none given, read as the local days they name in America/New_York"
+    assert ingest.summary(cfg, zone, got)["source_timezone"] == note
+    assert ingest.summary(cfg, zone, got) == ingest.summary(cfg, zone, counts)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mtlstm import grid as grid_lib
@@ -118,8 +119,27 @@ def read_table(path: Path, cfg: Ingest, label: str) -> Source:
         raise DataError(f"{label}: the file is empty; expected a header row") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{label}: cannot be read as CSV: {str(exc)[:300]}") from None
-    _require_columns(list(frame.columns), wanted, label)
-    return Source(frame[wanted].reset_index(drop=True), label, 2)
+    header = _csv_header(path, cfg.csv_sep)
+    _require_columns(header, wanted, label, where=f"{label} line 1", place="header")
+    # By place in the header: pandas renames a repeated name ("x" -> "x.1"),
+    # which may be the name of another column of the file.
+    frame = frame.iloc[:, [header.index(c) for c in wanted]]
+    frame.columns = wanted
+    return Source(frame.reset_index(drop=True), label, 2)
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """The CSV file's column names as written (``read_csv`` renames repeats)."""
+    row = pd.read_csv(
+        path,
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+        sep=sep,
+        encoding="utf-8-sig",
+    )
+    return row.iloc[0].tolist()
 
 
 def source_columns(cfg: Ingest) -> list[str]:
@@ -129,7 +149,7 @@ def source_columns(cfg: Ingest) -> list[str]:
 
 
 def require_parquet_columns(path: Path, wanted: list[str], label: str) -> None:
-    _require_columns(pq.read_schema(path).names, wanted, label)
+    _require_columns(pq.read_schema(path).names, wanted, label, label, "schema")
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -149,7 +169,24 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return frame
 
 
-def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
+def _require_columns(
+    have: list[str],
+    wanted: list[str],
+    label: str,
+    where: str | None = None,
+    place: str = "header",
+) -> None:
+    """Every ``wanted`` name once in ``have`` (the file's column names, as
+    written in its ``place``, which ``where`` names in a message)."""
+    for name in wanted:
+        if have.count(name) > 1:
+            places = [str(i + 1) for i, c in enumerate(have) if c == name]
+            raise DataError(
+                f"{where or label}: column name {quote(name)} appears "
+                f"{len(places)} times in the {place} (columns "
+                f"{', '.join(places[:-1])} and {places[-1]}); rename one of them "
+                "in the file: ingest reads a column by its name"
+            )
     missing = [c for c in wanted if c not in have]
     if missing:
         raise DataError(
@@ -160,12 +197,14 @@ def _require_columns(have: list[str], wanted: list[str], label: str) -> None:
         )
 
 
-def coerce(src: Source, cfg: Ingest) -> pd.DataFrame:
+def coerce(src: Source, cfg: Ingest, timezone: str = "UTC") -> pd.DataFrame:
     """Typed frame: ``time`` in UTC plus each declared column in its kind.
 
-    Every column is checked; the error names the first bad one and how many
-    more there are (``coerce_all`` lists them)."""
-    out, problems = coerce_all(src, cfg)
+    ``timezone`` is ``features.timezone``: on a grid of local days (an
+    ``ingest.freq`` of a day or longer) a zone-less date is that local day
+    (see ``_parse_time``). Every column is checked; the error names the first
+    bad one and how many more there are (``coerce_all`` lists them)."""
+    out, problems = coerce_all(src, cfg, timezone)
     if problems:
         more = len(problems) - 1
         tail = f" (and {more} more column(s) with problems)" if more else ""
@@ -173,13 +212,16 @@ def coerce(src: Source, cfg: Ingest) -> pd.DataFrame:
     return out
 
 
-def coerce_all(src: Source, cfg: Ingest) -> tuple[pd.DataFrame | None, list[str]]:
+def coerce_all(
+    src: Source, cfg: Ingest, timezone: str = "UTC"
+) -> tuple[pd.DataFrame | None, list[str]]:
     """``coerce``, returning every column's problem instead of raising the
     first: the typed frame (None if any column failed) and the messages."""
     if len(src.frame) == 0:
         return None, [f"{src.label}: has a header but no data rows"]
     problems: list[str] = []
-    parsers = [("time", lambda: _parse_time(src, cfg.time_column))]
+    zone = days_zone(cfg, timezone)
+    parsers = [("time", lambda: _parse_time(src, cfg.time_column, zone, cfg.freq))]
     parsers += [
         (name, lambda n=name, k=kind: _PARSERS[k](src, n, cfg))
         for name, kind in cfg.columns.items()
@@ -193,6 +235,18 @@ def coerce_all(src: Source, cfg: Ingest) -> tuple[pd.DataFrame | None, list[str]
         except DataError as exc:
             problems.append(str(exc))
     return (None if problems else out), problems
+
+
+def days_zone(cfg: Ingest, timezone: str) -> str:
+    """The zone whose calendar days the grid counts: ``timezone`` for an
+    ``ingest.freq`` of a day or longer, else UTC (also for a bad freq, which
+    ``to_grid`` reports)."""
+    if timezone == "UTC":
+        return timezone
+    try:
+        return grid_lib.zone(cfg.freq, timezone)
+    except ConfigError:
+        return "UTC"
 
 
 def source_timezone(src: Source, column: str) -> str:
@@ -210,24 +264,41 @@ def zone_tally(values: pd.Series) -> ZoneTally:
     if pd.api.types.is_datetime64_any_dtype(values):
         tz = values.dt.tz
         return (f"given in the data ({tz})" if tz is not None else NO_ZONE), 0, 0
-    zoned = int(values.astype(str).str.strip().str.contains(ZONE_SUFFIX).sum())
-    return None, zoned, len(values)
+    return None, int(_zoned(values).sum()), len(values)
+
+
+def _zoned(values: pd.Series) -> np.ndarray:
+    """Per row, whether the timestamp names its zone (an offset or Z)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return np.full(len(values), values.dt.tz is not None)
+    text = values.astype(str).str.strip()
+    if isinstance(text.array, pd.arrays.ArrowStringArray):
+        # Arrow's regex engine: pandas runs Python's on each value for a
+        # pattern ending in "$", about 10 times slower.
+        found = pc.match_substring_regex(pa.array(text.array), ZONE_SUFFIX)
+        return found.fill_null(False).to_numpy(zero_copy_only=False)
+    return text.str.contains(ZONE_SUFFIX, na=False).to_numpy(dtype=bool)
 
 
 def add_zone_tallies(a: ZoneTally, b: ZoneTally) -> ZoneTally:
     return a[0] if a[0] is not None else b[0], a[1] + b[1], a[2] + b[2]
 
 
-def zone_note(tally: ZoneTally) -> str:
-    """The summary's ``source_timezone`` from a ``zone_tally``."""
+def zone_note(tally: ZoneTally, days_in: str = "UTC") -> str:
+    """The summary's ``source_timezone`` from a ``zone_tally``; ``days_in`` is
+    the zone of the grid's days (``days_zone``), where zone-less rows lie on
+    the days they name (``_parse_time``)."""
     fixed, zoned, rows = tally
+    read = "read as UTC"
+    if days_in != "UTC":
+        read = f"read as the local days they name in {days_in}"
     if fixed is not None:
-        return fixed
+        return fixed if fixed != NO_ZONE else f"none given, {read}"
     if zoned == rows:
         return "given in the data (UTC offsets)"
     if zoned == 0:
-        return NO_ZONE
-    return f"given on {zoned} of {rows} rows; the others read as UTC"
+        return f"none given, {read}"
+    return f"given on {zoned} of {rows} rows; the others {read}"
 
 
 def fill_warning(gaps: dict, rows_out: int, freq: str) -> str | None:
@@ -253,7 +324,7 @@ def check_file(path: Path, cfg: Ingest, timezone: str) -> tuple[list[str], list[
         src = read_table(path, cfg, label=cfg.source)
     except (ConfigError, DataError) as exc:
         return [str(exc)], []
-    typed, problems = coerce_all(src, cfg)
+    typed, problems = coerce_all(src, cfg, timezone)
     if typed is None:
         return problems, []
     try:
@@ -266,7 +337,14 @@ def check_file(path: Path, cfg: Ingest, timezone: str) -> tuple[list[str], list[
     return [], [warning] if warning else []
 
 
-def _parse_time(src: Source, column: str) -> pd.Series:
+def _parse_time(
+    src: Source, column: str, days_in: str = "UTC", freq: str = ""
+) -> pd.Series:
+    """The time column as UTC instants. A timestamp without a zone is read as
+    UTC, except on a grid of local days in ``days_in`` (``days_zone``; ``freq``
+    is ``ingest.freq``, for messages): there a zone-less date (or midnight) is
+    that local day, and a zone-less clock time whose local day would differ
+    read as UTC and as local time is an error."""
     values = src.frame[column]
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
@@ -279,6 +357,44 @@ def _parse_time(src: Source, column: str) -> pd.Series:
             f"{src.where(row)}: column {column!r}: cannot parse "
             f"{quote(values.iloc[row])} as a timestamp ({bad.size} bad value(s)); use "
             "ISO 8601, e.g. 2024-01-31T13:00:00Z"
+        )
+    if days_in == "UTC":
+        return parsed
+    return _zone_less_on_local_days(src, column, parsed, days_in, freq)
+
+
+def _zone_less_on_local_days(
+    src: Source, column: str, parsed: pd.Series, zone: str, freq: str
+) -> pd.Series:
+    """``_parse_time``'s zone-less rows on a grid of local days in ``zone``."""
+    values = src.frame[column]
+    naive = ~_zoned(values)
+    if not naive.any():
+        return parsed
+    wall = parsed.dt.tz_localize(None)  # the date and clock time as written
+    day = wall.dt.normalize()
+    if (wall == day).to_numpy()[naive].all():
+        # Dates (or midnights): a date names a local day, not a UTC instant.
+        # A midnight that a daylight-saving change skips or repeats is still
+        # in its day: the first instant of the day, either way.
+        local = day.dt.tz_localize(
+            zone, ambiguous=np.ones(len(day), bool), nonexistent="shift_forward"
+        ).dt.tz_convert("UTC")
+        return local.where(naive, parsed)
+    # Clock times: UTC or local? Only an error where the day depends on it.
+    utc_day = parsed.dt.tz_convert(zone).dt.tz_localize(None).dt.normalize()
+    unclear = np.flatnonzero(naive & (utc_day != day).to_numpy())
+    if unclear.size:
+        row = int(unclear[0])
+        raise DataError(
+            f"{src.where(row)}: column {column!r}: {quote(values.iloc[row])} has no "
+            f"time zone, and the {freq} grid counts days in {zone} "
+            f"(features.timezone): read as UTC it falls on "
+            f"{utc_day.iloc[row]:%Y-%m-%d} there, as local time on "
+            f"{day.iloc[row]:%Y-%m-%d} ({unclear.size} such row(s)); write the zone "
+            f"into the timestamps (e.g. {wall.iloc[row]:%Y-%m-%dT%H:%M:%S}Z if they "
+            "are UTC, or their UTC offset if they are local times), or set "
+            "features.timezone: UTC"
         )
     return parsed
 
@@ -315,6 +431,7 @@ def _parse_numeric(src: Source, name: str, cfg: Ingest) -> pd.Series:
     else:
         text = raw.astype(str).str.strip()
         if cfg.csv_decimal != ".":
+            _reject_points(src, name, text, cfg.csv_decimal)
             text = text.str.replace(cfg.csv_decimal, ".", regex=False)
         values = pd.to_numeric(text, errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy())
@@ -330,6 +447,22 @@ def _parse_numeric(src: Source, name: str, cfg: Ingest) -> pd.Series:
             )
     _reject_missing(src, name, values, _may_miss(cfg, name))
     return values.astype("float64")
+
+
+def _reject_points(src: Source, name: str, text: pd.Series, decimal: str) -> None:
+    """With a decimal mark other than ".", a "." in a number is a thousands
+    separator (4.006 for 4006) or a decimal point after all: never guess."""
+    points = np.flatnonzero(text.str.contains(".", regex=False).to_numpy())
+    if points.size:
+        row = int(points[0])
+        raise DataError(
+            f"{src.where(row)}: column {name!r} holds "
+            f"{quote(src.frame[name].iloc[row])} ({points.size} such value(s)), "
+            f"with a '.' while ingest.csv_decimal is {decimal!r}: the '.' may be a "
+            "thousands separator or a decimal point; "
+            "remove the thousands separators from the file, or set "
+            "ingest.csv_decimal: '.' if '.' is the decimal point"
+        )
 
 
 def _may_miss(cfg: Ingest, name: str) -> bool:
@@ -896,7 +1029,7 @@ def ingest_frame(
     Each intermediate table goes as soon as the next one exists, the source's
     too when the caller keeps no reference to it (pass ``read_table(...)``)."""
     zone = zone_tally(src.frame[cfg.time_column])
-    typed, moved = order_rows(coerce(src, cfg), src, cfg.sort, cfg.duplicates)
+    typed, moved = order_rows(coerce(src, cfg, timezone), src, cfg.sort, cfg.duplicates)
     del src
     rows_read, duplicates = len(typed), count_duplicates(typed)
     gridded = to_grid(typed, cfg, timezone)
@@ -956,7 +1089,7 @@ def summary(cfg: Ingest, timezone: str, counts: dict) -> dict:
         "rows_read": counts["rows_read"],
         "rows_reordered": counts["rows_reordered"],
         "duplicate_rows": counts["duplicate_rows"],
-        "source_timezone": zone_note(counts["zone"]),
+        "source_timezone": zone_note(counts["zone"], days_zone(cfg, timezone)),
         "freq": cfg.freq,
         # Steps of a day or longer are local calendar days in features.timezone.
         "grid_timezone": grid_lib.zone(cfg.freq, timezone),
