@@ -95,6 +95,31 @@ def test_profile_reads_semicolons_and_decimal_commas(tmp_path):
     assert prof.table["price"].tolist() == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]
 
 
+def test_points_in_a_file_of_decimal_commas_are_not_guessed(tmp_path):
+    # "4.006" beside decimal commas: 4006 with a thousands separator, or 4.006?
+    # ingest refuses the column, so init leaves it out and says why.
+    text = "ts;price;load\n" + "".join(
+        f"{t};{h},5;{h + 1}.00{h}\n" for h, t in enumerate(hours(6))
+    )
+    prof = scaffold.profile(table(tmp_path, text), tmp_path)
+    assert (prof.csv_sep, prof.csv_decimal) == (";", ",")
+    assert prof.columns == {"price": "numeric"}
+    assert prof.skipped == {
+        "load": "numbers with a '.' in a file of decimal commas (a thousands "
+        "separator or a decimal point?); remove the thousands separators"
+    }
+
+
+def test_a_column_name_written_twice_is_refused(tmp_path):
+    text = "Time,v,v\n" + "".join(f"{t},{i},{-i}\n" for i, t in enumerate(hours(4)))
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/t\.csv line 1: column name 'v' appears 2 times in the "
+        r"header \(columns 2, 3\); rename them",
+    ):
+        scaffold.profile(table(tmp_path, text), tmp_path)
+
+
 @pytest.mark.parametrize(
     ("freq", "times", "season", "calendar"),
     [
@@ -352,3 +377,24 @@ def test_lookback_is_one_season_capped(tmp_path):
     assert prof.freq == "5min"
     assert params.baselines.season == 288  # a day of 5 minutes
     assert params.window.lookback == scaffold.MAX_LOOKBACK == 168
+
+
+def test_task_names_yaml_would_misread_are_quoted(tmp_path, monkeypatch, capsys):
+    # YAML 1.1 reads no / on unquoted as booleans; "features" and "static_0_a"
+    # are model layer names, x_hidden task x's hidden layer: init renames those.
+    columns = ("NO", "On", "features", "static_0_a", "x", "x_hidden")
+    text = f"when,{','.join(columns)}\n" + "".join(
+        f"{t},{h},{h % 5},{h % 3},{h % 6},{h * 2},{h % 4}\n"
+        for h, t in enumerate(hours(12))
+    )
+    source = table(tmp_path, text)
+    flags = [f for c in columns for f in ("--regress", c)]
+    assert init(tmp_path, monkeypatch, source, *flags) == 0, capsys.readouterr().err
+    written = (tmp_path / "params.yaml").read_text()
+    assert "\n  'no':\n" in written and "\n    'on': 1.0\n" in written
+    params = load_params(tmp_path / "params.yaml")
+    names = ["no", "on", "task_features", "task_static_0_a", "x", "x_hidden_2"]
+    assert list(params.tasks) == names
+    assert list(params.train.loss_weights) == names
+    assert params.tasks["no"].target == "NO"
+    assert list(params.ingest.columns)[:2] == ["NO", "On"]

@@ -25,7 +25,15 @@ import yaml
 
 from mtlstm import grid as grid_lib
 from mtlstm import ingest
-from mtlstm.config import RESERVED_COLUMNS, TASK_NAME, Ingest, Params, parse
+from mtlstm.config import (
+    RESERVED_COLUMNS,
+    TASK_NAME,
+    Ingest,
+    Params,
+    layer_clash,
+    parse,
+    task_layers,
+)
 from mtlstm.errors import ConfigError, DataError, MtlstmError, quote, shorten
 
 TIME_NAMES = {"time", "timestamp", "datetime", "date", "date_time", "ds"}
@@ -174,7 +182,21 @@ def _read(path: Path, label: str) -> tuple[pd.DataFrame, str, str]:
         raise DataError(f"{label}: the file is empty; expected a header row") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{label}: cannot be read as CSV: {str(exc)[:300]}") from None
+    _refuse_repeated_names(ingest._csv_header(path, sep), label)
     return frame, sep, _decimal(frame, sep)
+
+
+def _refuse_repeated_names(header: list[str], label: str) -> None:
+    """pandas renames a repeated column name ("x" -> "x.1"): init would declare
+    a column that is not in the file, which ingest then refuses."""
+    for name in dict.fromkeys(header):
+        places = [str(i + 1) for i, c in enumerate(header) if c == name]
+        if len(places) > 1:
+            raise DataError(
+                f"{label} line 1: column name {quote(name)} appears {len(places)} "
+                f"times in the header (columns {', '.join(places)}); rename them "
+                "so that each column has its own name"
+            )
 
 
 def _decimal(frame: pd.DataFrame, sep: str) -> str:
@@ -247,6 +269,16 @@ def _kind(values: pd.Series, decimal: str) -> tuple[str | None, str]:
         if present.empty:
             return None, "holds no value"
         numbers = present.str.replace(decimal, ".", regex=False)
+        # ingest refuses these: "4.006" is 4006 or 4.006 (never guess).
+        if (
+            decimal != "."
+            and present.str.contains(".", regex=False).any()
+            and pd.to_numeric(numbers, errors="coerce").notna().all()
+        ):
+            return None, (
+                "numbers with a '.' in a file of decimal commas (a thousands "
+                "separator or a decimal point?); remove the thousands separators"
+            )
         if present.str.lower().isin(BOOL_WORDS).all():
             kind = "boolean"
         elif pd.to_numeric(numbers, errors="coerce").notna().all():
@@ -376,8 +408,14 @@ def _task_name(column: str, suffix: str, taken: dict) -> str:
     base = re.sub(r"[^A-Za-z0-9_]+", "_", column).strip("_").lower() or "task"
     if not base[0].isalpha():
         base = f"t_{base}"
+    # Not a name the model gives a layer, nor one another task's layers take
+    # (config refuses both: Keras would, in train). No model layer name starts
+    # with task_, so the numbered names below cannot match one either.
+    if layer_clash(f"{base}{suffix}", {}):
+        base = f"task_{base}"
+    owners = {layer: t for t in taken for layer in task_layers(t)}
     name, n = f"{base}{suffix}", 2
-    while name in taken:
+    while name in taken or layer_clash(name, owners):
         name, n = f"{base}{suffix}_{n}", n + 1
     assert TASK_NAME.match(name), name
     return name
@@ -687,7 +725,9 @@ def _tasks_text(tasks: dict[str, dict]) -> str:
     lines = ["tasks:"]
     for name, task in tasks.items():
         lines += [
-            f"  {name}:",
+            # Quoted where YAML would misread it (no, on: booleans), as _y
+            # quotes column names.
+            f"  {_y(name)}:",
             f"    type: {task['type']}",
             f"    target: {_y(task['target'])}",
             _line(f"    horizon: {task['horizon']}", "steps ahead", 30),
@@ -722,7 +762,7 @@ def _train_text(text: str, train: dict, tasks: dict[str, dict]) -> str:
                     "  loss_weights:               # multiplies each task's loss; "
                     "choose on validation\n"
                 )
-                out += [f"    {t}: 1.0\n" for t in tasks]
+                out += [f"    {_y(t)}: 1.0\n" for t in tasks]
                 skip = True
                 continue
             if name in ("losses", "metrics") and set(train.get(name) or {}) - set(
