@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -54,7 +55,9 @@ def test_a_long_multi_line_message_is_cut_to_one_short_line(
 
 def test_the_cli_reports_a_bug_without_a_bare_traceback(tmp_path):
     bundle = tmp_path / "bundle.json"
-    bundle.write_text("[1, 2]")  # valid JSON, but not a bundle: a TypeError inside
+    # Every key of a bundle, but `ingest` is no mapping: a TypeError inside.
+    keys = ("lookback", "timezone", "inputs", "tasks", "feature_names")
+    bundle.write_text(json.dumps({**dict.fromkeys(keys, 0), "ingest": 5}))
     (tmp_path / "x.csv").write_text("Time,x\n2024-01-01T00:00Z,1\n")
     proc = subprocess.run(
         [sys.executable, "-m", "mtlstm.cli", "predict", "--bundle", str(bundle),

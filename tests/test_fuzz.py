@@ -18,6 +18,7 @@ import contextlib
 import copy
 import io
 import os
+import re
 import runpy
 import tempfile
 from pathlib import Path
@@ -409,3 +410,42 @@ def test_any_predict_input_forecasts_or_fails_with_one_line(small_model, rows, p
         classes = forecasts[forecasts["task"] == "temp_class"]
         probabilities = classes.filter(like="p_").to_numpy()
         assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda b: b.update(lookback=6), r"4 steps x 12 features but .* makes 6 x 12"),
+        (
+            lambda b: b.update(feature_names=b["feature_names"][:-1]),
+            r"4 steps x 12 features but .* makes 4 x 11",
+        ),
+    ],
+)
+def test_predict_refuses_the_bundle_of_another_run(
+    small_model, tmp_path, change, match
+):
+    # The bundle of a run with another lookback or other features: exit 2 with
+    # what to give instead, not a Keras shape error deep inside predict.
+    import json
+
+    from conftest import synthetic_table
+
+    from mtlstm.cli import main
+
+    bundle = json.loads((small_model / "preprocess.json").read_text())
+    change(bundle)
+    (tmp_path / "other.json").write_text(json.dumps(bundle))
+    source = tmp_path / "in.csv"
+    synthetic_table(30).rename(columns={"time": "Time"}).to_csv(source, index=False)
+    output = tmp_path / "out.csv"
+    argv = ["predict", "--model", str(small_model / "model.keras")]
+    argv += ["--bundle", str(tmp_path / "other.json")]
+    argv += ["--input", str(source), "--output", str(output)]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(argv) == 2, err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    assert re.search(match, err.getvalue()), err.getvalue()
+    assert "give the preprocess.json saved with the model" in err.getvalue()
+    assert not output.exists()

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mtlstm.errors import DataError
-from mtlstm.predict import check_every_series, forecast_frame, origins, read_input
+from mtlstm.predict import (
+    about_input,
+    check_every_series,
+    check_model_fits_bundle,
+    forecast_frame,
+    origins,
+    read_bundle,
+    read_input,
+)
 
 BUNDLE = {
     "ingest": {
@@ -241,6 +252,19 @@ def test_daily_rows_at_local_midnight_keep_their_local_day(tmp_path):
     assert frame["time"].tolist() == ["2024-01-04T00:00:00+01:00"]
 
 
+def test_zone_less_dates_are_the_local_days_ingest_reads_them_as(tmp_path):
+    # West of UTC a date read as UTC midnight would be the local day before:
+    # predict reads new data as ingest read the training data, as local days.
+    path = tmp_path / "new.csv"
+    path.write_text("Time,Demand,Weather\n2024-01-01,1,sun\n2024-01-02,2,sun\n")
+    table, _ = read_input(path, daily_bundle("America/New_York"))
+    local = table["time"].dt.tz_convert("America/New_York")
+    assert local.dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2024-01-01 00:00",
+        "2024-01-02 00:00",
+    ]
+
+
 def test_daily_target_time_follows_local_days_across_dst():
     times = pd.Series(pd.to_datetime(["2024-03-30T23:00:00Z"], utc=True))
     frame = forecast_frame(
@@ -295,3 +319,67 @@ def test_actuals_are_shown_to_float32_precision():
         significant(np.array([4084.5299989656355, -0.000123456789, 0.0])),
         [4084.53, -0.0001234568, 0.0],
     )
+
+
+# --- the bundle: predict's preprocessing, checked to be one ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("Time: 1\n", r"b\.json: not a JSON preprocessing bundle \(Expecting value: "),
+        ("[1, 2]", r"b\.json: not a preprocessing bundle \(no lookback, timezone, "),
+        (
+            '{"lookback": 4, "tasks": []}',
+            r"not a preprocessing bundle \(no timezone, inputs, feature_names, ingest\)"
+            r"; give the preprocess\.json saved with the model",
+        ),
+    ],
+)
+def test_read_bundle_refuses_what_is_not_a_bundle(tmp_path, text, match):
+    path = tmp_path / "b.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match=match):
+        read_bundle(path)
+
+
+def test_read_bundle_missing_file_and_a_real_bundle(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.json: bundle not found; run `dvc"):
+        read_bundle(tmp_path / "nope.json")
+    path = tmp_path / "b.json"
+    whole = BUNDLE | {"lookback": 3, "feature_names": [], "inputs": []}
+    path.write_text(json.dumps(whole))
+    assert read_bundle(path) == whole
+
+
+def test_a_model_and_a_bundle_of_other_windows_are_refused():
+    bundle = {"lookback": 24, "feature_names": ["a", "b", "c"]}
+    check_model_fits_bundle((None, 24, 3), bundle, "m.keras", "b.json")
+    with pytest.raises(
+        DataError,
+        match=r"m\.keras reads windows of 48 steps x 3 features but b\.json makes "
+        r"24 x 3: they are from different runs",
+    ):
+        check_model_fits_bundle((None, 48, 3), bundle, "m.keras", "b.json")
+
+
+def test_input_errors_name_the_file_and_where_its_settings_come_from(tmp_path):
+    # A hole longer than ingest.max_fill: ingest's message names params.yaml's
+    # keys as the fix, which for predict take a retrain; the file is named once.
+    path = tmp_path / "new.csv"
+    rows = ["2024-01-01T00:00:00Z,1,sun", "2024-01-01T05:00:00Z,2,sun"]
+    path.write_text("Time,Demand,Weather\n" + "\n".join(rows) + "\n")
+    strict = BUNDLE | {"ingest": BUNDLE["ingest"] | {"long_gaps": "error"}}
+    with pytest.raises(DataError) as caught, about_input(path):
+        read_input(path, strict)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and message.count(str(path)) == 1
+    assert "missing step" in message
+    assert message.endswith(
+        "(predict reads it with the ingest settings and classes saved in the "
+        "bundle at training time: a change to them in params.yaml takes a `dvc "
+        "repro` first)"
+    )
+    already = pytest.raises(DataError, match=r"^x\.csv line 2: bad \(predict reads")
+    with already, about_input(Path("x.csv")):
+        raise DataError("x.csv line 2: bad")

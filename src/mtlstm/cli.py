@@ -252,26 +252,54 @@ def _compare(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from mtlstm.io import read_json, write_csv
+    from mtlstm.io import write_csv
+    from mtlstm.predict import about_input, forecast_frame, read_bundle
+    from mtlstm.window import targets
+
+    _check_predict_args(args)
+    bundle = read_bundle(args.bundle)
+    # The input's errors name the file and say that the settings it is read
+    # with are the bundle's (a params.yaml edit needs a retrain first).
+    with about_input(args.input):
+        table, series, observed, ends = _input_windows(args, bundle)
+        actuals = targets(table, bundle)
+    outputs = _run_model(args, bundle, table, ends, series)
+
+    # Where the input already holds a target time, its value is the actual.
+    frame = forecast_frame(
+        bundle,
+        table["time"],
+        ends,
+        outputs,
+        actuals,
+        np.where(observed, table["segment"].to_numpy(), -1),
+        series=series,
+    )
+    write_csv(args.output, frame)
+    print(
+        f"predict: {len(frame)} forecast(s) -> {args.output} (last origin "
+        f"{frame['origin'].iloc[-1]})"
+    )
+
+
+def _input_windows(args: argparse.Namespace, bundle: dict) -> tuple:
+    """The input table read like the training source, each row's series code
+    (None for one series), which rows are observed, and the forecast origins."""
+    import numpy as np
+
     from mtlstm.predict import (
         check_every_series,
-        forecast_frame,
         future_origins,
         observed_rows,
         origins,
         read_input,
     )
+    from mtlstm.static import check_input as check_static_input
+    from mtlstm.window import series_codes
 
-    _check_predict_args(args)
-    if not args.bundle.is_file():
-        raise MtlstmError(f"{args.bundle}: bundle not found; run `dvc repro train`")
-    bundle = read_json(args.bundle)
     table, note = read_input(args.input, bundle, args.allow_partial_last_step)
     if note:
         print(f"predict: note: {note}", file=sys.stderr)
-    from mtlstm.static import check_input as check_static_input
-    from mtlstm.window import series_codes, targets
-
     # Many series: every row's code in the bundle (an unknown series is refused
     # here, before the model is loaded).
     series = series_codes(table, bundle) if "series" in bundle else None
@@ -291,32 +319,19 @@ def _predict(args: argparse.Namespace) -> None:
         check_every_series(series, at, ends, names, bundle["lookback"], str(args.input))
     # Static attributes: the model embeds the codes it was trained with.
     check_static_input(table[observed], bundle, str(args.input))
-    outputs = _run_model(args, bundle, table, ends, series)
-
-    # Where the input already holds a target time, its value is the actual.
-    frame = forecast_frame(
-        bundle,
-        table["time"],
-        ends,
-        outputs,
-        targets(table, bundle),
-        np.where(observed, segment, -1),
-        series=series,
-    )
-    write_csv(args.output, frame)
-    print(
-        f"predict: {len(frame)} forecast(s) -> {args.output} (last origin "
-        f"{frame['origin'].iloc[-1]})"
-    )
+    return table, series, observed, ends
 
 
 def _run_model(args, bundle, table, ends, series) -> dict:
     # TensorFlow only for this command: `mtlstm check` stays instant.
     from mtlstm.dataset import input_names, make_input_dataset
+    from mtlstm.predict import check_model_fits_bundle
     from mtlstm.tf_setup import load_model
     from mtlstm.window import transform
 
     model = load_model(args.model, [t["name"] for t in bundle["tasks"]])
+    window = next(t for t in model.inputs if t.name == "features")
+    check_model_fits_bundle(window.shape, bundle, args.model, args.bundle)
     if ("known_future" in input_names(model)) != bool(bundle.get("known_future")):
         raise MtlstmError(
             f"{args.model} and {args.bundle} disagree on known-future inputs "

@@ -25,7 +25,10 @@ codes are looked up (``mtlstm.window.series_codes``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,72 @@ from mtlstm.errors import DataError
 # Targets are stored scaled in float32 (about 7 significant digits): the actual
 # in forecast CSVs is shown to that precision (4084.53, not 4084.5299989656).
 ACTUAL_DIGITS = 7
+
+
+# What every bundle the window stage writes has, and predict reads.
+BUNDLE_KEYS = ("lookback", "timezone", "inputs", "tasks", "feature_names", "ingest")
+USE_THE_SAVED_BUNDLE = (
+    "give the preprocess.json saved with the model (models/preprocess.json of "
+    "the same `dvc repro`)"
+)
+
+
+def read_bundle(path: Path) -> dict[str, Any]:
+    """The preprocessing bundle at ``path``, checked to be one: another JSON file
+    (or none) would fail later on a missing key, far from its cause."""
+    if not path.is_file():
+        raise DataError(f"{path}: bundle not found; run `dvc repro train`")
+    try:
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"{path}: not a JSON preprocessing bundle ({exc}); {USE_THE_SAVED_BUNDLE}"
+        ) from None
+    missing = [
+        k for k in BUNDLE_KEYS if not isinstance(bundle, dict) or k not in bundle
+    ]
+    if missing:
+        raise DataError(
+            f"{path}: not a preprocessing bundle (no {', '.join(missing)}); "
+            f"{USE_THE_SAVED_BUNDLE}"
+        )
+    return bundle
+
+
+def check_model_fits_bundle(
+    window_shape: tuple, bundle: dict[str, Any], model_path: Path, bundle_path: Path
+) -> None:
+    """The model's input window (lookback x features) must be the bundle's: a
+    bundle of another run (other features or lookback) would scale the wrong
+    columns or cut the wrong windows."""
+    expected = (bundle["lookback"], len(bundle["feature_names"]))
+    if tuple(window_shape[-2:]) != expected:
+        raise DataError(
+            f"{model_path} reads windows of {window_shape[-2]} steps x "
+            f"{window_shape[-1]} features but {bundle_path} makes {expected[0]} x "
+            f"{expected[1]}: they are from different runs; {USE_THE_SAVED_BUNDLE}"
+        )
+
+
+# Ingest's and window's messages name params.yaml keys as the fix; for predict
+# those settings are the bundle's, fixed when the model was trained.
+SETTINGS_ARE_THE_BUNDLES = (
+    "predict reads it with the ingest settings and classes saved in the bundle "
+    "at training time: a change to them in params.yaml takes a `dvc repro` first"
+)
+
+
+@contextlib.contextmanager
+def about_input(path: Path) -> Iterator[None]:
+    """Re-raise a DataError about the input file naming it (if the message
+    does not already) and saying where its reading settings come from."""
+    try:
+        yield
+    except DataError as exc:
+        message = str(exc)
+        if str(path) not in message:
+            message = f"{path}: {message}"
+        raise DataError(f"{message} ({SETTINGS_ARE_THE_BUNDLES})") from None
 
 
 def read_input(
@@ -57,7 +126,9 @@ def read_input(
     if known:
         columns, steps = _known_columns(known, cfg), int(known["steps"])
         src, future = _split_future(src, cfg, columns, steps, bundle["timezone"])
-    typed, _ = ingest.order_rows(ingest.coerce(src, cfg), src, cfg.sort, cfg.duplicates)
+    # Zone-less dates on a grid of local days are those days, as in ingest.
+    typed = ingest.coerce(src, cfg, bundle["timezone"])
+    typed, _ = ingest.order_rows(typed, src, cfg.sort, cfg.duplicates)
     gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
     if "series" in gridded:
         table, note = _series_input(gridded, counts, cfg, allow_partial_last_step)
@@ -129,7 +200,8 @@ def _split_future(
         values = frame[column]
         text = values.astype(str).str.strip().str.lower()
         observed |= ~(values.isna().to_numpy() | text.isin(ingest.MISSING_WORDS))
-    times = ingest._parse_time(src, cfg.time_column)
+    days_in = ingest.days_zone(cfg, zone)
+    times = ingest._parse_time(src, cfg.time_column, days_in, cfg.freq)
     if not observed.any():
         raise DataError(
             f"{src.label}: no row holds a value of {', '.join(others)}; the input "
@@ -244,7 +316,8 @@ def _future_values(
         missing=dict.fromkeys(known, "ffill"),
     )
     src = ingest.Source(future.reset_index(drop=True), f"{label} (future rows)", 0)
-    typed, _ = ingest.order_rows(ingest.coerce(src, sub), src, sub.sort, sub.duplicates)
+    typed = ingest.coerce(src, sub, zone)
+    typed, _ = ingest.order_rows(typed, src, sub.sort, sub.duplicates)
     gridded, _ = ingest.to_grid_counted(typed, sub, zone)
     return gridded.set_index(keys)[known]
 
