@@ -131,9 +131,8 @@ def main() -> None:
     )
     outputs = model.predict(ds, verbose=0)
     at_end = metrics.window_series(series_rows, ends)
-    write_csv(
-        OUT_PREDICTIONS,
-        forecast_frame(bundle, times, ends, outputs, targets, series=series_rows),
+    forecasts = forecast_frame(
+        bundle, times, ends, outputs, targets, series=series_rows
     )
     scores = metrics.score_outputs(bundle, targets, ends, outputs, series_rows)
     decided = metrics.model_decisions(bundle, outputs, at_end)  # decide_by tasks
@@ -244,6 +243,7 @@ def main() -> None:
     record = versions()  # before any write: all outputs or none
     table = per_series.combine(by_series)
     tables["per_series"] = [per_series.plot_table(table)]
+    write_csv(OUT_PREDICTIONS, forecasts)
     write_plots(tables)
     write_csv(OUT_PER_SERIES, table)
     write_csv(OUT_PER_CLASS, pd.DataFrame(by_class, columns=metrics.PER_CLASS_COLUMNS))
