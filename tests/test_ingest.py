@@ -280,6 +280,17 @@ def test_missing_time_column(tmp_path):
         read(path, config())
 
 
+def test_missing_column_names_a_header_differing_in_case_or_spaces(tmp_path):
+    # "flag " and "X" look like the declared flag and x in a plain list.
+    path = write_csv(tmp_path, "Time,X,flag ,cat\n2024-01-01T00:00Z,1,no,a\n")
+    with pytest.raises(
+        DataError,
+        match=r"missing column\(s\) x, flag \(found: .*\); the file has 'X' for "
+        r"'x', 'flag ' for 'flag' \(case or spaces differ\); fix the file",
+    ):
+        read(path, config())
+
+
 def test_wrong_separator_reports_missing_columns(tmp_path):
     path = write_csv(tmp_path, "Time;x;flag;cat\n2024-01-01T00:00Z;1;no;a\n")
     with pytest.raises(

@@ -192,9 +192,22 @@ def _require_columns(
         raise DataError(
             f"{label}: missing column(s) {', '.join(missing)} "
             f"(found: {', '.join(shorten(c) for c in have[:20])}"
-            f"{' ...' if len(have) > 20 else ''}); fix the file or "
-            "ingest.time_column / ingest.columns / ingest.series in params.yaml"
+            f"{' ...' if len(have) > 20 else ''}){_near_misses(missing, have)}; "
+            "fix the file or ingest.time_column / ingest.columns / ingest.series "
+            "in params.yaml"
         )
+
+
+def _near_misses(missing: list[str], have: list[str]) -> str:
+    """Header names that differ from a missing one only in case or surrounding
+    spaces ('Demand ' for Demand), which a plain list shows no sign of."""
+    folded = {str(c).strip().casefold(): c for c in have}
+    near = [
+        f"{quote(folded[key])} for {quote(name)}"
+        for name in missing
+        if (key := str(name).strip().casefold()) in folded
+    ]
+    return f"; the file has {', '.join(near)} (case or spaces differ)" if near else ""
 
 
 def coerce(src: Source, cfg: Ingest, timezone: str = "UTC") -> pd.DataFrame:
