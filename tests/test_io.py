@@ -32,6 +32,21 @@ def test_a_failed_write_leaves_no_target_and_no_temporary_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failed_write_leaves_no_folder_it_made(tmp_path):
+    # window's first file fails (a lookback too long for the data): no empty
+    # data/windows/ may stay behind, but a folder that was there stays.
+    target = tmp_path / "data" / "windows" / "scaled.npy"
+    with pytest.raises(Boom), io.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise Boom
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "data").mkdir()
+    with pytest.raises(Boom), io.atomic_path(target):
+        raise Boom
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]
+    assert list((tmp_path / "data").iterdir()) == []
+
+
 def test_a_failed_write_leaves_the_previous_file_unchanged(tmp_path):
     target = tmp_path / "a.json"
     target.write_text("old")

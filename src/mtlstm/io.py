@@ -25,18 +25,26 @@ from mtlstm.errors import DataError
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temp path beside ``path``; move it to ``path`` only on success."""
+    """Yield a temp path beside ``path``; move it to ``path`` only on success.
+    On failure nothing is left: not the temp file, nor a folder made for it
+    (an empty output folder would look like a stage's partial output)."""
     path = Path(path)
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
+    done = False
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; match a normal file
         os.replace(tmp, path)
+        done = True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        for folder in made if not done else ():  # innermost first
+            with contextlib.suppress(OSError):  # not empty: another file is in it
+                folder.rmdir()
 
 
 def _umask() -> int:
