@@ -622,6 +622,25 @@ def test_unknown_timezone(tmp_path, raw_params, tz):
         load(tmp_path, raw_params)
 
 
+@pytest.mark.parametrize("tz", ["Mars/Olympus_Mons", "Europe/Berln", ""])
+def test_unknown_source_timezone(tmp_path, raw_params, tz):
+    raw_params["ingest"]["source_timezone"] = tz
+    with pytest.raises(
+        ConfigError,
+        match=r"ingest\.source_timezone: .* not a known IANA time zone \(e\.g\. "
+        r"Europe/Berlin, America/New_York\); or null: timestamps without a zone "
+        r"are UTC",
+    ):
+        load(tmp_path, raw_params)
+
+
+def test_source_timezone_is_a_zone_or_null(tmp_path, raw_params):
+    raw_params["ingest"]["source_timezone"] = "America/New_York"
+    assert load(tmp_path, raw_params).ingest.source_timezone == "America/New_York"
+    raw_params["ingest"]["source_timezone"] = None
+    assert load(tmp_path, raw_params).ingest.source_timezone is None
+
+
 def test_no_ingest_columns(tmp_path, raw_params):
     raw_params["ingest"]["columns"] = {}
     with pytest.raises(ConfigError, match=r"ingest\.columns: declare at least one"):

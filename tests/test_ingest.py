@@ -934,6 +934,85 @@ def test_summary_says_zone_less_dates_were_read_as_local_days(tmp_path):
     )
 
 
+# --- ingest.source_timezone: zone-less timestamps as local wall times ----------
+
+
+def test_local_times_across_the_autumn_change_keep_both_repeated_hours(tmp_path):
+    # Berlin's clocks go back from 03:00 to 02:00 on 27 October 2024: a log in
+    # local time has two rows at 02:00, the first in summer time (UTC+2).
+    rows = ["00:00", "01:00", "02:00", "02:00", "03:00"]
+    text = "".join(f"2024-10-27 {t},{i},1\n" for i, t in enumerate(rows))
+    path = write_csv(tmp_path, "Time,units,price\n" + text)
+    cfg = config(columns=SALES, source_timezone="Europe/Berlin")
+    table = ingest_in(path, cfg, "UTC")
+    assert_times(
+        table["time"],
+        "2024-10-26T22:00Z",
+        "2024-10-26T23:00Z",
+        "2024-10-27T00:00Z",
+        "2024-10-27T01:00Z",
+        "2024-10-27T02:00Z",
+    )
+    assert table["units"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_local_times_keep_given_offsets_and_read_dates_as_local_midnights(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "Time,units,price\n"
+        "2024-07-01 12:00,1,1\n"  # summer: UTC+2
+        "2024-01-15,2,1\n"  # a date: local midnight, UTC+1
+        "2024-07-01T12:00:00Z,3,1\n",  # a zone given: kept
+    )
+    src = ingest.read_table(path, config(columns=SALES), label="data/raw/a.csv")
+    got = ingest.parse_times(
+        src, config(columns=SALES, source_timezone="Europe/Berlin")
+    )
+    assert (
+        got.tolist()
+        == utc("2024-07-01T10:00Z", "2024-01-14T23:00Z", "2024-07-01T12:00Z").tolist()
+    )
+
+
+def test_each_series_has_its_own_repeated_hour(tmp_path):
+    text = "".join(
+        f"2024-10-27 {t},{s},{i},1\n"
+        for s in ("a", "b")
+        for i, t in enumerate(["01:00", "02:00", "02:00", "03:00"])
+    )
+    path = write_csv(tmp_path, "Time,shop,units,price\n" + text)
+    cfg = config(columns=SALES, series=["shop"], source_timezone="Europe/Berlin")
+    src = ingest.read_table(path, cfg, label="data/raw/a.csv")
+    times = ingest.parse_times(src, cfg).dt.strftime("%H:%M").tolist()
+    assert times == ["23:00", "00:00", "01:00", "02:00"] * 2
+
+
+def test_a_local_time_the_spring_change_skips_is_refused(tmp_path):
+    # Berlin skips 02:00-03:00 on 31 March 2024: 02:30 is no time there.
+    text = "".join(f"2024-03-31 {t},{i},1\n" for i, t in enumerate(["01:30", "02:30"]))
+    path = write_csv(tmp_path, "Time,units,price\n" + text)
+    cfg = config(columns=SALES, source_timezone="Europe/Berlin")
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/a\.csv line 3: column 'Time': '2024-03-31 02:30' is not a "
+        r"time in Europe/Berlin \(ingest\.source_timezone\): the daylight-saving "
+        r"change skips it \(1 such row\(s\)\)",
+    ):
+        read(path, cfg)
+
+
+def test_source_timezone_in_the_summary_and_the_schema_only_when_set(tmp_path):
+    path = write_csv(tmp_path, "Time,units,price\n2024-01-01 00:00,1,1\n")
+    cfg = config(columns=SALES, source_timezone="Asia/Tokyo")
+    src = ingest.read_table(path, cfg, label="data/raw/a.csv")
+    _, counts, _ = ingest.ingest_frame(src, cfg, "UTC")
+    assert ingest.summary(cfg, "UTC", counts)["source_timezone"] == (
+        "none given, read as local time in Asia/Tokyo (ingest.source_timezone)"
+    )
+    assert ingest.schema(cfg)["source_timezone"] == "Asia/Tokyo"
+    assert "source_timezone" not in ingest.schema(config(columns=SALES))
+
+
 def test_restore_kinds_turns_booleans_back_into_flags():
     frame = pd.DataFrame({"flag": [1.0, 0.0], "x": [1.0, 2.0]})
     out = ingest.restore_kinds(

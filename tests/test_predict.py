@@ -265,6 +265,16 @@ def test_zone_less_dates_are_the_local_days_ingest_reads_them_as(tmp_path):
     ]
 
 
+def test_local_wall_times_are_read_in_the_bundles_source_timezone(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text(
+        "Time,Demand,Weather\n2024-07-01 12:00,1,sun\n2024-07-01 13:00,2,sun\n"
+    )
+    local = BUNDLE | {"ingest": BUNDLE["ingest"] | {"source_timezone": "Europe/Paris"}}
+    table, _ = read_input(path, local)
+    assert table["time"].dt.strftime("%H:%M").tolist() == ["10:00", "11:00"]  # UTC
+
+
 def test_daily_target_time_follows_local_days_across_dst():
     times = pd.Series(pd.to_datetime(["2024-03-30T23:00:00Z"], utc=True))
     frame = forecast_frame(

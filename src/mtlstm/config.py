@@ -162,6 +162,9 @@ class Ingest:
     duplicates: Literal["error", "aggregate"] = "error"
     csv_sep: str = ","
     csv_decimal: str = "."
+    # The IANA zone of timestamps written without one (local wall times; see
+    # mtlstm.ingest.parse_times); None: UTC, or local days on a daily grid.
+    source_timezone: str | None = None
     # Id columns of a long table (one row per series and time): each series
     # gets its own grid, fills and checks; [] = one series (see mtlstm.ingest).
     series: list[str] = field(default_factory=list)
@@ -674,6 +677,12 @@ def _check_ingest(ingest: Ingest) -> None:
         elif name.lower() in RESERVED_COLUMNS:
             problems.append(f"ingest.columns.{name}: the name is reserved; rename it")
     problems += _csv_dialect_problems(ingest)
+    if ingest.source_timezone is not None and not _known_zone(ingest.source_timezone):
+        problems.append(
+            f"ingest.source_timezone: {quote(ingest.source_timezone)} is not a known "
+            "IANA time zone (e.g. Europe/Berlin, America/New_York); or null: "
+            "timestamps without a zone are UTC"
+        )
     for name, how in ingest.aggregate.items():
         if name not in ingest.columns:
             problems.append(
@@ -714,6 +723,14 @@ def _check_ingest(ingest: Ingest) -> None:
     _raise_all(problems)
 
 
+def _known_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _csv_dialect_problems(ingest: Ingest) -> list[str]:
     """pandas takes one character for each (longer ones as a regex, "" not at
     all), and a decimal mark equal to the separator would split every number."""
@@ -748,9 +765,7 @@ def _check_features(features: Features, ingest: Ingest) -> None:
         problems.append("features.columns: a column is listed twice")
     problems += _known_future_problems(features)
     problems += _static_problems(features, ingest)
-    try:
-        zoneinfo.ZoneInfo(features.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    if not _known_zone(features.timezone):
         problems.append(
             f"features.timezone: {quote(features.timezone)} is not a known IANA "
             "time zone (e.g. UTC, Europe/Berlin, Australia/Melbourne)"

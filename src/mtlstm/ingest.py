@@ -233,8 +233,7 @@ def coerce_all(
     if len(src.frame) == 0:
         return None, [f"{src.label}: has a header but no data rows"]
     problems: list[str] = []
-    zone = days_zone(cfg, timezone)
-    parsers = [("time", lambda: _parse_time(src, cfg.time_column, zone, cfg.freq))]
+    parsers = [("time", lambda: parse_times(src, cfg, timezone))]
     parsers += [
         (name, lambda n=name, k=kind: _PARSERS[k](src, n, cfg))
         for name, kind in cfg.columns.items()
@@ -297,13 +296,18 @@ def add_zone_tallies(a: ZoneTally, b: ZoneTally) -> ZoneTally:
     return a[0] if a[0] is not None else b[0], a[1] + b[1], a[2] + b[2]
 
 
-def zone_note(tally: ZoneTally, days_in: str = "UTC") -> str:
+def zone_note(
+    tally: ZoneTally, days_in: str = "UTC", source_zone: str | None = None
+) -> str:
     """The summary's ``source_timezone`` from a ``zone_tally``; ``days_in`` is
     the zone of the grid's days (``days_zone``), where zone-less rows lie on
-    the days they name (``_parse_time``)."""
+    the days they name (``_parse_time``); ``source_zone`` is
+    ``ingest.source_timezone``, which overrides both."""
     fixed, zoned, rows = tally
     read = "read as UTC"
-    if days_in != "UTC":
+    if source_zone is not None:
+        read = f"read as local time in {source_zone} (ingest.source_timezone)"
+    elif days_in != "UTC":
         read = f"read as the local days they name in {days_in}"
     if fixed is not None:
         return fixed if fixed != NO_ZONE else f"none given, {read}"
@@ -348,6 +352,48 @@ def check_file(path: Path, cfg: Ingest, timezone: str) -> tuple[list[str], list[
         return [str(exc)], []
     warning = fill_warning(gaps, len(table), cfg.freq)
     return [], [warning] if warning else []
+
+
+def parse_times(src: Source, cfg: Ingest, timezone: str = "UTC") -> pd.Series:
+    """The time column as UTC instants, a zone-less timestamp read as
+    ``ingest.source_timezone`` says: a wall time there when it is set (see
+    ``_zone_less_as_local``), else UTC, or the local day of ``timezone``
+    (``features.timezone``) on a grid of days (``_parse_time``)."""
+    if cfg.source_timezone is None:
+        return _parse_time(src, cfg.time_column, days_zone(cfg, timezone), cfg.freq)
+    parsed = _parse_time(src, cfg.time_column)
+    ids = _parse_series(src, cfg.series) if cfg.series else None
+    return _zone_less_as_local(src, cfg.time_column, parsed, cfg.source_timezone, ids)
+
+
+def _zone_less_as_local(
+    src: Source, column: str, parsed: pd.Series, zone: str, ids: pd.Series | None
+) -> pd.Series:
+    """Zone-less rows of ``parsed`` (read as UTC) as wall times in ``zone``.
+
+    Where a daylight-saving change repeats an hour, a series' first row at a
+    repeated wall time is the earlier instant (summer time) and any later row
+    the later one, as a log written in local time has them. A wall time the
+    change skips cannot be local time: an error naming the row."""
+    naive = ~_zoned(src.frame[column])
+    if not naive.any():
+        return parsed
+    wall = parsed.dt.tz_localize(None)  # the date and clock time as written
+    keys = pd.DataFrame({"wall": wall} if ids is None else {"id": ids, "wall": wall})
+    earlier = (~keys.duplicated()).to_numpy()  # first row of a (series,) wall time
+    local = wall.dt.tz_localize(zone, ambiguous=earlier, nonexistent="NaT")
+    skipped = np.flatnonzero(naive & local.isna().to_numpy())
+    if skipped.size:
+        row = int(skipped[0])
+        value = quote(src.frame[column].iloc[row])
+        raise DataError(
+            f"{src.where(row)}: column {column!r}: {value} "
+            f"is not a time in {zone} (ingest.source_timezone): the daylight-saving "
+            f"change skips it ({skipped.size} such row(s)); the timestamps are not "
+            "that zone's local time: write their UTC offset or correct "
+            "ingest.source_timezone"
+        )
+    return local.dt.tz_convert("UTC").where(naive, parsed)
 
 
 def _parse_time(
@@ -1102,7 +1148,9 @@ def summary(cfg: Ingest, timezone: str, counts: dict) -> dict:
         "rows_read": counts["rows_read"],
         "rows_reordered": counts["rows_reordered"],
         "duplicate_rows": counts["duplicate_rows"],
-        "source_timezone": zone_note(counts["zone"], days_zone(cfg, timezone)),
+        "source_timezone": zone_note(
+            counts["zone"], days_zone(cfg, timezone), cfg.source_timezone
+        ),
         "freq": cfg.freq,
         # Steps of a day or longer are local calendar days in features.timezone.
         "grid_timezone": grid_lib.zone(cfg.freq, timezone),
@@ -1119,11 +1167,12 @@ def summary(cfg: Ingest, timezone: str, counts: dict) -> dict:
 def schema(cfg: Ingest) -> dict:
     """How to read and grid a table like the source: what ``predict`` needs to
     check new input exactly as ingest did (the source itself is not part of it)."""
-    # ``series`` only when declared: one series' schema stays as it was.
+    # ``series`` and ``source_timezone`` only when set: a schema (and every
+    # bundle) without them stays as it was.
     return {
         k: v
         for k, v in dataclasses.asdict(cfg).items()
-        if k != "source" and (k != "series" or v)
+        if k != "source" and (k not in ("series", "source_timezone") or v)
     }
 
 

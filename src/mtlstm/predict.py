@@ -200,8 +200,7 @@ def _split_future(
         values = frame[column]
         text = values.astype(str).str.strip().str.lower()
         observed |= ~(values.isna().to_numpy() | text.isin(ingest.MISSING_WORDS))
-    days_in = ingest.days_zone(cfg, zone)
-    times = ingest._parse_time(src, cfg.time_column, days_in, cfg.freq)
+    times = ingest.parse_times(src, cfg, zone)
     if not observed.any():
         raise DataError(
             f"{src.label}: no row holds a value of {', '.join(others)}; the input "
