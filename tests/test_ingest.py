@@ -889,7 +889,8 @@ def test_zone_less_clock_times_whose_local_day_is_unclear_are_refused(tmp_path):
         r"\(features\.timezone\): read as UTC it falls on 2024-01-01 there, as "
         r"local time on 2024-01-02 \(1 such row\(s\)\); write the zone into the "
         r"timestamps \(e\.g\. 2024-01-02T03:00:00Z if they are UTC, or their UTC "
-        r"offset if they are local times\), or set "
+        r"offset if they are local times\), or name their zone "
+        r"\(ingest\.source_timezone: America/New_York if local\), or set "
         r"features\.timezone: UTC",
     ):
         ingest_in(path, config(columns=SALES, freq="1D"), "America/New_York")

@@ -452,7 +452,8 @@ def _zone_less_on_local_days(
             f"{utc_day.iloc[row]:%Y-%m-%d} there, as local time on "
             f"{day.iloc[row]:%Y-%m-%d} ({unclear.size} such row(s)); write the zone "
             f"into the timestamps (e.g. {wall.iloc[row]:%Y-%m-%dT%H:%M:%S}Z if they "
-            "are UTC, or their UTC offset if they are local times), or set "
+            "are UTC, or their UTC offset if they are local times), or name "
+            f"their zone (ingest.source_timezone: {zone} if local), or set "
             "features.timezone: UTC"
         )
     return parsed
