@@ -409,6 +409,16 @@ def test_loss_weight_must_be_finite_and_non_negative(tmp_path, raw_params, weigh
         load(tmp_path, raw_params)
 
 
+def test_all_loss_weights_zero_is_refused(tmp_path, raw_params):
+    raw_params["train"]["loss_weights"] = {"demand": 0.0, "temp_class": 0}
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.loss_weights: every weight is 0, so no loss would train the "
+        r"model; give at least one task a weight > 0",
+    ):
+        load(tmp_path, raw_params)
+
+
 def test_zero_loss_weight_is_allowed(tmp_path, raw_params):
     raw_params["train"]["loss_weights"]["demand"] = 0
     assert load(tmp_path, raw_params).train.loss_weights["demand"] == 0.0

@@ -1101,6 +1101,11 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
     for name, w in t.loss_weights.items():
         if not math.isfinite(w) or w < 0:
             problems.append(f"train.loss_weights.{name}: must be finite and >= 0")
+    if t.loss_weights and not any(w > 0 for w in t.loss_weights.values()):
+        problems.append(
+            "train.loss_weights: every weight is 0, so no loss would train the "
+            "model; give at least one task a weight > 0"
+        )
     for section in ("losses", "metrics"):
         for name in getattr(t, section):
             if name not in task_names:

@@ -215,7 +215,7 @@ class OneHeadLossLog(keras.callbacks.Callback):
             return
         for prefix in ("", "val_"):
             total = logs.get(f"{prefix}loss")
-            if total is not None:
+            if total is not None and self.weight > 0:  # config refuses weight 0
                 logs.setdefault(f"{prefix}{self.task}_loss", total / self.weight)
 
 
