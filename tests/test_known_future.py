@@ -16,7 +16,7 @@ from conftest import synthetic_table, two_tasks, write_params
 from mtlstm import window
 from mtlstm.config import Features, load_params
 from mtlstm.errors import ConfigError, DataError
-from mtlstm.predict import future_origins, history_rows, read_input
+from mtlstm.predict import future_origins, history_rows, observed_rows, read_input
 
 TASKS = two_tasks([1, 3])
 FEATURES = Features(
@@ -286,6 +286,41 @@ def test_predict_refuses_a_missing_future_value(tmp_path):
         match=r"known-future column 'Holiday' has no value at 2024-01-01T12:00:00",
     ):
         read_input(path, PREDICT_BUNDLE)
+
+
+def test_a_static_attribute_filled_in_future_rows_keeps_them_future(tmp_path):
+    # features.static is one value per series, so a user fills it on every row,
+    # the future ones too: those rows are still future rows, not observed ones
+    # with a missing Demand.
+    ingest = PREDICT_BUNDLE["ingest"]
+    bundle = {
+        **PREDICT_BUNDLE,
+        "ingest": {
+            **ingest,
+            "columns": {**ingest["columns"], "kind": "categorical"},
+            "series": ["shop"],
+        },
+        "static": [{"column": "kind", "categories": ["a", "b"], "codes": [0, 1]}],
+    }
+    frames = []
+    for shop, kind in (("n", "a"), ("s", "b")):
+        time = pd.date_range("2024-01-01", periods=8, freq="h", tz="UTC")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "shop": shop,
+                    "kind": kind,
+                    "Demand": [f"{i}" for i in range(5)] + [""] * 3,
+                    "Holiday": "false",
+                }
+            )
+        )
+    path = tmp_path / "in.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    table, _ = read_input(path, bundle)
+    assert len(table) == 16  # per shop: 5 observed rows and 3 future steps
+    assert observed_rows(table).sum() == 10
 
 
 def test_calendar_only_known_future_needs_no_future_rows(tmp_path):

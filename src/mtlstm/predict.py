@@ -125,7 +125,12 @@ def read_input(
     known = bundle.get("known_future")
     if known:
         columns, steps = _known_columns(known, cfg), int(known["steps"])
-        src, future = _split_future(src, cfg, columns, steps, bundle["timezone"])
+        # A static attribute is one value per series: a user fills it in the
+        # future rows too, and it says nothing of whether a row was observed.
+        constant = tuple(s["column"] for s in bundle.get("static", []))
+        src, future = _split_future(
+            src, cfg, columns, steps, bundle["timezone"], constant
+        )
     # Zone-less dates on a grid of local days are those days, as in ingest.
     typed = ingest.coerce(src, cfg, bundle["timezone"])
     typed, _ = ingest.order_rows(typed, src, cfg.sort, cfg.duplicates)
@@ -188,12 +193,18 @@ def _known_columns(known: dict[str, Any], cfg: Ingest) -> list[str]:
 
 
 def _split_future(
-    src: ingest.Source, cfg: Ingest, known: list[str], steps: int, zone: str
+    src: ingest.Source,
+    cfg: Ingest,
+    known: list[str],
+    steps: int,
+    zone: str,
+    constant: tuple[str, ...] = (),
 ) -> tuple[ingest.Source, pd.DataFrame]:
     """The observed rows, and the future rows: those after the last row that
-    holds a value in any column other than the known-future ones (in a long
-    table, after the last such row of their own series)."""
-    others = [c for c in cfg.columns if c not in known]
+    holds a value in any column other than the known-future ones and the
+    ``constant`` (static) ones (in a long table, after the last such row of
+    their own series)."""
+    others = [c for c in cfg.columns if c not in known and c not in constant]
     frame = src.frame
     observed = np.zeros(len(frame), dtype=bool)
     for column in others:
