@@ -59,7 +59,7 @@ def train_and_score(
     "forecast") in scoring units."""
     # TensorFlow only here: a switched-off ablation stays instant.
     from mtlstm import resume
-    from mtlstm.dataset import make_input_dataset
+    from mtlstm.dataset import forecast_windows
     from mtlstm.model import (
         average_models,
         embeds_series,
@@ -92,14 +92,9 @@ def train_and_score(
         label=f"ablation@{task}",
     )
     model = average_models(members)  # as many members as the multi-task model
-    ds = make_input_dataset(
-        arrays["scaled"],
-        arrays["test"],
-        bundle,
-        1024,
-        arrays.get("series"),
+    outputs = forecast_windows(
+        model, arrays["scaled"], arrays["test"], bundle, 1024, arrays.get("series")
     )
-    outputs = model.predict(ds, verbose=0)
     resume.clear(dirs["resume"])
     series_rows = load_series(WINDOWS, bundle)  # None for one series
     at_end = metrics.window_series(series_rows, arrays["test"])

@@ -88,7 +88,7 @@ class FoldTrainer:
     def __call__(self, fold: dict, ranges: dict, i: int) -> dict:
         # TensorFlow only when enabled: a switched-off backtest stays instant.
         from mtlstm import resume
-        from mtlstm.dataset import make_input_dataset
+        from mtlstm.dataset import forecast_windows
         from mtlstm.model import average_models, embeds_series
         from mtlstm.training import fit_members
 
@@ -125,8 +125,7 @@ class FoldTrainer:
         self.previous = members  # refit trains each member further
         model = average_models(members)
         test = fold["test"]
-        ds = make_input_dataset(fold["scaled"], test, bundle, 1024, embedded)
-        outputs = model.predict(ds, verbose=0)
+        outputs = forecast_windows(model, fold["scaled"], test, bundle, 1024, embedded)
         return metrics.score_outputs(bundle, fold["targets"], test, outputs, codes)
 
 

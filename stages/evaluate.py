@@ -53,7 +53,7 @@ import pandas as pd
 
 from mtlstm import metrics, per_series, plots, tasks, uncertainty
 from mtlstm.config import load_params
-from mtlstm.dataset import input_names, make_input_dataset
+from mtlstm.dataset import forecast_windows, input_names
 from mtlstm.errors import DataError, run_stage
 from mtlstm.io import (
     load_npy,
@@ -122,14 +122,7 @@ def main() -> None:
     series_rows = load_series(WINDOWS, bundle)  # a panel's codes, or None
     series_names = bundle["series"]["names"] if series_rows is not None else None
     embedded = series_rows if "series" in input_names(model) else None
-    ds = make_input_dataset(
-        scaled,
-        ends,
-        bundle,
-        cfg.batch_size,
-        embedded,
-    )
-    outputs = model.predict(ds, verbose=0)
+    outputs = forecast_windows(model, scaled, ends, bundle, cfg.batch_size, embedded)
     at_end = metrics.window_series(series_rows, ends)
     forecasts = forecast_frame(
         bundle, times, ends, outputs, targets, series=series_rows

@@ -324,7 +324,7 @@ def _input_windows(args: argparse.Namespace, bundle: dict) -> tuple:
 
 def _run_model(args, bundle, table, ends, series) -> dict:
     # TensorFlow only for this command: `mtlstm check` stays instant.
-    from mtlstm.dataset import input_names, make_input_dataset
+    from mtlstm.dataset import forecast_windows, input_names
     from mtlstm.predict import check_model_fits_bundle
     from mtlstm.tf_setup import load_model
     from mtlstm.window import transform
@@ -339,14 +339,7 @@ def _run_model(args, bundle, table, ends, series) -> dict:
         )
     scaled = transform(table, bundle)
     embedded = series if "series" in input_names(model) else None
-    ds = make_input_dataset(
-        scaled,
-        ends,
-        bundle,
-        args.batch_size,
-        embedded,
-    )
-    return model.predict(ds, verbose=0)
+    return forecast_windows(model, scaled, ends, bundle, args.batch_size, embedded)
 
 
 if __name__ == "__main__":

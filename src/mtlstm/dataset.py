@@ -270,6 +270,32 @@ def make_input_dataset(
     return _gathered(positions, _checked_ends(ends, lookback), inputs, spec, sources)
 
 
+def forecast_windows(
+    model: Any,
+    scaled: Matrix,
+    ends: np.ndarray,
+    bundle: dict[str, Any],
+    batch_size: int,
+    series: Matrix | None = None,
+) -> dict[str, np.ndarray]:
+    """The model's outputs for the windows ending at ``ends``, in order.
+
+    Every batch the model sees holds exactly ``batch_size`` windows: the last
+    one is padded with copies of the last window, whose outputs are dropped.
+    TensorFlow's kernels round differently for different batch sizes (not for
+    a window's place in a batch of one size), so a short last batch made a
+    window's forecast depend on how many windows came with it: ``mtlstm
+    predict`` gave the last test window another value, in the last float32
+    digit, than evaluate."""
+    ends = np.asarray(ends)
+    n = len(ends)
+    pad = -n % batch_size
+    padded = np.concatenate([ends, np.repeat(ends[-1:], pad)]) if pad else ends
+    ds = make_input_dataset(scaled, padded, bundle, batch_size, series)
+    outputs = model.predict(ds, verbose=0)
+    return {name: np.asarray(value)[:n] for name, value in outputs.items()}
+
+
 def _input_gatherer(
     scaled: Matrix,
     lookback: int,
