@@ -632,6 +632,24 @@ def test_unknown_timezone(tmp_path, raw_params, tz):
         load(tmp_path, raw_params)
 
 
+@pytest.mark.parametrize(
+    ("freq", "message"),
+    [
+        ("1 hour", r"ingest\.freq: '1 hour' is not a pandas frequency \(e\.g\. 30min"),
+        ("0h", r"ingest\.freq: '0h' must be a positive step"),
+        ("-1D", r"ingest\.freq: '-1D' must be a positive step"),
+    ],
+)
+def test_bad_freq_is_refused_without_reading_the_data(
+    tmp_path, raw_params, freq, message
+):
+    # Before, only a stage that lays out the grid (or `mtlstm check` reading
+    # the data) saw it: `mtlstm check --params-only` said ok.
+    raw_params["ingest"]["freq"] = freq
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, raw_params)
+
+
 @pytest.mark.parametrize("tz", ["Mars/Olympus_Mons", "Europe/Berln", ""])
 def test_unknown_source_timezone(tmp_path, raw_params, tz):
     raw_params["ingest"]["source_timezone"] = tz

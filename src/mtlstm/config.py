@@ -677,6 +677,7 @@ def _check_ingest(ingest: Ingest) -> None:
         elif name.lower() in RESERVED_COLUMNS:
             problems.append(f"ingest.columns.{name}: the name is reserved; rename it")
     problems += _csv_dialect_problems(ingest)
+    problems += _freq_problems(ingest.freq)
     if ingest.source_timezone is not None and not _known_zone(ingest.source_timezone):
         problems.append(
             f"ingest.source_timezone: {quote(ingest.source_timezone)} is not a known "
@@ -721,6 +722,21 @@ def _check_ingest(ingest: Ingest) -> None:
                 f"ffill for a {ingest.columns[name]} column"
             )
     _raise_all(problems)
+
+
+def _freq_problems(freq: str) -> list[str]:
+    """``ingest.freq`` must be a positive pandas step: checked here, so that
+    ``mtlstm check --params-only`` and every stage see it, not only a stage
+    that lays out the grid."""
+    from mtlstm import grid  # pandas, for this check only
+
+    try:
+        step = grid.offset(freq)
+    except ConfigError as exc:
+        return [str(exc)]
+    if step.n <= 0:
+        return [f"ingest.freq: {quote(freq)} must be a positive step"]
+    return []
 
 
 def _known_zone(name: str) -> bool:
