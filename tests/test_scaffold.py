@@ -115,7 +115,7 @@ def test_a_column_name_written_twice_is_refused(tmp_path):
     with pytest.raises(
         DataError,
         match=r"^data/raw/t\.csv line 1: column name 'v' appears 2 times in the "
-        r"header \(columns 2, 3\); rename them",
+        r"header \(columns 2 and 3\); rename one of them",
     ):
         scaffold.profile(table(tmp_path, text), tmp_path)
 

@@ -178,15 +178,7 @@ def _require_columns(
 ) -> None:
     """Every ``wanted`` name once in ``have`` (the file's column names, as
     written in its ``place``, which ``where`` names in a message)."""
-    for name in wanted:
-        if have.count(name) > 1:
-            places = [str(i + 1) for i, c in enumerate(have) if c == name]
-            raise DataError(
-                f"{where or label}: column name {quote(name)} appears "
-                f"{len(places)} times in the {place} (columns "
-                f"{', '.join(places[:-1])} and {places[-1]}); rename one of them "
-                "in the file: ingest reads a column by its name"
-            )
+    refuse_repeated_names(have, wanted, where or label, place)
     missing = [c for c in wanted if c not in have]
     if missing:
         raise DataError(
@@ -196,6 +188,23 @@ def _require_columns(
             "fix the file or ingest.time_column / ingest.columns / ingest.series "
             "in params.yaml"
         )
+
+
+def refuse_repeated_names(
+    have: list[str], names: list[str], where: str, place: str = "header"
+) -> None:
+    """A DataError for the first of ``names`` that ``have`` (a file's column
+    names as written in its ``place``) holds more than once: pandas would
+    rename or pick one silently, and a column is read by its name."""
+    for name in dict.fromkeys(names):
+        if have.count(name) > 1:
+            places = [str(i + 1) for i, c in enumerate(have) if c == name]
+            raise DataError(
+                f"{where}: column name {quote(name)} appears "
+                f"{len(places)} times in the {place} (columns "
+                f"{', '.join(places[:-1])} and {places[-1]}); rename one of them "
+                "in the file: ingest reads a column by its name"
+            )
 
 
 def _near_misses(missing: list[str], have: list[str]) -> str:

@@ -182,21 +182,11 @@ def _read(path: Path, label: str) -> tuple[pd.DataFrame, str, str]:
         raise DataError(f"{label}: the file is empty; expected a header row") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{label}: cannot be read as CSV: {str(exc)[:300]}") from None
-    _refuse_repeated_names(ingest._csv_header(path, sep), label)
+    # pandas renamed a repeat ("x" -> "x.1"): init would declare a column that
+    # is not in the file, which ingest then refuses.
+    header = ingest._csv_header(path, sep)
+    ingest.refuse_repeated_names(header, header, f"{label} line 1")
     return frame, sep, _decimal(frame, sep)
-
-
-def _refuse_repeated_names(header: list[str], label: str) -> None:
-    """pandas renames a repeated column name ("x" -> "x.1"): init would declare
-    a column that is not in the file, which ingest then refuses."""
-    for name in dict.fromkeys(header):
-        places = [str(i + 1) for i, c in enumerate(header) if c == name]
-        if len(places) > 1:
-            raise DataError(
-                f"{label} line 1: column name {quote(name)} appears {len(places)} "
-                f"times in the header (columns {', '.join(places)}); rename them "
-                "so that each column has its own name"
-            )
 
 
 def _decimal(frame: pd.DataFrame, sep: str) -> str:
