@@ -101,7 +101,8 @@ def main() -> None:
     season = params.baselines.season
     # A panel's windows are resampled by time, all series together (see
     # mtlstm.uncertainty): the blocks run over the distinct test times.
-    positions = uncertainty.time_positions(load_npy(WINDOWS / "times.npy")[ends])
+    stamps = load_npy(WINDOWS / "times.npy")  # every row's time
+    positions = uncertainty.time_positions(stamps[ends])
     n_times = len(ends) if positions is None else int(positions.max()) + 1
     if n_times < season:
         unit = "windows" if positions is None else "times (of all series)"
@@ -118,7 +119,7 @@ def main() -> None:
     model = load_model(MODEL, [t["name"] for t in bundle["tasks"]])
     scaled = load_npy(WINDOWS / "scaled.npy", mmap=True)
     targets = load_npz(WINDOWS / "targets.npz")
-    times = pd.to_datetime(load_npy(WINDOWS / "times.npy"), utc=True)
+    times = pd.to_datetime(stamps, utc=True)
     series_rows = load_series(WINDOWS, bundle)  # a panel's codes, or None
     series_names = bundle["series"]["names"] if series_rows is not None else None
     embedded = series_rows if "series" in input_names(model) else None
