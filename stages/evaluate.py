@@ -2,7 +2,7 @@
 
 Writes metrics/evaluate.json: per task the model's scores, the baselines' (from
 the baselines stage), the single-task model's (from ablation) and, against each
-of them, the skill on the task's primary error with a 95% moving-block
+of them, the skill on the task's primary error with a 95% circular moving-block
 bootstrap interval and a Diebold-Mariano test on the per-window losses
 (mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed;
 in a panel, blocks of baselines.season times carrying every series' windows):

@@ -14,17 +14,18 @@ from mtlstm import metrics, uncertainty
 
 
 def explicit_means(losses: np.ndarray, block: int, samples: int, seed: int):
-    """The moving-block bootstrap written out: concatenate whole blocks of
-    windows from the same random starts, keep the first n windows, average."""
+    """The circular block bootstrap written out: concatenate whole blocks of
+    windows from the same random starts, wrapping past the last window to the
+    first, keep the first n windows, average."""
     n = losses.shape[1]
     blocks = -(-n // block)
     rng = np.random.default_rng(seed)
     means = []
     for first in range(0, samples, uncertainty.BATCH):
         size = min(uncertainty.BATCH, samples - first)
-        starts = rng.integers(0, n - block + 1, size=(size, blocks))
+        starts = rng.integers(0, n, size=(size, blocks))
         for row in starts:
-            idx = np.concatenate([np.arange(s, s + block) for s in row])[:n]
+            idx = np.concatenate([np.arange(s, s + block) % n for s in row])[:n]
             means.append(losses[:, idx].mean(axis=1))
     return np.array(means)
 
@@ -40,13 +41,42 @@ def test_block_bootstrap_means_are_means_of_concatenated_blocks(n, block):
 
 def test_block_bootstrap_means_hand_case():
     # n = 4, block 2: a resample is two of the blocks [1, 2], [2, 3], [3, 4]
-    # (sums 3, 5, 7), so its mean is one of (3 + 3) / 4 .. (7 + 7) / 4.
+    # and, wrapping around, [4, 1] (sums 3, 5, 7, 5), so its mean is one of
+    # (3 + 3) / 4 .. (7 + 7) / 4.
     losses = np.array([1.0, 2.0, 3.0, 4.0])
     means = uncertainty.block_bootstrap_means(losses, 2, samples=2000, seed=1)[:, 0]
     possible = {(a + b) / 4 for a in (3, 5, 7) for b in (3, 5, 7)}
     assert set(np.round(means, 12)) == possible
     # Each block is drawn uniformly: the expected resample mean is 2 * 5 / 4.
     assert means.mean() == pytest.approx(2.5, abs=0.05)
+
+
+def test_every_window_is_drawn_equally_often_so_means_centre_on_the_mean():
+    # One large loss in the first window. Without the wrap only the block
+    # starting there holds it (1 of n - block + 1 = 4 starts, expected
+    # resample mean 12 / 4 / 6 * 3 = 1.5 instead of 2); with it, 3 of 6 starts.
+    losses = np.array([12.0, 0, 0, 0, 0, 0])
+    means = uncertainty.block_bootstrap_means(losses, 3, samples=20000, seed=0)
+    assert means.mean() == pytest.approx(losses.mean(), rel=0.02)
+    # Exactly: the average over every possible start of a block's sum is
+    # block x the mean, for any losses.
+    rng = np.random.default_rng(2)
+    for n, block in [(7, 3), (10, 4), (5, 5)]:
+        x = rng.exponential(size=n)
+        sums = [x[np.arange(s, s + block) % n].sum() for s in range(n)]
+        assert np.mean(sums) == pytest.approx(block * x.mean())
+
+
+def test_a_short_split_interval_contains_its_own_skill():
+    # Two seasons of windows; the model is far worse than the reference only
+    # in the first and the last windows. Without the wrap those windows are
+    # rarely drawn, every resample looks better than the whole split, and the
+    # interval lay entirely above the skill it is an interval for.
+    ref = np.ones(48)
+    model = np.full(48, 0.5)
+    model[[0, 1, 46, 47]] = 8.0
+    got = uncertainty.skill_interval(model, ref, 24, 1000, seed=0)
+    assert got["ci_low"] <= got["value"] <= got["ci_high"]
 
 
 def test_identical_losses_give_zero_skill_and_zero_width():

@@ -9,7 +9,11 @@ order, and keeps the pairing: a resample always takes the same windows from both
   percentile interval from a moving-block bootstrap. Windows are resampled in
   blocks of consecutive windows (at least one season long), so the serial
   dependence of forecast errors within a day survives in every resample; an
-  i.i.d. bootstrap would give intervals that are too narrow.
+  i.i.d. bootstrap would give intervals that are too narrow. The blocks wrap
+  around the end of the test split (the circular block bootstrap), so every
+  window is equally likely to be drawn: without the wrap the first and last
+  windows are rarely drawn, and on a short test split an interval could miss
+  its own skill.
 - ``diebold_mariano``: a paired Diebold-Mariano test of equal mean loss, with a
   Newey-West (Bartlett kernel, HAC) long-run variance of the loss differences.
   The p-value is two-sided from the standard normal; no small-sample correction.
@@ -75,8 +79,13 @@ def block_bootstrap_means(
     windows, all series resampled with the same windows (paired).
 
     A resample concatenates ``ceil(n / block)`` blocks of ``block`` consecutive
-    windows, each starting at a uniformly drawn window ``0 .. n - block``, and
-    keeps its first ``n`` windows (the moving-block bootstrap of Kuensch, 1989).
+    windows, each starting at a uniformly drawn window ``0 .. n - 1`` and
+    wrapping past the last window to the first, and keeps its first ``n``
+    windows (the circular block bootstrap of Politis and Romano, 1992). Every
+    window is in the same number of possible blocks, so a resample's expected
+    mean is the mean of all windows; the moving-block bootstrap without the
+    wrap (Kuensch, 1989) draws the first and last ``block - 1`` windows less
+    often, which shifts the interval of a short test split.
     """
     losses = np.atleast_2d(np.asarray(losses, dtype=np.float64))
     n = losses.shape[1]
@@ -88,15 +97,18 @@ def block_bootstrap_means(
         raise ValueError(f"samples must be >= 1, got {samples}")
     blocks = -(-n // block)  # ceil
     tail = n - (blocks - 1) * block  # windows kept from the last block
+    # The windows followed by the first block - 1 again: a block starting at
+    # any of the n windows is `block` consecutive entries of this.
+    circle = np.concatenate([losses, losses[:, : block - 1]], axis=1)
     windows = np.lib.stride_tricks.sliding_window_view
     # Sum of every block of `block` (and of `tail`) windows, per starting window.
-    full_sums = windows(losses, block, axis=1).sum(axis=2)
-    tail_sums = windows(losses, tail, axis=1).sum(axis=2)[:, : n - block + 1]
+    full_sums = windows(circle, block, axis=1).sum(axis=2)
+    tail_sums = windows(circle, tail, axis=1).sum(axis=2)[:, :n]
     rng = np.random.default_rng(seed)
     out = np.empty((samples, losses.shape[0]))
     for first in range(0, samples, BATCH):
         size = min(BATCH, samples - first)
-        starts = rng.integers(0, n - block + 1, size=(size, blocks))
+        starts = rng.integers(0, n, size=(size, blocks))
         sums = full_sums[:, starts[:, :-1]].sum(axis=2) + tail_sums[:, starts[:, -1]]
         out[first : first + size] = sums.T / n
     return out
