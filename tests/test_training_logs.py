@@ -1,4 +1,4 @@
-"""Training logs name each task's loss, whatever the number of heads."""
+"""Training logs name each task's loss and metrics, whatever the number of heads."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def test_a_one_head_model_logs_and_plots_its_task_loss(tmp_path):
     assert history["val_demand_loss"] == pytest.approx(
         np.array(history["val_loss"]) / 0.5
     )
+    # Its metrics are named by the task too, as with several heads, in the
+    # history and in DVCLive's files; no bare `mae` is left.
+    assert {"demand_mae", "val_demand_mae"} <= set(history)
+    assert not {"mae", "val_mae"} & set(history)
+    logged = {p.name for p in (tmp_path / "live").rglob("*.tsv")}
+    assert "demand_mae.tsv" in logged and "mae.tsv" not in logged
     curves = plots.training_curves(tmp_path / "live", TASK)
     validation = curves[curves["curve"] == "validation"]
     assert validation["epoch"].tolist() == [1, 2]

@@ -191,24 +191,33 @@ def fit_members(
 
 
 class OneHeadLossLog(keras.callbacks.Callback):
-    """Add ``<task>_loss`` and ``val_<task>_loss`` to a one-head model's logs.
+    """Name a one-head model's logs by its task, as a model with several heads
+    names them: add ``<task>_loss`` and ``val_<task>_loss``, and log each
+    compiled metric as ``<task>_<metric>`` (``demand_mae``, not ``mae``).
 
-    Keras names each head's loss in the logs only when there are several
-    heads; with one it logs just the total, ``loss`` (the task's loss times its
-    loss weight). The curves (``plots.training_curves``), DVCLive and the
-    selection rule read a task's loss by its name, whatever the task count.
+    Keras names each head's loss and metrics in the logs only when there are
+    several heads; with one it logs the total, ``loss`` (the task's loss times
+    its loss weight), and the bare metric names. The curves
+    (``plots.training_curves``), DVCLive and the selection rule read a task's
+    loss by its name, whatever the task count, and a metric named by its task
+    says which task it is in ``dvc metrics show`` and ``dvc plots show``.
     """
 
     def __init__(self, task: str) -> None:
         super().__init__()
         self.task, self.weight = task, 1.0
+        self.metrics: list[str] = []
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        config = self.model.get_compile_config()
         # The weight the model was compiled with (the single-task models of
         # the ablation use 1, whatever train.loss_weights says).
-        weights = self.model.get_compile_config().get("loss_weights")
+        weights = config.get("loss_weights")
         if isinstance(weights, dict):
             self.weight = float(weights.get(self.task, 1.0))
+        metrics = config.get("metrics")
+        if isinstance(metrics, dict):  # compile_model: {task: [names]}
+            self.metrics = [m for m in metrics.get(self.task, []) if isinstance(m, str)]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:
@@ -217,6 +226,12 @@ class OneHeadLossLog(keras.callbacks.Callback):
             total = logs.get(f"{prefix}loss")
             if total is not None and self.weight > 0:  # config refuses weight 0
                 logs.setdefault(f"{prefix}{self.task}_loss", total / self.weight)
+            for metric in self.metrics:
+                # Renamed in place: later callbacks (DVCLive, History) see
+                # only the task's name.
+                if f"{prefix}{metric}" in logs:
+                    value = logs.pop(f"{prefix}{metric}")
+                    logs[f"{prefix}{self.task}_{metric}"] = value
 
 
 class EpochProgress(keras.callbacks.Callback):
