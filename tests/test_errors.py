@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from mtlstm.errors import DataError, run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def failing(exc: BaseException):
@@ -68,3 +71,75 @@ def test_the_cli_reports_a_bug_without_a_bare_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "an internal error, a bug in mtlstm" in proc.stderr
     assert (tmp_path / "logs" / "predict-traceback.txt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("exc", "stage", "producer"),
+    [
+        (
+            FileNotFoundError(2, "No such file", "data/windows/preprocess.json"),
+            "split",
+            "window",
+        ),
+        # pyarrow names no `filename`: the path is read from its message.
+        (
+            FileNotFoundError(
+                "[Errno 2] Failed to open local file 'data/ingested.parquet'."
+            ),
+            "window",
+            "ingest",
+        ),
+        # An out of a foreach stage (`${key}`) matches any key.
+        (
+            FileNotFoundError(2, "No such file", "predictions/single_task/demand.npz"),
+            "evaluate",
+            "ablation",
+        ),
+    ],
+)
+def test_a_stage_run_by_hand_before_its_inputs_says_what_to_run(
+    tmp_path, monkeypatch, capsys, exc, stage, producer
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage(stage, failing(exc))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"stage {producer} writes it" in err
+    assert f"Run `dvc repro {stage}`" in err
+    assert "internal error" not in err and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "missing", ["src/mtlstm/gone.py", "data/other.parquet", "/abs/data/split"]
+)
+def test_a_missing_file_no_stage_writes_is_still_a_bug(
+    tmp_path, monkeypatch, capsys, missing
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage("split", failing(FileNotFoundError(2, "No such file", missing)))
+    assert exit_info.value.code == 1
+    assert "an internal error" in capsys.readouterr().err
+
+
+def test_window_run_by_hand_without_ingest_says_run_dvc_repro(tmp_path):
+    for name in ("dvc.yaml", "params.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "window.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "error: window: data/ingested.parquet does not exist: stage ingest "
+        "writes it, and it has not run here. Run `dvc repro window`, which runs "
+        "the stages before it first, or `dvc repro` for the whole pipeline"
+    )
+    assert not (tmp_path / "data").exists()

@@ -1,6 +1,7 @@
 """Errors that reach the user as one readable line instead of a traceback."""
 
 import os
+import re
 import reprlib
 import sys
 import traceback
@@ -96,8 +97,70 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     except MtlstmError as exc:
         print(f"error: {name}: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
+    except FileNotFoundError as exc:
+        # Under DVC every input exists (DVC checks deps first); by hand
+        # (`python stages/split.py`) an earlier stage may not have run yet.
+        message = missing_input(name, exc)
+        if message is None:
+            sys.exit(report_bug(name, exc))
+        print(f"error: {name}: {message}", file=sys.stderr)
+        sys.exit(2)
     except Exception as exc:
         sys.exit(report_bug(name, exc))
+
+
+def missing_input(
+    name: str, exc: FileNotFoundError, pipeline: Path = Path("dvc.yaml")
+) -> str | None:
+    """What to run when a stage's input is missing because the stage that
+    writes it (an ``outs`` of ``pipeline``) has not run; None when the missing
+    file is no stage's output (then it is a bug, reported as one).
+
+    Read only on this error path: dvc.yaml is no dep of any stage.
+    """
+    missing = exc.filename or _first_quoted(str(exc))
+    if not missing or Path(missing).is_absolute() or Path(missing).exists():
+        return None
+    producer = _producer(Path(missing).as_posix(), pipeline)
+    if producer is None:
+        return None
+    return (
+        f"{missing} does not exist: stage {producer} writes it, and it has not "
+        f"run here. Run `dvc repro {name}`, which runs the stages before it "
+        "first, or `dvc repro` for the whole pipeline"
+    )
+
+
+def _first_quoted(text: str) -> str | None:
+    """The first '...' in a message (pyarrow's error names no ``filename``)."""
+    found = re.search(r"'([^']+)'", text)
+    return found.group(1) if found else None
+
+
+def _producer(path: str, pipeline: Path) -> str | None:
+    """The stage of ``pipeline`` whose ``outs`` hold ``path`` (an out that is
+    a folder holds the files under it; ``${key}`` of a foreach stage matches
+    any one name)."""
+    import yaml  # only on the error path: most stages never get here
+
+    try:
+        stages = yaml.safe_load(pipeline.read_text(encoding="utf-8"))["stages"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    if not isinstance(stages, dict):
+        return None
+    for stage, spec in stages.items():
+        spec = spec.get("do", spec) if isinstance(spec, dict) else {}
+        for out in spec.get("outs", []) if isinstance(spec, dict) else []:
+            out = next(iter(out)) if isinstance(out, dict) else str(out)
+            pattern = (
+                re.escape(out.rstrip("/"))
+                .replace(re.escape("${key}"), "[^/]+")
+                .replace(re.escape("${item}"), "[^/]+")
+            )
+            if re.fullmatch(f"{pattern}(/.*)?", path):
+                return stage
+    return None
 
 
 def one_line(exc: BaseException) -> str:
