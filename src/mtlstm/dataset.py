@@ -270,6 +270,12 @@ def make_input_dataset(
     return _gathered(positions, _checked_ends(ends, lookback), inputs, spec, sources)
 
 
+# Windows appended after every batch's own, their outputs dropped: see
+# forecast_windows. 32 covers the widest float32 packet of today's CPUs (16,
+# AVX-512) twice over, for the fewest outputs per window (one).
+BATCH_TAIL = 32
+
+
 def forecast_windows(
     model: Any,
     scaled: Matrix,
@@ -280,20 +286,31 @@ def forecast_windows(
 ) -> dict[str, np.ndarray]:
     """The model's outputs for the windows ending at ``ends``, in order.
 
-    Every batch the model sees holds exactly ``batch_size`` windows: the last
-    one is padded with copies of the last window, whose outputs are dropped.
-    TensorFlow's kernels round differently for different batch sizes (not for
-    a window's place in a batch of one size), so a short last batch made a
-    window's forecast depend on how many windows came with it: ``mtlstm
-    predict`` gave the last test window another value, in the last float32
-    digit, than evaluate."""
+    A window's forecast must not depend on the windows computed with it
+    (evaluate and ``mtlstm predict`` see different windows around the same
+    one), but TensorFlow's kernels round differently (1) for different batch
+    sizes and (2) at the last few places of a batch, where a vectorised loop
+    ends in scalar code (an AMD EPYC with AVX2 did so for a two-class
+    softmax). So every batch the model sees holds the same ``batch_size +
+    BATCH_TAIL`` windows: ``batch_size`` of its own (the last batch padded
+    with copies of the last window) and ``BATCH_TAIL`` copies after them,
+    whose outputs are dropped, so that no window of ``ends`` sits at a
+    batch's end."""
     ends = np.asarray(ends)
     n = len(ends)
     pad = -n % batch_size
     padded = np.concatenate([ends, np.repeat(ends[-1:], pad)]) if pad else ends
-    ds = make_input_dataset(scaled, padded, bundle, batch_size, series)
+    batches = padded.reshape(-1, batch_size)
+    tails = np.repeat(batches[:, -1:], BATCH_TAIL, axis=1)
+    seen = np.concatenate([batches, tails], axis=1).reshape(-1)
+    ds = make_input_dataset(scaled, seen, bundle, batch_size + BATCH_TAIL, series)
     outputs = model.predict(ds, verbose=0)
-    return {name: np.asarray(value)[:n] for name, value in outputs.items()}
+    kept = []
+    for name, value in outputs.items():
+        value = np.asarray(value)
+        value = value.reshape(len(batches), batch_size + BATCH_TAIL, *value.shape[1:])
+        kept.append((name, value[:, :batch_size].reshape(-1, *value.shape[2:])[:n]))
+    return dict(kept)
 
 
 def _input_gatherer(
