@@ -14,7 +14,7 @@ LOCK := requirements.lock
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare search example-epf example-epf-fr-be example-day-ahead example-warsaw clean
+.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare seeds search example-epf example-epf-fr-be example-day-ahead example-warsaw clean
 
 NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13, \
 	python3.12 and python3.11 on PATH (a version manager's shim that fails counts \
@@ -158,6 +158,22 @@ results: install
 BASE ?= main
 report: install
 	python scripts/report.py --base $(BASE)
+
+# Training noise on the test split: the pipeline once more per seed of SEEDS
+# (default 1,2,3), each a `dvc exp run --temp` named seed-N with base.seed=N
+# (4 to 5 min each on the default data; the workspace is left as it is), then
+# `mtlstm compare --spread` over the workspace and those runs: each score's mean
+# and range, and in how many runs the model beat each reference. For reporting
+# once the settings are chosen (on validation), never for choosing them.
+comma := ,
+SEED_RUNS = $(subst $(comma), ,$(if $(SEEDS),$(SEEDS),1$(comma)2$(comma)3))
+seeds: install
+	dvc repro
+	for seed in $(SEED_RUNS); do \
+		dvc exp remove seed-$$seed >/dev/null 2>&1; \
+		dvc exp run --temp -n seed-$$seed -S base.seed=$$seed || exit 1; \
+	done
+	mtlstm compare --spread workspace $(addprefix seed-,$(SEED_RUNS))
 
 # Per task: the model vs the baselines vs the single-task model, best in bold.
 # EXP="name name": experiments of `dvc exp show` instead of the workspace.

@@ -13,6 +13,7 @@ from mtlstm.compare import (
     is_better,
     pick_experiments,
     render,
+    render_spread,
 )
 from mtlstm.errors import MtlstmError
 from mtlstm.metrics import task_summary
@@ -176,6 +177,58 @@ def exp_show(scores_by_name: dict[str, dict | None]) -> list[dict]:
             ],
         },
     ]
+
+
+def test_spread_over_repeated_runs_gives_mean_range_and_wins() -> None:
+    """Three runs of one setting: per score the mean [lowest, highest], one
+    value where every run agrees, and k/N: the model better in k of N runs (a
+    tie is not better); a task or reference missing from a run counts only
+    the runs that have it."""
+    second = copy.deepcopy(SCORES)
+    second["demand"]["mae"] = 30.0
+    second["demand"]["single_task"]["mae"] = 40.0
+    third = copy.deepcopy(SCORES)
+    third["demand"]["mae"] = 60.0  # worse than its single-task model's 50
+    third["demand"]["single_task"]["rmse"] = 50.0  # a tie with the model's 50
+    del third["temp_class"]
+    runs = {"seed-a": SCORES, "seed-b": second, "seed-c": third}
+    assert render_spread(runs) == (
+        "## demand (3 runs: seed-a, seed-b, seed-c)\n"
+        "\n"
+        "| forecaster  |                    mae ↓ |                   rmse ↓ "
+        "|   smape ↓ |\n"
+        "|:------------|-------------------------:|-------------------------:"
+        "|----------:|\n"
+        "| model       |     43.33 [30.00, 60.00] |                    50.00 "
+        "|    0.8750 |\n"
+        "| single_task | 46.67 [40.00, 50.00] 2/3 | 49.33 [49.00, 50.00] 0/3 "
+        "| 1.000 3/3 |\n"
+        "| persistence |                200.0 3/3 |                250.0 3/3 "
+        "| 4.500 3/3 |\n"
+        "\n"
+        "## temp_class (2 runs: seed-a, seed-b)\n"
+        "\n"
+        "| forecaster | log_loss ↓ | accuracy ↑ | macro_f1 ↑ |\n"
+        "|:-----------|-----------:|-----------:|-----------:|\n"
+        "| model      |     0.2500 |     0.9000 |     0.8500 |\n"
+        "| majority   |  8.000 2/2 | 0.5000 2/2 | 0.2000 2/2 |\n"
+        "\n"
+        "↓ lower is better, ↑ higher is better. Each cell: the mean over the runs\n"
+        "[lowest, highest] (one value: the same in every run); k/N: the model's\n"
+        "score is better than that forecaster's in k of the N runs.\n"
+    )
+
+
+def test_spread_needs_two_runs(tmp_path, monkeypatch, capsys) -> None:
+    with pytest.raises(MtlstmError, match=r"--spread needs two or more runs.*got 1"):
+        render_spread({"workspace": SCORES})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/scores.json").write_text(json.dumps(SCORES))
+    assert cli.main(["compare", "--spread"]) == 2
+    err = capsys.readouterr().err
+    assert "--spread needs two or more runs to spread over, got 1" in err
+    assert "make seeds" in err
 
 
 def test_pick_experiments_by_name_commit_or_workspace() -> None:

@@ -188,6 +188,18 @@ def test_mtlstm_compare_two_experiments(two_experiments):
     for reference in ("single_task", "persistence", "hgb_lag", "majority"):
         assert f"| {reference}" in out, reference
     assert "| forecaster" in out and "mae ↓" in out and "accuracy ↑" in out
+    # The same two runs read as repeats of one setting: a row per forecaster,
+    # the model's MAE as the mean [lowest, highest] of the two.
+    spread = project.run(
+        sys.executable, "-m", "mtlstm.cli", "compare", "--spread", *EXPERIMENTS
+    ).stdout
+    maes = sorted(scores["demand"]["mae"] for scores in runs.values())
+    cell = re.search(r"\| model +\| +([\d.]+) \[([\d.]+), ([\d.]+)\] \|", spread)
+    assert cell, spread
+    shown = [float(x) for x in cell.groups()]
+    assert shown == pytest.approx([sum(maes) / 2, *maes], rel=1e-3), spread
+    assert f"## demand (2 runs: {', '.join(EXPERIMENTS)})" in spread
+    assert re.search(r"\| hgb_lag +\| +[\d.]+ [012]/2 \|", spread), spread
 
 
 def test_reverting_a_train_param_restores_train_from_the_run_cache(

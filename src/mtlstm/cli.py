@@ -149,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="EXP",
         help="experiment names or commits (as in `dvc exp show`), or workspace",
     )
+    compare.add_argument(
+        "--spread",
+        action="store_true",
+        help="read the runs as repeats of one setting (e.g. one per seed, `make "
+        "seeds`): each score's mean and range, and in how many runs the model "
+        "beat each reference",
+    )
     compare.set_defaults(run=_compare)
     return parser
 
@@ -246,7 +253,8 @@ def _compare(args: argparse.Namespace) -> None:
         runs = compare.pick_experiments(compare.dvc_exp_show(), args.experiments)
     else:
         runs = {"workspace": compare.read_scores()}
-    sys.stdout.write(compare.render(runs))
+    render = compare.render_spread if args.spread else compare.render
+    sys.stdout.write(render(runs))
 
 
 def _predict(args: argparse.Namespace) -> None:

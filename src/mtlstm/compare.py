@@ -12,6 +12,13 @@ reference (1 - model error / reference error on the task's primary error; > 0:
 the model is better). With several experiments there is one model row per
 experiment; a reference whose scores differ between experiments (the
 single-task model after a change of the training budget) gets one row each.
+
+With ``--spread`` the runs are read as repeats of one setting (the same params
+but the seed, e.g. ``make seeds``): one row per forecaster holding each score's
+mean and range over the runs, and for each reference in how many runs the model
+beat it on that score. One trained model is one draw of the training noise,
+which the test split's intervals do not cover; this shows how far a verdict
+depends on that draw.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ LEGEND = (
     "↓ lower is better, ↑ higher is better, **bold**: the best in its column.\n"
     "skill: 1 - model error / that forecaster's error, on the task's primary\n"
     "error (the first column); above 0 the model is better."
+)
+SPREAD_LEGEND = (
+    "↓ lower is better, ↑ higher is better. Each cell: the mean over the runs\n"
+    "[lowest, highest] (one value: the same in every run); k/N: the model's\n"
+    "score is better than that forecaster's in k of the N runs."
 )
 
 
@@ -203,6 +215,11 @@ def render_task(runs: dict[str, dict[str, Any]], task: str) -> str:
             cells.append(text)
         cells += [_skill(skill.get(x)) if x in skill else "" for x in labels]
         table.append(cells)
+    return "\n".join([f"## {task}", "", _markdown(header, table)])
+
+
+def _markdown(header: list[str], table: list[list[str]]) -> str:
+    """A Markdown table: the first column left-aligned, the others right."""
     widths = [max(len(c[i]) for c in [header, *table]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
@@ -220,15 +237,81 @@ def render_task(runs: dict[str, dict[str, Any]], task: str) -> str:
         )
         + "|"
     )
-    return "\n".join([f"## {task}", "", line(header), rule, *map(line, table)])
+    return "\n".join([line(header), rule, *map(line, table)])
 
 
 def render(runs: dict[str, dict[str, Any]]) -> str:
     """One table per task (in the order tasks first appear), then the legend."""
     if not runs:
         raise MtlstmError("nothing to compare")
+    parts = [render_task(runs, task) for task in _tasks_in_order(runs)]
+    return "\n\n".join([*parts, LEGEND]) + "\n"
+
+
+def _tasks_in_order(runs: dict[str, dict[str, Any]]) -> list[str]:
     tasks: list[str] = []
     for run in runs.values():
         tasks += [t for t in run if t not in tasks]
-    parts = [render_task(runs, task) for task in tasks]
-    return "\n\n".join([*parts, LEGEND]) + "\n"
+    return tasks
+
+
+def _spread_cell(metric: str, values: list[Any], model: list[Any] | None) -> str:
+    """``mean [lowest, highest]`` of one score over the runs, and with the
+    model's values of the same runs ``k/N``: the model better in k of N."""
+    numbers = [v for v in values if isinstance(v, int | float)]
+    if not numbers:
+        return "-"
+    low, high = min(numbers), max(numbers)
+    text = (
+        _fmt(low)
+        if low == high
+        else f"{_fmt(sum(numbers) / len(numbers))} [{_fmt(low)}, {_fmt(high)}]"
+    )
+    if model is None:
+        return text
+    pairs = [
+        (ref, own)
+        for ref, own in zip(values, model, strict=True)
+        if isinstance(ref, int | float) and isinstance(own, int | float)
+    ]
+    wins = sum(is_better(metric, ref, own) is True for ref, own in pairs)
+    return f"{text} {wins}/{len(pairs)}"
+
+
+def render_spread_task(runs: dict[str, dict[str, Any]], task: str) -> str:
+    """One task's table over repeated runs: a row per forecaster."""
+    have = [run[task] for run in runs.values() if task in run]
+    labels = [label for label, run in runs.items() if task in run]
+    names = [k for k, v in have[0].items() if not isinstance(v, dict)]
+    refs: list[str] = []
+    for scores in have:
+        found = ["single_task", *scores.get("baselines", {})]
+        refs += [r for r in found if r not in refs and _reference(scores, r)]
+    header = [
+        "forecaster",
+        *(f"{n} {ARROW[direction(n)]}" if direction(n) else n for n in names),
+    ]
+    model = {n: [scores.get(n) for scores in have] for n in names}
+    table = [["model", *(_spread_cell(n, model[n], None) for n in names)]]
+    for ref in refs:
+        found = [_reference(scores, ref) or {} for scores in have]
+        table.append(
+            [
+                ref,
+                *(_spread_cell(n, [f.get(n) for f in found], model[n]) for n in names),
+            ]
+        )
+    title = f"## {task} ({len(labels)} runs: {', '.join(labels)})"
+    return "\n".join([title, "", _markdown(header, table)])
+
+
+def render_spread(runs: dict[str, dict[str, Any]]) -> str:
+    """One spread table per task over two or more repeated runs, then the
+    legend."""
+    if len(runs) < 2:
+        raise MtlstmError(
+            f"--spread needs two or more runs to spread over, got {len(runs)}: "
+            "name the experiments (e.g. those `make seeds` ran) and `workspace`"
+        )
+    parts = [render_spread_task(runs, task) for task in _tasks_in_order(runs)]
+    return "\n\n".join([*parts, SPREAD_LEGEND]) + "\n"
