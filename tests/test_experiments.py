@@ -26,6 +26,7 @@ from test_pipeline import (
     RUNNING,
     TIMEOUT,
     Project,
+    copy_project,
     find_metrics,
     first_run_copy,
 )
@@ -200,6 +201,26 @@ def test_mtlstm_compare_two_experiments(two_experiments):
     assert shown == pytest.approx([sum(maes) / 2, *maes], rel=1e-3), spread
     assert f"## demand (2 runs: {', '.join(EXPERIMENTS)})" in spread
     assert re.search(r"\| hgb_lag +\| +[\d.]+ [012]/2 \|", spread), spread
+
+
+def test_compare_finds_experiments_of_an_earlier_commit(two_experiments, tmp_path):
+    """After a commit, `dvc exp show` lists only the new commit's experiments;
+    `mtlstm compare` still finds those named (in every commit's, `-A`), in a
+    copy of the repo so the module's repo keeps its commit."""
+    project, _ = two_experiments
+    copy = copy_project(project.root, tmp_path / "repo", tmp_path / "scratch")
+    (copy.root / "NOTES.md").write_text("after the experiments\n", encoding="utf-8")
+    commit(copy, "a later commit")
+    shown = json.loads(copy.dvc("exp", "show", "--json").stdout)
+    assert experiments(shown) == [], "the new commit has experiments of its own"
+    proc = copy.run(sys.executable, "-m", "mtlstm.cli", "compare", *EXPERIMENTS)
+    for name in EXPERIMENTS:
+        assert f"| model ({name})" in proc.stdout, proc.stdout
+    missing = copy.run(
+        sys.executable, "-m", "mtlstm.cli", "compare", "no-such-exp", check=False
+    )
+    assert missing.returncode == 2
+    assert "no experiment 'no-such-exp' in `dvc exp show`" in missing.stderr
 
 
 def test_reverting_a_train_param_restores_train_from_the_run_cache(

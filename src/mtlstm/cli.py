@@ -250,7 +250,7 @@ def _compare(args: argparse.Namespace) -> None:
     from mtlstm import compare
 
     if args.experiments:
-        runs = compare.pick_experiments(compare.dvc_exp_show(), args.experiments)
+        runs = compare.read_experiments(args.experiments)
     else:
         runs = {"workspace": compare.read_scores()}
     render = compare.render_spread if args.spread else compare.render

@@ -75,9 +75,13 @@ def read_scores(path: Path = SCORES) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def dvc_exp_show(dvc: list[str] | None = None) -> list[dict[str, Any]]:
-    """``dvc exp show --json`` in the current directory, parsed."""
+def dvc_exp_show(
+    dvc: list[str] | None = None, all_commits: bool = False
+) -> list[dict[str, Any]]:
+    """``dvc exp show --json`` (``-A``: every commit's experiments) in the
+    current directory, parsed."""
     cmd = [*(dvc or [sys.executable, "-m", "dvc"]), "exp", "show", "--json"]
+    cmd += ["-A"] if all_commits else []
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
@@ -97,6 +101,27 @@ def _rows(shown: list[dict[str, Any]]):
                 yield rev.get("name"), rev["rev"], rev.get("data") or {}
 
 
+def read_experiments(wanted: list[str]) -> dict[str, dict[str, Any]]:
+    """``pick_experiments`` over ``dvc exp show``: the current commit's
+    experiments, or every commit's when a wanted one is not among them (it ran
+    before the last commit, e.g. ``make seeds`` and then ``git commit``)."""
+    shown = dvc_exp_show()
+    rows = list(_rows(shown))
+    if not all(_matching(rows, want) for want in wanted):
+        shown = dvc_exp_show(all_commits=True)
+    return pick_experiments(shown, wanted)
+
+
+def _matching(rows: list[tuple], want: str) -> list[tuple]:
+    """The rows named ``want``, or whose commit is or starts with it (4 or more
+    characters)."""
+    return [
+        (name, rev, data)
+        for name, rev, data in rows
+        if want in (name, rev) or (len(want) >= 4 and rev.startswith(want))
+    ]
+
+
 def pick_experiments(
     shown: list[dict[str, Any]], wanted: list[str], path: Path = SCORES
 ) -> dict[str, dict[str, Any]]:
@@ -105,11 +130,7 @@ def pick_experiments(
     rows = list(_rows(shown))
     out = {}
     for want in wanted:
-        found = [
-            (name, rev, data)
-            for name, rev, data in rows
-            if want in (name, rev) or (len(want) >= 4 and rev.startswith(want))
-        ]
+        found = _matching(rows, want)
         if not found:
             known = [name or rev[:7] for name, rev, _ in rows]
             raise MtlstmError(
