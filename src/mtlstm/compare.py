@@ -219,11 +219,7 @@ def render_task(runs: dict[str, dict[str, Any]], task: str) -> str:
     names, rows = task_rows(runs, task)
     labels = [label for label, run in runs.items() if task in run]
     skill_cols = ["skill ↑"] if len(labels) == 1 else [f"skill {x} ↑" for x in labels]
-    header = [
-        "forecaster",
-        *(f"{n} {ARROW[direction(n)]}" if direction(n) else n for n in names),
-        *skill_cols,
-    ]
+    header = ["forecaster", *map(_score_header, names), *skill_cols]
     best = {n: _best([r[1].get(n) for r in rows], direction(n)) for n in names}
     table = []
     for label, scores, skill in rows:
@@ -237,6 +233,11 @@ def render_task(runs: dict[str, dict[str, Any]], task: str) -> str:
         cells += [_skill(skill.get(x)) if x in skill else "" for x in labels]
         table.append(cells)
     return "\n".join([f"## {task}", "", _markdown(header, table)])
+
+
+def _score_header(name: str) -> str:
+    """A score's column title with its better direction: ``mae ↓``."""
+    return f"{name} {ARROW[direction(name)]}" if direction(name) else name
 
 
 def _markdown(header: list[str], table: list[list[str]]) -> str:
@@ -308,10 +309,7 @@ def render_spread_task(runs: dict[str, dict[str, Any]], task: str) -> str:
     for scores in have:
         found = ["single_task", *scores.get("baselines", {})]
         refs += [r for r in found if r not in refs and _reference(scores, r)]
-    header = [
-        "forecaster",
-        *(f"{n} {ARROW[direction(n)]}" if direction(n) else n for n in names),
-    ]
+    header = ["forecaster", *map(_score_header, names)]
     model = {n: [scores.get(n) for scores in have] for n in names}
     table = [["model", *(_spread_cell(n, model[n], None) for n in names)]]
     for ref in refs:
