@@ -27,6 +27,7 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -178,17 +179,12 @@ def task_rows(
     (label, scores, {run label: model skill against this row's forecaster})."""
     have = {label: run[task] for label, run in runs.items() if task in run}
     several = len(have) > 1
-    first = next(iter(have.values()))
-    names = [k for k, v in first.items() if not isinstance(v, dict)]
+    names = _score_names(next(iter(have.values())))
     rows = []
     for label, scores in have.items():
         model = {k: v for k, v in scores.items() if k in names}
         rows.append((f"model ({label})" if several else "model", model, {}))
-    refs: list[str] = []
-    for scores in have.values():
-        found = ["single_task", *scores.get("baselines", {})]
-        refs += [r for r in found if r not in refs]
-    for ref in refs:
+    for ref in _references(have.values()):
         per_run = {
             label: _reference(scores, ref)
             for label, scores in have.items()
@@ -207,6 +203,21 @@ def task_rows(
             skill = {label: have[label].get("skill", {}).get(ref) for label in labels}
             rows.append((name, values, skill))
     return names, rows
+
+
+def _score_names(scores: dict[str, Any]) -> list[str]:
+    """A task's own score names (primary first), not its nested references."""
+    return [k for k, v in scores.items() if not isinstance(v, dict)]
+
+
+def _references(have: Iterable[dict[str, Any]]) -> list[str]:
+    """The single-task model and the baselines that some run of a task has,
+    in the order they first appear."""
+    refs: list[str] = []
+    for scores in have:
+        found = ["single_task", *scores.get("baselines", {})]
+        refs += [r for r in found if r not in refs and _reference(scores, r)]
+    return refs
 
 
 def _reference(scores: dict[str, Any], ref: str) -> dict[str, Any] | None:
@@ -304,15 +315,11 @@ def render_spread_task(runs: dict[str, dict[str, Any]], task: str) -> str:
     """One task's table over repeated runs: a row per forecaster."""
     have = [run[task] for run in runs.values() if task in run]
     labels = [label for label, run in runs.items() if task in run]
-    names = [k for k, v in have[0].items() if not isinstance(v, dict)]
-    refs: list[str] = []
-    for scores in have:
-        found = ["single_task", *scores.get("baselines", {})]
-        refs += [r for r in found if r not in refs and _reference(scores, r)]
+    names = _score_names(have[0])
     header = ["forecaster", *map(_score_header, names)]
     model = {n: [scores.get(n) for scores in have] for n in names}
     table = [["model", *(_spread_cell(n, model[n], None) for n in names)]]
-    for ref in refs:
+    for ref in _references(have):
         found = [_reference(scores, ref) or {} for scores in have]
         table.append(
             [
