@@ -14,7 +14,7 @@ LOCK := requirements.lock
 # python must come first on PATH for make repro, make test and their children.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare seeds search example-epf example-epf-fr-be example-day-ahead example-warsaw clean
+.PHONY: install lock check-python repro test lint format fuzz bench plots results report compare seeds example-seeds search example-epf example-epf-fr-be example-day-ahead example-warsaw clean
 
 NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13, \
 	python3.12 and python3.11 on PATH (a version manager's shim that fails counts \
@@ -174,6 +174,20 @@ seeds: install
 		dvc exp run --temp -n seed-$$seed -S base.seed=$$seed || exit 1; \
 	done
 	mtlstm compare --spread workspace $(addprefix seed-,$(SEED_RUNS))
+
+# The same for an example (its work folder is a DVC project without git, so no
+# `dvc exp`): EXAMPLE=warsaw_air (epf_fr, epf_fr_be, day_ahead) runs the example,
+# then the pipeline once more per seed of SEEDS, each in a copy of its work
+# folder (examples/<name>/work-seeds/seed-N) sharing its DVC cache
+# (scripts/seed_runs.py; the Warsaw example about 2 min per seed, the French
+# ones about 5), then the spread tables.
+EXAMPLES := $(notdir $(patsubst %/run.sh,%,$(wildcard examples/*/run.sh)))
+example-seeds: install
+	@test -n "$(filter $(EXAMPLES),$(EXAMPLE))" || { echo "error: EXAMPLE=$(EXAMPLE)" \
+		"is not an example; give one of: $(EXAMPLES) (make example-seeds" \
+		"EXAMPLE=warsaw_air)" >&2; exit 1; }
+	examples/$(EXAMPLE)/run.sh
+	python scripts/seed_runs.py examples/$(EXAMPLE)/work $(if $(SEEDS),--seeds $(SEEDS))
 
 # Per task: the model vs the baselines vs the single-task model, best in bold.
 # EXP="name name": experiments of `dvc exp show` instead of the workspace.

@@ -12,6 +12,7 @@ from mtlstm.compare import (
     direction,
     is_better,
     pick_experiments,
+    read_runs,
     render,
     render_spread,
 )
@@ -251,3 +252,40 @@ def test_cli_reads_the_workspace_file(tmp_path, monkeypatch, capsys) -> None:
     (tmp_path / "metrics/scores.json").write_text(json.dumps(SCORES))
     assert cli.main(["compare"]) == 0
     assert capsys.readouterr().out == ONE
+
+
+def test_runs_can_be_project_folders_or_scores_files(tmp_path, monkeypatch, capsys):
+    """A copy of the project (its metrics/scores.json) or a scores file is a
+    run, labelled as named, in the order named; no `dvc exp show` is needed
+    when every run is on disk."""
+    second = copy.deepcopy(SCORES)
+    second["demand"]["mae"] = 30.0
+    for folder, scores in (("work", SCORES), ("work-seeds/seed-1", second)):
+        (tmp_path / folder / "metrics").mkdir(parents=True)
+        (tmp_path / folder / "metrics/scores.json").write_text(json.dumps(scores))
+    (tmp_path / "third.json").write_text(json.dumps(SCORES))
+    monkeypatch.chdir(tmp_path)
+    named = ["work-seeds/seed-1", "work", "third.json"]
+    assert read_runs(named) == {
+        "work-seeds/seed-1": second,
+        "work": SCORES,
+        "third.json": SCORES,
+    }
+    assert cli.main(["compare", "--spread", *named]) == 0
+    out = capsys.readouterr().out
+    assert "## demand (3 runs: work-seeds/seed-1, work, third.json)" in out
+    assert "| model       | 36.67 [30.00, 40.00] |" in out
+
+
+def test_a_folder_without_scores_or_a_run_named_twice_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        MtlstmError,
+        match=r"empty/metrics/scores.json not found: 'empty' is a folder but not "
+        r"a project whose pipeline has run; run `dvc repro` there first",
+    ):
+        read_runs(["empty"])
+    (tmp_path / "s.json").write_text(json.dumps(SCORES))
+    with pytest.raises(MtlstmError, match=r"named more than once: 's.json'"):
+        read_runs(["s.json", "x", "s.json"])

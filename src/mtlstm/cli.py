@@ -147,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
         "experiments",
         nargs="*",
         metavar="EXP",
-        help="experiment names or commits (as in `dvc exp show`), or workspace",
+        help="experiment names or commits (as in `dvc exp show`), workspace, a "
+        "project folder (its metrics/scores.json) or a scores .json file",
     )
     compare.add_argument(
         "--spread",
@@ -250,7 +251,7 @@ def _compare(args: argparse.Namespace) -> None:
     from mtlstm import compare
 
     if args.experiments:
-        runs = compare.read_experiments(args.experiments)
+        runs = compare.read_runs(args.experiments)
     else:
         runs = {"workspace": compare.read_scores()}
     render = compare.render_spread if args.spread else compare.render

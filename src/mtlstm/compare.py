@@ -3,7 +3,10 @@
 Reads ``metrics/scores.json`` (the evaluate stage's summary, the pipeline's one
 DVC metric): per task the model's scores (primary error first), its skill
 against each reference, and the single-task model's and baselines' scores. For
-experiments it reads the same file's values from ``dvc exp show --json``.
+experiments it reads the same file's values from ``dvc exp show --json``; a
+run can also be a folder holding a copy of the project (its
+``metrics/scores.json``) or a scores file, e.g. the per-seed copies of an
+example that ``scripts/seed_runs.py`` makes.
 
 Prints one Markdown table per task: a row per forecaster, a column per score
 with the better direction marked (↓ lower is better, ↑ higher is better), the
@@ -111,6 +114,43 @@ def read_experiments(wanted: list[str]) -> dict[str, dict[str, Any]]:
     if not all(_matching(rows, want) for want in wanted):
         shown = dvc_exp_show(all_commits=True)
     return pick_experiments(shown, wanted)
+
+
+def scores_path(arg: str) -> Path | None:
+    """The scores file an argument names: an existing ``.json`` file, or the
+    ``metrics/scores.json`` of an existing project folder; None when it names
+    no file or folder (then it is an experiment)."""
+    path = Path(arg)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        return None
+    if not (path / SCORES).is_file():
+        raise MtlstmError(
+            f"{path / SCORES} not found: {quote(arg)} is a folder but not a "
+            "project whose pipeline has run; run `dvc repro` there first"
+        )
+    return path / SCORES
+
+
+def read_runs(wanted: list[str]) -> dict[str, dict[str, Any]]:
+    """{label: scores} for each argument, in order: a scores file or a project
+    folder (another copy of the project, e.g. one per seed) read from disk,
+    labelled as given; anything else an experiment of ``dvc exp show``."""
+    twice = sorted({arg for arg in wanted if wanted.count(arg) > 1})
+    if twice:
+        raise MtlstmError(f"named more than once: {', '.join(map(quote, twice))}")
+    paths = {arg: scores_path(arg) for arg in wanted}
+    named = [arg for arg, path in paths.items() if path is None]
+    experiments = list((read_experiments(named) if named else {}).items())
+    if len(experiments) < len(named):
+        raise MtlstmError(f"two of {', '.join(map(quote, named))} are one experiment")
+    from_exp = dict(zip(named, experiments, strict=True))
+    out = {}
+    for arg, path in paths.items():
+        label, scores = (arg, read_scores(path)) if path else from_exp[arg]
+        out[label] = scores
+    return out
 
 
 def _matching(rows: list[tuple], want: str) -> list[tuple]:

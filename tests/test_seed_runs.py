@@ -1,0 +1,149 @@
+"""scripts/seed_runs.py: training noise for a project without git (an
+example's work folder), with real DVC on a copy of test_pipeline.py's first
+run: one more seed in a copy sharing the project's cache, only the stages that
+read ``base.seed`` rerun, and the spread table over both runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+from test_pipeline import TIMEOUT, Project, first_run_copy
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import seed_runs
+
+from mtlstm.compare import SCORES
+from mtlstm.errors import MtlstmError
+
+SCRIPT = ROOT / "scripts" / "seed_runs.py"
+
+
+def stages_reading_the_seed() -> set[str]:
+    """The stages of dvc.yaml that declare ``base`` as a param (a foreach
+    stage by its base name): the ones a seed change must rerun."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    return {
+        name
+        for name, stage in stages.items()
+        if "base" in stage.get("do", stage).get("params", [])
+    }
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Project:
+    """A copy of the first run, without git: as an example's work folder is."""
+    root = tmp_path_factory.mktemp("seeds") / "work"
+    scratch = tmp_path_factory.mktemp("dvc-scratch")
+    project, _, _ = first_run_copy(tmp_path_factory, root, scratch)
+    shutil.rmtree(root / ".git")
+    project.dvc("config", "--local", "core.no_scm", "true")
+    assert project.status() == {}
+    return project
+
+
+def run_script(project: Project, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), str(project.root), *args],
+        cwd=project.root.parent,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_one_more_seed_reruns_only_what_reads_it(project):
+    before = {
+        path: (project.root / path).read_bytes()
+        for path in ("dvc.lock", "params.yaml", str(SCORES))
+    }
+    proc = run_script(project, "--seeds", "7")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    copy = project.root.with_name("work-seeds") / "seed-7"
+    # Only the stages that read base.seed ran; ingest, window and split were
+    # up to date in the copy (its dvc.lock is the project's).
+    line = re.search(r"^seed 7: (\S+) \(\d+ s; ran: (.*)\)$", proc.stdout, re.M)
+    assert line, proc.stdout
+    assert Path(line[1]) == copy.resolve()
+    ran = {stage.split("@")[0] for stage in line[2].split(", ")}
+    assert ran == stages_reading_the_seed() - {"backtest"}, line[2]
+    assert {"train", "ablation", "evaluate"} <= ran
+    # The copy: the project's params but the seed, no git, no cache of its own
+    # (it uses the project's), and up to date.
+    params = yaml.safe_load((copy / "params.yaml").read_text(encoding="utf-8"))
+    own = yaml.safe_load(before["params.yaml"])
+    assert params["base"]["seed"] == 7 and own["base"]["seed"] == 42
+    assert {**params, "base": own["base"]} == own
+    assert not (copy / ".git").exists() and not (copy / ".dvc" / "cache").exists()
+    assert Project(copy, project.env).status() == {}
+    # The project itself is left as it was.
+    for path, data in before.items():
+        assert (project.root / path).read_bytes() == data, path
+    # The spread over the project's run and the copy's: the model's MAE as the
+    # mean [lowest, highest] of the two runs' scores.
+    maes = sorted(
+        Project(root, project.env).read_json(str(SCORES))["demand"]["mae"]
+        for root in (project.root, copy)
+    )
+    assert maes[0] != maes[1], "another seed should train another model"
+    assert "## demand (2 runs: seed 42, seed 7)" in proc.stdout
+    cell = re.search(r"\| model +\| +([\d.]+) \[([\d.]+), ([\d.]+)\] \|", proc.stdout)
+    assert cell, proc.stdout
+    assert [float(x) for x in cell.groups()] == pytest.approx(
+        [sum(maes) / 2, *maes], rel=1e-3
+    )
+    # `mtlstm compare --spread` over the two folders gives the same rows.
+    again = project.run(
+        sys.executable, "-m", "mtlstm.cli", "compare", "--spread", ".", str(copy)
+    ).stdout
+    assert cell[0] in again, again
+
+
+def test_a_project_that_is_not_up_to_date_is_refused(project, tmp_path):
+    stale = tmp_path / "work"
+    shutil.copytree(project.root, stale, symlinks=True)
+    moved = Project(stale, project.env)
+    moved.set_params(lambda p: p["train"].update(learning_rate=0.002))
+    proc = run_script(moved, "--seeds", "7")
+    assert proc.returncode == 1
+    assert re.search(
+        r"work is not up to date \(.*train.*\): run `dvc repro`", proc.stderr
+    )
+    assert not (tmp_path / "work-seeds").exists()
+
+
+def test_the_project_s_own_seed_is_refused(project):
+    proc = run_script(project, "--seeds", "1,42")
+    assert proc.returncode == 1
+    assert "--seeds: 42 is the project's own base.seed" in proc.stderr
+
+
+def test_a_folder_that_is_not_a_run_project_is_refused(tmp_path):
+    proc = run_script(Project(tmp_path, {}), "--seeds", "7")
+    assert proc.returncode == 1
+    assert "dvc.yaml not found" in proc.stderr and "run.sh first" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1,x", r"--seeds: 'x' is not an integer; give a comma list such as 1,2,3"),
+        ("1,-2", r"--seeds: -2 is outside \[0, 4294967295\]"),
+        ("3,1,3", r"--seeds: 3 is named twice"),
+    ],
+)
+def test_bad_seeds_are_refused(text, message):
+    with pytest.raises(MtlstmError, match=message):
+        seed_runs.parse_seeds(text)
+
+
+def test_seeds_parse_in_order():
+    assert seed_runs.parse_seeds("3, 1,2") == [3, 1, 2]
