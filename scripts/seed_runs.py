@@ -119,7 +119,7 @@ def copy_project(project: Path, dest: Path, seed: int) -> None:
     shutil.copytree(project, dest, symlinks=True, ignore=skipped)
     path = dest / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params.setdefault("base", {})["seed"] = seed
+    params["base"] = {**(params.get("base") or {}), "seed": seed}
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     cache = dvc(project, "cache", "dir").strip()
     dvc(dest, "config", "--local", "core.no_scm", "true")
@@ -127,9 +127,17 @@ def copy_project(project: Path, dest: Path, seed: int) -> None:
 
 
 def run_seed(project: Path, dest: Path, seed: int) -> list[str]:
-    """One seed's copy brought up to date; the stages whose command ran."""
-    copy_project(project, dest, seed)
-    out = dvc(dest, "repro", env=stage_env(dest))
+    """One seed's copy brought up to date; the stages whose command ran. A
+    copy that fails or is interrupted is removed: it still holds the
+    project's own scores, which must never be read as this seed's."""
+    done = False
+    try:
+        copy_project(project, dest, seed)
+        out = dvc(dest, "repro", env=stage_env(dest))
+        done = True
+    finally:
+        if not done:
+            shutil.rmtree(dest, ignore_errors=True)
     return [
         line.split("'")[1]
         for line in out.splitlines()

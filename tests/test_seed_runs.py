@@ -126,6 +126,27 @@ def test_the_project_s_own_seed_is_refused(project):
     assert "--seeds: 42 is the project's own base.seed" in proc.stderr
 
 
+def test_a_seed_whose_repro_fails_leaves_no_copy(project, tmp_path, monkeypatch):
+    """The copy holds the project's own scores until its repro rewrites them:
+    one that fails must not stay behind to be read as that seed's run. (The
+    failure is made here; DVC's copy and config commands run for real.)"""
+    for key, value in project.env.items():
+        monkeypatch.setenv(key, value)
+    real = seed_runs.dvc
+
+    def failing_repro(folder, *args, env=None):
+        if args[0] == "repro":
+            assert (folder / SCORES).is_file()  # the project's, copied
+            raise MtlstmError(f"`dvc repro` failed in {folder}")
+        return real(folder, *args, env=env)
+
+    monkeypatch.setattr(seed_runs, "dvc", failing_repro)
+    dest = tmp_path / "seed-7"
+    with pytest.raises(MtlstmError, match="`dvc repro` failed"):
+        seed_runs.run_seed(project.root, dest, 7)
+    assert not dest.exists()
+
+
 def test_a_folder_that_is_not_a_run_project_is_refused(tmp_path):
     proc = run_script(Project(tmp_path, {}), "--seeds", "7")
     assert proc.returncode == 1
