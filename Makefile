@@ -179,8 +179,8 @@ seeds: install
 # `dvc exp`): EXAMPLE=warsaw_air (epf_fr, epf_fr_be, day_ahead) runs the example,
 # then the pipeline once more per seed of SEEDS, each in a copy of its work
 # folder (examples/<name>/work-seeds/seed-N) sharing its DVC cache
-# (scripts/seed_runs.py; the Warsaw example about 2 min per seed, the French
-# ones about 5), then the spread tables.
+# (scripts/seed_runs.py; on 2 cores the Warsaw example 4 to 5 min per seed, the
+# French ones 7 to 9), then the spread tables.
 EXAMPLES := $(notdir $(patsubst %/run.sh,%,$(wildcard examples/*/run.sh)))
 example-seeds: install
 	@test -n "$(filter $(EXAMPLES),$(EXAMPLE))" || { echo "error: EXAMPLE=$(EXAMPLE)" \

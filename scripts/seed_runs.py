@@ -36,9 +36,9 @@ from mtlstm.config import MAX_SEED, load_params
 from mtlstm.errors import MtlstmError
 
 DEFAULT_SEEDS = "1,2,3"
-# Never copied: git's and DVC's own state (each copy gets its own DVC temp
-# folder and points at the project's cache).
-SKIP = {".git", "cache", "tmp"}
+# Never copied: git, and DVC's cache and temp folders (each copy gets its own
+# temp folder and points at the project's cache).
+DVC_STATE = {"cache", "tmp"}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -107,13 +107,18 @@ def check_project(project: Path) -> int:
     return load_params(project / "params.yaml").base.seed
 
 
-def copy_project(project: Path, dest: Path, seed: int) -> None:
+def cache_dir(project: Path) -> Path:
+    """The project's DVC cache folder, absolute (its copies point at it)."""
+    return Path(project, dvc(project, "cache", "dir").strip()).resolve()
+
+
+def copy_project(project: Path, dest: Path, seed: int, cache: Path) -> None:
     """``project`` copied to ``dest`` (replacing it) with ``base.seed: seed``,
-    using the project's DVC cache and no git."""
+    using the DVC cache ``cache`` and no git."""
 
     def skipped(folder: str, names: list[str]) -> set[str]:
         inside_dvc = Path(folder).name == ".dvc"
-        return {n for n in names if n == ".git" or (inside_dvc and n in SKIP)}
+        return {n for n in names if n == ".git" or (inside_dvc and n in DVC_STATE)}
 
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(project, dest, symlinks=True, ignore=skipped)
@@ -121,18 +126,17 @@ def copy_project(project: Path, dest: Path, seed: int) -> None:
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     params["base"] = {**(params.get("base") or {}), "seed": seed}
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    cache = dvc(project, "cache", "dir").strip()
     dvc(dest, "config", "--local", "core.no_scm", "true")
-    dvc(dest, "cache", "dir", "--local", str(Path(project, cache).resolve()))
+    dvc(dest, "cache", "dir", "--local", str(cache))
 
 
-def run_seed(project: Path, dest: Path, seed: int) -> list[str]:
+def run_seed(project: Path, dest: Path, seed: int, cache: Path) -> list[str]:
     """One seed's copy brought up to date; the stages whose command ran. A
     copy that fails or is interrupted is removed: it still holds the
     project's own scores, which must never be read as this seed's."""
     done = False
     try:
-        copy_project(project, dest, seed)
+        copy_project(project, dest, seed, cache)
         out = dvc(dest, "repro", env=stage_env(dest))
         done = True
     finally:
@@ -164,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         out = (args.out or project.with_name(project.name + "-seeds")).resolve()
         if out.is_relative_to(project):
             raise MtlstmError(f"--out: {out} is inside the project; put it beside it")
+        cache = cache_dir(project)
         runs = {f"seed {own}": compare.read_scores(project / compare.SCORES)}
         for seed in seeds:
             dest = out / f"seed-{seed}"
             start = time.monotonic()
-            ran = run_seed(project, dest, seed)
+            ran = run_seed(project, dest, seed, cache)
             print(
                 f"seed {seed}: {dest} ({time.monotonic() - start:.0f} s; ran: "
                 f"{', '.join(ran) or 'nothing, all from the run cache'})",

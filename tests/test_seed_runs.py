@@ -147,7 +147,7 @@ def test_a_seed_whose_repro_fails_leaves_no_copy(project, tmp_path, monkeypatch)
     monkeypatch.setattr(seed_runs, "dvc", failing_repro)
     dest = tmp_path / "seed-7"
     with pytest.raises(MtlstmError, match="`dvc repro` failed"):
-        seed_runs.run_seed(project.root, dest, 7)
+        seed_runs.run_seed(project.root, dest, 7, seed_runs.cache_dir(project.root))
     assert not dest.exists()
 
 

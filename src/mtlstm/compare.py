@@ -148,7 +148,7 @@ def read_runs(wanted: list[str]) -> dict[str, dict[str, Any]]:
     from_exp = dict(zip(named, experiments, strict=True))
     out = {}
     for arg, path in paths.items():
-        label, scores = (arg, read_scores(path)) if path else from_exp[arg]
+        label, scores = from_exp[arg] if path is None else (arg, read_scores(path))
         out[label] = scores
     return out
 
