@@ -33,7 +33,7 @@ import yaml
 
 from mtlstm import compare
 from mtlstm.config import MAX_SEED, load_params
-from mtlstm.errors import MtlstmError
+from mtlstm.errors import MtlstmError, quote
 
 DEFAULT_SEEDS = "1,2,3"
 # Never copied: git, and DVC's cache and temp folders (each copy gets its own
@@ -49,7 +49,7 @@ def parse_seeds(text: str) -> list[int]:
             seed = int(part.strip())
         except ValueError:
             raise MtlstmError(
-                f"--seeds: {part.strip()!r} is not an integer; give a comma list "
+                f"--seeds: {quote(part.strip())} is not an integer; give a comma list "
                 "such as 1,2,3"
             ) from None
         if not 0 <= seed <= MAX_SEED:

@@ -130,6 +130,15 @@ def test_the_project_s_own_seed_is_refused(project):
     assert "--seeds: 42 is the project's own base.seed" in proc.stderr
 
 
+def test_copies_inside_the_project_are_refused(project):
+    proc = run_script(project, "--seeds", "7", "--out", str(project.root / "seeds"))
+    assert proc.returncode == 1
+    assert re.search(
+        r"--out: \S+/work/seeds is inside the project; put it beside it", proc.stderr
+    )
+    assert not (project.root / "seeds").exists()
+
+
 def test_a_seed_whose_repro_fails_leaves_no_copy(project, tmp_path, monkeypatch):
     """The copy holds the project's own scores until its repro rewrites them:
     one that fails must not stay behind to be read as that seed's run. (The
