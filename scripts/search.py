@@ -103,17 +103,24 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # Ordinal heads (train.ordinal) for every binned classification task:
     "params_ordinal": {"ordinal": "binned"},
     "params_ordinal_ckpt5": {"ordinal": "binned", "checkpoint_average": 5},
+    # The regression loss matched to the scored error (MAE instead of MSE) for
+    # every regression task, on top of params.yaml:
+    "params_mae_loss": {"losses": "regression_mae"},
 }
 PRIMARY = {"regression": "mae", "classification": "macro_f1"}
 
 
 def resolved(overrides: dict[str, Any], tasks: dict[str, Any]) -> dict[str, Any]:
     """``overrides`` with ``ordinal: "binned"`` replaced by the names of the
-    params' classification tasks that have bins (ordered classes)."""
-    if overrides.get("ordinal") != "binned":
-        return overrides
-    binned = [name for name, task in tasks.items() if task.bins is not None]
-    return {**overrides, "ordinal": binned}
+    params' classification tasks that have bins (ordered classes), and
+    ``losses: "regression_mae"`` by an ``mae`` loss for every regression task."""
+    if overrides.get("ordinal") == "binned":
+        binned = [name for name, task in tasks.items() if task.bins is not None]
+        overrides = {**overrides, "ordinal": binned}
+    if overrides.get("losses") == "regression_mae":
+        regression = {n: "mae" for n, t in tasks.items() if t.type == "regression"}
+        overrides = {**overrides, "losses": regression}
+    return overrides
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -99,6 +99,11 @@ def main() -> None:
         report(spec, run)
 
 
+def _distinct(choice: str | list[str]) -> str:
+    """A booster's choice, or a horizon range's distinct per-step choices."""
+    return ", ".join(sorted(set(choice))) if isinstance(choice, list) else choice
+
+
 def report(spec: dict, run) -> None:
     """One line per task and split, and a warning where boosting does not beat
     persistence on validation (a weak baseline flatters the model)."""
@@ -109,11 +114,9 @@ def report(spec: dict, run) -> None:
     else:
         n_iter = str(fit["n_iter"])
     chosen = f"hgb_lag {n_iter} of max {fit['max_iter']} iterations"
-    if "class_weight" in fit:
-        weights = fit["class_weight"]
-        if isinstance(weights, list):
-            weights = ", ".join(sorted(set(weights)))
-        chosen += f", class_weight {weights}"
+    for choice in ("class_weight", "loss"):
+        if choice in fit:
+            chosen += f", {choice} {_distinct(fit[choice])}"
     if "known_future_columns" in fit:
         chosen += f", {fit['known_future_columns']} known-future column(s)"
     if task in run.decisions:

@@ -406,6 +406,50 @@ def test_class_weighting_chosen_by_validation_macro_f1(weak, chosen):
     assert (fit.class_weight or "none") == chosen
 
 
+def noise_problem(skewed: bool) -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    """The target is a function of two known inputs' last values plus noise.
+    ``skewed``: ``x1 + exponential noise``, whose median (what MAE rewards)
+    lies 1 - ln 2 = 0.31 below the mean that squared error fits. Otherwise
+    ``x0**2 + x1`` with small normal noise: median and mean agree, and
+    squared error, whose gradients carry the residuals' size rather than
+    their sign, fits the curve more closely in the trees it is given."""
+    rng = np.random.default_rng(6)
+    n = 2000
+    inputs = rng.normal(size=(n, 2))
+    if skewed:
+        target = inputs[:, 1] + rng.exponential(size=n)
+    else:
+        target = inputs[:, 0] ** 2 + inputs[:, 1] + rng.normal(scale=0.1, size=n)
+    series = np.zeros(n, np.float32)
+    series[1:] = target[:-1]  # the inputs' row e predicts the target at e + 1
+    splits = {
+        "train": np.arange(2, 1200),
+        "val": np.arange(1201, 1600),
+        "test": np.arange(1601, n - 1),
+    }
+    bundle = {"lookback": 3, "tasks": [regression_spec()]}
+    return bundle, series, inputs.astype(np.float32), splits
+
+
+@pytest.mark.parametrize(
+    ("skewed", "chosen"), [(True, "absolute_error"), (False, "squared_error")]
+)
+def test_regression_loss_chosen_by_validation_mae(skewed, chosen):
+    bundle, series, scaled, splits = noise_problem(skewed)
+    fit = baselines.choose_hgb(regression_spec(), series, scaled, splits, 3, seed=0)
+    summary = fit.summary()
+    assert summary["loss"] == chosen == fit.loss
+    mae = summary["val_mae"]
+    assert set(mae) == set(baselines.REGRESSION_LOSSES)
+    other = next(loss for loss in mae if loss != chosen)
+    # Margins of 4% or more here, not a coin toss between near-equal fits.
+    assert mae[chosen] < 0.97 * mae[other]
+    # The recorded validation MAE is the chosen booster's own.
+    val = baselines.run_baselines(bundle, scaled, {"load": series}, splits).val
+    assert val["load"]["hgb_lag"]["mae"] == pytest.approx(mae[chosen], rel=1e-12)
+    assert "class_weight" not in summary
+
+
 def test_hgb_classifier_beats_persistence_on_validation():
     bundle, labels, scaled, splits = imbalanced_problem(weak_signal=True)
     run = baselines.run_baselines(bundle, scaled, {"level": labels}, splits)
@@ -428,6 +472,17 @@ def test_fit_hgb_errors():
             3,
             seed=0,
             class_weight="balanced",
+        )
+    with pytest.raises(ValueError, match="loss applies to regression tasks only"):
+        baselines.fit_hgb(
+            class_spec(),
+            np.where(series > 0, 1, 0).astype(np.int32),
+            scaled,
+            splits["train"],
+            splits["val"],
+            3,
+            seed=0,
+            loss="absolute_error",
         )
     with pytest.raises(DataError, match=r"val.npy: task 'load' has no validation"):
         baselines.fit_hgb(
@@ -626,6 +681,11 @@ def test_stage_writes_scores_choices_and_forecasts_and_warns(tmp_path, raw_param
     assert val["demand"]["val"]["persistence"]["mae"] == pytest.approx(0.02)
     assert test["demand"]["persistence"]["mae"] == pytest.approx(0.02)
     assert val["demand"]["hgb_lag"]["max_iter"] == baselines.MAX_ITER
+    # The loss validation chose is recorded and said, next to its iterations.
+    loss = val["demand"]["hgb_lag"]["loss"]
+    assert loss in baselines.REGRESSION_LOSSES
+    assert set(val["demand"]["hgb_lag"]["val_mae"]) == set(baselines.REGRESSION_LOSSES)
+    assert f", loss {loss} (chosen on validation)" in proc.stdout
     forecasts = load_npz(tmp_path / "predictions/baselines.npz")
     assert set(forecasts) == {
         "ends",
