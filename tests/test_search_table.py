@@ -78,6 +78,15 @@ def test_ordinal_candidates_name_the_binned_classification_tasks():
     assert search.resolved({"head_units": 16}, tasks) == {"head_units": 16}
 
 
+def test_the_mae_loss_candidate_names_every_regression_task():
+    from mtlstm.config import load_params
+
+    search = load_script("search")
+    tasks = load_params(ROOT / "params.yaml").tasks
+    got = search.resolved(search.CANDIDATES["params_mae_loss"], tasks)
+    assert got == {"losses": {"demand": "mae"}}  # temp_class keeps its class loss
+
+
 def test_a_decide_by_class_task_takes_its_single_task_score_from_its_regression_run():
     bundle = {
         "tasks": [
