@@ -532,31 +532,24 @@ def choose_hgb(
     than squared error."""
     args = (spec, series, scaled, splits["train"], splits["val"], lookback, seed)
     inputs = {"codes": codes, "known_columns": known_columns}
-    val_ends = np.asarray(splits["val"], np.int64)
+    # What validation chooses: the fit_hgb keyword, its options (the first is
+    # kept unless another scores strictly better), the score and its sense.
     if spec["type"] == "regression":
-        raw = metrics.original_units(series, spec, codes)
-        actual = raw[val_ends + spec["horizon"]]
-        fits, mae = [], {}
-        for loss in REGRESSION_LOSSES:
-            fit = fit_hgb(*args, loss=loss, **inputs)
-            forecast = predict_hgb(fit, spec, series, scaled, val_ends, lookback, codes)
-            mae[loss] = metrics.score_task(spec, actual, forecast)["mae"]
-            fits.append(fit)
-        best = min(fits, key=lambda fit: mae[fit.loss])  # the first wins a tie
-        return dataclasses.replace(best, val_mae=mae)
-    raw = metrics.original_units(series, spec)
-    actual = raw[val_ends + spec["horizon"]]
-    fits, f1 = [], {}
-    for weight in CLASS_WEIGHTS:
-        fit = fit_hgb(*args, class_weight=weight, **inputs)
-        proba = predict_hgb(fit, spec, series, scaled, val_ends, lookback, codes)
-        f1[weight or "none"] = metrics.score_task(spec, actual, proba)["macro_f1"]
+        keyword, options, score, sense = "loss", REGRESSION_LOSSES, "mae", -1
+    else:
+        keyword, options, score, sense = "class_weight", CLASS_WEIGHTS, "macro_f1", 1
+    val_ends = np.asarray(splits["val"], np.int64)
+    actual = metrics.original_units(series, spec, codes)[val_ends + spec["horizon"]]
+    fits, scores = [], {}
+    for option in options:
+        fit = fit_hgb(*args, **{keyword: option}, **inputs)
+        forecast = predict_hgb(fit, spec, series, scaled, val_ends, lookback, codes)
+        scores[option or "none"] = metrics.score_task(spec, actual, forecast)[score]
         fits.append(fit)
-    best = fits[0]
-    for fit in fits[1:]:
-        if f1[fit.class_weight] > f1[best.class_weight or "none"]:
-            best = fit
-    return dataclasses.replace(best, val_macro_f1=f1)
+    # max keeps the first of equal scores.
+    best = max(fits, key=lambda fit: sense * scores[getattr(fit, keyword) or "none"])
+    chosen = {"val_mae": scores} if keyword == "loss" else {"val_macro_f1": scores}
+    return dataclasses.replace(best, **chosen)
 
 
 def choose_lag_model(
