@@ -21,7 +21,11 @@ import pytest
 from conftest import make_project, run_stage_cli, synthetic_table
 
 # Computed by commit 235f3ec, the last before ingest.series existed, and equal
-# (every digit) after the many-series work landed.
+# (every digit) after the many-series work landed. demand's hgb_lag re-pinned
+# after commit aef28f6 (2026-12-02), which chooses the booster's regression
+# loss on validation: here the absolute error wins (validation MAE 39.01
+# against 40.63 on the squared error), so its test scores moved from 44.80 /
+# 55.87 / 1.134 (the squared error) to these; nothing else moved.
 PINNED = {
     "demand_mean": 4007.152381371069,
     "demand_std": 353.3578484747981,
@@ -30,9 +34,9 @@ PINNED = {
     "baselines": {
         "demand": {
             "hgb_lag": {
-                "mae": 44.802842837972776,
-                "rmse": 55.87330985801704,
-                "smape": 1.1339768148002047,
+                "mae": 42.494665435004414,
+                "rmse": 53.14479077181157,
+                "smape": 1.0825923465763472,
             },
             "persistence": {
                 "mae": 92.75480638400545,
