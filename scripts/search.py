@@ -84,6 +84,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "params_layers48_24": {"layers": [48, 24]},
     "params_layers32_16": {"layers": [32, 16]},
     "params_layers64": {"layers": [64]},
+    "params_layers64_32": {"layers": [64, 32]},
+    "params_layers64_32_ckpt5": {"layers": [64, 32], "checkpoint_average": 5},
     # Capacity and regularisation on top of params.yaml (the French example's
     # train.* are the default data's, not tuned on its own validation split):
     "params_dropout0.3": {"dropout": 0.3},
