@@ -90,7 +90,7 @@ class FoldTrainer:
         from mtlstm import resume
         from mtlstm.dataset import forecast_windows
         from mtlstm.model import average_models, embeds_series
-        from mtlstm.training import fit_members
+        from mtlstm.training import fit_member_groups
 
         params, bundle = self.params, fold["bundle"]
         dates = backtest.fold_dates(self.times, ranges)
@@ -111,7 +111,7 @@ class FoldTrainer:
         embedded = codes if embeds_series(params.train) else None
         if embedded is not None:
             fold["series"] = embedded  # training.fit reads the codes there
-        members = fit_members(
+        groups = fit_member_groups(
             lambda m: fold_model(params, fold, previous and previous[m]),
             params.train,
             params.base.seed,
@@ -120,9 +120,13 @@ class FoldTrainer:
             dirs,
             stamp,
             label=label,
+            # A checkpoint's weights go into a new model, never into the
+            # previous fold's member that refit has just trained further.
+            build_checkpoint=lambda _: fold_model(params, fold, None),
         )
         resume.clear(dirs["resume"])
-        self.previous = members  # refit trains each member further
+        self.previous = [group[0] for group in groups]  # refit: each member on
+        members = [model for group in groups for model in group]
         model = average_models(members)
         test = fold["test"]
         outputs = forecast_windows(model, fold["scaled"], test, bundle, 1024, embedded)

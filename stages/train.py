@@ -80,9 +80,12 @@ def main() -> None:
 
     # Any, not keras.Model: importing keras before mtlstm would let TensorFlow's
     # start-up lines through (mtlstm's import hides them).
+    def new_model(_member: int) -> Any:
+        return make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
+
     def build(member: int) -> Any:
-        model = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
-        if member == 0:
+        model = new_model(member)
+        if member == 0:  # once: not again for each checkpoint (new_model)
             members = f" x {cfg.ensemble} members" if cfg.ensemble > 1 else ""
             print(
                 f"train: {arrays['train'].size} train / {arrays['val'].size} val "
@@ -99,7 +102,15 @@ def main() -> None:
     fingerprint = resume.fingerprint(settings, INPUTS)
     dirs = {"live": LIVE_DIR, "resume": RESUME_DIR}
     members = fit_members(
-        build, cfg, params.base.seed, arrays, bundle, dirs, fingerprint, strategy
+        build,
+        cfg,
+        params.base.seed,
+        arrays,
+        bundle,
+        dirs,
+        fingerprint,
+        strategy,
+        build_checkpoint=new_model,
     )
     if is_chief(strategy):
         with strategy.scope():

@@ -209,3 +209,47 @@ def test_refit_warm_starts_every_member_of_an_ensemble(params, tmp_path, monkeyp
     assert not (tmp_path / "models").exists() or not any(
         (tmp_path / "models").iterdir()
     )
+
+
+def test_refit_with_a_checkpoint_average_keeps_each_checkpoint_its_own(
+    params, tmp_path, monkeypatch
+):
+    """train.checkpoint_average K > 1 with refit: a fold averages its trained
+    member and K - 1 earlier checkpoints, each a model of its own. Building a
+    checkpoint with the warm-starting build returned the trained member itself,
+    so every checkpoint's weights overwrote it and the fold averaged K copies
+    of its K-th best epoch; and the next fold warm-started from a checkpoint."""
+    import dataclasses
+    import runpy
+
+    from mtlstm import model as model_module
+
+    monkeypatch.chdir(tmp_path)
+    small = dataclasses.replace(
+        params.train, layers=[4], epochs=3, batch_size=64, checkpoint_average=3
+    )
+    params = dataclasses.replace(params, train=small)
+    cfg = Backtest(folds=2, mode="refit")
+    data = table(300)
+    (tmp_path / "data").mkdir()
+    data.to_parquet(tmp_path / "data/ingested.parquet")
+    averaged = []
+    original = model_module.average_models
+
+    def spy(members):
+        averaged.append(list(members))
+        return original(members)
+
+    monkeypatch.setattr(model_module, "average_models", spy)
+    stage = runpy.run_path(str(ROOT / "stages" / "backtest.py"))
+    trainer = stage["FoldTrainer"](params, "r", cfg, data["time"])
+    backtest.run(data, params, cfg, trainer, freq="1h")
+    assert [len(members) for members in averaged] == [3, 3]
+    for members in averaged:
+        assert len({id(m) for m in members}) == 3
+        first = [np.concatenate([w.ravel() for w in m.get_weights()]) for m in members]
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert not np.array_equal(first[i], first[j])
+    # The next fold carries the trained member on, not its checkpoints.
+    assert trainer.previous == [averaged[1][0]]

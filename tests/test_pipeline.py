@@ -478,12 +478,17 @@ def test_averaging_keys_retrain_the_single_task_models_too(project):
     for stage in ("ablation@demand", "ablation@temp_class"):
         for key in keys:
             assert f"train.{key}" in json.dumps(status[stage]), (stage, key)
-    assert project.repro() == [
+    proc = project.dvc("repro")
+    out = proc.stdout + proc.stderr
+    assert not CACHED.findall(out), out
+    assert RUNNING.findall(out) == [
         "train",
         "ablation@demand",
         "ablation@temp_class",
         "evaluate",
     ]
+    # One line says what train trains, however many models it averages.
+    assert len(re.findall(r"^train: \d+ train / \d+ val windows", out, re.M)) == 1, out
     train = project.params()["train"]
     epochs = min(train.get("checkpoint_average", 1), train["epochs"])
     n = train.get("ensemble", 1) * epochs

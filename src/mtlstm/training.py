@@ -130,7 +130,13 @@ def fit(
     return model, snapshots
 
 
-def fit_members(
+def fit_members(*args: Any, **kwargs: Any) -> list[keras.Model]:
+    """``fit_member_groups``, flattened: the models whose mean
+    (``mtlstm.model.average_models``) is the saved model."""
+    return [model for group in fit_member_groups(*args, **kwargs) for model in group]
+
+
+def fit_member_groups(
     build: Callable[[int], keras.Model],
     cfg: Train,
     seed: int,
@@ -141,10 +147,11 @@ def fit_members(
     strategy: tf.distribute.Strategy | None = None,
     extra: list[keras.callbacks.Callback] | None = None,
     label: str = "train",
-) -> list[keras.Model]:
+    build_checkpoint: Callable[[int], keras.Model] | None = None,
+) -> list[list[keras.Model]]:
     """``train.ensemble`` models, each built by ``build(i)`` and trained by
     ``fit`` with seed ``seed + i`` (weights and shuffling) on the same data and
-    budget; ``mtlstm.model.average_models`` makes them one.
+    budget; one group per member, the trained model first.
 
     Member 0 is exactly the single model of ``train.ensemble: 1`` (same seed,
     same ``dirs``, same fingerprint). The others write no curves (DVCLive and
@@ -153,11 +160,15 @@ def fit_members(
     clearing ``dirs['resume']`` clears them all. A killed run resumes member
     by member: finished members are restored, not retrained.
 
-    ``train.checkpoint_average`` K > 1: each member comes back as K models, the
-    weights of its K best epochs by the selection rule (the best first, the
-    model ``fit`` keeps), so the average is over members and checkpoints."""
+    ``train.checkpoint_average`` K > 1: each group also holds the weights of
+    the member's next K - 1 best epochs by the selection rule, each in a model
+    of its own from ``build_checkpoint(i)`` (default ``build``). A ``build``
+    that returns an existing model to train further (backtest refit) needs a
+    ``build_checkpoint`` that makes a new one: setting a checkpoint's weights
+    on the trained model itself would overwrite it."""
     strategy = strategy or tf.distribute.get_strategy()
-    n, members = cfg.ensemble, []
+    build_checkpoint = build_checkpoint or build
+    n, groups = cfg.ensemble, []
     for i in range(n):
         make_deterministic(seed + i)  # before build: it draws the initial weights
         with strategy.scope():
@@ -180,14 +191,15 @@ def fit_members(
             extra,
             name,
         )
-        members.append(model)
+        group = [model]
         if snapshots is not None:
             for weights in snapshots.best(cfg.checkpoint_average)[1:]:
                 with strategy.scope():
-                    checkpoint = build(i)  # the same layers, then those weights
+                    checkpoint = build_checkpoint(i)  # the same layers, new weights
                 checkpoint.set_weights(weights)
-                members.append(checkpoint)
-    return members
+                group.append(checkpoint)
+        groups.append(group)
+    return groups
 
 
 class OneHeadLossLog(keras.callbacks.Callback):
