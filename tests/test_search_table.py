@@ -87,6 +87,17 @@ def test_the_mae_loss_candidate_names_every_regression_task():
     assert got == {"losses": {"demand": "mae"}}  # temp_class keeps its class loss
 
 
+def test_the_class_weight_candidates_reweight_the_classification_tasks_only():
+    from mtlstm.config import load_params
+
+    search = load_script("search")
+    params = load_params(ROOT / "params.yaml")
+    weights = {"demand": 1.0, "temp_class": 0.1}
+    got = search.resolved(search.CANDIDATES["params_class_w0.3"], params.tasks, weights)
+    assert got == {"loss_weights": {"demand": 1.0, "temp_class": 0.3}}
+    assert weights == {"demand": 1.0, "temp_class": 0.1}  # the params' own, untouched
+
+
 def test_a_decide_by_class_task_takes_its_single_task_score_from_its_regression_run():
     bundle = {
         "tasks": [
