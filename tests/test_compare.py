@@ -289,3 +289,32 @@ def test_a_folder_without_scores_or_a_run_named_twice_is_refused(tmp_path, monke
     (tmp_path / "s.json").write_text(json.dumps(SCORES))
     with pytest.raises(MtlstmError, match=r"named more than once: 's.json'"):
         read_runs(["s.json", "x", "s.json"])
+
+
+def test_spread_and_bold_know_the_pinball_loss_is_lower_is_better() -> None:
+    """A quantile task's scores.json holds pinball (lower is better) and the
+    coverage and width of each interval (no better direction): the model's
+    lower pinball loss in both runs is 2/2, not 0/2, and a score without a
+    direction gets no k/N at all (0/N would claim the model never wins)."""
+
+    def run(mae: float, pinball: float) -> dict:
+        return {
+            "demand": {
+                "mae": mae,
+                "pinball": pinball,
+                "coverage_80": 0.8,
+                "skill": {"persistence": 0.1},
+                "baselines": {
+                    "persistence": {"mae": 12.0, "pinball": 4.0, "coverage_80": 0.7}
+                },
+            }
+        }
+
+    assert direction("demand.pinball") == "lower"
+    assert is_better("demand.pinball", 4.0, 3.0) is True
+    spread = render_spread({"a": run(10.0, 3.0), "b": run(11.0, 3.5)})
+    row = next(line for line in spread.splitlines() if "| persistence" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == ["persistence", "12.00 2/2", "4.000 2/2", "0.7000"]
+    table = render({"a": run(10.0, 3.0)})
+    assert "pinball ↓" in table and "**3.000**" in table

@@ -37,7 +37,7 @@ from typing import Any
 from mtlstm.errors import MtlstmError, quote
 
 SCORES = Path("metrics/scores.json")
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "smape", "log_loss"})
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "smape", "log_loss", "pinball"})
 HIGHER_IS_BETTER = frozenset({"accuracy", "macro_f1", "skill"})
 ARROW = {"lower": "↓", "higher": "↑"}
 LEGEND = (
@@ -340,8 +340,8 @@ def _spread_cell(metric: str, values: list[Any], model: list[Any] | None) -> str
         if low == high
         else f"{_fmt(sum(numbers) / len(numbers))} [{_fmt(low)}, {_fmt(high)}]"
     )
-    if model is None:
-        return text
+    if model is None or direction(metric) is None:
+        return text  # no better direction (an interval's coverage, width): no k/N
     pairs = [
         (ref, own)
         for ref, own in zip(values, model, strict=True)
