@@ -159,3 +159,22 @@ def test_a_rerun_resumes_the_snapshots_too(tmp_path, capsys):
     for old, new in zip(first, again, strict=True):
         for a, b in zip(old.weights, new.weights, strict=True):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_a_rerun_of_an_early_stopped_run_resumes_its_snapshots(tmp_path, capsys):
+    """Stopped early (epoch 2 of 6), killed before saving: the rerun reads
+    back the snapshots of the epochs the run trained, not of all 6 (there are
+    only 2), and gives the same members as before."""
+    import json
+
+    # learning rate 0: every epoch has the same validation loss, so patience 1
+    # stops the run after its second epoch.
+    cfg = _cfg(epochs=6, patience=1, learning_rate=0.0, checkpoint_average=2)
+    first, _, _ = _fit(cfg, tmp_path, "stopped")
+    state = json.loads((tmp_path / "stopped" / "state.json").read_text())
+    assert state["stopped"] and state["epochs_done"] == 2
+    again, _, _ = _fit(cfg, tmp_path, "stopped")
+    assert len(first) == len(again) == 2
+    for old, new in zip(first, again, strict=True):
+        for a, b in zip(old.weights, new.weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())

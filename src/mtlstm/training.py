@@ -113,7 +113,9 @@ def fit(
         callbacks.append(EpochProgress(label, cfg.epochs, first))
     snapshots = None
     if cfg.checkpoint_average > 1:  # before the checkpoint: see EpochSnapshots
-        snapshots = EpochSnapshots(stop, dirs["resume"], first, writer=chief)
+        # The epochs the run trained: a stopped run's first is cfg.epochs.
+        done = state["epochs_done"] if state else 0
+        snapshots = EpochSnapshots(stop, dirs["resume"], done, writer=chief)
         callbacks.append(snapshots)
     callbacks += [checkpoint, *(extra or [])]
     model.fit(
