@@ -71,3 +71,27 @@ def test_each_epoch_ends_on_the_averaged_weights(tmp_path):
 def test_zero_momentum_means_no_averaging(tmp_path):
     model, _ = _fit(tmp_path, 0.0)
     assert not model.optimizer.use_ema
+
+
+def test_a_warm_started_fit_also_ends_each_epoch_on_the_averaged_weights(tmp_path):
+    """backtest refit trains the same model further on another fold, whose
+    epochs have another step count (here 5 steps, then 4): each epoch of the
+    second fit still ends on the average. The optimizer's own
+    ema_overwrite_frequency counted its carried-over iterations (and its
+    train function kept the first fit's step count), so it overwrote mid-epoch."""
+    model, _ = _fit(tmp_path, 0.9)
+    cfg = dataclasses.replace(
+        Train(loss_weights={"a": 1.0}),
+        batch_size=16,
+        epochs=3,
+        patience=10,
+        ema_momentum=0.9,
+    )
+    arrays = {**_arrays(), "train": np.arange(2, 66)}  # 64 windows: 4 steps
+    snap = _Snapshot()
+    dirs = {"live": None, "resume": tmp_path / "refit"}
+    fit(model, cfg, 0, arrays, BUNDLE, dirs, "fp2", extra=[snap])
+    assert len(snap.pairs) == 3
+    for weights, average in snap.pairs:
+        for w, a in zip(weights, average, strict=True):
+            np.testing.assert_array_equal(w, a)

@@ -88,10 +88,14 @@ def fit(
         validation=True,
     )
     steps = shard.steps(batch) if shard else steps_per_epoch(len(train), batch)
-    if getattr(model.optimizer, "use_ema", False):
+    ema = getattr(model.optimizer, "use_ema", False)
+    if ema:
         # train.ema_momentum: the average replaces the weights at each epoch's
-        # last step (counted from the optimizer's own, resumed, iterations).
-        model.optimizer.ema_overwrite_frequency = steps
+        # last step (EmaOverwrite). Not by the optimizer's ema_overwrite_frequency:
+        # it counts the optimizer's own iterations, which a warm-started model
+        # (backtest refit) carries on from its last fit, whose epochs had
+        # another step count; and a traced train function keeps its frequency.
+        model.optimizer.ema_overwrite_frequency = None
     names = [t["name"] for t in bundle["tasks"]]
     stop = make_stopper(cfg.selection, names, cfg.patience)
     live_dir = dirs.get("live") if chief else None
@@ -105,6 +109,8 @@ def fit(
         callbacks.insert(0, OneHeadLossLog(names[0]))
     if cfg.lr_schedule == "cosine":
         callbacks.insert(0, cosine_schedule(cfg.learning_rate, cfg.epochs))
+    if ema:
+        callbacks.insert(0, EmaOverwrite(steps))
     if live_dir is not None:
         if state:  # DVC removed them before the run: the checkpoint has them
             resume.restore_live(dirs["resume"], state, live_dir)
@@ -202,6 +208,22 @@ def fit_member_groups(
                 group.append(checkpoint)
         groups.append(group)
     return groups
+
+
+class EmaOverwrite(keras.callbacks.Callback):
+    """``train.ema_momentum``: after the last of an epoch's ``steps`` steps,
+    before validation, replace the weights by the optimizer's moving average,
+    so validation, early stopping and the checkpoints see the averaged ones."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if batch == self.steps - 1:
+            self.model.optimizer.finalize_variable_values(
+                self.model.trainable_variables
+            )
 
 
 class OneHeadLossLog(keras.callbacks.Callback):
