@@ -248,6 +248,26 @@ def test_mirrored_on_two_logical_cpus_trains_like_one_device_and_saves(tmp_path)
     _check_saved_model(tmp_path / "model.keras")
 
 
+def test_mirrored_uncertainty_weighting_trains_like_one_device(tmp_path):
+    """train.loss_balancing: uncertainty under mirrored: each replica's task
+    losses come divided by the replica count (Keras sums the replicas'
+    gradients), so the log-variance term must be too, or every s_i is pulled
+    towards log(L_i / replicas) instead of log(L_i)."""
+    _run_workers([_worker("mirrored-uncertainty", tmp_path)], tmp_path)
+    result = json.loads((tmp_path / "result-0.json").read_text())
+    assert result["replicas"] == 2
+    with (
+        np.load(tmp_path / "weights-0.npz") as got,
+        np.load(tmp_path / "weights-reference.npz") as want,
+    ):
+        assert len(got) == len(want)
+        for key in want:  # the log-variances among them
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        result["weighted_loss"], result["reference_weighted_loss"], rtol=1e-4
+    )
+
+
 def test_multi_worker_on_two_local_processes_trains_and_chief_saves(tmp_path):
     ports = _free_ports(2)
     workers = [f"127.0.0.1:{port}" for port in ports]
@@ -401,9 +421,14 @@ def _run_workers(procs: list[subprocess.Popen], out: Path) -> None:
 # --- the worker, in its own process ---
 
 
-def _train(strategy, batch: int, dropout: float) -> tuple[object, list[float]]:
+def _train(
+    strategy, batch: int, dropout: float, uncertainty: bool = False
+) -> tuple[object, list[float]]:
     """Build and compile in the strategy's scope, fit 2 epochs of
-    ``N_WINDOWS / batch`` steps, as ``training.fit`` would."""
+    ``N_WINDOWS / batch`` steps, as ``training.fit`` would; ``uncertainty``:
+    an ``UncertaintyWeightedModel``, whose loss is returned as its weighted
+    total."""
+    from mtlstm.balancing import WEIGHTED_LOSS, uncertainty_weighted
     from mtlstm.dataset import make_dataset, steps_per_epoch
     from mtlstm.distribute import shard_by_data
     from mtlstm.model import build_model, compile_model
@@ -423,6 +448,8 @@ def _train(strategy, batch: int, dropout: float) -> tuple[object, list[float]]:
     bundle = {"lookback": LOOKBACK, "tasks": TASKS}
     with strategy.scope():
         model = build_model(N_FEATURES, LOOKBACK, TASKS, [8], dropout)
+        if uncertainty:
+            model = uncertainty_weighted(model)
         compile_model(model, TASKS, WEIGHTS, 0.01)
     train = make_dataset(scaled, targets, ends, bundle, batch, seed, (0, 2))
     val = make_dataset(scaled, targets, val_ends, bundle, batch)
@@ -433,7 +460,8 @@ def _train(strategy, batch: int, dropout: float) -> tuple[object, list[float]]:
         steps_per_epoch=steps_per_epoch(len(ends), batch),
         verbose=0,
     )
-    return model, [float(v) for v in history.history["loss"]]
+    key = WEIGHTED_LOSS if uncertainty else "loss"
+    return model, [float(v) for v in history.history[key]]
 
 
 SERIES_ROWS = [30, 40, 26, 34]  # 4 series, rows grouped by series
@@ -555,6 +583,23 @@ def _save_weights(model, path: Path) -> None:
 def _worker_main(mode: str, out: Path, index: int) -> None:
     from mtlstm import distribute
 
+    if mode == "mirrored-uncertainty":
+        distribute.split_cpu(2)
+        strategy = distribute.make_strategy("mirrored")
+        import tensorflow as tf
+
+        one = tf.distribute.get_strategy()
+        reference, want = _train(one, 16, dropout=0.0, uncertainty=True)
+        _save_weights(reference, out / "weights-reference.npz")
+        model, got = _train(strategy, 16, dropout=0.0, uncertainty=True)
+        _save_weights(model, out / "weights-0.npz")
+        result = {
+            "replicas": strategy.num_replicas_in_sync,
+            "weighted_loss": got,
+            "reference_weighted_loss": want,
+        }
+        (out / "result-0.json").write_text(json.dumps(result))
+        return
     if mode == "mirrored":
         distribute.split_cpu(2)  # before anything starts TensorFlow
     if mode == "series":

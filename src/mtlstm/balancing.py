@@ -115,10 +115,14 @@ class UncertaintyWeightedModel(keras.Model):
             weight = _task_sample_weight(sample_weight, name)
             value = self._task_losses[name](y[name], y_pred[name], weight)
             value = ops.cast(value, self.log_vars.dtype)
+            # Under tf.distribute each replica's `value` is already divided by
+            # the replica count (the replicas' gradients are summed): so is s.
             s = self.log_vars[i]
-            total = total + self._task_weights[name] * (ops.exp(-s) * value + s)
+            total = total + self._task_weights[name] * (
+                ops.exp(-s) * value + _scaled(s)
+            )
         for extra in self.losses:  # regularisers / add_loss, as Keras would add
-            total = total + ops.cast(ops.sum(extra), total.dtype)
+            total = total + _scaled(ops.cast(ops.sum(extra), total.dtype))
         batch = ops.shape(keras.tree.flatten(x)[0])[0]
         self.weighted_loss_tracker.update_state(_unscaled(total), sample_weight=batch)
         # The value of the plain sum (what Keras' tracker logs as `loss`) with
@@ -141,6 +145,15 @@ def _unscaled(value: Any) -> Any:
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return value * replicas if replicas > 1 else value
+
+
+def _scaled(value: Any) -> Any:
+    """A per-replica share of a loss term, as Keras scales its losses under
+    ``tf.distribute``: divided by the replica count (``_unscaled``'s inverse)."""
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return value / replicas if replicas > 1 else value
 
 
 def uncertainty_weighted(model: keras.Model) -> UncertaintyWeightedModel:
