@@ -10,6 +10,13 @@ them, and "quantiles", n x steps x levels, for a task with quantiles) for
 evaluate's paired intervals.
 With ablation.enabled false it writes only a note and an empty .npz, and
 returns before importing TensorFlow (seconds per task otherwise).
+
+train.distribute: the budget includes the global batch, batch_size x replicas.
+Under mirrored the single-task model trains under the same strategy as the
+multi-task model (the host's local replicas), so a step takes the same number
+of windows. Under multi_worker the multi-task model's replicas are spread over
+several hosts, but this stage is one process on one host: it trains on one
+device, batch_size windows a step, and says so in a note (README "Scaling up").
 """
 
 from pathlib import Path
@@ -57,7 +64,10 @@ def train_and_score(
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """The single-task model's test scores, and its test forecasts ("ends",
     "forecast") in scoring units."""
-    # TensorFlow only here: a switched-off ablation stays instant.
+    cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
+    # TensorFlow only here: a switched-off ablation stays instant. The strategy
+    # first, before any TensorFlow op, as in the train stage.
+    strategy = single_task_strategy(cfg.distribute, task)
     from mtlstm import resume
     from mtlstm.dataset import forecast_windows
     from mtlstm.model import (
@@ -68,7 +78,6 @@ def train_and_score(
     )
     from mtlstm.training import fit_members
 
-    cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
         "targets": load_npz(WINDOWS / "targets.npz", mmap=True),
@@ -79,7 +88,13 @@ def train_and_score(
     weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
     n_features = arrays["scaled"].shape[1]
     budget = {key: params_value(params, key) for key in TRAIN_BUDGET}
-    fingerprint = resume.fingerprint({**budget, "seed": seed, "task": task}, INPUTS)
+    settings = {
+        **budget,
+        "seed": seed,
+        "task": task,
+        "replicas": strategy.num_replicas_in_sync,  # changes the global batch
+    }
+    fingerprint = resume.fingerprint(settings, INPUTS)
     dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}
     members = fit_members(
         lambda _: make_single_task_model(cfg, bundle, n_features, weights),
@@ -89,9 +104,11 @@ def train_and_score(
         bundle,
         dirs,
         fingerprint,
+        strategy,
         label=f"ablation@{task}",
     )
-    model = average_models(members)  # as many members as the multi-task model
+    with strategy.scope():
+        model = average_models(members)  # as many members as the multi-task model
     outputs = forecast_windows(
         model, arrays["scaled"], arrays["test"], bundle, 1024, arrays.get("series")
     )
@@ -112,6 +129,28 @@ def train_and_score(
     if levels is not None:
         forecast["quantiles"] = levels
     return scores[task], forecast
+
+
+def single_task_strategy(kind: str, task: str):
+    """The ``tf.distribute`` strategy the single-task model trains under, for
+    ``train.distribute`` ``kind``: the train stage's for none (one device) and
+    mirrored (this host's replicas: the same global batch as the multi-task
+    model); for multi_worker, one device, with a note on stdout."""
+    from mtlstm.distribute import make_strategy
+
+    if kind != "multi_worker":
+        return make_strategy(kind)
+    import tensorflow as tf
+
+    # No cluster to join: the workers run the train stage, and this is one
+    # DVC process on one host.
+    print(
+        f"ablation: {task}: train.distribute is multi_worker, but this stage "
+        "runs in one process: the single-task model trains on one device, "
+        "train.batch_size windows a step (the multi-task model: batch_size x "
+        "all workers' replicas)"
+    )
+    return tf.distribute.get_strategy()
 
 
 def params_value(params, dotted: str):

@@ -268,6 +268,30 @@ def test_mirrored_uncertainty_weighting_trains_like_one_device(tmp_path):
     )
 
 
+def test_mirrored_ablation_trains_its_single_task_model_at_the_global_batch(
+    tmp_path, raw_params, monkeypatch
+):
+    """The ablation's single-task model keeps the multi-task model's budget:
+    under train.distribute: mirrored it trains under the same strategy, 2
+    replicas x batch_size 8 = global batches of 16, and forecasts like one
+    device with batch_size 16 (dropout 0; 64 training windows, 16 validation
+    windows: every batch splits evenly)."""
+    _ablation_project(tmp_path, raw_params, monkeypatch)
+    _run_workers([_worker("ablation-mirrored", tmp_path)], tmp_path)
+    result = json.loads((tmp_path / "result-0.json").read_text())
+    # One device at batch 16 (the reference), then the stage under mirrored.
+    assert result["fits"] == [
+        {"replicas": 1, "global_batch": 2 * PER_REPLICA},
+        {"replicas": 2, "global_batch": 2 * PER_REPLICA},
+    ]
+    with np.load(tmp_path / "forecasts.npz") as saved:
+        got, want = saved["mirrored"], saved["reference"]
+        assert got.shape == want.shape and np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    for metric, value in result["scores"]["reference"].items():
+        assert result["scores"]["mirrored"][metric] == pytest.approx(value, rel=1e-4)
+
+
 def test_multi_worker_on_two_local_processes_trains_and_chief_saves(tmp_path):
     ports = _free_ports(2)
     workers = [f"127.0.0.1:{port}" for port in ports]
@@ -576,6 +600,93 @@ def _series_worker(strategy, out: Path, index: int) -> None:
     (out / f"result-{index}.json").write_text(json.dumps(result))
 
 
+def _ablation_project(tmp_path: Path, raw: dict, monkeypatch) -> None:
+    """A project in ``tmp_path`` run to the split stage (no TensorFlow), whose
+    params give the ablation a tiny model (dropout 0) under mirrored with
+    batch_size PER_REPLICA; the split is cut to 64 train and 16 val windows."""
+    import runpy
+
+    from conftest import STAGES, make_project, synthetic_table
+
+    raw["ingest"]["source"] = "data/raw/load.csv"
+    raw["window"]["lookback"] = LOOKBACK
+    raw["train"].update(
+        distribute="mirrored",
+        layers=[8],
+        dropout=0.0,
+        batch_size=PER_REPLICA,
+        epochs=2,
+        learning_rate=0.01,
+        checkpoint_average=1,
+        ensemble=1,
+    )
+    make_project(tmp_path, raw)
+    table = synthetic_table(200).rename(columns={"time": "Time"})
+    table.to_csv(tmp_path / "data" / "raw" / "load.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    for stage in ("ingest", "window", "split"):
+        runpy.run_path(str(STAGES / f"{stage}.py"))["main"]()
+    split = tmp_path / "data" / "split"
+    for name, keep in (("train", N_WINDOWS), ("val", 2 * PER_REPLICA)):
+        ends = np.load(split / f"{name}.npy")
+        assert len(ends) >= keep, (name, len(ends))
+        np.save(split / f"{name}.npy", ends[:keep])
+
+
+def _ablation_worker(out: Path) -> None:
+    """stages/ablation.py's train_and_score for task demand, twice: with
+    train.distribute none and batch 2 x PER_REPLICA (the reference), then with
+    params.yaml's mirrored at PER_REPLICA; records the strategy each fit ran
+    under (a spy on training.fit_members), the forecasts and the scores."""
+    import dataclasses
+    import importlib.util
+
+    import tensorflow as tf
+
+    from mtlstm import training
+    from mtlstm.config import load_params
+    from mtlstm.distribute import global_batch_size
+    from mtlstm.io import read_json
+
+    os.chdir(out)
+    path = Path(__file__).resolve().parents[1] / "stages" / "ablation.py"
+    spec = importlib.util.spec_from_file_location("stage_ablation_under_test", path)
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+
+    fits, fit_members = [], training.fit_members
+
+    def spy(build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy=None, **kw):
+        used = strategy or tf.distribute.get_strategy()
+        fits.append(
+            {
+                "replicas": used.num_replicas_in_sync,
+                "global_batch": global_batch_size(cfg.batch_size, used),
+            }
+        )
+        return fit_members(
+            build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy, **kw
+        )
+
+    training.fit_members = spy  # the stage imports it when it trains
+    params = load_params()
+    bundle = read_json(stage.WINDOWS / "preprocess.json")
+    single = {**bundle, "tasks": [t for t in bundle["tasks"] if t["name"] == "demand"]}
+    one = dataclasses.replace(
+        params.train, distribute="none", batch_size=2 * PER_REPLICA
+    )
+    scores, forecasts = {}, {}
+    for name, run in (
+        ("reference", dataclasses.replace(params, train=one)),
+        ("mirrored", params),
+    ):
+        scores[name], forecast = stage.train_and_score(run, single)
+        forecasts[name] = forecast["forecast"]
+    np.savez(out / "forecasts.npz", **forecasts)
+    result = {"fits": fits, "scores": scores}
+    (out / "result-0.json").write_text(json.dumps(result))
+
+
 def _save_weights(model, path: Path) -> None:
     np.savez(path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
 
@@ -583,6 +694,10 @@ def _save_weights(model, path: Path) -> None:
 def _worker_main(mode: str, out: Path, index: int) -> None:
     from mtlstm import distribute
 
+    if mode == "ablation-mirrored":
+        distribute.split_cpu(2)  # before anything starts TensorFlow
+        _ablation_worker(out)
+        return
     if mode == "mirrored-uncertainty":
         distribute.split_cpu(2)
         strategy = distribute.make_strategy("mirrored")

@@ -118,7 +118,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "split": ("split",),
     "baselines": ("base", "baselines"),
     "train": ("base", "train"),
-    "ablation": ("base", "ablation", *TRAIN_BUDGET),
+    # ablation: train.distribute too, for the global batch (stages/ablation.py).
+    "ablation": ("base", "ablation", *TRAIN_BUDGET, "train.distribute"),
     # evaluate: base.seed seeds the bootstrap, one season is its block length.
     "evaluate": ("base", "baselines.season", "evaluate"),
     # backtest: baselines.season for each fold's seasonal naive baseline.
