@@ -173,21 +173,26 @@ def test_the_stage_prints_each_fold_by_its_dates_and_says_which_std(params):
     assert lines[-1].endswith("(sample std, 2 folds)")
 
 
-def test_refit_warm_starts_every_member_of_an_ensemble(params, tmp_path, monkeypatch):
-    """train.ensemble: each fold trains as many members as train does, and
-    refit carries each member (not their average, which has no optimizer) on."""
+def refit_case(params, tmp_path, monkeypatch, **train):
+    """A two-fold refit backtest in ``tmp_path`` on 300 hours with a tiny
+    trunk (``train`` overrides on top): (params, backtest config, data)."""
     import dataclasses
-    import runpy
 
     monkeypatch.chdir(tmp_path)  # the folds' checkpoints go under models/
-    small = dataclasses.replace(
-        params.train, layers=[4], epochs=1, batch_size=64, ensemble=2
-    )
+    small = dataclasses.replace(params.train, layers=[4], batch_size=64, **train)
     params = dataclasses.replace(params, train=small)
-    cfg = Backtest(folds=2, mode="refit")
     data = table(300)
     (tmp_path / "data").mkdir()
     data.to_parquet(tmp_path / "data/ingested.parquet")  # fingerprinted
+    return params, Backtest(folds=2, mode="refit"), data
+
+
+def test_refit_warm_starts_every_member_of_an_ensemble(params, tmp_path, monkeypatch):
+    """train.ensemble: each fold trains as many members as train does, and
+    refit carries each member (not their average, which has no optimizer) on."""
+    import runpy
+
+    params, cfg, data = refit_case(params, tmp_path, monkeypatch, epochs=1, ensemble=2)
     stage = runpy.run_path(str(ROOT / "stages" / "backtest.py"))
     trainer = stage["FoldTrainer"](params, "r", cfg, data["time"])
     seen = []
@@ -219,20 +224,13 @@ def test_refit_with_a_checkpoint_average_keeps_each_checkpoint_its_own(
     checkpoint with the warm-starting build returned the trained member itself,
     so every checkpoint's weights overwrote it and the fold averaged K copies
     of its K-th best epoch; and the next fold warm-started from a checkpoint."""
-    import dataclasses
     import runpy
 
     from mtlstm import model as model_module
 
-    monkeypatch.chdir(tmp_path)
-    small = dataclasses.replace(
-        params.train, layers=[4], epochs=3, batch_size=64, checkpoint_average=3
+    params, cfg, data = refit_case(
+        params, tmp_path, monkeypatch, epochs=3, checkpoint_average=3
     )
-    params = dataclasses.replace(params, train=small)
-    cfg = Backtest(folds=2, mode="refit")
-    data = table(300)
-    (tmp_path / "data").mkdir()
-    data.to_parquet(tmp_path / "data/ingested.parquet")
     averaged = []
     original = model_module.average_models
 
