@@ -140,8 +140,6 @@ def single_task_strategy(kind: str, task: str):
 
     if kind != "multi_worker":
         return make_strategy(kind)
-    import tensorflow as tf
-
     # No cluster to join: the workers run the train stage, and this is one
     # DVC process on one host.
     print(
@@ -150,7 +148,7 @@ def single_task_strategy(kind: str, task: str):
         "train.batch_size windows a step (the multi-task model: batch_size x "
         "all workers' replicas)"
     )
-    return tf.distribute.get_strategy()
+    return make_strategy("none")
 
 
 def params_value(params, dotted: str):

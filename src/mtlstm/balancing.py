@@ -138,21 +138,24 @@ class UncertaintyWeightedModel(keras.Model):
         }
 
 
+def _replicas() -> int:
+    """The replica count of the current ``tf.distribute`` strategy (1 without)."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def _unscaled(value: Any) -> Any:
     """A loss as Keras' own loss tracker records it: under ``tf.distribute``
     each replica's loss is divided by the replica count, so multiply back."""
-    import tensorflow as tf
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    replicas = _replicas()
     return value * replicas if replicas > 1 else value
 
 
 def _scaled(value: Any) -> Any:
     """A per-replica share of a loss term, as Keras scales its losses under
     ``tf.distribute``: divided by the replica count (``_unscaled``'s inverse)."""
-    import tensorflow as tf
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    replicas = _replicas()
     return value / replicas if replicas > 1 else value
 
 
