@@ -198,6 +198,26 @@ def test_diebold_mariano_on_equal_and_constant_differences():
     assert uncertainty.diebold_mariano(ref - 0.1, ref, 3)["dm_stat"] == -math.inf
 
 
+def test_diebold_mariano_on_constant_differences_in_a_panel():
+    # Times with 1 to 3 windows: a constant difference leaves every centred
+    # per-time value at rounding error, which is no variance either, so the
+    # statistic is +-inf as for one series, not a huge finite number.
+    rng = np.random.default_rng(0)
+    places = np.repeat(np.arange(40), rng.integers(1, 4, size=40))
+    ref = rng.exponential(size=places.size)
+    worse = uncertainty.diebold_mariano(ref + 0.1, ref, 3, positions=places)
+    assert worse["loss_diff"] == pytest.approx(0.1)
+    assert worse["dm_stat"] == math.inf
+    assert worse["dm_p"] == 0.0
+    better = uncertainty.diebold_mariano(ref - 0.1, ref, 3, positions=places)
+    assert better["dm_stat"] == -math.inf
+    assert uncertainty.diebold_mariano(ref, ref, 3, positions=places) == {
+        "loss_diff": 0.0,
+        "dm_stat": 0.0,
+        "dm_p": 1.0,
+    }
+
+
 def test_diebold_mariano_p_value_is_about_uniform_under_the_null():
     # Same-distribution forecasters: p < 0.05 about 5% of the time.
     rng = np.random.default_rng(5)

@@ -219,13 +219,18 @@ def diebold_mariano(
     pair = _paired(model_loss, ref_loss)
     diff = pair[0] - pair[1]
     mean = float(diff.mean())
+    # Rounding can leave a tiny variance for constant differences; treat a
+    # variance at the level of the rounding error of the values it is computed
+    # from as none. Measured before centering: a panel's centred per-time
+    # values of constant differences are themselves rounding error, so their
+    # own size would make any leftover look like real variance.
+    scale = float(np.max(np.abs(diff)))
     if positions is not None:
         summed, count = sums_by_time(diff, positions)
+        magnitude = sums_by_time(np.abs(diff), positions)[0]
+        scale = float(magnitude.max() / count.mean())
         diff = (summed - mean * count) / count.mean()
     variance = newey_west_variance(diff, lags)
-    # Rounding can leave a tiny variance for constant differences; treat a
-    # variance at the level of the values' rounding error as none.
-    scale = float(np.max(np.abs(diff))) if diff.size else 0.0
     if variance <= (8 * np.finfo(float).eps * scale) ** 2:
         stat = 0.0 if mean == 0 else math.copysign(math.inf, mean)
     else:
