@@ -75,9 +75,11 @@ def per_class_rows(
     """Per class, then per forecaster (class probabilities; the class named as
     in ``classification_scores``, from ``decided[forecaster]`` where given):
     precision, recall and F1 pooled over every window and step, and the class's
-    number of actual windows. Macro-F1 is the mean of the F1 column over the
-    classes with windows or forecasts: a class with neither shows F1 0 here
-    and is left out of macro-F1 (``classification_scores``). A rare class
+    number of actual targets (the ``windows`` column: one per window at one
+    horizon, one per window and step for a range of horizons). Macro-F1 is
+    the mean of the F1 column over the classes with targets or forecasts: a
+    class with neither shows F1 0 here and is left out of macro-F1
+    (``classification_scores``). A rare class
     moves macro-F1 by whole windows, and this is where a difference between
     two forecasters shows which class it comes from. A class never forecast
     has precision 0 (scikit-learn's ``zero_division=0``)."""
