@@ -54,3 +54,25 @@ def test_shift_adds_local_days_and_fixed_hours():
         "2024-03-31T23:00Z"
     )
     assert np.all(grid.positions(origin, "1h", "UTC") == 0)
+
+
+@pytest.mark.parametrize(
+    ("zone", "first", "last"),
+    [
+        # Chile's spring change skips 00:00-01:00: 8 September starts at 01:00.
+        ("America/Santiago", "2024-09-05", "2024-09-11"),
+        # Cuba's autumn change repeats 00:00-01:00 on 4 November 2018.
+        ("America/Havana", "2018-11-01", "2018-11-07"),
+    ],
+)
+def test_local_days_where_a_change_skips_or_repeats_midnight(zone, first, last):
+    """shift and positions walk the grid ingest lays (resample's labels): the
+    day whose midnight is skipped has its row at 01:00. Before, pandas' own
+    ``local + Day`` raised 'nonexistent time' there (a traceback in predict,
+    evaluate and baselines) and counted from 01:00 after it."""
+    hours = pd.date_range(f"{first}T12:00Z", f"{last}T12:00Z", freq="6h")
+    series = pd.Series(1.0, index=hours.tz_convert(zone))
+    days = series.resample("1D").size().index.tz_convert("UTC")
+    assert_array_equal(grid.positions(days, "1D", zone), np.arange(len(days)))
+    for k in (1, 2, 3):
+        assert grid.shift(days[:-k], k, "1D", zone).equals(days[k:])

@@ -46,7 +46,12 @@ def shift(times: pd.DatetimeIndex, steps: int, freq: str, timezone: str):
     23 or 25 hours later across a daylight-saving change)."""
     step = offset(freq)
     local = pd.DatetimeIndex(times).tz_convert(zone(freq, timezone))
-    return (local + steps * step).tz_convert("UTC")
+    if isinstance(step, pd.offsets.Tick):  # a fixed duration (also 24h)
+        return (local + steps * step).tz_convert("UTC")
+    # On wall times, localized as ingest lays the grid: pandas' ``local + step``
+    # raises where a change skips the result's midnight (Santiago, Havana),
+    # and would count from 01:00, not from the day, on such a day's row.
+    return _localize(_nominal(local) + steps * step, local.tz).tz_convert("UTC")
 
 
 def positions(times: pd.DatetimeIndex, freq: str, timezone: str) -> np.ndarray:
@@ -67,8 +72,29 @@ def positions(times: pd.DatetimeIndex, freq: str, timezone: str) -> np.ndarray:
             raise ValueError(f"times are not on a {freq} grid")
         return np.round(out).astype(np.int64)
     local = times.tz_convert(zone(freq, timezone))
-    full = pd.date_range(local[0], local[-1], freq=step)
+    if isinstance(step, pd.offsets.Tick):  # a fixed duration (also 24h)
+        full = pd.date_range(local[0], local[-1], freq=step)
+    else:  # local days, as in ``shift``
+        wall = _nominal(local)
+        full = _localize(pd.date_range(wall[0], wall[-1], freq=step), local.tz)
     found = np.minimum(full.searchsorted(local), len(full) - 1)
     if not (full[found] == local).all():
         raise ValueError(f"times are not on a {freq} grid in {timezone}")
     return found.astype(np.int64)
+
+
+def _localize(wall: pd.DatetimeIndex, tz) -> pd.DatetimeIndex:
+    """Zone-less local times as instants in ``tz``, as ingest lays a grid of
+    local days (``ingest._grid_series``, like pandas' resample): a repeated
+    midnight is its first (summer-time) instant, a skipped one moves forward
+    to the day's first instant (01:00 where 00:00-01:00 is skipped)."""
+    return wall.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+
+
+def _nominal(local: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Instants as zone-less local times, each day's first instant as its
+    midnight: the grid's row of a day whose midnight a change skips is at
+    01:00 (``_localize``), and it stands for the day, not for 01:00."""
+    wall = local.tz_localize(None)
+    day = wall.normalize()
+    return wall.where(_localize(day, local.tz) != local, day)
