@@ -220,6 +220,33 @@ def test_a_grid_step_with_the_value_missing_in_every_row_names_the_time():
         ingest.fill_gaps(grid, config())
 
 
+@pytest.mark.parametrize("series", [False, True])
+def test_a_sum_of_values_all_missing_in_a_step_is_missing_not_zero(tmp_path, series):
+    # Half-hourly rows summed into hours: 01:00 and 01:30 both miss x, so the
+    # 01:00 step has no value of x, which ffill fills. pandas' sum of no
+    # values is 0: before, x was 0 there, counted as observed.
+    minutes = ["00:00", "00:30", "01:00", "01:30", "02:00", "02:30"]
+    xs = ["1", "2", "", "NA", "5", "6"]
+    head, ids = ("Time,id,x,y\n", ["a,"] * 6) if series else ("Time,x,y\n", [""] * 6)
+    rows = [
+        f"2024-01-01T{m}Z,{i}{x},1\n" for m, i, x in zip(minutes, ids, xs, strict=True)
+    ]
+    path = write_text(tmp_path / "data" / "raw" / "a.csv", head + "".join(rows))
+    cfg = Ingest(
+        source="data/raw/a.csv",
+        time_column="Time",
+        columns={"x": "numeric", "y": "numeric"},
+        aggregate={"x": "sum"},
+        missing={"x": "ffill"},
+        series=["id"] if series else [],
+    )
+    table, counts, _ = ingest.ingest_frame(
+        ingest.read_table(path, cfg, label="data/raw/a.csv"), cfg
+    )
+    assert table["x"].tolist() == [3.0, 3.0, 11.0]
+    assert counts["gaps"]["missing_values"]["x"]["filled_in_rows"] == 1
+
+
 # --- the schema ----------------------------------------------------------------
 
 

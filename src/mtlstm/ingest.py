@@ -758,12 +758,9 @@ def to_grid_counted(
     bins = indexed.resample(offset)
     grid = bins.agg(aggs)
     counts = bins.size().to_numpy(np.int64)
-    # A step with no source row is missing, whatever the aggregation: a sum of
-    # no rows is 0 to pandas, which would hide the hole from fill_gaps.
-    empty = counts == 0
-    sums = [c for c, how in aggs.items() if how == "sum"]
-    if sums and empty.any():
-        grid.loc[empty, sums] = np.nan
+    sums = _sums(aggs)
+    if sums:
+        grid[sums] = _unsummed(grid[sums], bins[sums].count())
     grid.index = grid.index.tz_convert("UTC")
     return grid.reset_index(), counts
 
@@ -816,7 +813,10 @@ def _grid_series(
         {c: "float64" for c, k in cfg.columns.items() if k == "boolean"}
     )
     if (counts > 1).any():
-        values = numeric[columns].groupby(index, sort=True).agg(aggs)
+        groups = numeric[columns].groupby(index, sort=True)
+        values = groups.agg(aggs)
+        if sums := _sums(aggs):
+            values[sums] = _unsummed(values[sums], groups[sums].count())
         where = values.index.to_numpy()
     else:
         values, where = numeric[columns], index
@@ -840,6 +840,20 @@ def _grid_series(
         arr[where] = src_values
         out[column] = arr
     return pd.DataFrame(out), counts
+
+
+def _sums(aggs: dict[str, str]) -> list[str]:
+    """The columns ``ingest.aggregate`` sums."""
+    return [c for c, how in aggs.items() if how == "sum"]
+
+
+def _unsummed(sums: pd.DataFrame, present: pd.DataFrame) -> pd.DataFrame:
+    """Summed columns missing (NaN) in each grid step where the column holds no
+    value (``present``: the values per step): pandas' sum of no values is 0,
+    which would hide from fill_gaps a step without rows and a step whose rows
+    all miss the value (``ingest.missing``), where every other aggregation
+    gives NaN."""
+    return sums.where(present.to_numpy() > 0)
 
 
 def _grid_series_each(
