@@ -323,6 +323,40 @@ def test_a_static_attribute_filled_in_future_rows_keeps_them_future(tmp_path):
     assert observed_rows(table).sum() == 10
 
 
+def test_errors_name_the_file_line_though_future_rows_are_left_out(tmp_path):
+    # Shop n's 3 future rows (lines 7-9) sit before shop s's rows: a bad value
+    # of s on line 14 was named line 11 (the rows after a future row were
+    # renumbered), and a bad future value "row 1" of the future rows alone.
+    bundle = {
+        **PREDICT_BUNDLE,
+        "ingest": {**PREDICT_BUNDLE["ingest"], "series": ["shop"]},
+    }
+    time = pd.date_range("2024-01-01", periods=8, freq="h", tz="UTC")
+    demand = [f"{i}" for i in range(5)] + [""] * 3
+
+    def write(bad_demand: str, bad_flag: str) -> Path:
+        frames = [
+            pd.DataFrame(
+                {
+                    "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "shop": shop,
+                    "Demand": [*demand[:4], bad, *demand[5:]],
+                    "Holiday": ["false"] * 6 + [flag, "false"],
+                }
+            )
+            for shop, bad, flag in (("n", "4", "false"), ("s", bad_demand, bad_flag))
+        ]
+        pd.concat(frames).to_csv(tmp_path / "in.csv", index=False)
+        return tmp_path / "in.csv"
+
+    with pytest.raises(DataError, match=r"in\.csv line 14: column 'Demand' .*'oops'"):
+        read_input(write("oops", "false"), bundle)
+    with pytest.raises(
+        DataError, match=r"in\.csv \(future rows\) line 16: column 'Holiday' .*'maybe'"
+    ):
+        read_input(write("4", "maybe"), bundle)
+
+
 def test_calendar_only_known_future_needs_no_future_rows(tmp_path):
     bundle = {
         **PREDICT_BUNDLE,

@@ -63,11 +63,32 @@ class Source:
     first_line: int  # CSV: file line of row 0 (after the header); Parquet: 0
     # Parquet: the file row of row 0, for a chunk of the file (mtlstm.ingest_chunks)
     offset: int = 0
+    # Each row's row in the file, where rows were left out (``subset``).
+    rows: np.ndarray | None = None
 
     def where(self, row: int) -> str:
+        if self.rows is not None:
+            row = int(self.rows[row])
         if self.first_line:
             return f"{self.label} line {row + self.first_line}"
         return f"{self.label} row {row + self.offset}"
+
+    def subset(
+        self, keep: np.ndarray, columns: list[str] | None = None, label: str = ""
+    ) -> Source:
+        """The rows where ``keep`` is True (of ``columns``), still named by
+        their line in the file (predict's observed rows and future rows: a
+        renumbered frame would name the wrong line after a left-out row)."""
+        rows = np.flatnonzero(keep) if self.rows is None else self.rows[keep]
+        frame = (
+            self.frame.loc[keep] if columns is None else self.frame.loc[keep, columns]
+        )
+        return dataclasses.replace(
+            self,
+            frame=frame.reset_index(drop=True),
+            label=label or self.label,
+            rows=rows,
+        )
 
 
 def resolve_source(source: str, root: Path) -> Path:

@@ -199,7 +199,7 @@ def _split_future(
     steps: int,
     zone: str,
     constant: tuple[str, ...] = (),
-) -> tuple[ingest.Source, pd.DataFrame]:
+) -> tuple[ingest.Source, ingest.Source]:
     """The observed rows, and the future rows: those after the last row that
     holds a value in any column other than the known-future ones and the
     ``constant`` (static) ones (in a long table, after the last such row of
@@ -238,15 +238,14 @@ def _split_future(
     distinct, inverse = np.unique(last_at, return_inverse=True)
     limit = grid.shift(pd.to_datetime(distinct, utc=True), steps + 1, cfg.freq, zone)
     needed = future & (stamps < limit.as_unit("ns").asi8[inverse])
-    history = ingest.Source(
-        frame.loc[~future].reset_index(drop=True), src.label, src.first_line
-    )
-    return history, frame.loc[needed, [cfg.time_column, *cfg.series, *known]]
+    future_columns = [cfg.time_column, *cfg.series, *known]
+    label = f"{src.label} (future rows)"
+    return src.subset(~future), src.subset(needed, future_columns, label)
 
 
 def _append_future(
     table: pd.DataFrame,
-    future: pd.DataFrame,
+    future: ingest.Source,
     cfg: Ingest,
     bundle: dict[str, Any],
     label: str,
@@ -274,7 +273,7 @@ def _append_future(
     rows = pd.DataFrame({c: table[c].iloc[at_row].to_numpy() for c in table})
     rows["time"] = times
     if known:
-        values = _future_values(future, cfg, known, zone, label)
+        values = _future_values(future, cfg, known, zone)
         key = pd.MultiIndex.from_arrays([rows["series"], times]) if panel else times
         for column in known:
             at = values[column].reindex(key)
@@ -310,12 +309,12 @@ def _append_future(
 
 
 def _future_values(
-    future: pd.DataFrame, cfg: Ingest, known: list[str], zone: str, label: str
+    future: ingest.Source, cfg: Ingest, known: list[str], zone: str
 ) -> pd.DataFrame:
     """The future rows' known-future columns on the grid, indexed by time (by
     series and time in a long table; NaN where a grid step has no value)."""
     keys = ["series", "time"] if cfg.series else ["time"]
-    if future.empty:
+    if future.frame.empty:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in [*keys, *known]})
         return empty.set_index(keys)[known]
     sub = dataclasses.replace(
@@ -325,9 +324,8 @@ def _future_values(
         # Empty values are allowed here, then refused by time (above).
         missing=dict.fromkeys(known, "ffill"),
     )
-    src = ingest.Source(future.reset_index(drop=True), f"{label} (future rows)", 0)
-    typed = ingest.coerce(src, sub, zone)
-    typed, _ = ingest.order_rows(typed, src, sub.sort, sub.duplicates)
+    typed = ingest.coerce(future, sub, zone)
+    typed, _ = ingest.order_rows(typed, future, sub.sort, sub.duplicates)
     gridded, _ = ingest.to_grid_counted(typed, sub, zone)
     return gridded.set_index(keys)[known]
 
