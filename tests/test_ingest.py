@@ -185,6 +185,25 @@ def test_text_in_numeric_column_names_line_and_column(tmp_path):
         read(path, config())
 
 
+def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path):
+    # pandas skips the blank lines and reads the quoted category over two
+    # lines as one row: the bad value is row 3 but on line 8 (it was "line 5").
+    path = write_csv(
+        tmp_path,
+        "Time,x,flag,cat\n"
+        "2024-01-01T00:00Z,1,no,a\n"
+        "\n"
+        "   \n"
+        '2024-01-01T01:00Z,2,no,"two\nlines"\n'
+        "2024-01-01T02:00Z,3,no,a\n"
+        "2024-01-01T03:00Z,abc,no,a\n",
+    )
+    with pytest.raises(
+        DataError, match=r"^data/raw/a\.csv line 8: column 'x' is declared numeric"
+    ):
+        read(path, config())
+
+
 @pytest.mark.parametrize("value", ["", "nan", "NaN", "inf", "-inf", "  "])
 def test_missing_or_nan_feature_value_names_line_and_column(tmp_path, value):
     path = write_csv(

@@ -12,9 +12,12 @@ names the series), and a new series always starts a new segment.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import functools
 import importlib.metadata
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +68,16 @@ class Source:
     offset: int = 0
     # Each row's row in the file, where rows were left out (``subset``).
     rows: np.ndarray | None = None
+    # CSV: a row's file line, where blank lines or quoted line breaks come
+    # before it (None: row + first_line); read only for an error message.
+    line_of: Callable[[int], int | None] | None = None
 
     def where(self, row: int) -> str:
         if self.rows is not None:
             row = int(self.rows[row])
         if self.first_line:
-            return f"{self.label} line {row + self.first_line}"
+            line = self.line_of(row) if self.line_of is not None else None
+            return f"{self.label} line {line or row + self.first_line}"
         return f"{self.label} row {row + self.offset}"
 
     def subset(
@@ -146,7 +153,29 @@ def read_table(path: Path, cfg: Ingest, label: str) -> Source:
     # which may be the name of another column of the file.
     frame = frame.iloc[:, [header.index(c) for c in wanted]]
     frame.columns = wanted
-    return Source(frame.reset_index(drop=True), label, 2)
+    line_of = functools.partial(_csv_line, path, cfg.csv_sep)
+    return Source(frame.reset_index(drop=True), label, 2, line_of=line_of)
+
+
+def _csv_line(path: Path, sep: str, row: int) -> int | None:
+    """The file line where data row ``row`` of the CSV starts, counted as
+    pandas reads records: blank (or blank but for spaces) lines are skipped
+    and a quoted field may span lines, so it is not always ``row + 2``. None
+    where the file cannot be read so (the caller counts rows then)."""
+    index = -1  # the first record is the header
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, delimiter=sep)
+            while True:
+                start = reader.line_num + 1
+                fields = next(reader)
+                if len(fields) <= 1 and not "".join(fields).strip():
+                    continue
+                if index == row:
+                    return start
+                index += 1
+    except (OSError, StopIteration, UnicodeDecodeError, csv.Error):
+        return None
 
 
 def _csv_header(path: Path, sep: str) -> list[str]:
