@@ -120,6 +120,17 @@ def test_a_column_name_written_twice_is_refused(tmp_path):
         scaffold.profile(table(tmp_path, text), tmp_path)
 
 
+def test_too_few_distinct_times_names_the_file_and_column(tmp_path):
+    # Three rows at one time (several series in one file): no step to detect.
+    text = "Time,v\n" + "".join(f"{hours(1)[0]},{i}\n" for i in range(3))
+    with pytest.raises(
+        DataError,
+        match=r"^data/raw/t\.csv: column 'Time' holds 1 distinct timestamp\(s\), "
+        r"fewer than 3: no grid step to detect",
+    ):
+        scaffold.profile(table(tmp_path, text), tmp_path)
+
+
 @pytest.mark.parametrize(
     ("freq", "times", "season", "calendar"),
     [

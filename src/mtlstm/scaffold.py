@@ -108,7 +108,7 @@ def profile(source: str, root: Path) -> Profile:
             f"{label}: no column besides {time_column!r} can be read as numeric, "
             f"boolean or categorical ({_why(skipped)})"
         )
-    freq = _find_freq(frame[time_column])
+    freq = _find_freq(frame[time_column], label)
     read_all = {c: "ffill" for c in columns}  # read every value: holes are counted
     cfg = Ingest(
         source=source,
@@ -288,12 +288,17 @@ def _kind(values: pd.Series, decimal: str) -> tuple[str | None, str]:
     return kind, ""
 
 
-def _find_freq(values: pd.Series) -> str:
+def _find_freq(values: pd.Series, label: str) -> str:
     """The grid step: what pandas infers from the first distinct times, else the
-    most common step between distinct times (a calendar month for 28..31 days)."""
+    most common step between distinct times (a calendar month for 28..31 days);
+    ``label`` names the file in an error."""
     times = pd.DatetimeIndex(_as_times(values)).unique().sort_values()
     if len(times) < 3:
-        raise DataError("fewer than 3 distinct timestamps: no grid step to detect")
+        raise DataError(
+            f"{label}: column {values.name!r} holds {len(times)} distinct "
+            "timestamp(s), fewer than 3: no grid step to detect; give init more "
+            "rows (or the file's rows of one series, without repeated times)"
+        )
     with warnings.catch_warnings():  # pandas 3 warns it will return an offset
         warnings.simplefilter("ignore")
         inferred = pd.infer_freq(times[:1000])
