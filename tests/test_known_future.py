@@ -357,6 +357,33 @@ def test_errors_name_the_file_line_though_future_rows_are_left_out(tmp_path):
         read_input(write("4", "maybe"), bundle)
 
 
+def test_a_future_row_in_the_repeated_hour_of_local_times(tmp_path):
+    # Berlin local times: 02:00 is written twice on 27 October 2024, the
+    # observed row being the first (00:00Z), the future row the second
+    # (01:00Z). The future rows were read apart, so their 02:00 was the
+    # first instant again, and predict refused the input ("no value at 01:00").
+    bundle = {
+        **PREDICT_BUNDLE,
+        "ingest": {**PREDICT_BUNDLE["ingest"], "source_timezone": "Europe/Berlin"},
+        "timezone": "Europe/Berlin",
+        "known_future": {"names": ["Holiday"], "features": [1], "steps": 2},
+    }
+    walls = ["00:00", "01:00", "02:00", "02:00", "03:00"]
+    pd.DataFrame(
+        {
+            "Time": [f"2024-10-27 {w}" for w in walls],
+            "Demand": ["1", "2", "3", "", ""],
+            "Holiday": ["false", "false", "false", "true", "false"],
+        }
+    ).to_csv(tmp_path / "in.csv", index=False)
+    table, _ = read_input(tmp_path / "in.csv", bundle)
+    assert history_rows(table) == 3
+    assert table["time"].iloc[3:].tolist() == list(
+        pd.to_datetime(["2024-10-27T01:00Z", "2024-10-27T02:00Z"])
+    )
+    assert table["Holiday"].iloc[3:].tolist() == [True, False]
+
+
 def test_calendar_only_known_future_needs_no_future_rows(tmp_path):
     bundle = {
         **PREDICT_BUNDLE,

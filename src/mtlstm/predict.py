@@ -240,7 +240,14 @@ def _split_future(
     needed = future & (stamps < limit.as_unit("ns").asi8[inverse])
     future_columns = [cfg.time_column, *cfg.series, *known]
     label = f"{src.label} (future rows)"
-    return src.subset(~future), src.subset(needed, future_columns, label)
+    ahead = src.subset(needed, future_columns, label)
+    # Their times as read in the whole file: a wall time that a daylight-saving
+    # change repeats (ingest.source_timezone) is the later instant after its
+    # first row, an observed one; read apart, it would be the earlier instant.
+    when = {cfg.time_column: times[needed].reset_index(drop=True)}
+    return src.subset(~future), dataclasses.replace(
+        ahead, frame=ahead.frame.assign(**when)
+    )
 
 
 def _append_future(
