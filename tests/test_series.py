@@ -17,6 +17,8 @@ import pytest
 import yaml
 from conftest import STAGES, run_stage_cli, write_params
 from conftest import make_project as make_plain_project
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from mtlstm import ingest, metrics, uncertainty, window
@@ -682,6 +684,53 @@ def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
     np.testing.assert_allclose(transform(rows, bundle)[:, 0], scaled, rtol=1e-6)
     with pytest.raises(DataError, match=r"^series 'zz' was not among the series"):
         transform(rows.assign(series="zz"), bundle)
+
+
+def test_a_series_constant_at_a_repeated_decimal_falls_back():
+    from mtlstm.config import Features, Task
+    from mtlstm.window import fit, transform
+
+    # Series a is 2.99 on its seven training rows: its two-pass std is 4.4e-16,
+    # not 0, and scaled a later 3.49 to about 1e15. It is constant: global.
+    rows = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=14, freq="h", tz="UTC"),
+            "series": ["a"] * 7 + ["b"] * 7,
+            "y": [2.99] * 7 + [1.0, 2, 3, 4, 5, 6, 7],
+        }
+    )
+    bundle = fit(
+        rows,
+        Features(columns=["y"]),
+        {"t": Task(type="regression", target="y")},
+        lookback=2,
+        series=["a", "b"],
+        scaling="per_series",
+    )
+    item = bundle["inputs"][0]
+    assert item["series_fallback"] == ["a"]
+    assert item["series_mean"] == [item["mean"], 4.0]
+    assert item["series_std"] == [item["std"], 2.0]
+    later = rows.assign(y=[3.49] * 7 + [1.0] * 7)
+    expected = (3.49 - item["mean"]) / item["std"]
+    np.testing.assert_allclose(transform(later, bundle)[:7, 0], expected, rtol=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=4),
+    lengths=st.lists(st.integers(1, 30), min_size=4, max_size=4),
+)
+def test_per_series_constant_series_always_fall_back(values, lengths):
+    from mtlstm.window import _series_moments
+
+    # Series k repeats values[k] lengths[k] times; one more series varies.
+    lengths = lengths[: len(values)]
+    x = np.r_[np.repeat(values, lengths), 0.0, 1.0]
+    codes = np.r_[np.repeat(np.arange(len(values)), lengths), [len(values)] * 2]
+    names = [f"s{k}" for k in range(len(values) + 1)]
+    got = _series_moments(pd.Series(x), codes, names, {"mean": 0.5, "std": 0.5})
+    assert got["series_fallback"] == names[:-1]
 
 
 def test_missing_id_column_is_named(tmp_path):

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, STAGES, make_project, synthetic_table, write_ingested
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mtlstm import window
 from mtlstm.config import Features, Task
@@ -353,6 +355,28 @@ def test_constant_numeric_column_in_training(column):
         match=rf"^column '{column}' is constant \(3\.0\) in the training time range",
     ):
         fit_oracle(table)
+
+
+def test_a_repeated_decimal_in_training_is_constant():
+    # Seven rows of 2.99: pandas' std is 4.4e-16, not 0 (their mean is
+    # 2.9899999999999998); it scaled a later 3.49 to about 1e15.
+    table = ORACLE.iloc[:7].assign(x=2.99)
+    with pytest.raises(DataError, match=r"^column 'x' is constant \(2\.99\)"):
+        window.fit(table, FEATURES, TASKS, lookback=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.floats(-1e6, 1e6, allow_nan=False),
+    rows=st.integers(2, 40),
+)
+def test_any_constant_column_in_training_is_refused(value, rows):
+    table = ORACLE.iloc[:1].loc[[0] * rows].reset_index(drop=True).assign(x=value)
+    table["time"] = pd.date_range("2024-01-01", periods=rows, freq="1h", tz="UTC")
+    table["z"] = np.arange(rows, dtype=np.float64)
+    table["y"] = np.where(np.arange(rows) % 2, 5.0, 11.0)
+    with pytest.raises(DataError, match=r"^column 'x' is constant"):
+        window.fit(table, FEATURES, TASKS, lookback=3)
 
 
 def categorical_task_table():

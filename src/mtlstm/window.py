@@ -160,13 +160,25 @@ def _series_moments(
         # Two passes (deviations from each series' mean), as values.std does.
         dev = x - mean[codes]
         std = np.sqrt(np.bincount(codes, weights=dev * dev, minlength=n) / count)
-    bad = ~(count > 0) | ~(std > 0)
+    bad = ~(count > 0) | ~(std > 0) | _constant_by_series(x, codes, n)
     mean[bad], std[bad] = item["mean"], item["std"]
     return {
         "series_mean": mean.tolist(),
         "series_std": std.tolist(),
         "series_fallback": [names[i] for i in np.flatnonzero(bad)],
     }
+
+
+def _constant_by_series(x: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """Per series, whether all its values are equal (True for one without any).
+
+    Tested on the values, not by ``std > 0``: the std of a repeated value is a
+    rounding residue whenever their mean does not round back to it (seven rows
+    of 2.99: mean 2.9899999999999998, std 4.4e-16), and scaling by it would blow
+    any later value up to about 1e15."""
+    reference = np.zeros(n)
+    reference[codes] = x  # some value of each series: which one does not matter
+    return np.bincount(codes, weights=x != reference[codes], minlength=n) == 0
 
 
 def series_codes(table: pd.DataFrame, bundle: dict[str, Any]) -> np.ndarray:
@@ -216,9 +228,12 @@ def _feature_index(
 
 def _moments(values: pd.Series, column: str) -> dict[str, float]:
     mean, std = float(values.mean()), float(values.std(ddof=0))
-    if not std > 0:
+    # Equal extremes, not only std == 0: the std of a repeated value can be a
+    # rounding residue (seven rows of 2.99: 4.4e-16; see _constant_by_series).
+    low = float(values.min())
+    if not (std > 0 and low < float(values.max())):
         raise DataError(
-            f"column {column!r} is constant ({mean}) in the training time range, so it "
+            f"column {column!r} is constant ({low}) in the training time range, so it "
             "cannot be scaled; drop it from features.columns or use more data"
         )
     return {"mean": mean, "std": std}
