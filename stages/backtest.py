@@ -135,7 +135,12 @@ class FoldTrainer:
 
 def fold_model(params, fold: dict, previous):
     """A fresh model, or the previous fold's to train further (refit)."""
-    from mtlstm.model import make_model, training_class_weights
+    from mtlstm.model import (
+        SeriesLookup,
+        make_model,
+        static_shapes,
+        training_class_weights,
+    )
 
     # Seeded by mtlstm.training.fit_members, member by member.
     n_features = fold["scaled"].shape[1]
@@ -144,6 +149,22 @@ def fold_model(params, fold: dict, previous):
             raise ConfigError(
                 "backtest.mode refit: the folds have different feature counts "
                 "(a category first seen in a later fold); use backtest.mode retrain"
+            )
+        # The series' static codes are constants of the model: the previous
+        # fold's would be kept, and a series that had no row before that fold's
+        # end holds a placeholder there (mtlstm.static.fit).
+        # Attribute i's lookup is named static_<i>_<column>_code (mtlstm.model).
+        kept = sorted(
+            (int(layer.name.split("_")[1]), layer.codes)
+            for layer in previous.layers
+            if isinstance(layer, SeriesLookup)
+        )
+        specs = static_shapes(params.train, fold["bundle"]) or []
+        if [codes for _, codes in kept] != [spec[1] for spec in specs]:
+            raise ConfigError(
+                "backtest.mode refit: the folds' static attribute codes differ "
+                "(features.static: a series or category first seen in a later "
+                "fold); use backtest.mode retrain"
             )
         return previous
     weights = training_class_weights(

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    ROOT,
     make_project,
     run_stage_cli,
     synthetic_table,
@@ -175,6 +176,68 @@ def test_an_empty_attribute_is_named():
         match=r"column 'zone' is empty in series 'b' at 2024-01-01 01:00:00",
     ):
         static.fit(table, TRAIN, ["zone"], NAMES)
+
+
+def test_a_series_without_rows_gets_a_valid_code():
+    # A backtest fold ends before series c starts (its names are the whole
+    # table's): c has no row, so no window to embed. It was refused as
+    # "series 'c' has kind None, which no series holds in the training range".
+    table = hand_panel()
+    before_c = (table["series"] != "c").to_numpy()
+    fitted = static.fit(table[before_c], TRAIN[before_c], ["kind", "zone"], NAMES)
+    assert fitted == {
+        "static": [
+            {"column": "kind", "categories": ["x", "y"], "codes": [0, 1, 0]},
+            {"column": "zone", "categories": ["N"], "codes": [0, 0, 0]},
+        ]
+    }
+
+
+def test_a_panel_backtest_fold_before_a_series_starts():
+    import dataclasses
+
+    from mtlstm import backtest
+    from mtlstm.config import load_params as load
+
+    names = ["north", "south", "west"]
+    parts = []
+    for i, region in enumerate(names):
+        part = synthetic_table(200, seed=i).assign(kind="depot" if i == 2 else "shop")
+        part.insert(1, "series", region)
+        part["segment"] = i
+        parts.append(part.iloc[180:] if region == "south" else part)  # late
+    table = pd.concat(parts, ignore_index=True)
+    params = load(ROOT / "params.yaml")
+    ingest = params.ingest
+    params = dataclasses.replace(
+        params,
+        ingest=dataclasses.replace(
+            ingest, series=["region"], columns={**ingest.columns, "kind": "categorical"}
+        ),
+        features=dataclasses.replace(params.features, static=["kind"]),
+        window=dataclasses.replace(params.window, lookback=6),
+    )
+    times = backtest.period_times(table)
+    ranges = backtest.fold_ranges(len(times), 0.7, 0.15, 2)
+    assert ranges[0]["test"] == (140, 170)  # south starts at step 180
+    fold = backtest.prepare_panel_fold(table, params, ranges[0], times, names)
+    assert fold["bundle"]["static"] == [
+        {"column": "kind", "categories": ["depot", "shop"], "codes": [1, 0, 0]}
+    ]
+    assert 1 not in fold["codes"]  # no row (so no window) of south in the fold
+    last = backtest.prepare_panel_fold(table, params, ranges[1], times, names)
+    assert last["bundle"]["static"][0]["codes"] == [1, 1, 0]
+    # backtest.mode refit would carry fold 1's codes (south: the placeholder
+    # depot) into fold 2: refused, as different feature counts are.
+    import runpy
+
+    fold_model = runpy.run_path(str(ROOT / "stages" / "backtest.py"))["fold_model"]
+    small = dataclasses.replace(params.train, layers=[2], static_embedding=2)
+    params = dataclasses.replace(params, train=small)
+    model = fold_model(params, fold, None)
+    assert fold_model(params, fold, model) is model  # same codes: warm-started
+    with pytest.raises(ConfigError, match=r"static attribute codes differ"):
+        fold_model(params, last, model)
 
 
 def test_without_series_is_refused():

@@ -48,7 +48,8 @@ def fit(
     is empty): per column its training categories and every series' code.
 
     ``table``: every row (``series`` and the listed columns), ``train``: the
-    boolean mask of its training rows, ``names``: the series (code order)."""
+    boolean mask of its training rows, ``names``: the series (code order); a
+    series without rows in ``table`` gets code 0 (no window reads it)."""
     if not columns:
         return {}
     if names is None:
@@ -71,6 +72,10 @@ def _fit_column(
     values = series_values(table, column, codes, names)
     categories = sorted(pd.unique(table[column].to_numpy()[train]).tolist())
     index = pd.Index(categories).get_indexer(values)
+    # A series without any row in ``table`` (a backtest fold ends before it
+    # starts; ``names`` are the whole table's) has no window to embed here: any
+    # valid code serves, and its value is unknown, not unseen.
+    index[[v is None for v in values]] = 0
     if (index < 0).any():
         k = int(np.flatnonzero(index < 0)[0])
         raise DataError(
