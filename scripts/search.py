@@ -264,13 +264,13 @@ def train_and_score(
 
     from mtlstm.dataset import make_input_dataset
     from mtlstm.model import (
-        average_models,
+        average_groups,
         embeds_series,
         make_model,
         make_single_task_model,
         training_class_weights,
     )
-    from mtlstm.training import fit_members
+    from mtlstm.training import fit_member_groups
 
     bundle = data["bundle"]
     if single is not None:
@@ -312,7 +312,7 @@ def train_and_score(
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {"live": None, "resume": Path(tmp) / "resume"}
         # train.ensemble > 1: the trace runs on through every member's epochs.
-        members = fit_members(
+        groups = fit_member_groups(
             lambda _: make(cfg, bundle, n_features, weights),
             cfg,
             seed,
@@ -323,7 +323,7 @@ def train_and_score(
             extra=[Trace()],
             label="search",
         )
-        model = average_models(members)
+        model = average_groups(groups)
     seconds = time.perf_counter() - start
     scores = _scores(model.predict(val_ds, verbose=0), bundle, data)
     print(f"search: {label} {who}: {scores} ({seconds:.0f} s)", flush=True)

@@ -71,12 +71,12 @@ def train_and_score(
     from mtlstm import resume
     from mtlstm.dataset import forecast_windows
     from mtlstm.model import (
-        average_models,
+        average_groups,
         embeds_series,
         make_single_task_model,
         training_class_weights,
     )
-    from mtlstm.training import fit_members
+    from mtlstm.training import fit_member_groups
 
     arrays = {
         "scaled": load_npy(WINDOWS / "scaled.npy", mmap=True),
@@ -96,7 +96,7 @@ def train_and_score(
     }
     fingerprint = resume.fingerprint(settings, INPUTS)
     dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}
-    members = fit_members(
+    groups = fit_member_groups(
         lambda _: make_single_task_model(cfg, bundle, n_features, weights),
         cfg,
         seed,
@@ -108,7 +108,7 @@ def train_and_score(
         label=f"ablation@{task}",
     )
     with strategy.scope():
-        model = average_models(members)  # as many members as the multi-task model
+        model = average_groups(groups)  # as many members as the multi-task model
     outputs = forecast_windows(
         model, arrays["scaled"], arrays["test"], bundle, 1024, arrays.get("series")
     )

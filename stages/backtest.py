@@ -89,7 +89,7 @@ class FoldTrainer:
         # TensorFlow only when enabled: a switched-off backtest stays instant.
         from mtlstm import resume
         from mtlstm.dataset import forecast_windows
-        from mtlstm.model import average_models, embeds_series
+        from mtlstm.model import average_groups, embeds_series
         from mtlstm.training import fit_member_groups
 
         params, bundle = self.params, fold["bundle"]
@@ -126,8 +126,7 @@ class FoldTrainer:
         )
         resume.clear(dirs["resume"])
         self.previous = [group[0] for group in groups]  # refit: each member on
-        members = [model for group in groups for model in group]
-        model = average_models(members)
+        model = average_groups(groups)
         test = fold["test"]
         outputs = forecast_windows(model, fold["scaled"], test, bundle, 1024, embedded)
         return metrics.score_outputs(bundle, fold["targets"], test, outputs, codes)
@@ -142,7 +141,7 @@ def fold_model(params, fold: dict, previous):
         training_class_weights,
     )
 
-    # Seeded by mtlstm.training.fit_members, member by member.
+    # Seeded by mtlstm.training.fit_member_groups, member by member.
     n_features = fold["scaled"].shape[1]
     if previous is not None:
         if previous.inputs[0].shape[-1] != n_features:

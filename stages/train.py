@@ -26,13 +26,13 @@ from mtlstm.io import (
     write_json,
 )
 from mtlstm.model import (
-    average_models,
+    average_groups,
     embeds_series,
     make_model,
     training_class_weights,
 )
 from mtlstm.tf_setup import make_deterministic, save_model
-from mtlstm.training import fit_members
+from mtlstm.training import fit_member_groups
 
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
@@ -101,7 +101,7 @@ def main() -> None:
     }
     fingerprint = resume.fingerprint(settings, INPUTS)
     dirs = {"live": LIVE_DIR, "resume": RESUME_DIR}
-    members = fit_members(
+    groups = fit_member_groups(
         build,
         cfg,
         params.base.seed,
@@ -114,7 +114,7 @@ def main() -> None:
     )
     if is_chief(strategy):
         with strategy.scope():
-            model = average_models(members)
+            model = average_groups(groups)
         save_outputs(model, bundle)
 
 

@@ -178,3 +178,66 @@ def test_a_rerun_of_an_early_stopped_run_resumes_its_snapshots(tmp_path, capsys)
     for old, new in zip(first, again, strict=True):
         for a, b in zip(old.weights, new.weights, strict=True):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+class _StopFirstRunAfterTwoEpochs(keras.callbacks.Callback):
+    """Early stopping for the first member only: its run keeps 2 epochs, fewer
+    than K = 3 (as patience 1 can stop a run), while the next member runs on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.first = self.first or self.model
+        if self.model is self.first and epoch == 1:
+            self.model.stop_training = True
+
+
+def test_members_with_fewer_epochs_than_k_weigh_as_much_as_the_others(tmp_path):
+    """ensemble 2, checkpoint_average 3, member 1 stopped after 2 epochs: the
+    saved model is the mean of the two members' means (1/2 each), not the mean
+    of the 5 models, which gave member 1 weight 2/5."""
+    from test_ensemble import _data
+
+    from mtlstm.model import average_groups, make_model
+    from mtlstm.tf_setup import load_model, save_model
+    from mtlstm.training import fit_member_groups
+
+    cfg = _cfg(epochs=4, patience=10, ensemble=2, checkpoint_average=3)
+    bundle, arrays = _data()
+    n_features = arrays["scaled"].shape[1]
+    groups = fit_member_groups(
+        lambda _: make_model(cfg, bundle, n_features),
+        cfg,
+        7,
+        arrays,
+        bundle,
+        {"live": None, "resume": tmp_path / "resume"},
+        "test",
+        extra=[_StopFirstRunAfterTwoEpochs()],
+    )
+    assert [len(group) for group in groups] == [2, 3]
+    outputs = [[_predict(m, bundle, arrays) for m in group] for group in groups]
+    path = tmp_path / "model.keras"
+    save_model(average_groups(groups), path)
+    # Saved and loaded as the train stage and evaluate do (safe mode).
+    got = _predict(load_model(path, ["demand", "temp_class"]), bundle, arrays)
+    for name, out in got.items():
+        means = [np.mean([o[name] for o in group], axis=0) for group in outputs]
+        np.testing.assert_allclose(out, np.mean(means, axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_groups_of_one_size_are_one_flat_mean(tmp_path):
+    """Equal groups (every run kept K epochs): the model of one flat mean, as
+    the train stage saved before, so its bytes do not change."""
+    from mtlstm.model import average_groups, average_models
+    from mtlstm.tf_setup import save_model
+
+    members, _, _ = _fit(
+        _cfg(epochs=2, ensemble=2, checkpoint_average=2), tmp_path, "both"
+    )
+    save_model(average_models(members), tmp_path / "flat.keras")
+    save_model(average_groups([members[:2], members[2:]]), tmp_path / "groups.keras")
+    flat, groups = (tmp_path / "flat.keras"), (tmp_path / "groups.keras")
+    assert groups.read_bytes() == flat.read_bytes()

@@ -637,7 +637,7 @@ def _ablation_worker(out: Path) -> None:
     """stages/ablation.py's train_and_score for task demand, twice: with
     train.distribute none and batch 2 x PER_REPLICA (the reference), then with
     params.yaml's mirrored at PER_REPLICA; records the strategy each fit ran
-    under (a spy on training.fit_members), the forecasts and the scores."""
+    under (a spy on training.fit_member_groups), the forecasts and the scores."""
     import dataclasses
     import importlib.util
 
@@ -654,7 +654,7 @@ def _ablation_worker(out: Path) -> None:
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
 
-    fits, fit_members = [], training.fit_members
+    fits, fit_member_groups = [], training.fit_member_groups
 
     def spy(build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy=None, **kw):
         used = strategy or tf.distribute.get_strategy()
@@ -664,11 +664,11 @@ def _ablation_worker(out: Path) -> None:
                 "global_batch": global_batch_size(cfg.batch_size, used),
             }
         )
-        return fit_members(
+        return fit_member_groups(
             build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy, **kw
         )
 
-    training.fit_members = spy  # the stage imports it when it trains
+    training.fit_member_groups = spy  # the stage imports it when it trains
     params = load_params()
     bundle = read_json(stage.WINDOWS / "preprocess.json")
     single = {**bundle, "tasks": [t for t in bundle["tasks"] if t["name"] == "demand"]}

@@ -210,6 +210,22 @@ def average_models(members: list[keras.Model]) -> keras.Model:
     return keras.Model(inputs=inputs, outputs=heads, name="mtlstm_ensemble")
 
 
+def average_groups(groups: list[list[keras.Model]]) -> keras.Model:
+    """The saved model of ``train.ensemble`` members that each average their
+    ``train.checkpoint_average`` best epochs (``fit_member_groups``: one group
+    per member): every head is the mean over the members of each member's
+    mean over its epochs.
+
+    A run that stops early keeps fewer than K epochs when ``patience + 1`` < K,
+    so the groups can differ in size; one mean over all their models would
+    then weigh each member by its number of epochs, so each group is averaged
+    first. Groups of one size are averaged in one flat mean: the same mean,
+    and the same saved model as before."""
+    if len({len(group) for group in groups}) == 1:
+        return average_models([model for group in groups for model in group])
+    return average_models([average_models(group) for group in groups])
+
+
 def compile_model(
     model: keras.Model,
     tasks: list[dict[str, Any]],

@@ -139,8 +139,9 @@ def fit(
 
 
 def fit_members(*args: Any, **kwargs: Any) -> list[keras.Model]:
-    """``fit_member_groups``, flattened: the models whose mean
-    (``mtlstm.model.average_models``) is the saved model."""
+    """``fit_member_groups``, flattened. Their flat mean is the saved model only
+    when every group has as many models: the stages average the groups
+    (``mtlstm.model.average_groups``)."""
     return [model for group in fit_member_groups(*args, **kwargs) for model in group]
 
 
