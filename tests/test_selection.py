@@ -201,3 +201,51 @@ def test_resumed_run_keeps_the_same_epoch(tmp_path):
     assert ran[-1] == ran_whole[-1]
     assert _kept_epoch(second) == _kept_epoch(whole) == 1
     assert stopper.history == [[c["a"], c["b"]] for c in CURVES]
+
+
+# A run that diverges after epoch 3: NaN validation losses (and NaN weights)
+# from then on. Ratios of the finite epochs (best a 1.0, best b 1.0): e0 1.5,
+# e1 1.25 (the best), e2 1.6.
+NAN = float("nan")
+DIVERGED = [
+    {"a": 1.0, "b": 2.0},
+    {"a": 1.5, "b": 1.0},
+    {"a": 1.4, "b": 1.8},
+    *[{"a": NAN, "b": NAN}] * 3,
+]
+
+
+def test_task_ratio_keeps_the_best_finite_epoch_after_a_divergence():
+    """A NaN epoch made every ratio NaN, and the epoch kept was the first
+    candidate (epoch 0) whatever the losses; total keeps epoch 1 as well."""
+    for selection in ("task_ratio", "total"):
+        model = _model()
+        ran = _run(make_stopper(selection, ["a", "b"], patience=2), model, DIVERGED)
+        assert (selection, ran[-1], _kept_epoch(model)) == (selection, 3, 1)
+    np.testing.assert_array_equal(
+        ratio_scores([[1.0, 2.0], [1.5, 1.0], [NAN, NAN]]), [1.5, 1.25, np.inf]
+    )
+
+
+@pytest.mark.parametrize("selection", ["task_ratio", "total"])
+def test_checkpoint_average_leaves_out_diverged_epochs(selection):
+    """K = 4 over 3 finite epochs and NaN ones: the 3 finite epochs, best
+    first; averaging a NaN epoch's weights made every forecast NaN."""
+    from mtlstm.selection import EpochSnapshots
+
+    model = _model()
+    stopper = make_stopper(selection, ["a", "b"], patience=2)
+    snapshots = EpochSnapshots(stopper)
+    callbacks = [stopper, snapshots]
+    for cb in callbacks:
+        cb.set_model(model)
+        cb.on_train_begin()
+    for epoch, losses in enumerate(DIVERGED[:5]):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        logs = {f"val_{k}_loss": v for k, v in losses.items()}
+        logs["val_loss"] = sum(losses.values())
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+    # total: e0 3.0, e1 2.5, e2 3.2; task_ratio: 1.5, 1.25, 1.6.
+    kept = [int(w[0].flat[0]) for w in snapshots.best(4)]
+    assert kept == [1, 0, 2]

@@ -48,9 +48,27 @@ def make_stopper(selection: str, task_names: list[str], patience: int):
 
 
 def ratio_scores(history: np.ndarray) -> np.ndarray:
-    """Per epoch (rows), the mean over tasks (columns) of loss / the task's best."""
+    """Per epoch (rows), the mean over tasks (columns) of loss / the task's best.
+
+    An epoch with a non-finite loss (a diverged run: NaN weights) scores inf and
+    leaves the tasks' bests to the finite epochs, as Keras' EarlyStopping never
+    counts a NaN as an improvement: else one NaN made every score NaN, and the
+    epoch kept was whichever candidate came first."""
     history = np.asarray(history, dtype=np.float64)
-    return np.mean(history / history.min(axis=0, keepdims=True), axis=1)
+    finite = np.isfinite(history).all(axis=1)
+    if finite.all():  # the usual case, computed exactly as ever
+        return np.mean(history / history.min(axis=0, keepdims=True), axis=1)
+    scores = np.full(len(history), np.inf)
+    if finite.any():
+        kept = history[finite]
+        scores[finite] = np.mean(kept / kept.min(axis=0, keepdims=True), axis=1)
+    return scores
+
+
+def finite_scores(scores: np.ndarray) -> np.ndarray:
+    """``scores`` with NaN as inf: ranked last, as a NaN never improves."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.where(np.isnan(scores), np.inf, scores)
 
 
 def dominated(losses: np.ndarray, other: np.ndarray) -> bool:
@@ -117,8 +135,7 @@ class TaskRatioStopping(keras.callbacks.EarlyStopping):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         losses = np.asarray(self.task_losses(logs or {}))
-        past = np.asarray(self.history) if self.history else None
-        improved = past is None or bool(np.any(losses < past.min(axis=0)))
+        improved = _improves(losses, self.history)
         self.history.append(losses.tolist())
         self._update_candidates(epoch, losses)
         scores = ratio_scores(np.asarray(self.history))
@@ -135,6 +152,8 @@ class TaskRatioStopping(keras.callbacks.EarlyStopping):
         history = np.asarray(self.history)
         if any(np.all(history[e] <= losses) for e in self.candidates):
             return  # an earlier epoch is as good on every task: it wins ties
+        if self.candidates and not np.isfinite(losses).all():
+            return  # a diverged epoch is never kept while another epoch is
         for e in [e for e in self.candidates if dominated(history[e], losses)]:
             del self.candidates[e]
         self.candidates[epoch] = self.model.get_weights()
@@ -233,9 +252,23 @@ class EpochSnapshots(keras.callbacks.Callback):
         if isinstance(self.stopper, TaskRatioStopping):
             scores = ratio_scores(history)
         else:
-            scores = history[:, 0]
+            scores = finite_scores(history[:, 0])
         return [epochs[i] for i in sorted(range(len(epochs)), key=lambda i: scores[i])]
 
     def best(self, k: int) -> list[list[np.ndarray]]:
-        """The weights of the ``k`` best epochs (fewer if the run had fewer)."""
-        return [self.weights[e] for e in self.ranked()[:k]]
+        """The weights of the ``k`` best epochs (fewer if the run had fewer):
+        the kept epoch first, then only epochs with finite losses (a diverged
+        epoch's NaN weights would make every forecast of the mean NaN)."""
+        ranked = self.ranked()
+        finite = [e for e in ranked[1:] if np.isfinite(self.losses[e]).all()]
+        return [self.weights[e] for e in (ranked[:1] + finite)[:k]]
+
+
+def _improves(losses: np.ndarray, history: list[list[float]]) -> bool:
+    """Whether some task's loss beats its best over the finite past epochs
+    (a NaN epoch neither improves nor hides a later improvement)."""
+    if not np.isfinite(losses).all():
+        return not history  # the first epoch starts the count, as in Keras
+    past = np.asarray(history, dtype=np.float64).reshape(-1, len(losses))
+    past = past[np.isfinite(past).all(axis=1)]
+    return past.size == 0 or bool(np.any(losses < past.min(axis=0)))
