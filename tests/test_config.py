@@ -448,8 +448,11 @@ def test_losses_and_metrics_name_existing_tasks(
         ("dropout", -0.1, r"train\.dropout: must be in \[0, 1\)"),
         ("batch_size", 0, r"train\.batch_size: must be >= 1"),
         ("epochs", 0, r"train\.epochs: must be >= 1"),
-        ("learning_rate", 0.0, r"train: learning_rate must be > 0"),
-        ("patience", -1, r"train: learning_rate must be > 0 and patience >= 0"),
+        ("learning_rate", 0.0, r"train\.learning_rate: must be a finite number > 0"),
+        # YAML's .nan and .inf: both passed `<= 0`, and train saved a NaN model.
+        ("learning_rate", math.nan, r"train\.learning_rate: must be a finite .* nan"),
+        ("learning_rate", math.inf, r"train\.learning_rate: must be a finite .* inf"),
+        ("patience", -1, r"train\.patience: must be >= 0, got -1"),
         ("head_units", -1, r"train\.head_units: must be >= 0 \(0: no task-specific"),
         ("head_units", 8.5, r"train\.head_units: expected an integer, got 8\.5"),
         ("head_units", True, r"train\.head_units: expected an integer, got True"),

@@ -1165,8 +1165,15 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
     for name in ("batch_size", "epochs"):
         if getattr(t, name) <= 0:
             problems.append(f"train.{name}: must be >= 1")
-    if t.learning_rate <= 0 or t.patience < 0:
-        problems.append("train: learning_rate must be > 0 and patience >= 0")
+    # isfinite too: YAML's .nan passes every comparison, and a NaN or infinite
+    # rate trains a model of NaN weights that the stage saves without error.
+    if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
+        problems.append(
+            f"train.learning_rate: must be a finite number > 0 (e.g. 0.001), "
+            f"got {t.learning_rate}"
+        )
+    if t.patience < 0:
+        problems.append(f"train.patience: must be >= 0, got {t.patience}")
     _raise_all(problems)
 
 
