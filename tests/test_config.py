@@ -616,6 +616,15 @@ def test_feature_column_listed_twice(tmp_path, raw_params):
         load(tmp_path, raw_params)
 
 
+def test_calendar_feature_listed_twice(tmp_path, raw_params):
+    # Was accepted: the window stage fed hour_of_day's sin/cos pair twice.
+    raw_params["features"]["calendar"] = ["hour_of_day", "day_of_week", "hour_of_day"]
+    with pytest.raises(
+        ConfigError, match=r"features\.calendar: a calendar feature is listed twice"
+    ):
+        load(tmp_path, raw_params)
+
+
 def test_features_cannot_be_empty(tmp_path, raw_params):
     raw_params["features"]["columns"] = []
     raw_params["features"]["calendar"] = []

@@ -780,6 +780,11 @@ def _check_features(features: Features, ingest: Ingest) -> None:
             )
     if len(set(features.columns)) != len(features.columns):
         problems.append("features.columns: a column is listed twice")
+    # As for columns: a repeat would add the same sin/cos pair twice, silently.
+    if len(set(features.calendar)) != len(features.calendar):
+        problems.append(
+            "features.calendar: a calendar feature is listed twice; keep one"
+        )
     problems += _known_future_problems(features)
     problems += _static_problems(features, ingest)
     if not _known_zone(features.timezone):
