@@ -222,6 +222,30 @@ def test_wrong_type_names_the_key(tmp_path, raw_params, path, value, message):
         load(tmp_path, raw_params)
 
 
+@pytest.mark.parametrize(
+    ("line", "written", "example"),
+    [
+        ("learning_rate: 0.004", "learning_rate: 1e-3", "0.001"),
+        ("learning_rate: 0.004", "learning_rate: 1e-10", "1.0e-10"),
+        ("epochs: 40", "epochs: 1e3", "1000"),
+        ("season: 24", "season: '24'", "24"),
+    ],
+)
+def test_number_read_as_text_says_how_to_write_it(
+    tmp_path, raw_params, line, written, example
+):
+    # PyYAML reads 1e-3 (no dot) as text, DVC as a number: the message said
+    # only "expected a number, got '1e-3'"; it now gives a spelling that reads.
+    path = write_params(tmp_path, raw_params)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(line, written), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"read as text .* e\.g\. {example}$"):
+        load_params(path)
+    key = written.split(":")[0]
+    path.write_text(text.replace(line, f"{key}: {example}"), encoding="utf-8")
+    load_params(path)  # the suggestion is valid
+
+
 def test_yaml_yes_is_a_bool_not_an_int(tmp_path, raw_params):
     path = write_params(tmp_path, raw_params)
     text = path.read_text(encoding="utf-8").replace("lookback: 24", "lookback: yes")

@@ -577,6 +577,7 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
     if tp is bool:
         _expect(isinstance(value, bool), key, "true or false", value)
     elif tp is int:
+        _number_text(value, key, "an integer")
         _expect(
             isinstance(value, int) and not isinstance(value, bool),
             key,
@@ -584,6 +585,7 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
             value,
         )
     elif tp is float:
+        _number_text(value, key, "a number")
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         _expect(ok, key, "a number", value)
         return float(value)
@@ -597,6 +599,34 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
         _expect(isinstance(value, str), key, "a string", value)
         _text(value, key)
     return value
+
+
+def _number_text(value: Any, key: str, what: str) -> None:
+    """Refuse text that reads as a number, saying how to write it: PyYAML reads
+    e-notation without a dot (``1e-3``, ``1e3``) as text, while DVC (YAML 1.2)
+    reads a number, so 'expected a number, got '1e-3'' alone puzzles."""
+    if not isinstance(value, str):
+        return
+    try:
+        number = float(value)
+    except ValueError:
+        return
+    if not math.isfinite(number):
+        return  # 'nan', 'inf': words, not a way of writing a number
+    if what == "an integer":
+        if not number.is_integer():
+            return
+        example = str(int(number))
+    else:
+        example = repr(number)
+        mantissa, e, exponent = example.partition("e")
+        if e and "." not in mantissa:  # 1e-10: PyYAML's float needs the dot
+            example = f"{mantissa}.0e{exponent}"
+    raise ConfigError(
+        f"{key}: expected {what}, got {quote(value)}, which YAML read as text "
+        "(quoted, or e-notation without a dot such as 1e-3); write it unquoted "
+        f"with digits, e.g. {example}"
+    )
 
 
 # What YAML 1.1 (PyYAML) reads as True, False and null unquoted. DVC reads
