@@ -640,6 +640,20 @@ def test_feature_column_listed_twice(tmp_path, raw_params):
         load(tmp_path, raw_params)
 
 
+def test_series_embedding_needs_ingest_series(tmp_path, raw_params):
+    # Was accepted: only the train stage refused it, after four stages ran.
+    raw_params["train"]["series_embedding"] = 4
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.series_embedding: 4 embeds .* no series are declared; set "
+        r"ingest\.series",
+    ):
+        load(tmp_path, raw_params)
+    raw_params["ingest"]["series"] = ["store"]
+    raw_params["ingest"]["columns"]["store"] = "categorical"
+    assert load(tmp_path, raw_params).train.series_embedding == 4
+
+
 def test_calendar_feature_listed_twice(tmp_path, raw_params):
     # Was accepted: the window stage fed hour_of_day's sin/cos pair twice.
     raw_params["features"]["calendar"] = ["hour_of_day", "day_of_week", "hour_of_day"]

@@ -1057,6 +1057,18 @@ def _check_shard(train: Train, ingest: Ingest) -> None:
         )
 
 
+def _check_series_embedding(train: Train, ingest: Ingest) -> None:
+    # Here, not only in the train stage (mtlstm.model.series_names): that
+    # error came after ingest, window, split and baselines had run, and
+    # `mtlstm check` passed the file. The series codes come from ingest.series.
+    if train.series_embedding > 0 and not ingest.series:
+        raise ConfigError(
+            f"train.series_embedding: {train.series_embedding} embeds each "
+            "window's series, but no series are declared; set ingest.series "
+            "(the id columns) or train.series_embedding: 0"
+        )
+
+
 def _check_split(s: Split) -> None:
     if not (0 < s.train < 1 and 0 < s.val < 1 and s.train + s.val < 1):
         raise ConfigError(
@@ -1273,6 +1285,7 @@ _PARAMS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
     (("window",), _check_window),
     (("window", "ingest"), _check_scaling),
     (("train", "ingest"), _check_shard),
+    (("train", "ingest"), _check_series_embedding),
     (("split",), _check_split),
     (("baselines",), _check_season_steps),
     (("tasks", "baselines"), _check_season),
