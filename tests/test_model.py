@@ -393,3 +393,35 @@ def test_a_windows_forecast_does_not_depend_on_the_windows_beside_it():
         for name in ("demand", "temp_class", "rain"):
             assert len(part[name]) == n
             np.testing.assert_array_equal(part[name], whole[name][first : first + n])
+
+
+@pytest.mark.parametrize(
+    ("losses", "metrics", "message"),
+    [
+        ({"demand": "msee"}, {}, r"train\.losses\.demand: 'msee' is not a Keras loss"),
+        (
+            {},
+            {"temp_class": ["accuracy", "acuracy"]},
+            r"train\.metrics\.temp_class\[1\]: 'acuracy' is not a Keras metric",
+        ),
+    ],
+)
+def test_unknown_loss_or_metric_name_is_a_config_error(losses, metrics, message):
+    # Was Keras' ValueError, which the stages report as a bug in mtlstm (the
+    # metric's only at the first training step).
+    tasks = [REG, CLS3]
+    with pytest.raises(ConfigError, match=message):
+        compile_model(_model(tasks), tasks, _weights(tasks), 0.01, losses, metrics)
+
+
+def test_keras_compile_aliases_stay_accepted():
+    # compile picks the kind for these; keras.losses/metrics.get do not know them.
+    tasks = [REG, CLS3]
+    compile_model(
+        _model(tasks),
+        tasks,
+        _weights(tasks),
+        0.01,
+        {"temp_class": "crossentropy"},
+        {"temp_class": ["acc"], "demand": ["mae", "root_mean_squared_error"]},
+    )

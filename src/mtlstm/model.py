@@ -16,7 +16,7 @@ from keras import ops
 
 from mtlstm import heads
 from mtlstm import tasks as task_shape
-from mtlstm.errors import ConfigError, DataError
+from mtlstm.errors import ConfigError, DataError, quote
 
 DEFAULT_LOSS = {
     "regression": "mse",
@@ -249,6 +249,7 @@ def compile_model(
             f"{sorted(names)}"
         )
     losses, metrics = losses or {}, metrics or {}
+    _check_identifiers(losses, metrics)
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99
@@ -257,6 +258,39 @@ def compile_model(
         loss_weights={n: float(loss_weights[n]) for n in names},
         metrics={t["name"]: _metrics(t, metrics) for t in tasks},
     )
+
+
+# Names Keras' compile takes besides keras.losses.get's and keras.metrics.get's
+# (it picks the binary, categorical or sparse kind: keras compile_utils).
+KERAS_LOSS_ALIASES = ("crossentropy", "ce")
+KERAS_METRIC_ALIASES = ("accuracy", "acc")
+
+
+def _check_identifiers(losses: dict[str, Any], metrics: dict[str, list[str]]) -> None:
+    """Every ``train.losses`` and ``train.metrics`` name is one Keras knows: a
+    typo was Keras' ValueError, reported as a bug in mtlstm, a metric's only at
+    the first training step. Here, not in mtlstm.config: it needs Keras."""
+    for task, loss in losses.items():
+        if isinstance(loss, str) and loss.lower() not in KERAS_LOSS_ALIASES:
+            try:
+                keras.losses.get(loss)
+            except ValueError:
+                raise ConfigError(
+                    f"train.losses.{task}: {quote(loss)} is not a Keras loss; use "
+                    "one of keras.losses' names, e.g. mse, mae, huber, log_cosh"
+                ) from None
+    for task, names in metrics.items():
+        for i, name in enumerate(names):
+            if name.lower() in KERAS_METRIC_ALIASES:
+                continue
+            try:
+                keras.metrics.get(name)
+            except ValueError:
+                raise ConfigError(
+                    f"train.metrics.{task}[{i}]: {quote(name)} is not a Keras "
+                    "metric; use one of keras.metrics' names, e.g. mae, mse, "
+                    "root_mean_squared_error, accuracy"
+                ) from None
 
 
 def _loss(task: dict[str, Any], losses: dict[str, str]) -> Any:
