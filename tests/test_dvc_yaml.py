@@ -5,18 +5,25 @@
 * ``deps:`` of every stage hold its script and every ``mtlstm`` module the script
   imports, directly or through other ``mtlstm`` modules (found with ``ast``), so
   an edit of a library module reruns every stage that runs its code.
+* ``STAGE_PARAMS`` holds every params field a stage's code reads: the stages
+  without TensorFlow run on a tiny project with each field read recorded
+  (through helpers and config objects passed around too).
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import runpy
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, write_params
+from test_pipeline import CSV, tiny_params, write_synthetic_csv
 
+from mtlstm import config
 from mtlstm.config import STAGE_PARAMS, Params
 
 PACKAGE = ROOT / "src" / "mtlstm"
@@ -169,3 +176,98 @@ def test_every_params_section_is_read_by_some_stage():
     assert not absent, f"stages declare params sections {absent} missing in params.yaml"
     schema = {f.name for f in dataclasses.fields(Params)}
     assert read == schema, f"STAGE_PARAMS sections {sorted(read)} != schema {schema}"
+
+
+# The params.yaml section of each schema class's fields (a task's or a
+# backtest's field counts as its whole section, which the stages declare).
+SECTION_OF = {
+    hint: name
+    for name, hint in typing.get_type_hints(Params).items()
+    if dataclasses.is_dataclass(hint)
+} | {config.Task: "tasks", config.Backtest: "backtest"}
+
+
+def record_reads(monkeypatch) -> set[str]:
+    """Every ``section.field`` read on the object ``load_params`` returns, from
+    its return on (parsing's own checks are not a stage's reads); a task's or a
+    backtest's field is read as its section, ``Params.tasks`` as ``tasks``."""
+    reads: set[str] = set()
+    on = []
+    for cls, section in SECTION_OF.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+
+        def get(self, attr, cls=cls, section=section, names=names):
+            if on and attr in names:
+                whole = cls in (config.Task, config.Backtest)
+                reads.add(section if whole else f"{section}.{attr}")
+            return object.__getattribute__(self, attr)
+
+        monkeypatch.setattr(cls, "__getattribute__", get)
+
+    def params_get(self, attr):
+        if on and attr in ("tasks", "backtest"):
+            reads.add(attr)
+        return object.__getattribute__(self, attr)
+
+    monkeypatch.setattr(Params, "__getattribute__", params_get)
+    load = config.load_params
+
+    def load_and_record(*args, **kwargs):
+        params = load(*args, **kwargs)
+        on.append(True)
+        return params
+
+    monkeypatch.setattr(config, "load_params", load_and_record)
+    return reads
+
+
+def declares(stage: str, read: str) -> bool:
+    return any(read == p or read.startswith(p + ".") for p in STAGE_PARAMS[stage])
+
+
+def test_record_reads_sees_reads_through_helpers(monkeypatch, tmp_path, raw_params):
+    reads = record_reads(monkeypatch)
+    params = config.load_params(write_params(tmp_path, raw_params))
+    assert reads == set()  # parsing reads everything: not counted
+
+    def helper(cfg):
+        return cfg.layers, [t.horizon for t in params.tasks.values()]
+
+    helper(params.train)
+    assert reads == {"train.layers", "tasks"}
+    assert not declares("ablation", "train.loss_weights")
+    assert declares("ablation", "train.layers") and declares("train", "train.x")
+
+
+def test_stages_without_tensorflow_read_only_declared_params(monkeypatch, tmp_path):
+    """Run each stage's main() on a tiny project, recording the fields it reads:
+    one STAGE_PARAMS (so dvc.yaml) lacks would not rerun the stage when changed.
+    The TensorFlow stages (train, ablation, evaluate, backtest) cost too much
+    here; each reads its sections through the same objects."""
+    params = tiny_params()
+    # The code paths of optional keys: known-future inputs, quantiles, decide_by.
+    params["features"]["known_future"] = ["hour_of_day"]
+    params["tasks"]["temp"] = {
+        "type": "regression",
+        "target": "Temperature",
+        "quantiles": [0.1, 0.5, 0.9],
+    }
+    params["tasks"]["temp_class"]["decide_by"] = "temp"
+    params["train"]["loss_weights"]["temp"] = 1.0
+    write_params(tmp_path, params)
+    write_synthetic_csv(tmp_path / CSV)
+    monkeypatch.chdir(tmp_path)
+    undeclared = {}
+    for stage in ("ingest", "window", "split", "baselines"):  # in pipeline order
+        reads = record_reads(monkeypatch)
+        runpy.run_path(str(ROOT / "stages" / f"{stage}.py"), run_name="__main__")
+        assert reads, f"stage {stage}: no read recorded; is the recorder broken?"
+        missing = sorted(r for r in reads if not declares(stage, r))
+        if missing:
+            undeclared[stage] = missing
+        monkeypatch.undo()
+        monkeypatch.chdir(tmp_path)
+    assert not undeclared, (
+        f"stages read params that STAGE_PARAMS / dvc.yaml do not declare: "
+        f"{undeclared}; changing them would not rerun the stage"
+    )
