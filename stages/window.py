@@ -62,6 +62,7 @@ def main() -> None:
         params.window.lookback,
         series=names,
         scaling=params.window.scaling,
+        scaler=params.window.scaler,
     )
     bundle |= static.fit(
         static_table(source, params.features.static, times, names, codes),

@@ -209,6 +209,11 @@ def test_missing_task_target(tmp_path, raw_params):
         ),
         (("ingest", "columns", "Demand"), "float", r"ingest\.columns\.Demand: 'float'"),
         (("ingest", "long_gaps"), "skip", r"ingest\.long_gaps: 'skip' is not one of"),
+        (
+            ("window", "scaler"),
+            "minmax",
+            r"window\.scaler: 'minmax' is not one of 'standard', 'robust'",
+        ),
         (("features", "calendar"), ["hour"], r"features\.calendar\[0\]: 'hour' is not"),
     ],
 )

@@ -531,6 +531,26 @@ def test_feature_change_makes_all_but_ingest_due(project):
     project.set_params(lambda p: p["features"].update(columns=columns))
 
 
+def test_robust_scaler_runs_end_to_end_and_predict_reproduces_evaluate(
+    project, tmp_path
+):
+    """window.scaler is window's alone; with robust the whole pipeline reruns
+    on the median/IQR scalers, and predict forecasts what evaluate scored."""
+    project.set_params(lambda p: p["window"].update(scaler="robust"))
+    assert set(project.status()) == {"window"}
+    assert project.repro() == [s for s in STAGES if s != "ingest"]
+    bundle = project.read_json("data/windows/preprocess.json")
+    assert bundle["scaler"] == "robust"
+    demand = next(i for i in bundle["inputs"] if i.get("column") == "Demand")
+    table = pd.read_parquet(project.root / "data/ingested.parquet")
+    train = table["Demand"].iloc[: bundle["fit_rows"]]
+    assert demand["mean"] == pytest.approx(float(train.median()), rel=1e-12)
+    test_predict_on_the_test_period_reproduces_evaluate(project, tmp_path)
+    # Back to the shipped scaler: the next test's up-to-date step restores
+    # every stage from the run cache.
+    project.set_params(lambda p: p["window"].update(scaler="standard"))
+
+
 def test_evaluate_param_change_reruns_only_evaluate(project):
     def change(params):
         params["evaluate"]["plot_points"] = params["evaluate"]["plot_points"] + 1

@@ -738,3 +738,35 @@ def test_missing_id_column_is_named(tmp_path):
     panel_frame(rows=3).drop(columns="region").to_csv(path, index=False)
     with pytest.raises(DataError, match=r"missing column\(s\) region .*ingest\.series"):
         ingest.read_table(path, panel_cfg(), "x.csv")
+
+
+def test_robust_per_series_scalers_by_hand_and_fallbacks():
+    from mtlstm.config import Features, Task
+    from mtlstm.window import fit
+
+    # a: 1, 2, 3, 100 (median 2.5, quartiles 1.75 and 27.25); b constant; c
+    # without training rows: b and c take the global median and IQR / 1.349.
+    rows = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=8, freq="h", tz="UTC"),
+            "series": ["b", "a", "b", "a", "b", "a", "b", "a"],
+            "y": [10.0, 1.0, 10.0, 2.0, 10.0, 3.0, 10.0, 100.0],
+        }
+    )
+    bundle = fit(
+        rows,
+        Features(columns=["y"]),
+        {"t": Task(type="regression", target="y")},
+        lookback=2,
+        series=["a", "b", "c"],
+        scaling="per_series",
+        scaler="robust",
+    )
+    item = bundle["inputs"][0]
+    iqr = 1.3489795003921634
+    # global: sorted 1, 2, 3, 10, 10, 10, 10, 100: median 10, quartiles 2.75, 10
+    assert item["mean"] == 10.0
+    assert item["std"] == pytest.approx(7.25 / iqr)
+    assert item["series_mean"] == [2.5, 10.0, 10.0]
+    assert item["series_std"] == pytest.approx([25.5 / iqr, 7.25 / iqr, 7.25 / iqr])
+    assert item["series_fallback"] == ["b", "c"]

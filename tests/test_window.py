@@ -636,3 +636,87 @@ def test_predict_change_needs_the_target_as_an_input():
     tasks = {"level": Task(type="regression", target="z", predict_change=True)}
     with pytest.raises(DataError, match=r"add it to features\.columns"):
         fit_oracle(tasks=tasks)
+
+
+# window.scaler: robust. Nine training rows 1..9 and one absurd 1e6: the median
+# is 5.5 and the quartiles 3.25 and 7.75 (numpy's linear rule), so the scale is
+# 4.5 / 1.349; the std (about 3e5) would put every ordinary row within 3e-5 of
+# every other, a constant to the model.
+ABSURD = pd.DataFrame(
+    {
+        "time": pd.date_range("2024-01-01", periods=10, freq="1h", tz="UTC"),
+        "x": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 1e6],
+        "z": np.arange(10.0),
+    }
+)
+ABSURD_TASKS = {"level": Task(type="regression", target="z", horizon=1)}
+
+
+def fit_absurd(scaler: str) -> dict:
+    return window.fit(
+        ABSURD, Features(columns=["x"]), ABSURD_TASKS, lookback=2, scaler=scaler
+    )
+
+
+def test_robust_scaler_is_the_median_and_the_iqr_in_stds_by_hand():
+    bundle = fit_absurd("robust")
+    item = bundle["inputs"][0]
+    assert item["mean"] == 5.5
+    assert item["std"] == pytest.approx(4.5 / 1.3489795003921634, rel=1e-12)
+    assert bundle["scaler"] == "robust"
+    # z, 0..9, quartiles 2.25 and 6.75: the target is scaled the same way.
+    assert bundle["tasks"][0]["mean"] == 4.5
+    assert bundle["tasks"][0]["std"] == pytest.approx(4.5 / 1.3489795003921634)
+
+
+def test_one_absurd_value_squashes_a_standard_column_but_not_a_robust_one():
+    ordinary = ABSURD.iloc[:9]
+    spans = {}
+    for scaler in ("standard", "robust"):
+        scaled = window.transform(ordinary, fit_absurd(scaler))[:, 0]
+        spans[scaler] = float(scaled.max() - scaled.min())
+    assert spans["standard"] < 3e-5
+    assert spans["robust"] == pytest.approx(8 * 1.3489795003921634 / 4.5, rel=1e-6)
+
+
+def test_standard_bundle_has_no_scaler_key():
+    # Bundles of the default scaler are byte for byte what they were before
+    # the option, so the pipeline's outputs and lock do not move.
+    assert "scaler" not in fit_absurd("standard")
+    assert fit_oracle() == window.fit(
+        ORACLE.iloc[:TRAIN_ROWS], FEATURES, TASKS, 3, scaler="standard"
+    )
+
+
+def test_robust_scale_of_a_normal_column_is_about_its_std():
+    rng = np.random.default_rng(0)
+    table = ABSURD.iloc[:1].loc[[0] * 20_000].reset_index(drop=True)
+    table["x"] = rng.normal(3.0, 2.0, len(table))
+    table["z"] = rng.normal(0.0, 1.0, len(table))
+    item = window.fit(table, Features(columns=["x"]), ABSURD_TASKS, 2, scaler="robust")[
+        "inputs"
+    ][0]
+    assert item["mean"] == pytest.approx(3.0, abs=0.05)
+    assert item["std"] == pytest.approx(2.0, rel=0.03)
+
+
+def test_robust_scaler_keeps_the_std_where_the_middle_half_is_one_value():
+    # Mostly 0 with a few rain showers: IQR 0 but not constant.
+    x = [0.0] * 8 + [4.0, 8.0]
+    table = ABSURD.assign(x=x)
+    item = window.fit(table, Features(columns=["x"]), ABSURD_TASKS, 2, scaler="robust")[
+        "inputs"
+    ][0]
+    assert item["mean"] == 0.0
+    assert item["std"] == pytest.approx(float(np.std(x)))
+
+
+def test_robust_scaler_still_refuses_a_constant_column():
+    with pytest.raises(DataError, match=r"^column 'x' is constant \(2\.0\)"):
+        window.fit(
+            ABSURD.assign(x=2.0),
+            Features(columns=["x"]),
+            ABSURD_TASKS,
+            2,
+            scaler="robust",
+        )

@@ -130,6 +130,7 @@ def prepare_panel_fold(
         params.window.lookback,
         series=names,
         scaling=params.window.scaling,
+        scaler=params.window.scaler,
     )
     # Static attributes (features.static): categories of the fold's training rows.
     bundle |= static.fit(rows, code == 0, params.features.static, names)

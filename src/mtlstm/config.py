@@ -211,6 +211,9 @@ class Window:
     # global: one mean/std per numeric column and regression target;
     # per_series: one per series (ingest.series), on its training rows only.
     scaling: Literal["global", "per_series"] = "global"
+    # standard: mean and std; robust: median and IQR / 1.349 (the std of a
+    # normal column), so one absurd value cannot squash the rest to a constant.
+    scaler: Literal["standard", "robust"] = "standard"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,14 @@ the global training moments (``mean``/``std``, kept for every column) and is
 listed in the item's ``series_fallback``. ``series_codes`` maps a table's rows
 to codes; ``mtlstm.metrics.original_units`` unscales per series.
 
+``window.scaler: robust`` stores the median and IQR / 1.349 under the same
+keys (``mean``/``std``, ``series_mean``/``series_std``; the bundle says
+``scaler: robust``), so every reader scales and unscales as before: the IQR of
+the normal distribution is 1.349 std, so a well-behaved column gets about the
+scale it would have had, while one absurd value, which inflates a std without
+bound, moves a median and quartiles by at most one row's rank. A column whose
+middle half is one value (IQR 0) but which is not constant keeps its std.
+
 Known-future inputs (``features.known_future``: columns or calendar features
 whose values at the target times are known when forecasting) are not stored
 again: the bundle's ``known_future`` names their columns of the same matrix,
@@ -35,6 +43,8 @@ from mtlstm.config import Features, Task
 from mtlstm.errors import DataError, quote
 
 CALENDAR_PERIODS = {"hour_of_day": 24.0, "day_of_week": 7.0, "day_of_year": 365.25}
+# The interquartile range of a normal distribution, in standard deviations.
+IQR_PER_STD = 1.3489795003921634
 
 
 def fit(
@@ -44,6 +54,7 @@ def fit(
     lookback: int,
     series: list[str] | None = None,
     scaling: str = "global",
+    scaler: str = "standard",
 ) -> dict[str, Any]:
     """Learn every scaler and encoder from the training time range alone.
 
@@ -52,7 +63,8 @@ def fit(
     the last column read, and each item's statistics read its column in a row.
     ``series``: the names of every series of the table (``ingest.series``;
     ``train_rows`` then has a ``series`` column); ``scaling: per_series`` fits
-    each numeric column's and regression target's moments per series."""
+    each numeric column's and regression target's moments per series;
+    ``scaler``: standard (mean, std) or robust (median, IQR / 1.349)."""
     if scaling == "per_series" and series is None:
         raise DataError(
             "window.scaling: per_series needs ingest.series (the table has no "
@@ -71,12 +83,14 @@ def fit(
             item.get("kind") == "numeric" or item.get("type") == "regression"
         ):
             column = item.get("column", item.get("target"))
-            item |= _series_moments(train_rows[column], codes, series, item)
+            item |= _series_moments(train_rows[column], codes, series, item, scaler)
         return item
 
-    inputs = [by_series(_fit_column(train_rows, c)) for c in features.columns]
+    inputs = [by_series(_fit_column(train_rows, c, scaler)) for c in features.columns]
     inputs += [{"calendar": name} for name in features.calendar]
-    task_specs = [by_series(_fit_task(train_rows, n, t)) for n, t in tasks.items()]
+    task_specs = [
+        by_series(_fit_task(train_rows, n, t, scaler)) for n, t in tasks.items()
+    ]
     names = feature_names({"inputs": inputs, "tasks": task_specs})
     for spec, task in zip(task_specs, tasks.values(), strict=True):
         if task.predict_change:
@@ -84,7 +98,7 @@ def fit(
     inputs += [
         {"task_class": s["name"]} for s in task_specs if s["type"] != "regression"
     ]
-    bundle = {
+    bundle: dict[str, Any] = {
         "lookback": lookback,
         "max_horizon": task_shape.max_horizon(task_specs),
         "timezone": features.timezone,
@@ -95,6 +109,8 @@ def fit(
         "inputs": inputs,
         "tasks": task_specs,
     }
+    if scaler != "standard":  # only when chosen: bundles stay as before
+        bundle["scaler"] = scaler
     if series is not None:
         bundle["series"] = {"names": list(series), "scaling": scaling}
     bundle["feature_names"] = feature_names(bundle)
@@ -132,12 +148,13 @@ def known_future_spec(
     }
 
 
-def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:
+def _fit_column(rows: pd.DataFrame, column: str, scaler: str) -> dict[str, Any]:
     values = rows[column]
     if pd.api.types.is_bool_dtype(values):
         return {"column": column, "kind": "boolean"}
     if pd.api.types.is_numeric_dtype(values):
-        return {"column": column, "kind": "numeric", **_moments(values, column)}
+        moments = _moments(values, column, scaler)
+        return {"column": column, "kind": "numeric", **moments}
     return {
         "column": column,
         "kind": "categorical",
@@ -146,11 +163,15 @@ def _fit_column(rows: pd.DataFrame, column: str) -> dict[str, Any]:
 
 
 def _series_moments(
-    values: pd.Series, codes: np.ndarray, names: list[str], item: dict[str, Any]
+    values: pd.Series,
+    codes: np.ndarray,
+    names: list[str],
+    item: dict[str, Any],
+    scaler: str = "standard",
 ) -> dict[str, Any]:
-    """Per series, the mean and std of its training rows; a series without any,
-    or constant in them, gets the global moments and is listed in
-    ``series_fallback``."""
+    """Per series, the mean and std (robust: median and IQR / 1.349) of its
+    training rows; a series without any, or constant in them, gets the global
+    moments and is listed in ``series_fallback``."""
     n = len(names)
     x = values.to_numpy("float64")
     count = np.bincount(codes, minlength=n).astype(np.float64)
@@ -160,6 +181,8 @@ def _series_moments(
         # Two passes (deviations from each series' mean), as values.std does.
         dev = x - mean[codes]
         std = np.sqrt(np.bincount(codes, weights=dev * dev, minlength=n) / count)
+    if scaler == "robust":
+        mean, std = _robust_by_series(x, codes, n, std)
     bad = ~(count > 0) | ~(std > 0) | _constant_by_series(x, codes, n)
     mean[bad], std[bad] = item["mean"], item["std"]
     return {
@@ -167,6 +190,27 @@ def _series_moments(
         "series_std": std.tolist(),
         "series_fallback": [names[i] for i in np.flatnonzero(bad)],
     }
+
+
+def _robust_by_series(
+    x: np.ndarray, codes: np.ndarray, n: int, std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per series, the median and IQR / 1.349 (its std where the IQR is 0);
+    NaN for a series without values (the caller falls back to the global)."""
+    median, scale = np.full(n, np.nan), np.full(n, np.nan)
+    order = np.argsort(codes, kind="stable")  # each series' rows, contiguous
+    bounds = np.searchsorted(codes[order], np.arange(n + 1))
+    for code in range(n):
+        rows = order[bounds[code] : bounds[code + 1]]
+        if rows.size:
+            median[code], scale[code] = _robust(x[rows], std[code])
+    return median, scale
+
+
+def _robust(x: np.ndarray, std: float) -> tuple[float, float]:
+    low, median, high = np.nanquantile(x, [0.25, 0.5, 0.75])
+    iqr = float(high - low)
+    return float(median), iqr / IQR_PER_STD if iqr > 0 else float(std)
 
 
 def _constant_by_series(x: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
@@ -226,7 +270,11 @@ def _feature_index(
     return names.index(spec["target"])
 
 
-def _moments(values: pd.Series, column: str) -> dict[str, float]:
+def _moments(
+    values: pd.Series, column: str, scaler: str = "standard"
+) -> dict[str, float]:
+    """The column's center and scale, under the keys ``mean`` and ``std``:
+    its mean and std, or (``scaler: robust``) its median and IQR / 1.349."""
     mean, std = float(values.mean()), float(values.std(ddof=0))
     # Equal extremes, not only std == 0: the std of a repeated value can be a
     # rounding residue (seven rows of 2.99: 4.4e-16; see _constant_by_series).
@@ -236,10 +284,14 @@ def _moments(values: pd.Series, column: str) -> dict[str, float]:
             f"column {column!r} is constant ({low}) in the training time range, so it "
             "cannot be scaled; drop it from features.columns or use more data"
         )
+    if scaler == "robust":
+        mean, std = _robust(values.to_numpy("float64"), std)
     return {"mean": mean, "std": std}
 
 
-def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
+def _fit_task(
+    rows: pd.DataFrame, name: str, task: Task, scaler: str = "standard"
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": name,
         "type": task.type,
@@ -252,7 +304,7 @@ def _fit_task(rows: pd.DataFrame, name: str, task: Task) -> dict[str, Any]:
     if task.decide_by is not None:  # likewise
         spec["decide_by"] = task.decide_by
     if task.type == "regression":
-        return {**spec, **_moments(rows[task.target], task.target)}
+        return {**spec, **_moments(rows[task.target], task.target, scaler)}
     spec |= {"classes": list(task.classes or []), "bins": task.bins}
     seen = np.unique(class_index(rows[task.target], spec))
     if seen.size < 2:
