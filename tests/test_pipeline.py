@@ -1082,6 +1082,14 @@ def test_a_declared_backtest_is_one_more_stage(project):
         assert fold["test"]["from"] < fold["test"]["to"]
         assert set(fold["baselines"]) == set(fold["skill"]) == set(fold["scores"])
 
+    # Each backtest declares its own entry (backtest.${key}): another one, new
+    # or changed, leaves backtest@quick up to date.
+    def add_other(params):
+        params["backtest"]["other"] = {"folds": 3, "mode": "retrain"}
+
+    project.set_params(add_other)
+    assert set(project.status()) == {"backtest@other"}
+
     def remove(params):
         params["backtest"] = {}
 

@@ -122,7 +122,9 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "ablation": ("base", "ablation", *TRAIN_BUDGET, "train.distribute"),
     # evaluate: base.seed seeds the bootstrap, one season is its block length.
     "evaluate": ("base", "baselines.season", "evaluate"),
-    # backtest: baselines.season for each fold's seasonal naive baseline.
+    # backtest: baselines.season for each fold's seasonal naive baseline, and
+    # its own entry only (DVC fills ${key}: backtest@a reads backtest.a), so a
+    # change to one backtest reruns that one alone.
     "backtest": (
         "base",
         "features",
@@ -131,7 +133,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "split",
         "train",
         "baselines.season",
-        "backtest",
+        "backtest.${key}",
     ),
 }
 
