@@ -649,9 +649,24 @@ def test_filled_targets_cut_in_time_equal_the_row_cut_for_one_series():
     assert got == {"t": {"train": 0, "val": 1, "test": 0}}
 
 
-def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
+def fit_y_per_series(rows: pd.DataFrame, series: list[str], **kwargs) -> dict:
+    """window.fit of one regression task on column y, scaled per series."""
     from mtlstm.config import Features, Task
-    from mtlstm.window import fit, targets, transform
+    from mtlstm.window import fit
+
+    return fit(
+        rows,
+        Features(columns=["y"]),
+        {"t": Task(type="regression", target="y")},
+        lookback=2,
+        series=series,
+        scaling="per_series",
+        **kwargs,
+    )
+
+
+def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
+    from mtlstm.window import targets, transform
 
     rows = pd.DataFrame(
         {
@@ -660,14 +675,7 @@ def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
             "y": [1.0, 2.0, 3.0, 10.0, 10.0, 10.0],
         }
     )
-    bundle = fit(
-        rows,
-        Features(columns=["y"]),
-        {"t": Task(type="regression", target="y")},
-        lookback=2,
-        series=["a", "b", "c"],
-        scaling="per_series",
-    )
+    bundle = fit_y_per_series(rows, ["a", "b", "c"])
     spec = bundle["tasks"][0]
     # global: mean 6, std sqrt(((25+16+9)+3*16)/6) = sqrt(98/6)
     assert spec["mean"] == 6.0
@@ -687,8 +695,7 @@ def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
 
 
 def test_a_series_constant_at_a_repeated_decimal_falls_back():
-    from mtlstm.config import Features, Task
-    from mtlstm.window import fit, transform
+    from mtlstm.window import transform
 
     # Series a is 2.99 on its seven training rows: its two-pass std is 4.4e-16,
     # not 0, and scaled a later 3.49 to about 1e15. It is constant: global.
@@ -699,14 +706,7 @@ def test_a_series_constant_at_a_repeated_decimal_falls_back():
             "y": [2.99] * 7 + [1.0, 2, 3, 4, 5, 6, 7],
         }
     )
-    bundle = fit(
-        rows,
-        Features(columns=["y"]),
-        {"t": Task(type="regression", target="y")},
-        lookback=2,
-        series=["a", "b"],
-        scaling="per_series",
-    )
+    bundle = fit_y_per_series(rows, ["a", "b"])
     item = bundle["inputs"][0]
     assert item["series_fallback"] == ["a"]
     assert item["series_mean"] == [item["mean"], 4.0]
@@ -741,8 +741,6 @@ def test_missing_id_column_is_named(tmp_path):
 
 
 def test_robust_per_series_scalers_by_hand_and_fallbacks():
-    from mtlstm.config import Features, Task
-    from mtlstm.window import fit
 
     # a: 1, 2, 3, 100 (median 2.5, quartiles 1.75 and 27.25); b constant; c
     # without training rows: b and c take the global median and IQR / 1.349.
@@ -753,15 +751,7 @@ def test_robust_per_series_scalers_by_hand_and_fallbacks():
             "y": [10.0, 1.0, 10.0, 2.0, 10.0, 3.0, 10.0, 100.0],
         }
     )
-    bundle = fit(
-        rows,
-        Features(columns=["y"]),
-        {"t": Task(type="regression", target="y")},
-        lookback=2,
-        series=["a", "b", "c"],
-        scaling="per_series",
-        scaler="robust",
-    )
+    bundle = fit_y_per_series(rows, ["a", "b", "c"], scaler="robust")
     item = bundle["inputs"][0]
     iqr = 1.3489795003921634
     # global: sorted 1, 2, 3, 10, 10, 10, 10, 100: median 10, quartiles 2.75, 10
