@@ -41,6 +41,24 @@ def raw_params() -> dict:
     return copy.deepcopy(DEFAULT_PARAMS)
 
 
+def missing_params(params: dict, keys) -> list[str]:
+    """Every dotted key of ``keys`` (as dvc.yaml declares them) that ``params``
+    lacks: DVC stops at a stage whose declared param is missing, even where the
+    schema has a default. A foreach stage's own entry (``backtest.${key}``)
+    needs only its section: DVC makes one stage per entry that is there."""
+    out = []
+    for key in dict.fromkeys(keys):
+        node = params
+        for part in key.split("."):
+            if part.startswith("${"):
+                break
+            if not isinstance(node, dict) or part not in node:
+                out.append(key)
+                break
+            node = node[part]
+    return out
+
+
 def write_params(directory: Path, raw: dict) -> Path:
     path = Path(directory) / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")

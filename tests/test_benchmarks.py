@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, missing_params
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -156,11 +156,8 @@ def test_the_benchmarks_params_hold_every_key_dvc_yaml_names():
     params = builtin_params()
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
-        for key in (stage.get("do") or stage).get("params", []):
-            value = params
-            for part in str(key).split("."):
-                assert part in value, f"{name}: {key}"
-                value = value[part]
+        declared = (stage.get("do") or stage).get("params", [])
+        assert missing_params(params, map(str, declared)) == [], name
 
 
 def test_panel_gives_no_verdict_below_the_m5_size():

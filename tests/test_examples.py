@@ -12,7 +12,7 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, missing_params
 
 from mtlstm.config import STAGE_PARAMS
 
@@ -21,15 +21,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*/params.yaml"))
 
 def missing_keys(params: dict) -> list[str]:
     """Every dotted key of STAGE_PARAMS that ``params`` lacks."""
-    out = []
-    for key in dict.fromkeys(k for keys in STAGE_PARAMS.values() for k in keys):
-        node = params
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                out.append(key)
-                break
-            node = node[part]
-    return out
+    return missing_params(params, (k for keys in STAGE_PARAMS.values() for k in keys))
 
 
 def test_missing_keys_names_a_missing_nested_key():
@@ -39,6 +31,10 @@ def test_missing_keys_names_a_missing_nested_key():
     del params["baselines"]["season"]
     assert "train.focal_gamma" in missing_keys(params)
     assert "baselines.season" in missing_keys(params)
+    # backtest@<name> declares backtest.${key}: the section is enough.
+    assert "backtest.${key}" not in missing_keys(params)
+    del params["backtest"]
+    assert "backtest.${key}" in missing_keys(params)
 
 
 def test_there_are_examples():
