@@ -105,7 +105,12 @@ def hgb(data: dict[str, Any], inner: tuple, seed: int) -> dict[str, Any]:
 def model(data: dict[str, Any], inner: tuple, cfg: Any, seed: int) -> dict[str, Any]:
     import mtlstm.training as training
     from mtlstm.dataset import make_dataset, make_input_dataset, steps_per_epoch
-    from mtlstm.model import average_models, make_model, training_class_weights
+    from mtlstm.model import (
+        average_groups,
+        average_models,
+        make_model,
+        training_class_weights,
+    )
     from mtlstm.tf_setup import make_deterministic
 
     bundle = data["bundle"]
@@ -130,7 +135,7 @@ def model(data: dict[str, Any], inner: tuple, cfg: Any, seed: int) -> dict[str, 
     weights = training_class_weights(cfg, bundle, data["targets"], inner[0])
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {"live": None, "resume": Path(tmp) / "resume"}
-        members = training.fit_members(
+        groups = training.fit_member_groups(
             lambda _: make_model(cfg, bundle, n_features, weights),
             cfg,
             seed,
@@ -144,7 +149,7 @@ def model(data: dict[str, Any], inner: tuple, cfg: Any, seed: int) -> dict[str, 
     epochs = int(stoppers[0].best_epoch) + 1
     val_ds = make_input_dataset(data["scaled"], data["val"], bundle, 1024)
     early = search._scores(
-        average_models(members).predict(val_ds, verbose=0), bundle, data
+        average_groups(groups).predict(val_ds, verbose=0), bundle, data
     )
     both = np.asarray(data["train"], np.int64)
     make_deterministic(seed)
