@@ -137,12 +137,16 @@ def fold_model(params, fold: dict, previous):
     from mtlstm.model import (
         SeriesLookup,
         make_model,
+        reweigh_classes,
         static_shapes,
         training_class_weights,
     )
 
     # Seeded by mtlstm.training.fit_member_groups, member by member.
     n_features = fold["scaled"].shape[1]
+    weights = training_class_weights(
+        params.train, fold["bundle"], fold["targets"], fold["train"]
+    )  # the fold's own training windows ({} unless class_weighting balanced)
     if previous is not None:
         if previous.inputs[0].shape[-1] != n_features:
             raise ConfigError(
@@ -165,10 +169,9 @@ def fold_model(params, fold: dict, previous):
                 "(features.static: a series or category first seen in a later "
                 "fold); use backtest.mode retrain"
             )
+        if weights:  # not the first fold's weights, which it was compiled with
+            reweigh_classes(previous, params.train, fold["bundle"], weights)
         return previous
-    weights = training_class_weights(
-        params.train, fold["bundle"], fold["targets"], fold["train"]
-    )  # the fold's own training windows
     return make_model(params.train, fold["bundle"], n_features, weights)
 
 

@@ -251,3 +251,44 @@ def test_refit_with_a_checkpoint_average_keeps_each_checkpoint_its_own(
                 assert not np.array_equal(first[i], first[j])
     # The next fold carries the trained member on, not its checkpoints.
     assert trainer.previous == [averaged[1][0]]
+
+
+def test_refit_weighs_each_folds_classes_by_its_own_training_windows(
+    params, tmp_path, monkeypatch
+):
+    """train.class_weighting balanced with refit: fold 2 trains fold 1's model
+    on, and its classes must be weighed by fold 2's training windows (as a
+    retrained fold's are). The warm-started model kept the loss it was
+    compiled with, fold 1's weights, for every later fold."""
+    import runpy
+
+    from mtlstm.model import training_class_weights
+
+    params, cfg, data = refit_case(
+        params, tmp_path, monkeypatch, epochs=1, class_weighting="balanced"
+    )
+    stage = runpy.run_path(str(ROOT / "stages" / "backtest.py"))
+    trainer = stage["FoldTrainer"](params, "r", cfg, data["time"])
+    original = stage["fold_model"]
+    expected, compiled, steps = [], [], []
+
+    def spy(params_, fold, previous):
+        model = original(params_, fold, previous)
+        expected.append(
+            training_class_weights(
+                params_.train, fold["bundle"], fold["targets"], fold["train"]
+            )["temp_class"]
+        )
+        loss = model.get_compile_config()["loss"]["temp_class"]
+        compiled.append(loss["config"]["class_weights"])
+        steps.append(int(model.optimizer.iterations.numpy()))
+        return model
+
+    trainer.__call__.__globals__["fold_model"] = spy
+    backtest.run(data, params, cfg, trainer, freq="1h")
+    assert len(compiled) == 2
+    assert not np.allclose(expected[0], expected[1])  # the folds' classes differ
+    np.testing.assert_allclose(compiled[0], expected[0])
+    np.testing.assert_allclose(compiled[1], expected[1])
+    # Still a warm start: fold 2's optimizer carries fold 1's steps on.
+    assert steps[0] == 0 and steps[1] > 0

@@ -234,9 +234,13 @@ def compile_model(
     losses: dict[str, Any] | None = None,
     metrics: dict[str, list[str]] | None = None,
     ema_momentum: float = 0.0,
+    optimizer: keras.optimizers.Optimizer | None = None,
 ) -> None:
     """Losses, metrics and weights are dicts keyed by task (= head) name; a loss
     is a Keras name or a ``keras.losses.Loss`` (e.g. ``ClassLoss``).
+
+    ``optimizer``: a trained model's own, to recompile it and train on with
+    its state (backtest refit); None: a new Adam at ``learning_rate``.
 
     ``ema_momentum`` > 0 keeps an exponential moving average of the weights in
     the optimizer (Polyak averaging); ``mtlstm.training.fit`` writes it into the
@@ -250,10 +254,12 @@ def compile_model(
         )
     losses, metrics = losses or {}, metrics or {}
     _check_identifiers(losses, metrics)
-    model.compile(
-        optimizer=keras.optimizers.Adam(
+    if optimizer is None:
+        optimizer = keras.optimizers.Adam(
             learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99
-        ),
+        )
+    model.compile(
+        optimizer=optimizer,
         loss={t["name"]: _loss(t, losses) for t in tasks},
         loss_weights={n: float(loss_weights[n]) for n in names},
         metrics={t["name"]: _metrics(t, metrics) for t in tasks},
@@ -380,6 +386,28 @@ def _compiled(
         cfg.ema_momentum,
     )
     return model
+
+
+def reweigh_classes(
+    model: keras.Model,
+    cfg: Any,
+    bundle: dict[str, Any],
+    class_weights: dict[str, list[float]],
+) -> None:
+    """Recompile a trained model (``make_model``'s) with new ``class_weights``,
+    keeping its optimizer and that optimizer's state: a backtest refit fold
+    warm-starts from the previous fold's model, but its classes are weighed
+    by its own training windows, as a retrained fold's are."""
+    compile_model(
+        model,
+        bundle["tasks"],
+        cfg.loss_weights,
+        cfg.learning_rate,
+        task_losses(cfg, bundle["tasks"], class_weights),
+        cfg.metrics,
+        cfg.ema_momentum,
+        optimizer=model.optimizer,
+    )
 
 
 def known_future_shape(bundle: dict[str, Any]) -> tuple[int, int] | None:
