@@ -310,6 +310,18 @@ def test_no_window_fits_between_long_gaps():
         window.window_ends(segment, lookback=2, max_horizon=1)
 
 
+def test_no_window_fits_in_a_panel_of_short_series_says_how_long_they_are():
+    # Three series of 4 gap-free rows: a new series starts a new segment, so the
+    # error must name series and the longest run, not only long gaps.
+    segment = np.repeat([0, 1, 2], 4)
+    with pytest.raises(
+        DataError,
+        match=r"no window of 5 rows fits between the long gaps or within one series "
+        r"\(the longest run of consecutive rows holds 4;.*tasks\.\*\.horizon",
+    ):
+        window.window_ends(segment, lookback=4, max_horizon=1)
+
+
 # --- errors ------------------------------------------------------------------
 
 

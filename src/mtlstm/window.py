@@ -497,8 +497,13 @@ def window_ends(segment: np.ndarray, lookback: int, max_horizon: int) -> np.ndar
         )
     same = segment[ends - lookback + 1] == segment[ends + max_horizon]
     if not same.any():
+        # A segment also ends where a series does: in a panel of short series
+        # without any gap, filling more would not help; the longest run says so.
+        longest = int(np.unique(segment, return_counts=True)[1].max())
         raise DataError(
             f"no window of {lookback + max_horizon} rows fits between the long gaps "
-            "(see data/ingest_summary.json); shorten window.lookback or fill more"
+            f"or within one series (the longest run of consecutive rows holds "
+            f"{longest}; see data/ingest_summary.json); shorten window.lookback / "
+            "tasks.*.horizon, or raise ingest.max_fill to fill more gaps"
         )
     return ends[same]
