@@ -694,6 +694,29 @@ def test_fit_per_series_moments_by_hand_and_constant_series_fallback():
         transform(rows.assign(series="zz"), bundle)
 
 
+def test_a_per_series_overflow_names_the_series_moments_that_scaled_it():
+    from mtlstm.window import transform
+
+    # Series a spreads by about 1e-30 in training, so 1e10 overflows float32
+    # once scaled by a's own moments (mean 6.7e-31, std 9.4e-31), not by the
+    # global ones (mean 10, std 11.5), which would not overflow.
+    rows = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=6, freq="h", tz="UTC"),
+            "series": ["a", "a", "a", "b", "b", "b"],
+            "y": [0.0, 2e-30, 0.0, 10.0, 20.0, 30.0],
+        }
+    )
+    bundle = fit_y_per_series(rows, ["a", "b"])
+    with pytest.raises(
+        DataError,
+        match=r"^column 'y' at 2024-01-01 02:00:00\+00:00: 1e\+10 is 1 value\(s\) "
+        r"beyond float32's range \(3.4e38\) once scaled by series 'a''s training "
+        r"rows' mean 6.66667e-31 and std 9.43e-31;",
+    ):
+        transform(rows.assign(y=[0.0, 2e-30, 1e10, 10.0, 20.0, 30.0]), bundle)
+
+
 def test_a_series_constant_at_a_repeated_decimal_falls_back():
     from mtlstm.window import transform
 

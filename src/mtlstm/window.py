@@ -384,7 +384,7 @@ def _write_column(
         mean, std = _scale_by(item, table, bundle)
         with np.errstate(over="ignore"):  # an overflow is refused just below
             out[:, col] = (values.to_numpy("float64") - mean) / std
-        _require_finite(out[:, col], table, item)
+        _require_finite(out[:, col], table, item, mean, std)
         return 1
     cats = item["categories"]
     codes = pd.Index(cats).get_indexer(values)
@@ -399,17 +399,30 @@ def _write_column(
     return _write_one_hot(out, col, codes, len(cats))
 
 
-def _require_finite(scaled: np.ndarray, table: pd.DataFrame, item: dict) -> None:
+def _require_finite(
+    scaled: np.ndarray, table: pd.DataFrame, item: dict, mean: Any, std: Any
+) -> None:
     """A value far outside the training range (relative to its tiny spread)
-    overflows float32 when scaled: refuse it instead of training on inf."""
+    overflows float32 when scaled: refuse it instead of training on inf.
+    ``mean``, ``std``: what it was scaled by (``_scale_by``: floats, or one per
+    row under ``window.scaling: per_series``)."""
     bad = np.flatnonzero(~np.isfinite(scaled))
     if bad.size:
         row = int(bad[0])
+        # The row's own moments: per series, its series' (the global ones
+        # in item["mean"]/item["std"] did not scale it).
+        center = float(np.broadcast_to(mean, scaled.shape)[row])
+        spread = float(np.broadcast_to(std, scaled.shape)[row])
+        whose = (
+            "the training range's"
+            if np.ndim(mean) == 0
+            else f"series {quote(table['series'].iloc[row])}'s training rows'"
+        )
         raise DataError(
             f"column {item['column']!r} at {table['time'].iloc[row]}: "
             f"{table[item['column']].iloc[row]:.6g} is {bad.size} value(s) beyond "
-            f"float32's range (3.4e38) once scaled by the training range's mean "
-            f"{item['mean']:.6g} and std {item['std']:.3g}; fix the value or drop "
+            f"float32's range (3.4e38) once scaled by {whose} mean "
+            f"{center:.6g} and std {spread:.3g}; fix the value or drop "
             "the column from features.columns"
         )
 
