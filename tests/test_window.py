@@ -179,6 +179,21 @@ def test_a_value_that_overflows_float32_once_scaled_is_refused():
         window.transform(table, bundle)
 
 
+def test_a_target_that_overflows_float32_once_scaled_is_refused():
+    table = ORACLE.copy()
+    # z is the target of task level and no input, so transform never sees it:
+    # scaled by a training std of 1e-30, 1e10 was an inf target, silently.
+    table["z"] = [0.0, 2e-30, 0.0, 2e-30, 0, 0, 1e10, 0, 0, 0]
+    bundle = fit_oracle(table)
+    with pytest.raises(
+        DataError,
+        match=r"^column 'z' at 2024-01-01 06:00:00\+00:00: 1e\+10 is 1 value\(s\) "
+        r"beyond float32's range .* mean 1e-30 and std 1e-30; fix the value or "
+        r"drop tasks.level$",
+    ):
+        window.targets(table, bundle)
+
+
 def test_fit_ignores_rows_after_the_training_range():
     changed = ORACLE.copy()
     changed.loc[TRAIN_ROWS:, "x"] = 1e9

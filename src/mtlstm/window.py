@@ -409,6 +409,12 @@ def _require_finite(
     bad = np.flatnonzero(~np.isfinite(scaled))
     if bad.size:
         row = int(bad[0])
+        column = item.get("column", item.get("target"))  # an input, or a task's
+        fix = (
+            "drop the column from features.columns"
+            if "column" in item
+            else f"drop tasks.{item['name']}"
+        )
         # The row's own moments: per series, its series' (the global ones
         # in item["mean"]/item["std"] did not scale it).
         center = float(np.broadcast_to(mean, scaled.shape)[row])
@@ -419,11 +425,10 @@ def _require_finite(
             else f"series {quote(table['series'].iloc[row])}'s training rows'"
         )
         raise DataError(
-            f"column {item['column']!r} at {table['time'].iloc[row]}: "
-            f"{table[item['column']].iloc[row]:.6g} is {bad.size} value(s) beyond "
+            f"column {column!r} at {table['time'].iloc[row]}: "
+            f"{table[column].iloc[row]:.6g} is {bad.size} value(s) beyond "
             f"float32's range (3.4e38) once scaled by {whose} mean "
-            f"{center:.6g} and std {spread:.3g}; fix the value or drop "
-            "the column from features.columns"
+            f"{center:.6g} and std {spread:.3g}; fix the value or {fix}"
         )
 
 
@@ -460,8 +465,12 @@ def targets(table: pd.DataFrame, bundle: dict[str, Any]) -> dict[str, np.ndarray
         values = table[spec["target"]]
         if spec["type"] == "regression":
             mean, std = _scale_by(spec, table, bundle)
-            scaled = (values.to_numpy("float64") - mean) / std
-            out[spec["name"]] = scaled.astype(np.float32)
+            with np.errstate(over="ignore"):  # an overflow is refused just below
+                scaled = ((values.to_numpy("float64") - mean) / std).astype(np.float32)
+            # A target that is not also an input is checked nowhere else: an
+            # inf would silently become a NaN loss or score.
+            _require_finite(scaled, table, spec, mean, std)
+            out[spec["name"]] = scaled
         else:
             out[spec["name"]] = class_index(values, spec).astype(np.int32)
     return out
