@@ -83,6 +83,24 @@ def test_a_fold_fits_its_scaler_on_its_own_training_rows(params):
     )
 
 
+def test_a_fold_scales_by_the_configured_scaler(params):
+    """window.scaler: robust reaches a one-series fold as it does a panel's:
+    the folds (the last one is the main split) were scaled by mean and std
+    whatever the setting, so their scores did not describe the model."""
+    import dataclasses
+
+    robust = dataclasses.replace(
+        params, window=dataclasses.replace(params.window, scaler="robust")
+    )
+    ranges = backtest.fold_ranges(300, 0.7, 0.15, 3)[2]
+    rows = table()
+    rows.loc[5, "Demand"] = 1e6  # one absurd value in the training rows
+    bundle = backtest.prepare_fold(rows, robust, ranges)["bundle"]
+    fit = rows["Demand"].iloc[: ranges["train"][1]]
+    assert bundle["scaler"] == "robust"
+    assert bundle["inputs"][0]["mean"] == pytest.approx(fit.median())
+
+
 def test_fold_windows_stay_inside_their_ranges(params):
     ranges = backtest.fold_ranges(300, 0.7, 0.15, 3)[1]
     fold = backtest.prepare_fold(table(), params, ranges)

@@ -84,6 +84,7 @@ def prepare_fold(
         params.features,
         params.tasks,
         params.window.lookback,
+        scaler=params.window.scaler,
     )
     ends = window.window_ends(
         rows["segment"].to_numpy(), bundle["lookback"], bundle["max_horizon"]
