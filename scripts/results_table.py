@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -158,6 +159,18 @@ def rows(
     return out
 
 
+def code(text: str) -> str:
+    """``text`` as a Markdown code span in a table cell, whatever it holds (a
+    class label is any text of params.yaml): fenced by one backtick more than
+    its longest run of them, padded where it starts or ends with one, and its
+    pipes escaped (GitHub splits a row at a pipe even inside a code span)."""
+    run = max((len(ticks) for ticks in re.findall("`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    escaped = text.replace("|", "\\|")
+    return f"{fence}{pad}{escaped}{pad}{fence}"
+
+
 def markdown(cells: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(cells) + " |", "|" + "---|" * len(cells)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -263,7 +276,7 @@ def per_class(path: Path) -> tuple[list[str], list[list[str]]]:
     shown = [n.replace("_", "-") if n == "single_task" else n for n in forecasters]
     cells = ["task", "class", "test windows", *[f"F1 {n}" for n in shown]]
     body = [
-        [f"`{task}`", f"`{label}`", f"{int(windows[task, label]):,}"]
+        [f"`{task}`", code(label), f"{int(windows[task, label]):,}"]
         + [f1[task, label].get(n, MISSING) for n in forecasters]
         for task, label in f1
     ]

@@ -250,6 +250,23 @@ def test_results_table_adds_f1_per_class(tmp_path: Path) -> None:
     )
 
 
+def test_results_table_class_labels_with_pipes_and_backticks(tmp_path: Path) -> None:
+    """A class label is any text: a pipe in it split the row (GitHub ends a
+    cell at a pipe even inside a code span), moving every number one column
+    right of its header; a backtick ended the code span."""
+    folder = metrics_dir(tmp_path)
+    (folder / "per_class.csv").write_text(
+        "task,class,windows,forecaster,precision,recall,f1\n"
+        'temp_class,"<15|cold",7,model,0.5,0.5,0.5\n'
+        "temp_class,hot `x`,3,model,1.0,1.0,1.0\n",
+        encoding="utf-8",
+    )
+    proc = results_table("--metrics-dir", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    assert "| `temp_class` | `<15\\|cold` | 7 | 0.500 |\n" in proc.stdout
+    assert "| `temp_class` | `` hot `x` `` | 3 | 1.00 |\n" in proc.stdout
+
+
 def test_results_table_replaces_readme_block(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(
