@@ -19,7 +19,8 @@ forecast and its actual, in the format of `mtlstm predict`), metrics/versions.js
 (the versions of Python, TensorFlow, Keras, NumPy, pandas, scikit-learn and DVC
 that produced the numbers: mtlstm.versions), and
 plots/{predictions,residuals,confusion,skill,steps,fan}.csv (one row set per
-task, faceted by task in dvc plots).
+task, faceted by task in dvc plots; predictions and fan draw one series over
+time: in a panel the first series with test windows, named in the label).
 
 Per class (metrics.per_class_rows): metrics/per_class.csv, one row per
 classification task, class and forecaster (the model, every baseline, the
@@ -130,6 +131,8 @@ def main() -> None:
     )
     scores = metrics.score_outputs(bundle, targets, ends, outputs, series_rows)
     decided = metrics.model_decisions(bundle, outputs, at_end)  # decide_by tasks
+    drawn = plots.drawn_windows(at_end, len(ends))  # one series' windows
+    drawn_name = None if at_end is None else series_names[at_end[drawn[0]]]
     report, tables, by_series, by_class = {}, {}, [], []
     compare = functools.partial(
         uncertainty.compare,
@@ -225,6 +228,8 @@ def main() -> None:
             target_times,
             cfg.plot_points,
             decided.get(name),
+            drawn,
+            drawn_name,
         ).items():
             tables.setdefault(kind, []).append(table)
         tables.setdefault("skill", []).append(plots.skill_table(spec, report[name]))
@@ -382,13 +387,24 @@ def single_task_scores(task: str) -> dict[str, float] | None:
 
 
 def plot_tables(
-    spec: dict, actual, output, levels, times, points: int, decided=None
+    spec: dict,
+    actual,
+    output,
+    levels,
+    times,
+    points: int,
+    decided=None,
+    drawn: np.ndarray | None = None,
+    series: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """This task's rows for each plot kind (regression or classification).
     ``actual``, ``output`` (and ``levels``, ``times``, ``decided``: the classes
-    named where not the argmax) have the step axis."""
+    named where not the argmax) have the step axis. ``drawn``: the windows the
+    charts over time draw (``plots.drawn_windows``; None: all), of the panel's
+    series ``series``."""
     if spec["type"] == "regression":
-        shown = plots.tiled(len(actual), actual.shape[1])
+        drawn = np.arange(len(actual)) if drawn is None else drawn
+        shown = drawn[plots.tiled(len(drawn), actual.shape[1])]
         out = {
             "predictions": plots.predictions_table(
                 spec,
@@ -396,6 +412,7 @@ def plot_tables(
                 actual[shown].ravel(),
                 output[shown].ravel(),
                 points,
+                series,
             ),
             "residuals": plots.residuals_table(spec, actual.ravel(), output.ravel()),
         }
@@ -406,6 +423,7 @@ def plot_tables(
                 actual[shown].ravel(),
                 levels[shown].reshape(-1, levels.shape[-1]),
                 points,
+                series,
             )
         return out
     n_classes = len(spec["classes"])

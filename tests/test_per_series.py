@@ -15,7 +15,7 @@ import pytest
 from conftest import make_project, run_stage_cli
 from numpy.testing import assert_array_equal
 
-from mtlstm import baselines, grid, metrics, per_series, uncertainty
+from mtlstm import baselines, grid, metrics, per_series, plots, uncertainty
 from mtlstm.errors import DataError
 from mtlstm.io import load_series, read_json, write_json, write_npy, write_npz
 
@@ -507,3 +507,28 @@ def test_plot_keeps_the_lowest_and_highest_skills_of_many_series():
     assert per_series.summary(table).endswith(
         f"; plot: the {low} lowest and {low} highest skills"
     )
+
+
+def test_charts_over_time_draw_one_series_of_a_panel():
+    """plots/predictions.csv and plots/fan.csv draw one series of a panel: the
+    test windows run series by series, so the first plot_points of them held
+    every short series at the same times, one zigzagging "actual" line."""
+    codes = np.array([1, 1, 1, 2, 2, 2])  # series 0 has no test window
+    drawn = plots.drawn_windows(codes, len(codes))
+    assert_array_equal(drawn, [0, 1, 2])
+    assert_array_equal(plots.drawn_windows(None, 4), [0, 1, 2, 3])
+    spec = regression_spec()
+    times = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
+    actual = np.array([1.0, 2.0, 3.0, 100.0, 200.0, 300.0])
+    table = plots.predictions_table(
+        spec, times, actual[drawn], actual[drawn] + 1, points=10, series_name="west"
+    )
+    stamps = ["2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z", "2024-01-01T02:00:00Z"]
+    assert table.to_dict("list") == {
+        "time": stamps * 2,
+        "series": ["actual"] * 3 + ["predicted"] * 3,
+        "value": [1.0, 2.0, 3.0, 2.0, 3.0, 4.0],
+        "task": ["load: Load, 1 step ahead, series west"] * 6,
+    }
+    # One series: every window, and the label as before.
+    assert plots.task_label(spec) == "load: Load, 1 step ahead"

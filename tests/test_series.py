@@ -545,6 +545,12 @@ def test_panel_pipeline_through_dvc_repro_and_predict(tmp_path_factory, raw_para
         assert actual.between(0.7 * level, 1.3 * level).all()
         assert forecast.between(0.3 * level, 1.7 * level).all()
     _check_pooled_skill_resamples_by_time(project, report["demand"], demand, params)
+    # The chart over time draws one series (the first), named in its label.
+    line = pd.read_csv(project.root / "plots/predictions.csv").query(
+        "series == 'actual'"
+    )
+    assert line["time"].is_unique
+    assert line["task"].str.endswith(f", series {sorted(LEVELS)[0]}").all()
     # predict on a long table: every series, rows carry the series id.
     new = panel_frame(rows=150, seed=0, shuffle=True)
     new = new[new["Time"] >= "2024-03-06T12:00:00Z"]

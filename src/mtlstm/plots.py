@@ -16,9 +16,23 @@ import pandas as pd
 from mtlstm import tasks
 
 
-def task_label(spec: dict[str, Any]) -> str:
+def task_label(spec: dict[str, Any], series: str | None = None) -> str:
+    """``series``: the one series of a panel a chart draws, named after it."""
     unit = f" [{spec['unit']}]" if spec.get("unit") else ""
-    return f"{spec['name']}: {spec['target']}{unit}, {tasks.describe(spec)}"
+    shown = f", series {series}" if series is not None else ""
+    return f"{spec['name']}: {spec['target']}{unit}, {tasks.describe(spec)}{shown}"
+
+
+def drawn_windows(window_series: np.ndarray | None, n_windows: int) -> np.ndarray:
+    """The test windows a chart over time draws (predictions, fan): all of one
+    series; in a panel (``window_series``: each window's series code) those of
+    the first series (lowest code) only. Two series' values at the same times
+    on one line would zigzag between the series and read as one series."""
+    if window_series is None:
+        return np.arange(n_windows)
+    codes = np.asarray(window_series)
+    # The test windows run series by series, each in time order.
+    return np.flatnonzero(codes == codes.min())
 
 
 def tiled(n_windows: int, n_steps: int) -> np.ndarray:
@@ -34,8 +48,10 @@ def predictions_table(
     actual: np.ndarray,
     predicted: np.ndarray,
     points: int,
+    series_name: str | None = None,
 ) -> pd.DataFrame:
-    """The first ``points`` test steps: actual and forecast at each target time."""
+    """The first ``points`` test steps: actual and forecast at each target time
+    (``series_name``: the panel's series they are of, named in the label)."""
     n = min(points, len(actual))
     stamps = times[:n].strftime("%Y-%m-%dT%H:%M:%SZ")
     series = {"actual": actual[:n], "predicted": predicted[:n]}
@@ -43,7 +59,9 @@ def predictions_table(
         pd.DataFrame({"time": stamps, "series": name, "value": values})
         for name, values in series.items()
     ]
-    return pd.concat(frames, ignore_index=True).assign(task=task_label(spec))
+    return pd.concat(frames, ignore_index=True).assign(
+        task=task_label(spec, series_name)
+    )
 
 
 def residuals_table(
@@ -133,10 +151,12 @@ def fan_table(
     actual: np.ndarray,
     levels: np.ndarray,
     points: int,
+    series_name: str | None = None,
 ) -> pd.DataFrame:
     """The first ``points`` target times of tiled forecasts: per central
     interval its bounds, with the median and the actual, one row per time and
-    interval (a fan chart shades each interval)."""
+    interval (a fan chart shades each interval); ``series_name`` as in
+    ``predictions_table``."""
     n = min(points, len(actual))
     stamps = times[:n].strftime("%Y-%m-%dT%H:%M:%SZ")
     median = levels[:n, tasks.median_index(spec)]
@@ -166,6 +186,8 @@ def fan_table(
                 }
             )
         ]
-    table = pd.concat(frames, ignore_index=True).assign(task=task_label(spec))
+    table = pd.concat(frames, ignore_index=True).assign(
+        task=task_label(spec, series_name)
+    )
     columns = ["task", "time", "interval", "lower", "upper", "median", "actual"]
     return table[columns]
