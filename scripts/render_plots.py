@@ -138,7 +138,7 @@ def screenshot(page: Path, png: Path, height: int) -> None:
     if browser is None:
         sys.exit("chromium not found: `apt-get install chromium` (Debian) first")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
+        proc = subprocess.run(
             [
                 browser,
                 "--headless",
@@ -153,8 +153,18 @@ def screenshot(page: Path, png: Path, height: int) -> None:
                 f"--screenshot={png.resolve()}",
                 page.resolve().as_uri(),
             ],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
+            errors="replace",  # its logs need not be UTF-8
+        )
+    if proc.returncode != 0:
+        # Its output is captured (noisy when it works); on a failure it is the
+        # only clue (no display, a missing library), so it is shown.
+        detail = (proc.stderr or proc.stdout).strip() or "no output"
+        sys.exit(
+            f"error: render_plots: {browser} failed (exit {proc.returncode}) "
+            f"taking the screenshot {png}: {detail}"
         )
 
 

@@ -95,3 +95,14 @@ def test_a_tampered_tarball_fails_main_with_one_line(cache, monkeypatch, capsys)
         render_plots.main()
     assert str(info.value).startswith("error: render_plots: vega-lite-")
     assert "\n" not in str(info.value)
+
+
+def test_a_failed_screenshot_shows_the_browsers_error(tmp_path, monkeypatch):
+    """Chromium's output is captured; its failure used to end in a bare
+    CalledProcessError traceback, without the reason it printed."""
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\necho 'Missing X server or $DISPLAY' >&2\nexit 1\n")
+    browser.chmod(0o755)
+    monkeypatch.setattr(render_plots.shutil, "which", lambda name: str(browser))
+    with pytest.raises(SystemExit, match=r"failed \(exit 1\).*Missing X server"):
+        render_plots.screenshot(tmp_path / "index.html", tmp_path / "p.png", 100)
