@@ -367,3 +367,29 @@ def test_chunks_of_zone_less_dates_lie_on_local_days_as_the_whole_table(tmp_path
     note = "none given, read as the local days they name in America/New_York"
     assert ingest.summary(cfg, zone, got)["source_timezone"] == note
     assert ingest.summary(cfg, zone, got) == ingest.summary(cfg, zone, counts)
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_an_integer_column_with_a_null_reads_as_the_whole_table_in_every_chunk(
+    tmp_path, statistics
+):
+    # An int64 categorical with one null, in the last series, in a file without
+    # pandas metadata (as Spark or polars write it): read whole, every value
+    # is float64 ("1.0"); a chunk without the null must not read "1".
+    frame = holey_panel()
+    frame["state"] = (np.arange(len(frame)) % 3 + 1).astype("float64")
+    frame.loc[len(frame) - 2, "state"] = np.nan
+    source = pa.Table.from_pandas(frame, preserve_index=False)
+    source = source.set_column(
+        source.schema.get_field_index("state"),
+        "state",
+        pa.array(frame["state"], type=pa.int64(), from_pandas=True),
+    ).replace_schema_metadata(None)
+    path = tmp_path / "panel.parquet"
+    pq.write_table(source, path, row_group_size=7, write_statistics=statistics)
+    cfg = panel_cfg(missing={"Temperature": "ffill", "state": "ffill"})
+    whole(path, cfg, tmp_path)
+    assert streamed(path, cfg, tmp_path, chunk_rows=5) is not None
+    got = pd.read_parquet(tmp_path / "out.parquet")
+    pd.testing.assert_frame_equal(got, pd.read_parquet(tmp_path / "whole.parquet"))
+    assert set(got["state"]) == {"1.0", "2.0", "3.0"}

@@ -157,10 +157,11 @@ def chunks(path: Path, cfg: Ingest, chunk_rows: int) -> Iterator[ingest.Source]:
     wanted = ingest.source_columns(cfg)
     ingest.require_parquet_columns(path, wanted, cfg.source)
     file = pq.ParquetFile(path, pre_buffer=False)
+    floats = _ints_with_nulls(file, wanted)
     carry: pd.DataFrame | None = None
     offset = 0
     for batch in file.iter_batches(batch_size=chunk_rows, columns=wanted):
-        frame = batch.to_pandas()
+        frame = _as_read_whole(batch.to_pandas(), floats)
         del batch
         if carry is not None:
             frame = pd.concat([carry, frame], ignore_index=True)
@@ -176,6 +177,42 @@ def chunks(path: Path, cfg: Ingest, chunk_rows: int) -> Iterator[ingest.Source]:
             offset += cut
     if carry is not None and len(carry):
         yield ingest.Source(carry, cfg.source, 0, offset)
+
+
+def _ints_with_nulls(file: pq.ParquetFile, names: list[str]) -> list[str]:
+    """The integer columns of ``names`` with a null anywhere in the file: read
+    whole, pandas makes each float64, but a batch without a null stays int64,
+    and a categorical value would read "3" there and "3.0" in the whole table."""
+    schema = file.schema_arrow
+    return [
+        name
+        for name in names
+        if pa.types.is_integer(schema.field(name).type) and _has_null(file, name)
+    ]
+
+
+def _has_null(file: pq.ParquetFile, name: str) -> bool:
+    """Whether column ``name`` holds a null: from the row groups' statistics,
+    or, where a writer left them out, from the column read batch by batch."""
+    meta = file.metadata
+    paths = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    column = paths.index(name)
+    stats = [
+        meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)
+    ]
+    if all(s is not None and s.has_null_count for s in stats):
+        return any(s.null_count for s in stats)
+    return any(b.column(0).null_count for b in file.iter_batches(columns=[name]))
+
+
+def _as_read_whole(frame: pd.DataFrame, floats: list[str]) -> pd.DataFrame:
+    """A batch's frame with the column types of the file read whole: the
+    ``floats`` columns (``_ints_with_nulls``) float64 where the batch held no
+    null (a nullable ``Int64`` of the file's pandas metadata stays as it is)."""
+    for name in floats:
+        if isinstance(frame[name].dtype, np.dtype) and frame[name].dtype.kind in "iu":
+            frame[name] = frame[name].astype("float64")
+    return frame
 
 
 def _last_run_start(frame: pd.DataFrame, ids: list[str]) -> int:
