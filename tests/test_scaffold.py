@@ -301,6 +301,21 @@ def test_init_refuses_to_overwrite_without_force(tmp_path, monkeypatch, capsys):
     load_params(tmp_path / "params.yaml")
 
 
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_init_refuses_an_output_folder_as_a_user_error(
+    tmp_path, monkeypatch, capsys, force
+):
+    source = plain_csv(tmp_path)
+    (tmp_path / "conf").mkdir()
+    args = [source, "--regress", "load", "--output", "conf", *force]
+    assert init(tmp_path, monkeypatch, *args) == 2
+    assert capsys.readouterr().err == (
+        "error: init: --output conf is a folder; name a YAML file\n"
+    )
+    assert not list((tmp_path / "conf").iterdir())
+    assert not (tmp_path / "logs").exists()  # no traceback: not a bug
+
+
 @pytest.mark.parametrize(
     ("flags", "pattern"),
     [

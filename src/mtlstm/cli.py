@@ -191,6 +191,10 @@ def _init(args: argparse.Namespace) -> None:
     from mtlstm.io import atomic_path
 
     out = args.output
+    # Before --force is offered: no flag replaces a folder (the move would fail
+    # as an internal error, after the source was profiled).
+    if not args.print_only and out.is_dir():
+        raise MtlstmError(f"--output {out} is a folder; name a YAML file")
     if not args.print_only and out.exists() and not args.force:
         raise MtlstmError(
             f"{out} exists; pass --force to replace it (or --print to see the "
