@@ -9,6 +9,7 @@ content and summary.
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandas as pd
@@ -393,3 +394,24 @@ def test_an_integer_column_with_a_null_reads_as_the_whole_table_in_every_chunk(
     got = pd.read_parquet(tmp_path / "out.parquet")
     pd.testing.assert_frame_equal(got, pd.read_parquet(tmp_path / "whole.parquet"))
     assert set(got["state"]) == {"1.0", "2.0", "3.0"}
+
+
+@pytest.mark.parametrize("content", [b"Time,region\n", b"PAR1" + b"\0" * 40])
+def test_a_file_that_is_not_parquet_is_a_data_error_naming_it(
+    tmp_path, monkeypatch, content
+):
+    # A CSV file renamed .parquet, or a copy cut short (no footer): pyarrow's
+    # ArrowInvalid reached the user as "an internal error, a bug in mtlstm".
+    monkeypatch.setattr(ingest_chunks, "CHUNK_ROWS", 2)
+    root = check_project(tmp_path, holey_panel())
+    (root / SOURCE).write_bytes(content)
+    message = (
+        rf"^{SOURCE}: cannot be read as Parquet \(.+\); replace it with the whole "
+        r"Parquet file, or save the table as a \.csv file and read that$"
+    )
+    with pytest.raises(DataError, match=message):
+        streamed(root / SOURCE, panel_cfg(), tmp_path, chunk_rows=2)
+    assert not (tmp_path / "out.parquet").exists()
+    problems, warnings = ingest_chunks.check(panel_cfg(), "UTC", root)
+    assert len(problems) == 1 and warnings == []
+    assert re.match(message, problems[0])

@@ -424,3 +424,11 @@ def test_task_names_yaml_would_misread_are_quoted(tmp_path, monkeypatch, capsys)
     assert list(params.train.loss_weights) == names
     assert params.tasks["no"].target == "NO"
     assert list(params.ingest.columns)[:2] == ["NO", "On"]
+
+
+def test_init_names_a_parquet_file_it_cannot_read(tmp_path, monkeypatch, capsys):
+    source = table(tmp_path, "when,load\n2024-01-01T00:00:00Z,1\n", "t.parquet")
+    assert init(tmp_path, monkeypatch, source, "--regress", "load", "--print") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: init: data/raw/t.parquet: cannot be read as Parquet")
+    assert not (tmp_path / "logs").exists()  # a user error, not a bug

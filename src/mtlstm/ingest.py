@@ -199,7 +199,21 @@ def source_columns(cfg: Ingest) -> list[str]:
 
 
 def require_parquet_columns(path: Path, wanted: list[str], label: str) -> None:
-    _require_columns(pq.read_schema(path).names, wanted, label, label, "schema")
+    _require_columns(parquet_names(path, label), wanted, label, label, "schema")
+
+
+def parquet_names(path: Path, label: str) -> list[str]:
+    """The column names of a Parquet file, or a DataError naming it where it is
+    not one (a CSV file renamed, a git-lfs pointer, a truncated copy): pyarrow's
+    own error would be reported as a bug in mtlstm."""
+    try:
+        return pq.read_schema(path).names
+    except pa.ArrowException as exc:
+        raise DataError(
+            f"{label}: cannot be read as Parquet ({shorten(exc, 300)}); replace it "
+            "with the whole Parquet file, or save the table as a .csv file and "
+            "read that"
+        ) from None
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

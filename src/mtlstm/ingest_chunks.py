@@ -107,7 +107,7 @@ def _streamed_counts(path: Path, cfg: Ingest, timezone: str) -> dict | None:
     or its series not in one run each in label order)."""
     # A file of one chunk is read whole, as before: no more memory than a
     # chunk, and the check lists every bad column (a chunk raises its first).
-    if not streamable(path, cfg) or pq.read_metadata(path).num_rows <= CHUNK_ROWS:
+    if not streamable(path, cfg) or _rows(path) <= CHUNK_ROWS:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -120,6 +120,15 @@ def _streamed_counts(path: Path, cfg: Ingest, timezone: str) -> dict | None:
             # The module's value when called, not the default's when defined.
             chunk_rows=CHUNK_ROWS,
         )
+
+
+def _rows(path: Path) -> int:
+    """The Parquet file's row count; 0 where it is not Parquet (read whole,
+    ``ingest.check_file`` says so as the stage does)."""
+    try:
+        return pq.read_metadata(path).num_rows
+    except pa.ArrowException:
+        return 0
 
 
 def _stream(

@@ -168,6 +168,7 @@ def _read(path: Path, label: str) -> tuple[pd.DataFrame, str, str]:
     """The whole table (CSV: as text, as ingest reads it), its separator and
     decimal mark."""
     if path.suffix.lower() == ".parquet":
+        ingest.parquet_names(path, label)  # not Parquet: a DataError naming it
         return ingest.read_parquet(path), ",", "."
     with path.open("rb") as f:
         head = f.read(65536).decode("utf-8-sig", errors="replace")
