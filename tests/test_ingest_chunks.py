@@ -415,3 +415,23 @@ def test_a_file_that_is_not_parquet_is_a_data_error_naming_it(
     problems, warnings = ingest_chunks.check(panel_cfg(), "UTC", root)
     assert len(problems) == 1 and warnings == []
     assert re.match(message, problems[0])
+
+
+def test_a_missing_first_value_of_a_later_chunk_names_the_series_first_step(
+    tmp_path,
+):
+    # b starts the second chunk, at the chunk's row 0: its first step is the
+    # series', not the table's, as the whole table says.
+    frame = holey_panel()
+    frame.loc[int(np.flatnonzero(frame["region"] == "b")[0]), "Temperature"] = np.nan
+    cfg = panel_cfg()
+    path = write_source(tmp_path, frame)
+    with pytest.raises(DataError) as whole_error:
+        whole(path, cfg, tmp_path)
+    message = (
+        r"^series 'b': column 'Temperature' is missing at 2024-03-01 "
+        r"00:00:00\+00:00, the first step of the series, so there is no earlier"
+    )
+    with pytest.raises(DataError, match=message) as got:
+        streamed(path, cfg, tmp_path, chunk_rows=5)
+    assert str(got.value) == str(whole_error.value)

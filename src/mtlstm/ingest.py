@@ -1097,11 +1097,13 @@ def _fill_column(
     if first.any():
         row = int(starts[first][0])
         breaks = _series_starts(table)
+        # A series first: a chunk of series (mtlstm.ingest_chunks) starts at
+        # row 0 with a series that is not the table's first.
         where = (
-            "of the table"
-            if row == 0
-            else "of the series"
+            "of the series"
             if breaks is not None and breaks[row]
+            else "of the table"
+            if row == 0
             else "after a long gap"
         )
         raise DataError(
