@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -432,3 +433,38 @@ def test_init_names_a_parquet_file_it_cannot_read(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert err.startswith("error: init: data/raw/t.parquet: cannot be read as Parquet")
     assert not (tmp_path / "logs").exists()  # a user error, not a bug
+
+
+def test_qn_on_a_column_mostly_at_one_value_suggests_an_edge_that_splits(tmp_path):
+    # Nine in ten values 0: every quantile is 0, and an edge at 0 (the old
+    # suggestion) puts every value in the upper class (a value on an edge is
+    # in the upper class), the lower one empty.
+    rows = [f"{t},{5 if h % 10 == 0 else 0},{h}" for h, t in enumerate(hours(24))]
+    source = table(tmp_path, "when,spikes,load\n" + "\n".join(rows) + "\n")
+    prof = scaffold.profile(source, tmp_path)
+    with pytest.raises(
+        ConfigError,
+        match=r"^--classify spikes:q2: the training values of 'spikes' do not split "
+        r"into 2 classes that each hold some \(quantiles on a repeated value\); "
+        r"give edges, e.g. spikes:5$",
+    ):
+        # One edge, the median 0: not repeated, yet the class below is empty.
+        scaffold.tasks_from_flags(prof, [], ["spikes:q2"], 1)
+    with pytest.raises(
+        ConfigError, match=r"repeated value\); give edges, e.g. spikes:5"
+    ):
+        scaffold.tasks_from_flags(prof, [], ["spikes:q3"], 1)
+    spec = scaffold.tasks_from_flags(prof, [], ["spikes:5"], 1)["spikes_class"]
+    classes = np.searchsorted(spec["bins"], prof.table["spikes"], side="right")
+    assert set(classes) == {0, 1}  # both classes hold values
+
+
+def test_qn_on_a_column_constant_in_training_says_it_has_one_class(tmp_path):
+    # 7 over the training range (quantiles come from it), 9 after it only.
+    rows = [f"{t},{7 if h < 20 else 9},{h}" for h, t in enumerate(hours(24))]
+    source = table(tmp_path, "when,flat,load\n" + "\n".join(rows) + "\n")
+    prof = scaffold.profile(source, tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"they are all 7, so a task on 'flat' has one class"
+    ):
+        scaffold.tasks_from_flags(prof, [], ["flat:q2"], 1)

@@ -452,12 +452,11 @@ def _classes(
         fit = values.iloc[: max(1, int(len(values) * train_share))].to_numpy()
         cuts = np.quantile(fit, np.arange(1, n) / n)
         edges = sorted({float(f"{c:.4g}") for c in cuts})
-        if len(edges) != n - 1:
-            raise ConfigError(
-                f"--classify {flag}: the training values of {column!r} do not "
-                f"split into {n} classes (repeated quantiles); give edges, e.g. "
-                f"{column}:{edges[0]:g}"
-            )
+        # A value on an edge is in the upper class: an edge at the smallest
+        # value (a column mostly at it) leaves the class below it empty.
+        held = np.bincount(np.searchsorted(edges, fit, side="right"), minlength=n)
+        if len(edges) != n - 1 or not held.all():
+            raise ConfigError(_unsplit(flag, column, n, fit))
     else:
         try:
             edges = [float(e) for e in spec.split(",")]
@@ -473,6 +472,27 @@ def _classes(
     names = {1: ["low", "high"], 2: ["low", "mid", "high"]}
     labels = names.get(len(edges), [f"c{i}" for i in range(len(edges) + 1)])
     return {"bins": edges, "classes": labels}
+
+
+def _unsplit(flag: str, column: str, n: int, fit: np.ndarray) -> str:
+    """Why ``qN`` left a class without training values, with an edge that does
+    split them: the quantile itself is a poor example, the smallest value (or
+    all of them) for a column mostly at one value, and a value on an edge is
+    in the upper class, so the class below holds none."""
+    head = (
+        f"--classify {flag}: the training values of {column!r} do not split "
+        f"into {n} classes that each hold some (quantiles on a repeated value)"
+    )
+    distinct = np.unique(fit)
+    if len(distinct) < 2:
+        return (
+            f"{head}; they are all {distinct[0]:.15g}, so a task on {column!r} "
+            "has one class: pick another column"
+        )
+    # The distinct value just above the median: training values on both sides.
+    above = int(np.searchsorted(distinct, np.median(fit), side="right"))
+    edge = distinct[min(max(above, 1), len(distinct) - 1)]
+    return f"{head}; give edges, e.g. {column}:{edge:.15g}"
 
 
 # --- the file ---------------------------------------------------------------------
