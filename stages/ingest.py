@@ -17,6 +17,7 @@ the same output; any other source is read whole.
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from mtlstm import ingest, ingest_chunks
 from mtlstm.config import load_params
@@ -37,7 +38,8 @@ def main() -> None:
     if ingest_chunks.streamable(path, cfg):
         # Many series in Parquet: a chunk of whole series at a time.
         counts = ingest_chunks.stream_series(path, cfg, timezone, OUT_TABLE, OUT_FILLED)
-        if counts is None:
+        # A file without rows is no order problem: the whole read says what is.
+        if counts is None and pq.read_metadata(path).num_rows:
             print(
                 "ingest: the source's series are not each in one run of rows in "
                 "label order; reading it whole (sort the file by the ingest.series "

@@ -435,3 +435,16 @@ def test_a_missing_first_value_of_a_later_chunk_names_the_series_first_step(
     with pytest.raises(DataError, match=message) as got:
         streamed(path, cfg, tmp_path, chunk_rows=5)
     assert str(got.value) == str(whole_error.value)
+
+
+def test_stage_on_a_parquet_panel_without_rows_says_only_that(tmp_path, raw_params):
+    # The fallback note ("series are not each in one run ... sort the file")
+    # preceded the error: sorting an empty file changes nothing.
+    project = make_project(tmp_path, panel_params(copy.deepcopy(raw_params)))
+    panel_frame(rows=30, shuffle=False).iloc[:0].to_parquet(project / SOURCE)
+    params = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_text(params.replace(PANEL_CSV, SOURCE))
+    proc = run_stage_cli("ingest", project)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == f"error: ingest: {SOURCE}: has a header but no data rows\n"
