@@ -370,6 +370,26 @@ def test_chunks_of_zone_less_dates_lie_on_local_days_as_the_whole_table(tmp_path
     assert ingest.summary(cfg, zone, got) == ingest.summary(cfg, zone, counts)
 
 
+def test_chunks_read_zone_less_times_one_way_for_the_whole_file(tmp_path):
+    """Dates in one series, clock times in the others, on a grid of New York
+    days: the whole-table read refuses it (a midnight read as UTC falls on the
+    day before there). Decided per chunk, series a's chunk was read as local
+    days and the others' as UTC, and the file was accepted, read two ways."""
+    frame = holey_panel()
+    frame["Time"] = frame["Time"].dt.tz_localize(None)
+    frame.loc[frame["region"] != "a", "Time"] += pd.Timedelta(hours=12)
+    cfg, zone = panel_cfg(), "America/New_York"
+    path = write_source(tmp_path, frame)
+    message = "row 0: column 'Time': Timestamp('2024-03-01 00:00:00') has no time zone"
+    with pytest.raises(DataError, match=re.escape(message)):
+        ingest.ingest_frame(ingest.read_table(path, cfg, label=cfg.source), cfg, zone)
+    with pytest.raises(DataError, match=re.escape(message)):
+        ingest_chunks.stream_series(
+            path, cfg, zone, tmp_path / "out.parquet", tmp_path / "f.parquet", 5
+        )
+    assert not (tmp_path / "out.parquet").exists()
+
+
 @pytest.mark.parametrize("statistics", [True, False])
 def test_an_integer_column_with_a_null_reads_as_the_whole_table_in_every_chunk(
     tmp_path, statistics

@@ -71,6 +71,10 @@ class Source:
     # CSV: a row's file line, where blank lines or quoted line breaks come
     # before it (None: row + first_line); read only for an error message.
     line_of: Callable[[int], int | None] | None = None
+    # A chunk of the file (mtlstm.ingest_chunks): whether every zone-less
+    # timestamp of the whole file is a date (``zone_less_dates``), which the
+    # rows at hand cannot tell; None: decided from these rows.
+    dates: bool | None = None
 
     def where(self, row: int) -> str:
         if self.rows is not None:
@@ -505,7 +509,10 @@ def _zone_less_on_local_days(
         return parsed
     wall = parsed.dt.tz_localize(None)  # the date and clock time as written
     day = wall.dt.normalize()
-    if (wall == day).to_numpy()[naive].all():
+    dates = src.dates
+    if dates is None:
+        dates = bool((wall == day).to_numpy()[naive].all())
+    if dates:
         # Dates (or midnights): a date names a local day, not a UTC instant.
         # A midnight that a daylight-saving change skips or repeats is still
         # in its day: the first instant of the day, either way.
@@ -530,6 +537,19 @@ def _zone_less_on_local_days(
             "features.timezone: UTC"
         )
     return parsed
+
+
+def zone_less_dates(values: pd.Series) -> bool:
+    """Whether every zone-less timestamp in ``values`` is a date (or a
+    midnight), as ``_zone_less_on_local_days`` decides for a whole table;
+    unparsable values are left to the parse that reports them."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+    else:
+        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    wall = parsed.dt.tz_localize(None)
+    naive = ~_zoned(values) & parsed.notna().to_numpy()
+    return bool((wall == wall.dt.normalize()).to_numpy()[naive].all())
 
 
 SERIES_SEP = "/"

@@ -141,7 +141,7 @@ def _stream(
 ) -> dict | None:
     counts: dict | None = None
     last_series = None
-    for src in chunks(path, cfg, chunk_rows):
+    for src in chunks(path, cfg, chunk_rows, timezone):
         table, part, marks = ingest.ingest_frame(src, cfg, timezone)
         del src
         names = table["series"]  # sorted: the chunk's first and last label
@@ -159,14 +159,17 @@ def _stream(
     return counts
 
 
-def chunks(path: Path, cfg: Ingest, chunk_rows: int) -> Iterator[ingest.Source]:
+def chunks(
+    path: Path, cfg: Ingest, chunk_rows: int, timezone: str = "UTC"
+) -> Iterator[ingest.Source]:
     """The source's rows in chunks of whole series of about ``chunk_rows`` rows
     (a series longer than that is one chunk), each naming its rows by their
-    row in the file."""
+    row in the file. ``timezone``: ``features.timezone``."""
     wanted = ingest.source_columns(cfg)
     ingest.require_parquet_columns(path, wanted, cfg.source)
     file = pq.ParquetFile(path, pre_buffer=False)
     floats = _ints_with_nulls(file, wanted)
+    dates = _zone_less_dates(file, cfg, timezone)
     carry: pd.DataFrame | None = None
     offset = 0
     for batch in file.iter_batches(batch_size=chunk_rows, columns=wanted):
@@ -182,10 +185,22 @@ def chunks(path: Path, cfg: Ingest, chunk_rows: int) -> Iterator[ingest.Source]:
         head = [frame.iloc[:cut].reset_index(drop=True)]
         del frame
         if cut:  # pop: while the chunk is ingested, this frame holds no reference
-            yield ingest.Source(head.pop(), cfg.source, 0, offset)
+            yield ingest.Source(head.pop(), cfg.source, 0, offset, dates=dates)
             offset += cut
     if carry is not None and len(carry):
-        yield ingest.Source(carry, cfg.source, 0, offset)
+        yield ingest.Source(carry, cfg.source, 0, offset, dates=dates)
+
+
+def _zone_less_dates(file: pq.ParquetFile, cfg: Ingest, timezone: str) -> bool | None:
+    """``ingest.zone_less_dates`` of the whole file's time column where it
+    decides how zone-less timestamps read (a grid of local days, no
+    ``ingest.source_timezone``), else None. Decided per chunk, a chunk of
+    midnights read as local days and one of clock times as UTC: a file the
+    whole-table read refuses as ambiguous was accepted, read two ways."""
+    if cfg.source_timezone is not None or ingest.days_zone(cfg, timezone) == "UTC":
+        return None
+    batches = file.iter_batches(columns=[cfg.time_column])
+    return all(ingest.zone_less_dates(b.column(0).to_pandas()) for b in batches)
 
 
 def _ints_with_nulls(file: pq.ParquetFile, names: list[str]) -> list[str]:
