@@ -159,6 +159,7 @@ def model(data: dict[str, Any], inner: tuple, cfg: Any, seed: int) -> dict[str, 
         n_features,
         training_class_weights(cfg, bundle, data["targets"], both),
     )
+    steps = steps_per_epoch(len(both), cfg.batch_size)
     fresh.fit(
         make_dataset(
             data["scaled"],
@@ -170,7 +171,10 @@ def model(data: dict[str, Any], inner: tuple, cfg: Any, seed: int) -> dict[str, 
             (0, epochs),
         ),
         epochs=epochs,
-        steps_per_epoch=steps_per_epoch(len(both), cfg.batch_size),
+        steps_per_epoch=steps,
+        # The cosine and the weight average of the early-stopped fit: the
+        # refit trains its first ``epochs`` epochs as that fit did.
+        callbacks=training.schedule_callbacks(fresh, cfg, steps),
         shuffle=False,  # make_dataset shuffles, keyed by (seed, epoch)
         verbose=0,
     )

@@ -88,14 +88,6 @@ def fit(
         validation=True,
     )
     steps = shard.steps(batch) if shard else steps_per_epoch(len(train), batch)
-    ema = getattr(model.optimizer, "use_ema", False)
-    if ema:
-        # train.ema_momentum: the average replaces the weights at each epoch's
-        # last step (EmaOverwrite). Not by the optimizer's ema_overwrite_frequency:
-        # it counts the optimizer's own iterations, which a warm-started model
-        # (backtest refit) carries on from its last fit, whose epochs had
-        # another step count; and a traced train function keeps its frequency.
-        model.optimizer.ema_overwrite_frequency = None
     names = [t["name"] for t in bundle["tasks"]]
     stop = make_stopper(cfg.selection, names, cfg.patience)
     live_dir = dirs.get("live") if chief else None
@@ -107,10 +99,7 @@ def fit(
     callbacks = [EffectiveWeightsLogger(), stop]
     if len(names) == 1:
         callbacks.insert(0, OneHeadLossLog(names[0]))
-    if cfg.lr_schedule == "cosine":
-        callbacks.insert(0, cosine_schedule(cfg.learning_rate, cfg.epochs))
-    if ema:
-        callbacks.insert(0, EmaOverwrite(steps))
+    callbacks[:0] = schedule_callbacks(model, cfg, steps)
     if live_dir is not None:
         if state:  # DVC removed them before the run: the checkpoint has them
             resume.restore_live(dirs["resume"], state, live_dir)
@@ -209,6 +198,25 @@ def fit_member_groups(
                 group.append(checkpoint)
         groups.append(group)
     return groups
+
+
+def schedule_callbacks(model: keras.Model, cfg: Train, steps: int) -> list:
+    """The callbacks of ``train.ema_momentum`` (``EmaOverwrite``, after each
+    epoch's ``steps`` steps) and ``train.lr_schedule`` (the cosine), in that
+    order, for ``model``'s fit: every fit of a ``train.*`` configuration takes
+    them (``fit``; scripts/refit_nested.py's refit), or it trains another one."""
+    callbacks: list = []
+    if getattr(model.optimizer, "use_ema", False):
+        # train.ema_momentum: the average replaces the weights at each epoch's
+        # last step (EmaOverwrite). Not by the optimizer's ema_overwrite_frequency:
+        # it counts the optimizer's own iterations, which a warm-started model
+        # (backtest refit) carries on from its last fit, whose epochs had
+        # another step count; and a traced train function keeps its frequency.
+        model.optimizer.ema_overwrite_frequency = None
+        callbacks.append(EmaOverwrite(steps))
+    if cfg.lr_schedule == "cosine":
+        callbacks.append(cosine_schedule(cfg.learning_rate, cfg.epochs))
+    return callbacks
 
 
 class EmaOverwrite(keras.callbacks.Callback):
