@@ -84,9 +84,14 @@ class FoldTrainer:
         self.times = times  # backtest.period_times: to name each fold's periods
         # Any change of params or data invalidates a killed fold's checkpoint.
         self.settings = dataclasses.asdict(params)
+        self.strategy = None  # made at the first fold, before any TensorFlow op
 
     def __call__(self, fold: dict, ranges: dict, i: int) -> dict:
         # TensorFlow only when enabled: a switched-off backtest stays instant.
+        # The strategy first, before any TensorFlow op, as in the train stage.
+        if self.strategy is None:
+            self.strategy = fold_strategy(self.params.train.distribute, self.name)
+        strategy = self.strategy
         from mtlstm import resume
         from mtlstm.dataset import forecast_windows
         from mtlstm.model import average_groups, embeds_series
@@ -103,7 +108,11 @@ class FoldTrainer:
         previous = self.previous if refit else None
         resume_dir = f"models/.resume-backtest-{self.name}-{i}"
         dirs = {"live": None, "resume": Path(resume_dir)}
-        stamp = resume.fingerprint({**self.settings, "fold": i}, [IN_TABLE])
+        # The replica count changes the global batch (batch_size x replicas).
+        replicas = strategy.num_replicas_in_sync
+        stamp = resume.fingerprint(
+            {**self.settings, "fold": i, "replicas": replicas}, [IN_TABLE]
+        )
         label = f"backtest@{self.name}: fold {i + 1}"
         # A panel's per-row series codes: fed to a model that embeds them, and
         # always used to unscale each series with its own moments.
@@ -119,6 +128,7 @@ class FoldTrainer:
             bundle,
             dirs,
             stamp,
+            strategy,
             label=label,
             # A checkpoint's weights go into a new model, never into the
             # previous fold's member that refit has just trained further.
@@ -126,10 +136,31 @@ class FoldTrainer:
         )
         resume.clear(dirs["resume"])
         self.previous = [group[0] for group in groups]  # refit: each member on
-        model = average_groups(groups)
+        with strategy.scope():
+            model = average_groups(groups)
         test = fold["test"]
         outputs = forecast_windows(model, fold["scaled"], test, bundle, 1024, embedded)
         return metrics.score_outputs(bundle, fold["targets"], test, outputs, codes)
+
+
+def fold_strategy(kind: str, name: str):
+    """The ``tf.distribute`` strategy the folds train under, for
+    ``train.distribute`` ``kind``: the train stage's for none (one device) and
+    mirrored (this host's replicas: the trained model's global batch, so the
+    last fold, the main split, is the configuration evaluate scores); for
+    multi_worker, one device, with a note on stdout (as the ablation's)."""
+    from mtlstm.distribute import make_strategy
+
+    if kind != "multi_worker":
+        return make_strategy(kind)
+    # No cluster to join: the workers run the train stage, and this is one
+    # DVC process on one host.
+    print(
+        f"backtest@{name}: train.distribute is multi_worker, but this stage runs "
+        "in one process: each fold trains on one device, train.batch_size windows "
+        "a step (the trained model: batch_size x all workers' replicas)"
+    )
+    return make_strategy("none")
 
 
 def fold_model(params, fold: dict, previous):

@@ -310,3 +310,22 @@ def test_refit_weighs_each_folds_classes_by_its_own_training_windows(
     np.testing.assert_allclose(compiled[1], expected[1])
     # Still a warm start: fold 2's optimizer carries fold 1's steps on.
     assert steps[0] == 0 and steps[1] > 0
+
+
+def test_a_multi_worker_backtest_trains_on_one_device_and_says_so(capsys):
+    """train.distribute: multi_worker has no cluster in the backtest's one
+    DVC process: its folds train on one device (as the ablation's model),
+    and a note says the global batch is then not the trained model's."""
+    import runpy
+
+    import tensorflow as tf
+
+    fold_strategy = runpy.run_path(str(ROOT / "stages" / "backtest.py"))[
+        "fold_strategy"
+    ]
+    assert fold_strategy("none", "r") is tf.distribute.get_strategy()
+    assert capsys.readouterr().out == ""
+    strategy = fold_strategy("multi_worker", "r")
+    assert strategy is tf.distribute.get_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert "backtest@r: train.distribute is multi_worker" in capsys.readouterr().out

@@ -292,6 +292,20 @@ def test_mirrored_ablation_trains_its_single_task_model_at_the_global_batch(
         assert result["scores"]["mirrored"][metric] == pytest.approx(value, rel=1e-4)
 
 
+def test_mirrored_backtest_trains_each_fold_at_the_global_batch(tmp_path):
+    """A backtest's folds keep the trained model's budget: under
+    train.distribute: mirrored they train under the same strategy, 2 replicas
+    x batch_size 8 = global batches of 16, in both modes (the last fold is the
+    main split, which evaluate scores). They trained on one device, 8 windows
+    a step, whatever train.distribute said."""
+    _run_workers([_worker("backtest-mirrored", tmp_path)], tmp_path)
+    result = json.loads((tmp_path / "result-0.json").read_text())
+    mirrored = {"replicas": 2, "global_batch": 2 * PER_REPLICA}
+    assert result["fits"] == {"retrain": [mirrored] * 2, "refit": [mirrored] * 2}
+    for scores in result["scores"].values():
+        assert all(np.isfinite(v) for by_metric in scores for v in by_metric.values())
+
+
 def test_multi_worker_on_two_local_processes_trains_and_chief_saves(tmp_path):
     ports = _free_ports(2)
     workers = [f"127.0.0.1:{port}" for port in ports]
@@ -687,6 +701,70 @@ def _ablation_worker(out: Path) -> None:
     (out / "result-0.json").write_text(json.dumps(result))
 
 
+def _backtest_worker(out: Path) -> None:
+    """stages/backtest.py's FoldTrainer over two folds of 300 synthetic hours,
+    in mode retrain and then refit, with params.yaml's train.* made tiny under
+    mirrored at PER_REPLICA; records the strategy each fold's fit ran under (a
+    spy on training.fit_member_groups) and the folds' scores."""
+    import dataclasses
+    import importlib.util
+
+    import pandas as pd
+    import tensorflow as tf
+
+    from mtlstm import backtest, training
+    from mtlstm.config import Backtest, load_params
+    from mtlstm.distribute import global_batch_size
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "tests"))
+    from conftest import synthetic_table
+
+    params = load_params(root / "params.yaml")
+    train = dataclasses.replace(
+        params.train,
+        distribute="mirrored",
+        layers=[4],
+        batch_size=PER_REPLICA,
+        epochs=1,
+        ensemble=1,
+        checkpoint_average=1,
+    )
+    params = dataclasses.replace(params, train=train)
+    os.chdir(out)  # the folds' checkpoints go under models/
+    data = synthetic_table(300).assign(segment=np.zeros(300, dtype=np.int32))
+    (out / "data").mkdir()
+    data.to_parquet(out / "data" / "ingested.parquet")  # fingerprinted
+    path = root / "stages" / "backtest.py"
+    spec = importlib.util.spec_from_file_location("stage_backtest_under_test", path)
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+
+    fits, fit_member_groups = [], training.fit_member_groups
+
+    def spy(build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy=None, **kw):
+        used = strategy or tf.distribute.get_strategy()
+        fits.append(
+            {
+                "replicas": used.num_replicas_in_sync,
+                "global_batch": global_batch_size(cfg.batch_size, used),
+            }
+        )
+        return fit_member_groups(
+            build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy, **kw
+        )
+
+    training.fit_member_groups = spy  # the stage imports it when it trains
+    result: dict = {"fits": {}, "scores": {}}
+    for mode in ("retrain", "refit"):
+        cfg = Backtest(folds=2, mode=mode)
+        trainer = stage.FoldTrainer(params, mode, cfg, pd.Series(data["time"]))
+        run = backtest.run(data, params, cfg, trainer, freq="1h")
+        result["fits"][mode], fits[:] = list(fits), []
+        result["scores"][mode] = [s for f in run["folds"] for s in f["scores"].values()]
+    (out / "result-0.json").write_text(json.dumps(result))
+
+
 def _save_weights(model, path: Path) -> None:
     np.savez(path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
 
@@ -697,6 +775,10 @@ def _worker_main(mode: str, out: Path, index: int) -> None:
     if mode == "ablation-mirrored":
         distribute.split_cpu(2)  # before anything starts TensorFlow
         _ablation_worker(out)
+        return
+    if mode == "backtest-mirrored":
+        distribute.split_cpu(2)  # before anything starts TensorFlow
+        _backtest_worker(out)
         return
     if mode == "mirrored-uncertainty":
         distribute.split_cpu(2)
