@@ -42,6 +42,11 @@ from mtlstm.config import Train, load_params
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 OUT = Path("search")
+# What every run reads (load_data): the runs in one --out folder share them.
+DATA_FILES = [
+    *(WINDOWS / name for name in ("preprocess.json", "scaled.npy", "targets.npz")),
+    *(SPLIT / f"{name}.npy" for name in ("train", "val")),
+]
 
 # name -> train.* overrides of params.yaml (the default data's tasks). Which
 # levers these are and what they gave on the validation split is written up in
@@ -178,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    check_same_data(out, results)
     if "hgb_lag" not in results:
         results["hgb_lag"] = hgb_reference(data, params.base.seed)
     traces: list[dict[str, Any]] = []
@@ -228,6 +234,28 @@ def main(argv: list[str] | None = None) -> None:
             pd.DataFrame(traces).to_csv(out / f"trace-{label}.csv", index=False)
             traces = []
     print(table(results, data["bundle"]))
+
+
+def check_same_data(out: Path, results: dict[str, Any]) -> None:
+    """``out``'s recorded runs must be on today's windows and splits: the
+    gradient boosting row and the single-task runs are reused from them (keyed
+    by the train.* budget and seed only), so after a `dvc repro split` on
+    other data or features a new candidate was compared with baselines and
+    single-task models of the old data. ``out/data.sha256`` records the digest
+    of the files every run reads; a folder without one (recorded before it
+    existed) is taken as it is."""
+    from mtlstm import resume
+
+    stamp = resume.fingerprint({}, DATA_FILES)
+    path = out / "data.sha256"
+    if results and path.is_file() and path.read_text().strip() != stamp:
+        raise SystemExit(
+            f"search: {out / 'results.json'} holds runs on other windows or splits "
+            f"than {WINDOWS} and {SPLIT} hold now ({path} differs), whose baseline "
+            "and single-task runs would be reused; give --out a new folder, or "
+            f"delete {out}"
+        )
+    path.write_text(stamp + "\n")
 
 
 def _single_key(task: str, budget: dict[str, Any], seed: int) -> str:

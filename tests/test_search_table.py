@@ -121,3 +121,26 @@ def test_a_decide_by_class_task_takes_its_single_task_score_from_its_regression_
     results = {"hgb_lag": {}, "params": entry}
     lines = load_script("search").table(results, bundle).splitlines()
     assert lines[-1] == "| params | 1 | 2 | +50.0% | 0.9 | 0.8 | +12.5% | 3 | 1 |"
+
+
+def test_runs_on_other_windows_are_not_reused(tmp_path, monkeypatch):
+    """The gradient boosting row and the single-task runs of --out are reused
+    by budget and seed alone: after the windows or splits change, reusing them
+    compared a new candidate with references of the old data, silently."""
+    import numpy as np
+
+    search = load_script("search")
+    monkeypatch.chdir(tmp_path)
+    for path in search.DATA_FILES:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path.with_suffix(".npy"), np.arange(3))
+        path.with_suffix(".npy").replace(path)
+    out = tmp_path / "search"
+    out.mkdir()
+    recorded = {"hgb_lag": {"y": {"mae": 3.0}}}
+    search.check_same_data(out, {})  # a new folder: its data recorded
+    search.check_same_data(out, recorded)  # the same data: reused
+    np.save(tmp_path / "data" / "split" / "train.npy", np.arange(4))
+    with pytest.raises(SystemExit, match=r"search/results.json holds runs on other"):
+        search.check_same_data(out, recorded)
+    search.check_same_data(out, {})  # nothing recorded: nothing to reuse
