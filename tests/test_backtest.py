@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import ROOT, synthetic_table
 
 from mtlstm import backtest
 from mtlstm.config import Backtest, load_params
-from mtlstm.errors import ConfigError
+from mtlstm.errors import ConfigError, DataError
 
 
 def test_fold_ranges_expand_and_the_last_is_the_main_split():
@@ -99,6 +101,28 @@ def test_a_fold_scales_by_the_configured_scaler(params):
     fit = rows["Demand"].iloc[: ranges["train"][1]]
     assert bundle["scaler"] == "robust"
     assert bundle["inputs"][0]["mean"] == pytest.approx(fit.median())
+
+
+def test_a_fold_refuses_a_class_its_training_range_never_saw(params):
+    """The window stage refuses a class first seen after the training range;
+    an earlier fold's shorter one may lack it: refused too, naming the fold
+    (the baselines failed on it, naming the main split's validation file)."""
+    ranges = backtest.fold_ranges(300, 0.7, 0.15, 3)
+    rows = table()
+    first_end = ranges[0]["train"][1]
+    cold_or_mild = np.where(np.arange(300) % 2, 10.0, 20.0)
+    rows["Temperature"] = np.where(np.arange(300) < first_end, cold_or_mild, 30.0)
+    first = backtest.prepare_fold(rows, params, ranges[0])
+    after = ranges[0]["test"][1] - first_end  # every row after is hot
+    assert first["unseen"] == [("temp_class", "hot", after)]
+    assert backtest.prepare_fold(rows, params, ranges[2])["unseen"] == []
+    message = (
+        f"backtest fold 1: tasks.temp_class: class 'hot' occurs after the "
+        f"fold's training time range ({after} rows) but never inside it, so "
+        "the fold's model cannot learn it; use fewer backtest folds (folds: 3)"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        backtest.run(rows, params, Backtest(folds=3), persistence_scores, freq="1h")
 
 
 def test_fold_windows_stay_inside_their_ranges(params):

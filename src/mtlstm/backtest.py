@@ -38,7 +38,7 @@ from tqdm import tqdm
 from mtlstm import grid, static, window
 from mtlstm.baselines import run_baselines, series_positions
 from mtlstm.config import Backtest, Params
-from mtlstm.errors import ConfigError
+from mtlstm.errors import ConfigError, DataError
 from mtlstm.metrics import PRIMARY
 from mtlstm.split import row_bounds, windows_by_code, windows_within
 
@@ -90,10 +90,12 @@ def prepare_fold(
         rows["segment"].to_numpy(), bundle["lookback"], bundle["max_horizon"]
     )
     splits = windows_within(ends, ranges, bundle["lookback"], bundle["max_horizon"])
+    targets = window.targets(rows, bundle)
     return {
         "bundle": bundle,
         "scaled": window.transform(rows, bundle),
-        "targets": window.targets(rows, bundle),
+        "targets": targets,
+        "unseen": window.classes_unseen(targets, bundle, ranges["train"][1]),
         **splits,
     }
 
@@ -137,10 +139,12 @@ def prepare_panel_fold(
     bundle |= static.fit(rows, code == 0, params.features.static, names)
     lookback, horizon = bundle["lookback"], bundle["max_horizon"]
     ends = window.window_ends(rows["segment"].to_numpy(), lookback, horizon)
+    targets = window.targets(rows, bundle)
     return {
         "bundle": bundle,
         "scaled": window.transform(rows, bundle),
-        "targets": window.targets(rows, bundle),
+        "targets": targets,
+        "unseen": window.classes_unseen(targets, bundle, code == 0),
         "codes": window.series_codes(rows, bundle),
         "rows": np.flatnonzero(keep),
         **windows_by_code(ends, code.astype(np.int8), lookback, horizon),
@@ -185,6 +189,18 @@ def run(
         else:
             fold = prepare_fold(table, params, ranges)
             rows = slice(0, ranges["test"][1])
+        # As the window stage refuses it for the main split: an earlier fold's
+        # shorter training range may lack a class (the baselines then failed
+        # on the fold's validation windows, naming the main split's file).
+        if fold["unseen"]:
+            task, label, count = fold["unseen"][0]
+            raise DataError(
+                f"backtest fold {i + 1}: tasks.{task}: class {label!r} occurs "
+                f"after the fold's training time range ({count} rows) but never "
+                "inside it, so the fold's model cannot learn it; use fewer "
+                f"backtest folds (folds: {cfg.folds}) or adjust "
+                f"tasks.{task}.bins/classes"
+            )
         scores = train_and_score(fold, ranges, i)
         references = fold_baselines(
             fold, params, None if positions is None else positions[rows]

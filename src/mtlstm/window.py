@@ -482,10 +482,26 @@ def check_classes_seen(
     """A class that first appears after the training range cannot be learned.
 
     ``fit_rows``: the training rows, as a count of leading rows or a mask."""
+    problems = classes_unseen(labels, bundle, fit_rows)
+    if problems:
+        name, label, rows = problems[0]
+        raise DataError(
+            f"tasks.{name}: class {label!r} occurs after the training "
+            f"time range ({rows} rows) but never inside it; adjust "
+            f"tasks.{name}.bins/classes or split.train"
+        )
+
+
+def classes_unseen(
+    labels: dict[str, np.ndarray], bundle: dict, fit_rows: int | np.ndarray
+) -> list[tuple[str, str, int]]:
+    """Per classification task, the first class that occurs after the
+    training rows but never inside them: ``(task, class, rows after)``."""
     if isinstance(fit_rows, np.ndarray):
         train, rest = fit_rows, ~fit_rows
     else:
         train, rest = slice(None, fit_rows), slice(fit_rows, None)
+    found = []
     for spec in bundle["tasks"]:
         if spec["type"] == "regression":
             continue
@@ -494,11 +510,8 @@ def check_classes_seen(
         unseen = np.flatnonzero(~np.isin(later, list(seen)))
         if unseen.size:
             label = spec["classes"][int(later[unseen[0]])]
-            raise DataError(
-                f"tasks.{spec['name']}: class {label!r} occurs after the training "
-                f"time range ({unseen.size} rows) but never inside it; adjust "
-                f"tasks.{spec['name']}.bins/classes or split.train"
-            )
+            found.append((spec["name"], label, int(unseen.size)))
+    return found
 
 
 def window_ends(segment: np.ndarray, lookback: int, max_horizon: int) -> np.ndarray:
