@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
 from mtlstm import plots
 from mtlstm.config import Train
 from mtlstm.model import build_model, compile_model
+from mtlstm.tf_setup import make_deterministic
 from mtlstm.training import fit
 
 TASK = {"name": "demand", "type": "regression", "horizon": 1, "target": "Demand"}
@@ -53,3 +55,50 @@ def test_a_one_head_model_logs_and_plots_its_task_loss(tmp_path):
     validation = curves[curves["curve"] == "validation"]
     assert validation["epoch"].tolist() == [1, 2]
     assert validation["loss"].to_numpy() == pytest.approx(history["val_demand_loss"])
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KillAfterEpoch(keras.callbacks.Callback):
+    """Stands for a kill once epoch ``epoch`` is checkpointed (it runs last)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == self.epoch:
+            raise _Killed
+
+
+def _live_files(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.*")}
+
+
+@pytest.mark.parametrize("killed_after", [0, 1])
+def test_a_run_resumed_after_any_epoch_logs_the_same_curves(tmp_path, killed_after):
+    """Killed after its first epoch, a run resumed with DVCLive's step 0 again
+    (DVCLive reads a saved step 0 as nothing logged): the second epoch
+    overwrote step 0 and the curves lost an epoch. The resumed run's files are
+    those of an uninterrupted run, whichever epoch it was killed after."""
+    cfg = dataclasses.replace(
+        Train(loss_weights={"demand": 1.0}), batch_size=16, epochs=3, patience=10
+    )
+
+    def run(name: str, extra=None) -> None:
+        make_deterministic(0)  # the same initial weights in every run
+        model = build_model(2, 3, [TASK], [4], 0.0)
+        compile_model(model, [TASK], {"demand": 1.0}, 0.01)
+        dirs = {"live": tmp_path / name / "live", "resume": tmp_path / "resume"}
+        fit(model, cfg, 0, _arrays(), BUNDLE, dirs, name, extra=extra)
+
+    run("whole")
+    with pytest.raises(_Killed):
+        run("killed", [_KillAfterEpoch(killed_after)])
+    run("killed")
+    curves = plots.training_curves(tmp_path / "killed" / "live", TASK)
+    assert curves[curves["curve"] == "validation"]["epoch"].tolist() == [1, 2, 3]
+    whole, resumed = tmp_path / "whole" / "live", tmp_path / "killed" / "live"
+    assert _live_files(resumed) == _live_files(whole)

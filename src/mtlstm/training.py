@@ -103,7 +103,7 @@ def fit(
     if live_dir is not None:
         if state:  # DVC removed them before the run: the checkpoint has them
             resume.restore_live(dirs["resume"], state, live_dir)
-        callbacks.append(_live_callback(live_dir, resumed=first > 0))
+        callbacks.append(_live_callback(live_dir, state["epochs_done"] if state else 0))
     if chief:
         callbacks.append(EpochProgress(label, cfg.epochs, first))
     snapshots = None
@@ -335,9 +335,16 @@ def cosine_schedule(base: float, epochs: int) -> keras.callbacks.Callback:
     )
 
 
-def _live_callback(live_dir: Path, resumed: bool) -> DVCLiveCallback:
+def _live_callback(live_dir: Path, done: int) -> DVCLiveCallback:
+    """DVCLive's callback; ``done``: the epochs a resumed run has logged already."""
     # dvcyaml=False: dvc.yaml is ours. resume: keep the curves of earlier epochs.
-    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resumed)
+    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=done > 0)
+    if done:
+        # The next epoch's step, set here: DVCLive resumes at its saved step + 1,
+        # but takes a saved step 0 (one epoch done) for nothing logged, and would
+        # log the second epoch as step 0 again. (A stopped run logs no more; its
+        # end puts back the saved step.)
+        live.step = done
     return DVCLiveCallback(live=live)
 
 
