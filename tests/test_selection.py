@@ -6,13 +6,19 @@ are hand-written sequences, so the expected epoch is worked out by hand.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
+from test_training_logs import BUNDLE, TASK, _arrays, _KillAfterEpoch, _Killed
 
+from mtlstm.config import Train
 from mtlstm.model import build_model, compile_model
 from mtlstm.resume import EpochCheckpoint
 from mtlstm.selection import TaskRatioStopping, make_stopper, ratio_scores
+from mtlstm.tf_setup import make_deterministic
+from mtlstm.training import fit
 
 TASKS = [
     {"name": "a", "type": "regression", "horizon": 1},
@@ -249,3 +255,35 @@ def test_checkpoint_average_leaves_out_diverged_epochs(selection):
     # total: e0 3.0, e1 2.5, e2 3.2; task_ratio: 1.5, 1.25, 1.6.
     kept = [int(w[0].flat[0]) for w in snapshots.best(4)]
     assert kept == [1, 0, 2]
+
+
+@pytest.mark.parametrize(
+    ("killed_under", "rerun_under"), [("task_ratio", "total"), ("total", "task_ratio")]
+)
+def test_a_checkpoint_of_the_other_rule_is_not_resumed(
+    tmp_path, capsys, killed_under, rerun_under
+):
+    """The ablation's fingerprint leaves train.selection out (one task trains
+    alike under either rule), but a checkpoint holds the stopper's state in its
+    rule's format: a single-task run killed under one rule and rerun under the
+    other crashed (KeyError 'best' or 'history'). It starts over instead, and
+    ends as a fresh run under the new rule."""
+
+    def run(selection: str, name: str, extra=None) -> list[np.ndarray]:
+        make_deterministic(0)
+        model = build_model(2, 3, [TASK], [4], 0.0)
+        compile_model(model, [TASK], {"demand": 1.0}, 0.01)
+        cfg = Train(loss_weights={"demand": 1.0}, selection=selection)
+        cfg = dataclasses.replace(cfg, batch_size=16, epochs=3, patience=10)
+        dirs = {"live": None, "resume": tmp_path / name}
+        model, _ = fit(model, cfg, 0, _arrays(), BUNDLE, dirs, "fp", extra=extra)
+        return model.get_weights()
+
+    fresh = run(rerun_under, "fresh")
+    with pytest.raises(_Killed):
+        run(killed_under, "resume", [_KillAfterEpoch(1)])
+    capsys.readouterr()
+    rerun = run(rerun_under, "resume")
+    assert "resuming" not in capsys.readouterr().out
+    for a, b in zip(fresh, rerun, strict=True):
+        np.testing.assert_array_equal(a, b)

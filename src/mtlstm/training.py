@@ -55,6 +55,10 @@ def fit(
     """
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
+    # The checkpoint holds the stopper's state in its selection rule's format:
+    # never resume one the other rule wrote, even for a caller whose fingerprint
+    # leaves the rule out (ablation: one task trains alike under either).
+    fingerprint = f"{fingerprint}:{cfg.selection}"
     with strategy.scope():  # a model loaded outside would train on one device
         saved, state = resume.load(dirs["resume"], fingerprint)
     model = saved or model
