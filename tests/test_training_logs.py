@@ -102,3 +102,20 @@ def test_a_run_resumed_after_any_epoch_logs_the_same_curves(tmp_path, killed_aft
     assert curves[curves["curve"] == "validation"]["epoch"].tolist() == [1, 2, 3]
     whole, resumed = tmp_path / "whole" / "live", tmp_path / "killed" / "live"
     assert _live_files(resumed) == _live_files(whole)
+
+
+def test_a_rerun_of_an_early_stopped_run_says_where_it_stopped(tmp_path, capsys):
+    """Stopped early after epoch 2 of 6 and rerun from its checkpoint (killed
+    before saving): the summary said "epoch 6 of 6", as if all 6 had trained."""
+    # learning rate 0: every epoch has the same validation loss, so patience 1
+    # stops the run after its second epoch.
+    cfg = Train(loss_weights={"demand": 1.0}, learning_rate=0.0)
+    cfg = dataclasses.replace(cfg, batch_size=16, epochs=6, patience=1)
+    dirs = {"live": None, "resume": tmp_path / "resume"}
+    for run in ("first", "rerun"):
+        model = build_model(2, 3, [TASK], [4], 0.0)
+        compile_model(model, [TASK], {"demand": 1.0}, 0.0)
+        fit(model, cfg, 0, _arrays(), BUNDLE, dirs, "fp")
+        out = capsys.readouterr().out
+        assert "train: epoch 2 of 6 (stopped early)" in out, (run, out)
+    assert "resuming after epoch 2 of 6" in out

@@ -63,6 +63,8 @@ def fit(
         saved, state = resume.load(dirs["resume"], fingerprint)
     model = saved or model
     first = _first_epoch(state, cfg.epochs)
+    # The epochs the run trained: a stopped run's first is cfg.epochs.
+    done = state["epochs_done"] if state else 0
     if state:
         print(f"train: resuming after epoch {state['epochs_done']} of {cfg.epochs}")
     scaled, targets = arrays["scaled"], arrays["targets"]
@@ -107,13 +109,12 @@ def fit(
     if live_dir is not None:
         if state:  # DVC removed them before the run: the checkpoint has them
             resume.restore_live(dirs["resume"], state, live_dir)
-        callbacks.append(_live_callback(live_dir, state["epochs_done"] if state else 0))
+        callbacks.append(_live_callback(live_dir, done))
     if chief:
-        callbacks.append(EpochProgress(label, cfg.epochs, first))
+        stopped = bool(state and state["stopped"])
+        callbacks.append(EpochProgress(label, cfg.epochs, done, stopped))
     snapshots = None
     if cfg.checkpoint_average > 1:  # before the checkpoint: see EpochSnapshots
-        # The epochs the run trained: a stopped run's first is cfg.epochs.
-        done = state["epochs_done"] if state else 0
         snapshots = EpochSnapshots(stop, dirs["resume"], done, writer=chief)
         callbacks.append(snapshots)
     callbacks += [checkpoint, *(extra or [])]
@@ -286,11 +287,18 @@ class OneHeadLossLog(keras.callbacks.Callback):
 class EpochProgress(keras.callbacks.Callback):
     """Progress over the epochs: a tqdm bar with the latest loss and val_loss
     while a terminal watches (tqdm's ``disable=None``: no bar when stderr is
-    not a TTY, as in CI logs), then one summary line on stdout."""
+    not a TTY, as in CI logs), then one summary line on stdout.
 
-    def __init__(self, label: str, epochs: int, first: int) -> None:
+    ``first``: the epochs done before (a resumed run); ``stopped``: whether
+    those ended in an early stop (a resumed stopped run trains no more, and
+    its summary must say where it stopped, not count to ``epochs``)."""
+
+    def __init__(
+        self, label: str, epochs: int, first: int, stopped: bool = False
+    ) -> None:
         super().__init__()
         self.label, self.epochs, self.done = label, epochs, first
+        self.stopped = stopped
         self.logs: dict[str, float] = {}
         self.bar: tqdm | None = None
 
@@ -316,7 +324,8 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.bar.close()
-        stopped = " (stopped early)" if self.model.stop_training else ""
+        ended_early = self.stopped or self.model.stop_training
+        stopped = " (stopped early)" if ended_early else ""
         scores = "".join(f", {k} {v}" for k, v in self.shown().items())
         # tqdm.write: an outer bar (backtest's folds) stays intact.
         tqdm.write(f"{self.label}: epoch {self.done} of {self.epochs}{stopped}{scores}")
