@@ -547,9 +547,10 @@ def _write_panel(out: Path, codes, train, val) -> None:
     np.save(out / "split" / "val.npy", val)
 
 
-def _series_worker(strategy, out: Path, index: int) -> None:
+def _series_worker(strategy, out: Path, index: int, killed: bool = False) -> None:
     """train.shard: series through the stage's functions: load this worker's
-    series, fit with training.fit, record what was loaded and every epoch's logs."""
+    series, fit with training.fit, record what was loaded and every epoch's logs.
+    ``killed``: the process dies (as if killed) once epoch 0 is checkpointed."""
     import keras
 
     from mtlstm.config import Train
@@ -574,6 +575,8 @@ def _series_worker(strategy, out: Path, index: int) -> None:
             pred = self.model(self.inputs, training=False)["demand"]
             error = np.abs(np.asarray(pred, np.float64)[:, 0] - self.demand)
             self.epochs.append({"keras": logs, "local_val_demand_mae": error.mean()})
+            if killed:
+                os._exit(9)
 
     make_deterministic(0)
     bundle = read_json(out / "windows" / "preprocess.json")
@@ -612,6 +615,49 @@ def _series_worker(strategy, out: Path, index: int) -> None:
     _save_weights(model, out / f"weights-{index}.npz")
     result["logs"] = logs.epochs
     (out / f"result-{index}.json").write_text(json.dumps(result))
+
+
+def test_a_rerun_where_only_the_chief_has_a_checkpoint_starts_over(tmp_path):
+    """Only the chief writes checkpoints, so on separate hosts (here: each
+    worker its own resume folder) a killed run left one on the chief alone. The
+    rerun loaded it there only, and the workers' collectives failed ("Collective
+    instance ... expected type"). The workers now see that their checkpoints
+    differ and both train from the start, in step."""
+    codes, train, val = _panel()
+    _write_panel(tmp_path, codes, train, val)
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    killed = [
+        _worker("series-killed", tmp_path, {"worker": workers}, index)
+        for index in (0, 1)
+    ]
+    try:
+        for proc in killed:
+            proc.wait(timeout=TIMEOUT_S)
+    finally:
+        for proc in killed:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert (tmp_path / "resume-0" / "state.json").is_file()
+    assert not (tmp_path / "resume-1" / "state.json").exists()
+
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    _run_workers(
+        [_worker("series", tmp_path, {"worker": workers}, i) for i in (0, 1)],
+        tmp_path,
+    )
+    for index in (0, 1):
+        log = (tmp_path / f"log-{index}.txt").read_text()
+        assert "checkpoints differ (only the chief writes them" in log
+        assert "training from the start" in log
+    results = [json.loads((tmp_path / f"result-{i}.json").read_text()) for i in (0, 1)]
+    assert [len(r["logs"]) for r in results] == [2, 2]
+    with (
+        np.load(tmp_path / "weights-0.npz") as w0,
+        np.load(tmp_path / "weights-1.npz") as w1,
+    ):
+        for key in w0:
+            np.testing.assert_array_equal(w0[key], w1[key])
 
 
 def _ablation_project(tmp_path: Path, raw: dict, monkeypatch) -> None:
@@ -799,9 +845,9 @@ def _worker_main(mode: str, out: Path, index: int) -> None:
         return
     if mode == "mirrored":
         distribute.split_cpu(2)  # before anything starts TensorFlow
-    if mode == "series":
+    if mode in ("series", "series-killed"):
         strategy = distribute.make_strategy("multi_worker")
-        _series_worker(strategy, out, index)
+        _series_worker(strategy, out, index, killed=mode == "series-killed")
         return
     strategy = distribute.make_strategy(mode)  # first: collectives, devices
     if mode == "mirrored":

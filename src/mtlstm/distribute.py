@@ -236,6 +236,20 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+def workers_agree(strategy: tf.distribute.Strategy, value: int) -> bool:
+    """Whether every worker passed the same ``value`` (always, in one process).
+
+    A collective every worker must join, at the same point: each replica adds
+    ``(v, v**2)`` of its worker's ``v``; over ``R`` replicas ``R * sum(v**2)
+    == sum(v)**2`` only when all are equal (Cauchy-Schwarz), and every worker
+    reads the same sums, so all reach the same answer."""
+    if worker_place(strategy)[1] == 1:
+        return True
+    local = tf.constant([value, value * value], tf.float64)
+    total = strategy.reduce("SUM", strategy.run(lambda: local), axis=None).numpy()
+    return bool(strategy.num_replicas_in_sync * total[1] == total[0] ** 2)
+
+
 def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Let a multi-worker strategy split every global batch between workers.
 

@@ -56,6 +56,16 @@ def load(directory: Path, expected: str) -> tuple[keras.Model | None, dict | Non
     return None, None
 
 
+def saved_epochs(directory: Path, expected: str) -> int:
+    """The epochs done by the checkpoint in ``directory`` if it belongs to this
+    run (``load`` would resume it), else 0; reads ``state.json`` only."""
+    state_path = Path(directory) / STATE
+    if not state_path.is_file():
+        return 0
+    state = read_json(state_path)
+    return int(state["epochs_done"]) if state.get("fingerprint") == expected else 0
+
+
 def restore_live(directory: Path, state: dict, live_dir: Path) -> None:
     """Put back DVCLive's files as they were after the checkpoint's epoch."""
     shutil.rmtree(live_dir, ignore_errors=True)

@@ -18,7 +18,12 @@ from mtlstm import resume
 from mtlstm.balancing import EffectiveWeightsLogger
 from mtlstm.config import Train
 from mtlstm.dataset import make_dataset, steps_per_epoch
-from mtlstm.distribute import global_batch_size, is_chief, shard_dataset
+from mtlstm.distribute import (
+    global_batch_size,
+    is_chief,
+    shard_dataset,
+    workers_agree,
+)
 from mtlstm.selection import EpochSnapshots, make_stopper
 from mtlstm.tf_setup import make_deterministic
 
@@ -59,6 +64,15 @@ def fit(
     # never resume one the other rule wrote, even for a caller whose fingerprint
     # leaves the rule out (ablation: one task trains alike under either).
     fingerprint = f"{fingerprint}:{cfg.selection}"
+    if not workers_agree(strategy, resume.saved_epochs(dirs["resume"], fingerprint)):
+        # Only the chief writes checkpoints: a worker on another host has none,
+        # and a model loaded by some workers only breaks the collectives (an
+        # opaque "Collective instance ... expected type" error). Start over.
+        print(
+            f"{label}: the workers' checkpoints differ (only the chief writes "
+            f"them; {dirs['resume']} is not shared): training from the start"
+        )
+        resume.clear(dirs["resume"])
     with strategy.scope():  # a model loaded outside would train on one device
         saved, state = resume.load(dirs["resume"], fingerprint)
     model = saved or model
