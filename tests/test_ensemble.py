@@ -176,7 +176,9 @@ def test_a_rerun_restores_every_finished_member_from_its_checkpoint(tmp_path, ca
     capsys.readouterr()
     again, _, _ = _fit(_cfg(ensemble=2), tmp_path, "resume")
     out = capsys.readouterr().out
-    assert out.count("train: resuming after epoch 2 of 2") == 2, out
+    assert out.count("resuming after epoch 2 of 2") == 2, out
+    for member in ("train member 1/2", "train member 2/2"):  # each by its name
+        assert f"{member}: resuming after epoch 2 of 2" in out
     for old, new in zip(first, again, strict=True):
         for a, b in zip(old.weights, new.weights, strict=True):
             np.testing.assert_array_equal(a.numpy(), b.numpy())

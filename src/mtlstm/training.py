@@ -49,8 +49,6 @@ def fit(
     (a resumed run continues from the saved one, so use the returned model)
     and, with ``train.checkpoint_average`` > 1, the run's ``EpochSnapshots``
     (every epoch's weights, ranked by the selection rule), else None.
-    ``arrays['scaled']`` is replaced by its tensor (``mtlstm.dataset`` takes
-    either), so that its NumPy copy is freed unless held elsewhere.
 
     Under a ``tf.distribute`` strategy ``cfg.batch_size`` is per replica: a step
     takes ``batch_size x replicas`` windows. Only the chief writes checkpoints
@@ -80,7 +78,11 @@ def fit(
     # The epochs the run trained: a stopped run's first is cfg.epochs.
     done = state["epochs_done"] if state else 0
     if state:
-        print(f"train: resuming after epoch {state['epochs_done']} of {cfg.epochs}")
+        # Named by the run's label (ablation, a backtest fold, an ensemble
+        # member); tqdm.write keeps an outer bar (backtest's folds) intact.
+        tqdm.write(
+            f"{label}: resuming after epoch {state['epochs_done']} of {cfg.epochs}"
+        )
     scaled, targets = arrays["scaled"], arrays["targets"]
     train, batch = arrays["train"], global_batch_size(cfg.batch_size, strategy)
     # train.shard: series: this worker's SeriesShard (arrays of its series only,
