@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
@@ -43,6 +44,52 @@ def test_an_unexpected_error_is_a_bug_line_with_its_traceback_file(
     log = (tmp_path / "logs" / "window-traceback.txt").read_text()
     assert "Traceback (most recent call last)" in log
     assert "ZeroDivisionError: division by zero" in log
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "fix"),
+    [
+        (errno.EACCES, "Permission denied", "check the permissions of the folder"),
+        (errno.ENOSPC, "No space left on device", "free some disk space"),
+        (errno.EROFS, "Read-only file system", "run in a writable copy"),
+    ],
+)
+def test_a_machine_problem_names_the_file_and_the_fix_not_a_bug(
+    tmp_path, monkeypatch, capsys, code, reason, fix
+):
+    """An unwritable folder, a full disk: the machine's doing, not a bug in
+    mtlstm nor in the input; it was reported as a bug, with a traceback file."""
+    monkeypatch.chdir(tmp_path)
+    exc = OSError(code, reason, "models/.resume/state.json")
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage("train", failing(exc))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: train: models/.resume/state.json: {reason}; {fix}")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "logs").exists()
+
+
+def test_the_cli_says_a_machine_problem_in_one_line(tmp_path, monkeypatch, capsys):
+    from mtlstm import cli
+
+    def unwritable(args) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "out.csv")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_compare", unwritable)
+    assert cli.main(["compare"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: compare: out.csv: Permission denied; check the")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_another_os_error_is_still_a_bug(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage("train", failing(OSError(errno.EIO, "Input/output error")))
+    assert exit_info.value.code == 1
+    assert "a bug in mtlstm" in capsys.readouterr().err
 
 
 def test_a_long_multi_line_message_is_cut_to_one_short_line(

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mtlstm.errors import MtlstmError, one_line, report_bug
+from mtlstm.errors import MtlstmError, machine_problem, one_line, report_bug
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     except MtlstmError as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:
             print(f"error: {args.command}: {one_line(problem)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        message = machine_problem(exc)
+        if message is None:
+            return report_bug(args.command, exc)
+        print(f"error: {args.command}: {message}", file=sys.stderr)
         return 2
     except Exception as exc:
         return report_bug(args.command, exc)

@@ -1,5 +1,6 @@
 """Errors that reach the user as one readable line instead of a traceback."""
 
+import errno
 import os
 import re
 import reprlib
@@ -105,8 +106,37 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
             sys.exit(report_bug(name, exc))
         print(f"error: {name}: {message}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        message = machine_problem(exc)
+        if message is None:
+            sys.exit(report_bug(name, exc))
+        print(f"error: {name}: {message}", file=sys.stderr)
+        sys.exit(2)
     except Exception as exc:
         sys.exit(report_bug(name, exc))
+
+
+# errno values that describe the machine, not mtlstm nor the user's input:
+# no permission, a full disk or quota, a read-only file system.
+MACHINE_ERRNOS = {
+    errno.EACCES: "check the permissions of the folder (or run as its owner)",
+    errno.EPERM: "check the permissions of the folder (or run as its owner)",
+    errno.ENOSPC: "free some disk space (the DVC cache, .venv) and rerun",
+    errno.EDQUOT: "free some of your disk quota and rerun",
+    errno.EROFS: "run in a writable copy of the project",
+}
+
+
+def machine_problem(exc: OSError) -> str | None:
+    """A one-line message for an ``OSError`` that the machine caused (see
+    ``MACHINE_ERRNOS``): the file, the system's reason and the fix; None for
+    any other, which stays a bug report."""
+    fix = MACHINE_ERRNOS.get(exc.errno)
+    if fix is None:
+        return None
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or one_line(exc)
+    return f"{where}{reason}; {fix}"
 
 
 def missing_input(
