@@ -150,7 +150,7 @@ bench: install
 plots: install
 	python scripts/render_plots.py
 
-# The README's results table, regenerated from metrics/evaluate.json.
+# The README's results table, regenerated from metrics/evaluate.json and metrics/per_class.csv.
 results: install
 	python scripts/results_table.py --readme README.md
 

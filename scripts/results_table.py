@@ -99,7 +99,7 @@ def load(path: Path) -> dict:
 
 
 def baseline_names(baselines: dict[str, Scores]) -> list[str]:
-    """Every baseline named in baselines.json, in order of first appearance."""
+    """Every baseline named in evaluate.json, in order of first appearance."""
     names: dict[str, None] = {}
     for per_task in baselines.values():
         names.update(dict.fromkeys(per_task))
@@ -312,7 +312,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--metrics-dir",
         type=Path,
         default=ROOT / "metrics",
-        help="folder with evaluate.json, baselines.json[, ablation.json]",
+        help="folder with evaluate.json (and per_class.csv, if there)",
     )
     parser.add_argument(
         "--readme", type=Path, help="replace the table between the markers here"
