@@ -17,9 +17,10 @@ One seed's ranking can be noise (on the French example the validation macro-F1
 of one setting moves by about 0.02 from seed to seed): `--seeds` trains every
 candidate (and its single-task models) once per seed and adds a row of the means.
 
-Writes search/results.json (and search/trace.csv with --trace: per epoch, every
-task's validation loss and score) and prints a Markdown table. Scores are
-deterministic (seeded, op determinism), so the table is reproducible.
+Writes search/results.json (and search/trace-<name>.csv, <name>@seed<N> with
+--seeds, with --trace: per epoch, every task's validation loss and score) and
+prints a Markdown table. Scores are deterministic (seeded, op determinism), so
+the table is reproducible.
 """
 
 from __future__ import annotations
