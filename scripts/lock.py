@@ -10,7 +10,7 @@ installs the project with nothing from the index that the lock does not name.
 uv keeps the versions already in the lock and changes only what pyproject.toml
 forces; ``--upgrade`` (``make lock UPGRADE=1``) moves everything to the newest
 allowed versions. The lock's header records a digest of the dependency fields
-of pyproject.toml; tests/test_lock.py fails while the two disagree.
+of pyproject.toml; tests/test_environment.py fails while the two disagree.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def recorded_digest(lock_text: str) -> str | None:
 
 
 # packaging is imported where it is used: `make lock` runs this file in a venv
-# that holds uv alone; the checks run in the project's venv (tests/test_lock.py).
+# that holds uv alone; the checks run in the project's venv (tests/test_environment.py).
 
 
 def locked(lock_text: str) -> dict:
