@@ -17,6 +17,7 @@ offsets, cross-fitted").
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import sys
@@ -85,7 +86,11 @@ def model_probabilities(data: dict[str, Any]) -> dict[str, np.ndarray]:
     return outputs
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # No options: --help explains, before any data is read.
+    argparse.ArgumentParser(
+        prog="decision_offsets.py", description=__doc__.split("\n\n")[0]
+    ).parse_args(argv)
     from mtlstm.config import load_params
 
     data = search.load_data()

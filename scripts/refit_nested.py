@@ -23,6 +23,7 @@ Prints one JSON line for gradient boosting, then one per seed (README:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -196,6 +197,13 @@ def _primary(spec: dict, scores: dict[str, float]) -> float:
 
 
 def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="refit_nested.py", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "seeds", nargs="*", type=int, help="seeds of the model (default base.seed)"
+    )
+    seeds = parser.parse_args(argv).seeds  # checked before any data is read
     params = load_params()
     data = search.load_data()
     horizon = max(int(np.max(task_shape.steps(t))) for t in data["bundle"]["tasks"])
@@ -208,7 +216,7 @@ def main(argv: list[str]) -> None:
         # The refit is one model's last epoch: compare like with like.
         cfg = dataclasses.replace(cfg, ensemble=1, checkpoint_average=1)
         print("refit_nested: ensemble and checkpoint_average set to 1 for both fits")
-    for seed in [int(s) for s in argv] or [params.base.seed]:
+    for seed in seeds or [params.base.seed]:
         print(json.dumps({"seed": seed, **model(data, inner, cfg, seed)}), flush=True)
 
 

@@ -40,3 +40,12 @@ def test_the_prior_rule_is_one_t_times_minus_the_log_prior():
     assert [c.tolist() for c in found["prior_t"]] == [
         (-t * log_prior).tolist() for t in script.TEMPERATURES
     ]
+
+
+def test_help_prints_usage_without_reading_a_project(tmp_path, monkeypatch, capsys):
+    # --help in a folder without data/windows: usage, exit 0, no traceback.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("decision_offsets").main(["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: decision_offsets.py" in capsys.readouterr().out

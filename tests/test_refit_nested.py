@@ -110,3 +110,22 @@ def test_the_refit_trains_with_the_schedule_and_weight_average_of_train(
     for records in (early[:n], refit):
         assert [rate for rate, _ in records] == pytest.approx(rates, rel=1e-6)
         assert all(averaged for _, averaged in records)
+
+
+def test_help_prints_usage_without_reading_a_project(tmp_path, monkeypatch, capsys):
+    # --help in a folder without data/windows: usage, exit 0, no traceback
+    # (it used to load the data, then fail on int("--help")).
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("refit_nested").main(["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: refit_nested.py" in capsys.readouterr().out
+
+
+def test_a_seed_that_is_not_an_integer_is_refused_before_any_work(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("refit_nested").main(["42", "one"])
+    assert exit_info.value.code == 2
