@@ -139,7 +139,7 @@ check-readme-plots: install
 # Speed and memory targets, as ratios against baselines run in the same process.
 # QUICK=1: smaller sizes (about 3 min; full-size targets read "not measured at
 # this size"). BENCH=name,name runs a subset (overhead, throughput, scaling,
-# memory). Each builds its own temp project; params.yaml is never read.
+# memory, panel). Each builds its own temp project; params.yaml is never read.
 QUICK ?=
 BENCH ?=
 bench: install
