@@ -467,23 +467,23 @@ def hgb_val_forecast(spec: dict, data: dict[str, Any], seed: int) -> np.ndarray:
     """The baselines stage's gradient boosting fit for ``spec`` (iterations and
     class weighting chosen on the validation windows): its forecasts of the
     validation windows (class probabilities for a classification task)."""
-    from mtlstm.baselines import choose_lag_model, known_future_columns, task_forecasts
+    from mtlstm.baselines import (
+        choose_lag_model,
+        known_future_columns,
+        lag_model_forecast,
+    )
 
     bundle, rows = data["bundle"], data.get("series_rows")
     splits = {k: np.asarray(data[k], np.int64) for k in ("train", "val")}
     series = data["targets"][spec["name"]]
     args = (series, data["scaled"], splits, bundle["lookback"], seed, rows)
     fit = choose_lag_model(spec, *args, known_future_columns(bundle))
-    return task_forecasts(
-        spec,
-        series,
-        data["scaled"],
-        fit,
-        splits["train"],
-        splits["val"],
-        bundle["lookback"],
-        codes=rows,
-    )["hgb_lag"]
+    # The lag model alone: task_forecasts would also build the seasonal naive
+    # forecast, at its default season of 24, and fail for a step beyond it.
+    forecast = lag_model_forecast(
+        spec, series, data["scaled"], fit, splits["val"], bundle["lookback"], rows
+    )
+    return task_shape.squeezed(spec, forecast)
 
 
 def table(results: dict[str, Any], bundle: dict) -> str:

@@ -129,3 +129,23 @@ def test_a_seed_that_is_not_an_integer_is_refused_before_any_work(
     with pytest.raises(SystemExit) as exit_info:
         load_script("refit_nested").main(["42", "one"])
     assert exit_info.value.code == 2
+
+
+def test_the_gradient_boosting_comparison_runs_for_a_horizon_beyond_24_steps():
+    """It forecasts with the lag model alone: through task_forecasts, whose
+    seasonal naive (at its default season of 24) refused any step beyond 24,
+    a task 30 steps ahead (valid with baselines.season >= 30) crashed it."""
+    refit_nested = load_script("refit_nested")
+    spec = {"name": "load", "type": "regression", "horizon": 30}
+    spec |= {"target": "Load", "mean": 0.0, "std": 1.0}
+    series = np.sin(np.arange(400) / 7).astype(np.float32)
+    data = {
+        "bundle": {"lookback": 4, "tasks": [spec]},
+        "scaled": series[:, None],
+        "targets": {"load": series},
+        "train": np.arange(3, 250),
+        "val": np.arange(280, 340),
+    }
+    inner = refit_nested.inner_split(data["train"], 30)
+    out = refit_nested.hgb(data, inner, seed=0)["load"]
+    assert np.isfinite([out["early_stop"], out["refit"]]).all()

@@ -144,3 +144,30 @@ def test_runs_on_other_windows_are_not_reused(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match=r"search/results.json holds runs on other"):
         search.check_same_data(out, recorded)
     search.check_same_data(out, {})  # nothing recorded: nothing to reuse
+
+
+def test_hgb_reference_scores_a_horizon_beyond_24_steps_like_the_stage():
+    """The gradient boosting row forecasts with the lag model alone: it went
+    through task_forecasts, whose seasonal naive (at its default season of 24)
+    refused any step beyond 24, so a task 30 steps ahead (valid with
+    baselines.season >= 30) crashed the search. Its score is the baselines
+    stage's validation score of hgb_lag."""
+    import numpy as np
+
+    from mtlstm.baselines import run_baselines
+
+    spec = {"name": "load", "type": "regression", "horizon": 30}
+    spec |= {"target": "Load", "mean": 0.0, "std": 1.0}
+    series = np.sin(np.arange(400) / 7).astype(np.float32)
+    bundle = {"lookback": 4, "tasks": [spec]}
+    splits = {"train": np.arange(3, 200), "val": np.arange(230, 300)}
+    data = {"bundle": bundle, "scaled": series[:, None], "targets": {"load": series}}
+    scores = load_script("search").hgb_reference(data | splits, seed=0)
+    stage = run_baselines(
+        bundle,
+        series[:, None],
+        {"load": series},
+        splits | {"test": np.arange(330, 360)},
+        season=30,
+    )
+    assert scores["load"] == stage.val["load"]["hgb_lag"]

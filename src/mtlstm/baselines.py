@@ -573,6 +573,32 @@ def choose_lag_model(
     return StepFits(steps, fits)
 
 
+def lag_model_forecast(
+    spec: dict[str, Any],
+    series: np.ndarray,
+    scaled: np.ndarray,
+    hgb: HGBFit | StepFits,
+    ends: np.ndarray,
+    lookback: int,
+    codes: np.ndarray | None = None,
+) -> np.ndarray:
+    """The lag model's forecast for the windows ending at ``ends``, with the
+    step axis (``n x S``, or ``n x S x C`` probabilities): each step's booster
+    (``predict_hgb``). Alone, without the other baselines, for callers that
+    score gradient boosting only (scripts/search.py): ``task_forecasts`` also
+    needs a season that reaches the task's last step."""
+    fits = hgb.fits if isinstance(hgb, StepFits) else [hgb]
+    return np.stack(
+        [
+            predict_hgb(
+                fit, tasks.at_step(spec, step), series, scaled, ends, lookback, codes
+            )
+            for fit, step in zip(fits, tasks.steps(spec), strict=True)
+        ],
+        axis=1,
+    )
+
+
 def task_forecasts(
     spec: dict[str, Any],
     series: np.ndarray,
@@ -596,16 +622,7 @@ def task_forecasts(
     raw = metrics.original_units(series, spec, codes)
     ends = np.asarray(ends, np.int64)
     steps = tasks.steps(spec)
-    fits = hgb.fits if isinstance(hgb, StepFits) else [hgb]
-    forecast_hgb = np.stack(
-        [
-            predict_hgb(
-                fit, tasks.at_step(spec, step), series, scaled, ends, lookback, codes
-            )
-            for fit, step in zip(fits, steps, strict=True)
-        ],
-        axis=1,
-    )
+    forecast_hgb = lag_model_forecast(spec, series, scaled, hgb, ends, lookback, codes)
     origin = persistence(raw, ends)
     if spec["type"] == "regression":
         out = {
