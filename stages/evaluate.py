@@ -104,14 +104,7 @@ def main() -> None:
     # mtlstm.uncertainty): the blocks run over the distinct test times.
     stamps = load_npy(WINDOWS / "times.npy")  # every row's time
     positions = uncertainty.time_positions(stamps[ends])
-    n_times = len(ends) if positions is None else int(positions.max()) + 1
-    if n_times < season:
-        unit = "windows" if positions is None else "times (of all series)"
-        raise DataError(
-            f"data/split/test.npy: {n_times} test {unit}, fewer than one season "
-            f"(baselines.season = {season}), the block length of the bootstrap "
-            "intervals; use more data, a larger test share or a shorter season"
-        )
+    check_bootstrap_length(len(ends), positions, season)
     # Every input is read and checked before anything is written.
     baselines = read_json(IN_BASELINES)
     stored = load_forecasts(IN_BASELINE_FORECASTS, ends)
@@ -278,6 +271,24 @@ def main() -> None:
         for table in by_series:
             name = table["task"].iloc[0]
             print(f"evaluate: {name}: per series: {per_series.summary(table)}")
+
+
+def check_bootstrap_length(
+    n_windows: int, positions: np.ndarray | None, season: int
+) -> None:
+    """The test split must span more than one season of times: the bootstrap's
+    blocks are one season long, and a block that holds every test window
+    resamples nothing (every resample has the full split's mean, no interval)."""
+    n_times = n_windows if positions is None else int(positions.max()) + 1
+    if n_times <= season:
+        unit = "windows" if positions is None else "times (of all series)"
+        amount = "fewer than" if n_times < season else "only"
+        raise DataError(
+            f"data/split/test.npy: {n_times} test {unit}, {amount} one season "
+            f"(baselines.season = {season}), the block length of the bootstrap "
+            "intervals, which needs more than one block to resample; use more "
+            "data, a larger test share or a shorter season"
+        )
 
 
 def per_step_scores(

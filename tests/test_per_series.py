@@ -280,7 +280,7 @@ def test_per_series_table_oracle():
         losses["model"],
         {ref: losses[ref] for ref in REFS},
         single,
-        block=24,
+        block=1,  # every series has more windows than one block
         samples=200,
         seed=0,
     )
@@ -311,6 +311,31 @@ def test_per_series_table_oracle():
     assert plot["series"].tolist() == ["east", "north", "south"]  # west: no bar
     assert per_series.summary(table) == (
         "beats its best baseline in 1 of 3 series (interval above 0 in 1, below 0 in 1)"
+    )
+
+
+def test_a_series_within_one_block_gets_no_interval():
+    # Blocks of 24 windows over series of 2 and 3 windows: one block would
+    # hold each series' windows, every resample would have their mean, and
+    # the zero-width interval counted as a sure win or loss.
+    spec, window_series, losses = hand_built_panel()
+    table = per_series.task_table(
+        spec,
+        window_series,
+        NAMES,
+        losses["model"],
+        {ref: losses[ref] for ref in REFS},
+        None,
+        block=24,
+        samples=200,
+        seed=0,
+    )
+    scored = table.set_index("series").loc[["east", "north", "south"]]
+    assert scored["skill"].tolist() == [0.0, -1.0, 0.5]
+    assert scored[["ci_low", "ci_high"]].isna().all().all()
+    assert scored["dm_p"].tolist() == [1.0, 0.0, 0.0]
+    assert per_series.summary(table) == (
+        "beats its best baseline in 1 of 3 series (interval above 0 in 0, below 0 in 0)"
     )
 
 

@@ -79,6 +79,34 @@ def test_a_short_split_interval_contains_its_own_skill():
     assert got["ci_low"] <= got["value"] <= got["ci_high"]
 
 
+def test_one_block_holding_every_window_gives_no_interval():
+    # A block as long as the split: every resample is the same windows,
+    # rotated, so every resampled skill was the full sample's and the interval
+    # had zero width, a certainty that reads as a verdict. One window fewer
+    # leaves something to resample.
+    rng = np.random.default_rng(0)
+    model, ref = rng.exponential(size=24), 1.3 * rng.exponential(size=24)
+    got = uncertainty.compare(model, {"r": ref}, 24, 500, seed=0)["vs_r"]
+    assert got["value"] == pytest.approx(1 - model.mean() / ref.mean())
+    assert math.isnan(got["ci_low"]) and math.isnan(got["ci_high"])
+    assert math.isfinite(got["dm_p"])
+    shorter = uncertainty.skill_interval(model, ref, 23, 500, seed=0)
+    assert shorter["ci_low"] < shorter["value"] < shorter["ci_high"]
+    # The same by time in a panel (two series over 6 times, block 6), and for
+    # a macro-F1 difference.
+    places = np.tile(np.arange(6), 2)
+    panel = uncertainty.skill_interval(
+        model[:12], ref[:12], 6, 100, 0, positions=places
+    )
+    assert math.isnan(panel["ci_low"]) and math.isnan(panel["ci_high"])
+    actual = rng.integers(0, 3, 24)
+    f1 = uncertainty.macro_f1_difference(
+        actual, actual, rng.integers(0, 3, 24), 3, 24, 100, 0
+    )
+    assert f1["value"] > 0
+    assert math.isnan(f1["ci_low"]) and math.isnan(f1["ci_high"])
+
+
 def test_identical_losses_give_zero_skill_and_zero_width():
     ref = np.random.default_rng(0).exponential(size=100)
     assert uncertainty.skill_interval(ref, ref, 10, 200, seed=0) == {

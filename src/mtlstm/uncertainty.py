@@ -13,7 +13,8 @@ order, and keeps the pairing: a resample always takes the same windows from both
   around the end of the test split (the circular block bootstrap), so every
   window is equally likely to be drawn: without the wrap the first and last
   windows are rarely drawn, and on a short test split an interval could miss
-  its own skill.
+  its own skill. A block as long as the split gives no interval (NaN): every
+  resample would be the same windows, rotated, with the same mean.
 - ``diebold_mariano``: a paired Diebold-Mariano test of equal mean loss, with a
   Newey-West (Bartlett kernel, HAC) long-run variance of the loss differences.
   The p-value is two-sided from the standard normal; no small-sample correction.
@@ -175,15 +176,37 @@ def skill_interval(
     positions: np.ndarray | None = None,
 ) -> dict[str, float]:
     """``{"value", "ci_low", "ci_high"}``: the skill on all windows and its
-    percentile interval over ``samples`` paired moving-block resamples."""
+    percentile interval over ``samples`` paired moving-block resamples (NaN
+    bounds where one block holds every window: ``percentile_interval``)."""
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     pair = _paired(model_loss, ref_loss)
     means = resampled_means(pair, block, samples, seed, positions)
     skills = skill_of_means(means[:, 0], means[:, 1])
-    low, high = np.quantile(skills, [(1 - level) / 2, (1 + level) / 2])
+    low, high = percentile_interval(skills, level, block, _units(pair, positions))
     value = skill_of_means(pair[0].mean(), pair[1].mean())
     return {"value": float(value), "ci_low": float(low), "ci_high": float(high)}
+
+
+def _units(losses: np.ndarray, positions: np.ndarray | None) -> int:
+    """What the blocks run over: windows, or with ``positions`` times."""
+    if positions is None:
+        return int(np.shape(losses)[-1])
+    return int(np.max(positions)) + 1
+
+
+def percentile_interval(
+    values: np.ndarray, level: float, block: int, units: int
+) -> tuple[float, float]:
+    """The central ``level`` percentile interval of resampled ``values``, or
+    NaN bounds where one block holds all ``units`` (windows or times): every
+    resample is then the same windows, rotated, with the full sample's mean,
+    and the zero-width interval would read as certainty where the resamples
+    say nothing about the noise."""
+    if block >= units:
+        return math.nan, math.nan
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def newey_west_variance(values: np.ndarray, lags: int) -> float:
@@ -304,8 +327,9 @@ def macro_f1_difference(
     """``{"value", "ci_low", "ci_high"}``: the model's macro-F1 minus the
     reference's (> 0: the model is better) on all windows, with its percentile
     interval over ``samples`` paired moving-block resamples of the windows
-    (the resamples of ``skill_interval`` for the same seed). ``model`` and
-    ``reference``: the classes each names, shaped like ``actual``."""
+    (the resamples of ``skill_interval`` for the same seed; NaN bounds where
+    one block holds every window). ``model`` and ``reference``: the classes
+    each names, shaped like ``actual``."""
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     both = np.concatenate(
@@ -319,7 +343,7 @@ def macro_f1_difference(
     diffs = macro_f1_of_counts(means[:, :width], n_classes) - macro_f1_of_counts(
         means[:, width:], n_classes
     )
-    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    low, high = percentile_interval(diffs, level, block, _units(both, positions))
     total = both.sum(axis=1)
     value = macro_f1_of_counts(total[:width], n_classes) - macro_f1_of_counts(
         total[width:], n_classes
