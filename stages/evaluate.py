@@ -4,8 +4,9 @@ Writes metrics/evaluate.json: per task the model's scores, the baselines' (from
 the baselines stage), the single-task model's (from ablation) and, against each
 of them, the skill on the task's primary error with a 95% circular moving-block
 bootstrap interval and a Diebold-Mariano test on the per-window losses
-(mtlstm.uncertainty; blocks of baselines.season windows, seeded by base.seed;
-in a panel, blocks of baselines.season times carrying every series' windows):
+(mtlstm.uncertainty; blocks of baselines.season windows, or of a task's last
+step ahead if longer, seeded by base.seed; in a panel, blocks of as many
+times carrying every series' windows):
 {task: {"skill": {"vs_<reference>": {value, ci_low, ci_high, loss_diff,
 dm_stat, dm_p}}}}; a classification task adds "macro_f1_diff": per reference
 the model's macro-F1 minus the reference's with its interval from the same
@@ -104,7 +105,8 @@ def main() -> None:
     # mtlstm.uncertainty): the blocks run over the distinct test times.
     stamps = load_npy(WINDOWS / "times.npy")  # every row's time
     positions = uncertainty.time_positions(stamps[ends])
-    check_bootstrap_length(len(ends), positions, season)
+    blocks = {t["name"]: bootstrap_block(season, t) for t in bundle["tasks"]}
+    check_bootstrap_length(len(ends), positions, season, max(blocks.values()))
     # Every input is read and checked before anything is written.
     baselines = read_json(IN_BASELINES)
     stored = load_forecasts(IN_BASELINE_FORECASTS, ends)
@@ -127,15 +129,15 @@ def main() -> None:
     drawn = plots.drawn_windows(at_end, len(ends))  # one series' windows
     drawn_name = None if at_end is None else series_names[at_end[drawn[0]]]
     report, tables, by_series, by_class = {}, {}, [], []
-    compare = functools.partial(
-        uncertainty.compare,
-        block=season,
-        samples=cfg.bootstrap_samples,
-        seed=params.base.seed,
-        positions=positions,
-    )
     for spec in bundle["tasks"]:
         name = spec["name"]
+        compare = functools.partial(
+            uncertainty.compare,
+            block=blocks[name],
+            samples=cfg.bootstrap_samples,
+            seed=params.base.seed,
+            positions=positions,
+        )
         single = single_task_scores(name)
         actual = metrics.actuals(spec, targets[name], ends, series_rows)  # n x steps
         output = metrics.model_output(outputs[name], spec, at_end)
@@ -163,7 +165,7 @@ def main() -> None:
                 model_loss,
                 {ref: ref_losses[ref] for ref in baselines[name]},
                 ref_losses.get("single_task"),
-                block=season,
+                block=blocks[name],
                 samples=cfg.bootstrap_samples,
                 seed=params.base.seed,
             )
@@ -183,7 +185,7 @@ def main() -> None:
                     named.pop("model"),
                     named,
                     len(spec["classes"]),
-                    block=season,
+                    block=blocks[name],
                     samples=cfg.bootstrap_samples,
                     seed=params.base.seed,
                     positions=positions,
@@ -273,21 +275,38 @@ def main() -> None:
             print(f"evaluate: {name}: per series: {per_series.summary(table)}")
 
 
+def bootstrap_block(season: int, spec: dict) -> int:
+    """A task's bootstrap block (and Diebold-Mariano lags + 1): one season, or
+    its last step ahead if longer. Windows h steps ahead share targets with
+    their next h - 1 neighbours, so their losses are dependent over h windows;
+    shorter blocks and lags (a classification horizon may exceed the season)
+    gave intervals and tests that found differences where there were none."""
+    return max(season, tasks.last_step(spec))
+
+
 def check_bootstrap_length(
-    n_windows: int, positions: np.ndarray | None, season: int
+    n_windows: int, positions: np.ndarray | None, season: int, block: int = 0
 ) -> None:
-    """The test split must span more than one season of times: the bootstrap's
-    blocks are one season long, and a block that holds every test window
-    resamples nothing (every resample has the full split's mean, no interval)."""
+    """The test split must span more than one bootstrap block of times: one
+    season, or ``block`` if longer (a task's last step ahead:
+    ``bootstrap_block``). A block that holds every test window resamples
+    nothing (every resample has the full split's mean, no interval)."""
     n_times = n_windows if positions is None else int(positions.max()) + 1
-    if n_times <= season:
+    block = max(season, block)
+    if n_times <= block:
         unit = "windows" if positions is None else "times (of all series)"
-        amount = "fewer than" if n_times < season else "only"
+        amount = "fewer than" if n_times < block else "only"
+        what = f"one season (baselines.season = {season})"
+        if block > season:
+            what = (
+                f"one bootstrap block ({block} steps, a task's last step ahead; "
+                f"baselines.season = {season})"
+            )
         raise DataError(
-            f"data/split/test.npy: {n_times} test {unit}, {amount} one season "
-            f"(baselines.season = {season}), the block length of the bootstrap "
-            "intervals, which needs more than one block to resample; use more "
-            "data, a larger test share or a shorter season"
+            f"data/split/test.npy: {n_times} test {unit}, {amount} {what}, the "
+            "block length of the bootstrap intervals, which needs more than one "
+            "block to resample; use more data, a larger test share or a shorter "
+            "season (or horizon)"
         )
 
 
