@@ -427,6 +427,25 @@ def test_task_names_yaml_would_misread_are_quoted(tmp_path, monkeypatch, capsys)
     assert list(params.ingest.columns)[:2] == ["NO", "On"]
 
 
+def test_a_line_break_in_a_column_name_is_written_on_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    # A quoted CSV header may hold a line break (a wrapped Excel header): YAML
+    # refuses the folded single-quoted key init wrote ("mapping values are not
+    # allowed here"), and init stopped with an internal error.
+    names = ("load\n(MW)", "temp\u2028C")
+    header = "when," + ",".join(f'"{n}"' for n in names)
+    rows = [f"{t},{h},{h * 1.5 % 7}" for h, t in enumerate(hours(12))]
+    source = table(tmp_path, header + "\n" + "\n".join(rows) + "\n")
+    flags = ["--regress", names[1], "--classify", f"{names[0]}:q2"]
+    assert init(tmp_path, monkeypatch, source, *flags) == 0, capsys.readouterr().err
+    assert '\n    "load\\n(MW)": numeric\n' in (tmp_path / "params.yaml").read_text()
+    params = load_params(tmp_path / "params.yaml")
+    assert list(params.ingest.columns) == list(names)
+    assert params.features.columns == list(names)
+    assert params.tasks["load_mw_class"].target == names[0]
+
+
 def test_init_names_a_parquet_file_it_cannot_read(tmp_path, monkeypatch, capsys):
     source = table(tmp_path, "when,load\n2024-01-01T00:00:00Z,1\n", "t.parquet")
     assert init(tmp_path, monkeypatch, source, "--regress", "load", "--print") == 2

@@ -620,10 +620,21 @@ def _trailing_blank(text: str) -> str:
 
 
 def _y(value) -> str:
-    """One YAML value in flow style, quoted where needed."""
+    """One YAML value in flow style on one line, quoted where needed."""
     text = yaml.safe_dump(
         [value], default_flow_style=True, allow_unicode=True, width=2**31
     )
+    if len(text.strip().splitlines()) > 1:
+        # A line break in a name (a CSV header "load\n(MW)"; also \x85,
+        # \u2028) comes out as a folded single-quoted scalar, which YAML
+        # refuses as a mapping key; double quotes escape it on one line.
+        text = yaml.safe_dump(
+            [value],
+            default_flow_style=True,
+            default_style='"',
+            allow_unicode=True,
+            width=2**31,
+        )
     return text.strip()[1:-1]
 
 
