@@ -106,6 +106,18 @@ def test_invalid_yaml(tmp_path):
         load_params(path)
 
 
+def test_non_utf8_bytes_name_the_file_line_and_column(tmp_path):
+    # A file saved as Latin-1: UTF-8 but for one accented letter in a comment.
+    path = tmp_path / "params.yaml"
+    path.write_bytes("base:\n  seed: 1  # für\n".encode() + b"  # caf\xe9\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"^\S*params\.yaml: not UTF-8 text: line 3, column 8: byte 0xe9 "
+        r"\(invalid continuation byte\); save the file as UTF-8$",
+    ):
+        load_params(path)
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("", encoding="utf-8")

@@ -392,11 +392,24 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.load(data.decode("utf-8"), Loader=_BoundedLoader)
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        raise ConfigError(_not_utf8(path, data, exc)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     except (RecursionError, ValueError) as exc:  # e.g. an int of 5000 digits
         raise ConfigError(f"{path}: a value cannot be read: {str(exc)[:200]}") from None
+
+
+def _not_utf8(path: Path, data: bytes, exc: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 is: a file saved as Latin-1 or
+    cp1252 is often UTF-8 but for one accented letter in a comment."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    # Counted in characters: the bytes before the bad one decode.
+    before = data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start]
+    column = len(before.decode("utf-8")) + 1
+    return (
+        f"{path}: not UTF-8 text: line {line}, column {column}: byte "
+        f"0x{data[exc.start]:02x} ({exc.reason}); save the file as UTF-8"
+    )
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
