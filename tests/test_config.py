@@ -963,6 +963,47 @@ def test_yaml_booleans_and_nulls_are_not_names(tmp_path, edits, message):
         load_params(path)
 
 
+# YAML 1.1 (PyYAML) reads a leading 0 as octal and colons as base 60; DVC
+# (YAML 1.2) reads 010 as 10 and 1:30 as text, so the stages would train with
+# a number `dvc params diff` never shows, and a name's hint quoted '8'.
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        (
+            [("  seed: 42", "  seed: 010")],
+            r"^[^ ]*params\.yaml: not valid YAML: line 3, column 9: 010 reads as 8 "
+            r"here \(YAML 1\.1: octal\) but as 10 in DVC; quote it if it is a name "
+            r"\('010'\), else write 8 or 10$",
+        ),
+        (
+            [("    Holiday: boolean", "    0017: numeric")],
+            r"line 13, column 5: 0017 reads as 15 here .* but as 17 in DVC; quote "
+            r"it if it is a name \('0017'\), else write 15 or 17$",
+        ),
+        (
+            [("classes: [cold, mild, hot]", "classes: [01, 02, 03]")],
+            r"line 52, column 15: 01 has a leading 0 \(YAML 1\.1: octal\); quote it "
+            r"if it is a name \('01'\), else write 1$",
+        ),
+        (
+            [("  lookback: 24", "  lookback: 1:30")],
+            r"1:30 reads as 90 here \(YAML 1\.1: base 60\) but as text in DVC; "
+            r"quote it if it is a name \('1:30'\), else write 90$",
+        ),
+    ],
+)
+def test_integers_yaml_1_1_reads_unlike_dvc_are_refused(tmp_path, edits, message):
+    path, _ = write_yaml(tmp_path, *edits)
+    with pytest.raises(ConfigError, match=message):
+        load_params(path)
+
+
+@pytest.mark.parametrize("written", ["0", "+42", "0x2A", "1_000"])
+def test_integers_both_yaml_versions_read_alike_still_load(tmp_path, written):
+    path, _ = write_yaml(tmp_path, ("  seed: 42", f"  seed: {written}"))
+    assert load_params(path).base.seed == int(written.replace("_", ""), 0)
+
+
 def test_quoted_yaml_words_are_names(tmp_path, raw_params):
     raw_params["tasks"]["no"] = raw_params["tasks"].pop("demand")
     raw_params["train"]["loss_weights"]["no"] = raw_params["train"]["loss_weights"].pop(

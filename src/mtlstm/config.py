@@ -470,6 +470,40 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Integers PyYAML (YAML 1.1) reads unlike DVC (ruamel, YAML 1.2): a leading 0
+# is octal (010: 8; DVC: 10), and colons are base 60 (1:30: 90; DVC: text).
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+_BASE_60 = re.compile(r"[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+")
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """PyYAML's integer, refused where DVC reads the same text otherwise: the
+    stages would run with a number that `dvc params diff` never shows."""
+    value = yaml.SafeLoader.construct_yaml_int(loader, node)
+    text = node.value
+    if _OCTAL.fullmatch(text):
+        decimal = int(text.replace("_", ""))
+        if decimal == value:  # 01: a name such as a class code, or 1
+            reads, fix = "has a leading 0 (YAML 1.1: octal)", f"{value}"
+        else:
+            reads = f"reads as {value} here (YAML 1.1: octal) but as {decimal} in DVC"
+            fix = f"{value} or {decimal}"
+    elif _BASE_60.fullmatch(text):
+        reads = f"reads as {value} here (YAML 1.1: base 60) but as text in DVC"
+        fix = f"{value}"
+    else:
+        return value
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"{text} {reads}; quote it if it is a name ({text!r}), else write {fix}",
+        node.start_mark,
+    )
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 def parse(tp: Any, value: Any, key: str) -> Any:
     """Convert YAML data into ``tp``, rejecting unknown keys and wrong types."""
     origin = typing.get_origin(tp)
