@@ -121,7 +121,42 @@ def test_non_utf8_bytes_name_the_file_line_and_column(tmp_path):
 def test_empty_file(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("", encoding="utf-8")
-    with pytest.raises(ConfigError, match="expected a mapping, got None"):
+    with pytest.raises(
+        ConfigError,
+        match=r"top level: expected a mapping, got None \(the file is empty or "
+        r"holds only comments\)$",
+    ):
+        load_params(path)
+
+
+# A key with nothing after it reads as null: backtest: with its example
+# entries commented out (as params.yaml shows them) is not an empty mapping.
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "backtest: {}",
+            "backtest:\n#  rolling3:\n#    folds: 3",
+            r"^\S*params\.yaml: backtest: expected a mapping, got None \(a key with "
+            r"nothing after it reads as null\); write \{\} to leave it empty$",
+        ),
+        (
+            "series: []",
+            "series:",
+            r"ingest\.series: expected a list, got None \(a key with nothing after "
+            r"it reads as null\); write \[\] to leave it empty$",
+        ),
+        (
+            "lookback: 24",
+            "lookback:",
+            r"window\.lookback: expected an integer, got None \(a key with nothing "
+            r"after it reads as null\); give it a value$",
+        ),
+    ],
+)
+def test_a_key_with_nothing_after_it_says_how_to_write_it(tmp_path, old, new, message):
+    path, _ = write_yaml(tmp_path, (old, new))
+    with pytest.raises(ConfigError, match=message):
         load_params(path)
 
 

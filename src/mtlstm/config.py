@@ -720,7 +720,21 @@ def _key_problems(keys: Any, where: str) -> list[str]:
 
 def _expect(ok: bool, key: str, what: str, value: Any) -> None:
     if not ok:
-        raise ConfigError(f"{key}: expected {what}, got {quote(value)}")
+        raise ConfigError(
+            f"{key}: expected {what}, got {quote(value)}{_if_null(key, what, value)}"
+        )
+
+
+def _if_null(key: str, what: str, value: Any) -> str:
+    """How to write it, when YAML read null: a key with nothing after it (a
+    ``backtest:`` whose entries are all commented out) is null, not empty."""
+    if value is not None:
+        return ""
+    if key == "top level":
+        return " (the file is empty or holds only comments)"
+    empty = {"a mapping": "{}", "a list": "[]"}.get(what)
+    fix = f"write {empty} to leave it empty" if empty else "give it a value"
+    return f" (a key with nothing after it reads as null); {fix}"
 
 
 def _text(value: Any, key: str) -> str:
