@@ -83,6 +83,26 @@ def test_ints_become_floats_where_floats_are_expected(tmp_path, raw_params):
     assert all(isinstance(b, float) for b in params.tasks["temp_class"].bins)
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "where"),
+    [
+        ("train", "learning_rate", r"train\.learning_rate"),
+        ("split", "val", r"split\.val"),
+    ],
+)
+def test_an_integer_too_large_for_a_float_is_refused(
+    tmp_path, raw_params, section, key, where
+):
+    # float(10**400) raised OverflowError: an internal error in every stage.
+    raw_params[section][key] = 10**400
+    with pytest.raises(
+        ConfigError,
+        match=rf"{where}: expected a number, got 1000+\.\.\.0+, an integer too "
+        r"large for a float \(about 1\.8e308 at most\)$",
+    ):
+        load(tmp_path, raw_params)
+
+
 def test_omitted_optional_sections_take_defaults(tmp_path, raw_params):
     for section in ("base", "window", "split", "evaluate"):
         del raw_params[section]

@@ -640,7 +640,7 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
         _number_text(value, key, "a number")
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         _expect(ok, key, "a number", value)
-        return float(value)
+        return _as_float(value, key)
     elif tp is str:
         if value is None or isinstance(value, bool):
             reads, example = _yaml_reading(value)
@@ -651,6 +651,18 @@ def _parse_scalar(tp: Any, value: Any, key: str) -> Any:
         _expect(isinstance(value, str), key, "a string", value)
         _text(value, key)
     return value
+
+
+def _as_float(value: int | float, key: str) -> float:
+    # An integer of 309 or more digits has no float: float() raised
+    # OverflowError, which stopped every stage as an internal error.
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(
+            f"{key}: expected a number, got {quote(value)}, an integer too large "
+            "for a float (about 1.8e308 at most)"
+        ) from None
 
 
 def _number_text(value: Any, key: str, what: str) -> None:
