@@ -199,6 +199,18 @@ def test_unknown_nested_key(tmp_path, raw_params):
         load(tmp_path, raw_params)
 
 
+def test_unknown_keys_that_would_not_show_are_quoted(tmp_path, raw_params):
+    # Printed on one line, a key "\n" or "" showed as nothing at all:
+    # "train: unknown key(s) ; allowed: ...".
+    for key in ("\n", "", " lr", "lerning_rate"):
+        raw_params["train"][key] = 1
+    with pytest.raises(
+        ConfigError,
+        match=r"train: unknown key\(s\) '', '\\n', ' lr', lerning_rate; allowed: ",
+    ):
+        load(tmp_path, raw_params)
+
+
 def test_unknown_key_inside_a_task(tmp_path, raw_params):
     raw_params["tasks"]["demand"]["horizn"] = 2
     with pytest.raises(ConfigError, match=r"tasks\.demand: unknown key\(s\) horizn"):

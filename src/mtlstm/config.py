@@ -553,7 +553,7 @@ def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
     problems = _key_problems(value, where)
     unknown = sorted({k for k in value if isinstance(k, str)} - set(fields))
     if unknown:
-        shown = ", ".join(shorten(k) for k in unknown[:10])
+        shown = ", ".join(_key_name(k) for k in unknown[:10])
         more = f" ({len(unknown)} in all)" if len(unknown) > 10 else ""
         problems.append(
             f"{where}: unknown key(s) {shown}{more}; allowed: {', '.join(fields)}"
@@ -578,6 +578,14 @@ def _parse_dataclass(tp: Any, value: Any, key: str) -> Any:
         problems += _params_problems(_with_defaults(tp, kwargs, failed))
     _raise_all(problems)
     return tp(**kwargs)
+
+
+def _key_name(key: str) -> str:
+    """An unknown key as written, or quoted where it would not show: an empty
+    key, or one with a line break or edge spaces ("unknown key(s) ; allowed")."""
+    if key and key.isprintable() and key.strip() == key:
+        return shorten(key)
+    return quote(key)
 
 
 def _with_defaults(tp: Any, kwargs: dict[str, Any], failed: set[str]) -> dict:
