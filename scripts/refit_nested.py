@@ -80,6 +80,7 @@ def hgb(data: dict[str, Any], inner: tuple, seed: int) -> dict[str, Any]:
             bundle["lookback"],
             rows,
             fit.known_columns,
+            fit.target,  # the level or its change, as validation chose
         )
         fits = {
             "early_stop": fit,

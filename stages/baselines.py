@@ -114,7 +114,7 @@ def report(spec: dict, run) -> None:
     else:
         n_iter = str(fit["n_iter"])
     chosen = f"hgb_lag {n_iter} of max {fit['max_iter']} iterations"
-    for choice in ("class_weight", "loss"):
+    for choice in ("class_weight", "target", "loss"):
         if choice in fit:
             chosen += f", {choice} {_distinct(fit[choice])}"
     if "known_future_columns" in fit:

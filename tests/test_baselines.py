@@ -440,14 +440,54 @@ def test_regression_loss_chosen_by_validation_mae(skewed, chosen):
     summary = fit.summary()
     assert summary["loss"] == chosen == fit.loss
     mae = summary["val_mae"]
-    assert set(mae) == set(baselines.REGRESSION_LOSSES)
-    other = next(loss for loss in mae if loss != chosen)
+    # Each loss on the level and on the change; i.i.d. noise: the level wins.
+    changes = {f"change {loss}" for loss in baselines.REGRESSION_LOSSES}
+    assert set(mae) == set(baselines.REGRESSION_LOSSES) | changes
+    assert summary["target"] == fit.target == "level"
+    other = next(loss for loss in baselines.REGRESSION_LOSSES if loss != chosen)
     # Margins of 4% or more here, not a coin toss between near-equal fits.
     assert mae[chosen] < 0.97 * mae[other]
     # The recorded validation MAE is the chosen booster's own.
     val = baselines.run_baselines(bundle, scaled, {"load": series}, splits).val
     assert val["load"]["hgb_lag"]["mae"] == pytest.approx(mae[chosen], rel=1e-12)
     assert "class_weight" not in summary
+
+
+def test_a_drifting_series_gets_the_booster_of_its_change():
+    """A random walk with drift leaves the training range: trees fitted on
+    the level cannot forecast a level they never saw, and those fitted on the
+    change from the last value can. Validation chooses the change, and its
+    forecast is the last value plus the predicted change."""
+    rng = np.random.default_rng(3)
+    n = 1600
+    walk = np.cumsum(0.05 + rng.normal(scale=0.1, size=n)).astype(np.float32)
+    scaled = walk[:, None]
+    splits = {
+        "train": np.arange(2, 1000),
+        "val": np.arange(1000, 1300),
+        "test": np.arange(1300, n - 1),
+    }
+    spec = regression_spec()
+    fit = baselines.choose_hgb(spec, walk, scaled, splits, 3, seed=0)
+    mae = fit.summary()["val_mae"]
+    assert fit.target == "change"
+    best_change = min(mae[f"change {loss}"] for loss in baselines.REGRESSION_LOSSES)
+    assert best_change < 0.5 * min(mae[loss] for loss in baselines.REGRESSION_LOSSES)
+    ends = splits["test"]
+    got = baselines.predict_hgb(fit, spec, walk, scaled, ends, 3)
+    x = baselines.lag_features(walk, scaled, ends, 3)
+    change = list(fit.model.staged_predict(x))[fit.n_iter - 1]
+    expected = (walk[ends] + change) * spec["std"] + spec["mean"]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_a_change_target_is_for_regression_only():
+    bundle, labels, scaled, splits = imbalanced_problem(weak_signal=True)
+    spec = bundle["tasks"][0]
+    with pytest.raises(ValueError, match="change \\(regression only\\)"):
+        baselines.fit_hgb(
+            spec, labels, scaled, splits["train"], splits["val"], 3, 0, target="change"
+        )
 
 
 def test_hgb_classifier_beats_persistence_on_validation():
@@ -641,12 +681,14 @@ def test_classification_baselines_score_row_e_plus_horizon():
 
 
 def test_stage_writes_scores_choices_and_forecasts_and_warns(tmp_path, raw_params):
-    """stages/baselines.py on hand-written windows: a steady upward trend, which
-    persistence follows but trees cannot extrapolate beyond the training
-    range, so boosting loses to persistence on validation and the stage says
-    so."""
+    """stages/baselines.py on hand-written windows: a steady upward trend that
+    turns down where validation starts. Persistence follows it; boosting on
+    the level or on the change learned only the rise (+0.01 a row), so it
+    loses to persistence on validation and the stage says so."""
     n, lookback = 400, 3
-    series = np.arange(n, dtype=np.float32) / 100  # scaled target, +0.01 per row
+    rows = np.arange(n)
+    # Scaled target: +0.01 per row up to row 280, then -0.01 per row.
+    series = (np.where(rows <= 280, rows, 560 - rows) / 100).astype(np.float32)
     spec = {**regression_spec(), "name": "demand"}
     bundle = {
         "lookback": lookback,
@@ -684,8 +726,14 @@ def test_stage_writes_scores_choices_and_forecasts_and_warns(tmp_path, raw_param
     # The loss validation chose is recorded and said, next to its iterations.
     loss = val["demand"]["hgb_lag"]["loss"]
     assert loss in baselines.REGRESSION_LOSSES
-    assert set(val["demand"]["hgb_lag"]["val_mae"]) == set(baselines.REGRESSION_LOSSES)
-    assert f", loss {loss} (chosen on validation)" in proc.stdout
+    target = val["demand"]["hgb_lag"]["target"]
+    assert target in baselines.REGRESSION_TARGETS
+    assert set(val["demand"]["hgb_lag"]["val_mae"]) == {
+        loss if target == "level" else f"{target} {loss}"
+        for target in baselines.REGRESSION_TARGETS
+        for loss in baselines.REGRESSION_LOSSES
+    }
+    assert f", target {target}, loss {loss} (chosen on validation)" in proc.stdout
     forecasts = load_npz(tmp_path / "predictions/baselines.npz")
     assert set(forecasts) == {
         "ends",
