@@ -1116,6 +1116,12 @@ def _bins_needed(key: str, task: Task) -> str:
 def _check_window(window: Window) -> None:
     if window.lookback <= 0:
         raise ConfigError(f"window.lookback: must be >= 1, got {window.lookback}")
+    if window.lookback > task_shape.MAX_STEPS:
+        # Row arithmetic past int64 failed as an internal error in `window`.
+        raise ConfigError(
+            f"window.lookback: at most {task_shape.MAX_STEPS:,} steps (no table "
+            f"holds a longer window), got {quote(window.lookback)}"
+        )
 
 
 def _check_scaling(window: Window, ingest: Ingest) -> None:
