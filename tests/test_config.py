@@ -653,26 +653,15 @@ def test_class_loss_options_default_to_plain_cross_entropy(tmp_path, raw_params)
 # --- window, split, evaluate -------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("section", "key", "value", "message"),
-    [
-        ("window", "lookback", 10**20, r"window\.lookback: at most 1,000,000,000"),
-        ("tasks", "horizon", 10**20, r"tasks\.demand\.horizon: at most 1,000,000,000"),
-        ("tasks", "horizon", [1, 2 * 10**9], r"tasks\.demand\.horizon: at most"),
-    ],
-)
-def test_absurdly_long_windows_are_refused(
-    tmp_path, raw_params, section, key, value, message
-):
-    """A lookback or horizon past int64 row arithmetic failed in the window
-    stage as an internal error (a bare ValueError); refused here instead."""
-    target = raw_params[section]
-    target = target["demand"] if section == "tasks" else target
-    target[key] = value
-    with pytest.raises(ConfigError, match=message):
+@pytest.mark.parametrize("lookback", [10**20, 1_000_001])
+def test_an_absurdly_long_lookback_is_refused(tmp_path, raw_params, lookback):
+    """A lookback past int64 row arithmetic failed in the window stage as an
+    internal error (a bare ValueError); refused here, as horizons are."""
+    raw_params["window"]["lookback"] = lookback
+    with pytest.raises(ConfigError, match=r"window\.lookback: at most 1,000,000 "):
         load(tmp_path, raw_params)
-    target[key] = 1_000_000_000 if key == "lookback" else 1  # the limit is allowed
-    load(tmp_path, raw_params)
+    raw_params["window"]["lookback"] = 1_000_000  # the cap itself is allowed
+    assert load(tmp_path, raw_params).window.lookback == 1_000_000
 
 
 @pytest.mark.parametrize("lookback", [0, -3])

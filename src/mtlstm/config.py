@@ -1113,14 +1113,19 @@ def _bins_needed(key: str, task: Task) -> str:
     )
 
 
+# A sanity cap on window.lookback (horizons have theirs: tasks.MAX_STEPS): a
+# million steps is a year of half-minutes, far beyond any LSTM window.
+MAX_LOOKBACK = 1_000_000
+
+
 def _check_window(window: Window) -> None:
     if window.lookback <= 0:
         raise ConfigError(f"window.lookback: must be >= 1, got {window.lookback}")
-    if window.lookback > task_shape.MAX_STEPS:
+    if window.lookback > MAX_LOOKBACK:
         # Row arithmetic past int64 failed as an internal error in `window`.
         raise ConfigError(
-            f"window.lookback: at most {task_shape.MAX_STEPS:,} steps (no table "
-            f"holds a longer window), got {quote(window.lookback)}"
+            f"window.lookback: at most {MAX_LOOKBACK:,} steps (a sanity cap, as "
+            f"for horizons), got {quote(window.lookback)}"
         )
 
 
