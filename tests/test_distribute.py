@@ -701,11 +701,7 @@ def _ablation_worker(out: Path) -> None:
     import dataclasses
     import importlib.util
 
-    import tensorflow as tf
-
-    from mtlstm import training
     from mtlstm.config import load_params
-    from mtlstm.distribute import global_batch_size
     from mtlstm.io import read_json
 
     os.chdir(out)
@@ -714,21 +710,7 @@ def _ablation_worker(out: Path) -> None:
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
 
-    fits, fit_member_groups = [], training.fit_member_groups
-
-    def spy(build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy=None, **kw):
-        used = strategy or tf.distribute.get_strategy()
-        fits.append(
-            {
-                "replicas": used.num_replicas_in_sync,
-                "global_batch": global_batch_size(cfg.batch_size, used),
-            }
-        )
-        return fit_member_groups(
-            build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy, **kw
-        )
-
-    training.fit_member_groups = spy  # the stage imports it when it trains
+    fits = spy_on_fits()  # the stage imports fit_member_groups when it trains
     params = load_params()
     bundle = read_json(stage.WINDOWS / "preprocess.json")
     single = {**bundle, "tasks": [t for t in bundle["tasks"] if t["name"] == "demand"]}
@@ -756,11 +738,9 @@ def _backtest_worker(out: Path) -> None:
     import importlib.util
 
     import pandas as pd
-    import tensorflow as tf
 
-    from mtlstm import backtest, training
+    from mtlstm import backtest
     from mtlstm.config import Backtest, load_params
-    from mtlstm.distribute import global_batch_size
 
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root / "tests"))
@@ -786,6 +766,29 @@ def _backtest_worker(out: Path) -> None:
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
 
+    fits = spy_on_fits()  # the stage imports fit_member_groups when it trains
+    result: dict = {"fits": {}, "scores": {}}
+    for mode in ("retrain", "refit"):
+        cfg = Backtest(folds=2, mode=mode)
+        trainer = stage.FoldTrainer(params, mode, cfg, pd.Series(data["time"]))
+        run = backtest.run(data, params, cfg, trainer, freq="1h")
+        result["fits"][mode], fits[:] = list(fits), []
+        result["scores"][mode] = [s for f in run["folds"] for s in f["scores"].values()]
+    (out / "result-0.json").write_text(json.dumps(result))
+
+
+def _save_weights(model, path: Path) -> None:
+    np.savez(path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+
+
+def spy_on_fits() -> list[dict]:
+    """Wrap ``training.fit_member_groups`` (in this process) to record each
+    fit's replica count and global batch; returns the list it fills."""
+    import tensorflow as tf
+
+    from mtlstm import training
+    from mtlstm.distribute import global_batch_size
+
     fits, fit_member_groups = [], training.fit_member_groups
 
     def spy(build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy=None, **kw):
@@ -800,19 +803,8 @@ def _backtest_worker(out: Path) -> None:
             build, cfg, seed, arrays, bundle, dirs, fingerprint, strategy, **kw
         )
 
-    training.fit_member_groups = spy  # the stage imports it when it trains
-    result: dict = {"fits": {}, "scores": {}}
-    for mode in ("retrain", "refit"):
-        cfg = Backtest(folds=2, mode=mode)
-        trainer = stage.FoldTrainer(params, mode, cfg, pd.Series(data["time"]))
-        run = backtest.run(data, params, cfg, trainer, freq="1h")
-        result["fits"][mode], fits[:] = list(fits), []
-        result["scores"][mode] = [s for f in run["folds"] for s in f["scores"].values()]
-    (out / "result-0.json").write_text(json.dumps(result))
-
-
-def _save_weights(model, path: Path) -> None:
-    np.savez(path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    training.fit_member_groups = spy
+    return fits
 
 
 def _worker_main(mode: str, out: Path, index: int) -> None:
