@@ -67,7 +67,11 @@ def train_and_score(
     cfg, seed, task = params.train, params.base.seed, bundle["tasks"][0]["name"]
     # TensorFlow only here: a switched-off ablation stays instant. The strategy
     # first, before any TensorFlow op, as in the train stage.
-    strategy = single_task_strategy(cfg.distribute, task)
+    from mtlstm.distribute import one_process_strategy
+
+    strategy = one_process_strategy(
+        cfg.distribute, f"ablation: {task}", "the single-task model trains"
+    )
     from mtlstm import resume
     from mtlstm.dataset import forecast_windows
     from mtlstm.model import (
@@ -129,26 +133,6 @@ def train_and_score(
     if levels is not None:
         forecast["quantiles"] = levels
     return scores[task], forecast
-
-
-def single_task_strategy(kind: str, task: str):
-    """The ``tf.distribute`` strategy the single-task model trains under, for
-    ``train.distribute`` ``kind``: the train stage's for none (one device) and
-    mirrored (this host's replicas: the same global batch as the multi-task
-    model); for multi_worker, one device, with a note on stdout."""
-    from mtlstm.distribute import make_strategy
-
-    if kind != "multi_worker":
-        return make_strategy(kind)
-    # No cluster to join: the workers run the train stage, and this is one
-    # DVC process on one host.
-    print(
-        f"ablation: {task}: train.distribute is multi_worker, but this stage "
-        "runs in one process: the single-task model trains on one device, "
-        "train.batch_size windows a step (the multi-task model: batch_size x "
-        "all workers' replicas)"
-    )
-    return make_strategy("none")
 
 
 def params_value(params, dotted: str):

@@ -90,7 +90,13 @@ class FoldTrainer:
         # TensorFlow only when enabled: a switched-off backtest stays instant.
         # The strategy first, before any TensorFlow op, as in the train stage.
         if self.strategy is None:
-            self.strategy = fold_strategy(self.params.train.distribute, self.name)
+            from mtlstm.distribute import one_process_strategy
+
+            self.strategy = one_process_strategy(
+                self.params.train.distribute,
+                f"backtest@{self.name}",
+                "each fold trains",
+            )
         strategy = self.strategy
         from mtlstm import resume
         from mtlstm.dataset import forecast_windows
@@ -141,26 +147,6 @@ class FoldTrainer:
         test = fold["test"]
         outputs = forecast_windows(model, fold["scaled"], test, bundle, 1024, embedded)
         return metrics.score_outputs(bundle, fold["targets"], test, outputs, codes)
-
-
-def fold_strategy(kind: str, name: str):
-    """The ``tf.distribute`` strategy the folds train under, for
-    ``train.distribute`` ``kind``: the train stage's for none (one device) and
-    mirrored (this host's replicas: the trained model's global batch, so the
-    last fold, the main split, is the configuration evaluate scores); for
-    multi_worker, one device, with a note on stdout (as the ablation's)."""
-    from mtlstm.distribute import make_strategy
-
-    if kind != "multi_worker":
-        return make_strategy(kind)
-    # No cluster to join: the workers run the train stage, and this is one
-    # DVC process on one host.
-    print(
-        f"backtest@{name}: train.distribute is multi_worker, but this stage runs "
-        "in one process: each fold trains on one device, train.batch_size windows "
-        "a step (the trained model: batch_size x all workers' replicas)"
-    )
-    return make_strategy("none")
 
 
 def fold_model(params, fold: dict, previous):

@@ -131,12 +131,14 @@ def main() -> None:
     report, tables, by_series, by_class = {}, {}, [], []
     for spec in bundle["tasks"]:
         name = spec["name"]
+        # Every interval of the task resamples the same way (bootstrap_block).
+        resampling = {
+            "block": blocks[name],
+            "samples": cfg.bootstrap_samples,
+            "seed": params.base.seed,
+        }
         compare = functools.partial(
-            uncertainty.compare,
-            block=blocks[name],
-            samples=cfg.bootstrap_samples,
-            seed=params.base.seed,
-            positions=positions,
+            uncertainty.compare, **resampling, positions=positions
         )
         single = single_task_scores(name)
         actual = metrics.actuals(spec, targets[name], ends, series_rows)  # n x steps
@@ -165,9 +167,7 @@ def main() -> None:
                 model_loss,
                 {ref: ref_losses[ref] for ref in baselines[name]},
                 ref_losses.get("single_task"),
-                block=blocks[name],
-                samples=cfg.bootstrap_samples,
-                seed=params.base.seed,
+                **resampling,
             )
         )
         report[name] = metrics.task_report(
@@ -185,9 +185,7 @@ def main() -> None:
                     named.pop("model"),
                     named,
                     len(spec["classes"]),
-                    block=blocks[name],
-                    samples=cfg.bootstrap_samples,
-                    seed=params.base.seed,
+                    **resampling,
                     positions=positions,
                 )
             )

@@ -340,13 +340,14 @@ def test_a_multi_worker_backtest_trains_on_one_device_and_says_so(capsys):
     """train.distribute: multi_worker has no cluster in the backtest's one
     DVC process: its folds train on one device (as the ablation's model),
     and a note says the global batch is then not the trained model's."""
-    import runpy
 
     import tensorflow as tf
 
-    fold_strategy = runpy.run_path(str(ROOT / "stages" / "backtest.py"))[
-        "fold_strategy"
-    ]
+    from mtlstm.distribute import one_process_strategy
+
+    def fold_strategy(kind: str, name: str):
+        return one_process_strategy(kind, f"backtest@{name}", "each fold trains")
+
     assert fold_strategy("none", "r") is tf.distribute.get_strategy()
     assert capsys.readouterr().out == ""
     strategy = fold_strategy("multi_worker", "r")

@@ -132,6 +132,22 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
     raise ConfigError(f"train.distribute is {kind!r}; use one of {', '.join(KINDS)}")
 
 
+def one_process_strategy(kind: str, label: str, trains: str) -> tf.distribute.Strategy:
+    """``make_strategy`` for a stage that trains in one DVC process (ablation,
+    backtest): none and mirrored as the train stage makes them (this host's
+    replicas: the trained model's global batch). multi_worker has no cluster
+    to join there (the workers run the train stage): one device, with a note
+    on stdout naming ``label`` and what ``trains`` there."""
+    if kind != "multi_worker":
+        return make_strategy(kind)
+    print(
+        f"{label}: train.distribute is multi_worker, but this stage runs in one "
+        f"process: {trains} on one device, train.batch_size windows a step (the "
+        "train stage's model: batch_size x all workers' replicas)"
+    )
+    return make_strategy("none")
+
+
 class _ShapeOnlyNestedReduce:
     """Work around Keras 3 reducing a whole input batch (keras-team/keras#20585).
 
