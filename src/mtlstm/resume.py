@@ -45,13 +45,11 @@ def fingerprint(settings: dict[str, Any], files: list[Path]) -> str:
 
 def load(directory: Path, expected: str) -> tuple[keras.Model | None, dict | None]:
     """The saved model and state if they belong to this run; else start clean."""
-    state_path = directory / STATE
-    if state_path.is_file():
-        state = read_json(state_path)
-        if state.get("fingerprint") == expected:
-            model = keras.models.load_model(directory / state["model"], safe_mode=True)
-            _set_rng_states(model, state["rng_states"])
-            return model, state
+    state = _own_state(directory, expected)
+    if state is not None:
+        model = keras.models.load_model(directory / state["model"], safe_mode=True)
+        _set_rng_states(model, state["rng_states"])
+        return model, state
     clear(directory)
     return None, None
 
@@ -59,11 +57,17 @@ def load(directory: Path, expected: str) -> tuple[keras.Model | None, dict | Non
 def saved_epochs(directory: Path, expected: str) -> int:
     """The epochs done by the checkpoint in ``directory`` if it belongs to this
     run (``load`` would resume it), else 0; reads ``state.json`` only."""
+    state = _own_state(directory, expected)
+    return 0 if state is None else int(state["epochs_done"])
+
+
+def _own_state(directory: Path, expected: str) -> dict | None:
+    """The checkpoint's ``state.json`` if its fingerprint is ``expected``."""
     state_path = Path(directory) / STATE
     if not state_path.is_file():
-        return 0
+        return None
     state = read_json(state_path)
-    return int(state["epochs_done"]) if state.get("fingerprint") == expected else 0
+    return state if state.get("fingerprint") == expected else None
 
 
 def restore_live(directory: Path, state: dict, live_dir: Path) -> None:
