@@ -384,6 +384,74 @@ def test_a_future_row_in_the_repeated_hour_of_local_times(tmp_path):
     assert table["Holiday"].iloc[3:].tolist() == [True, False]
 
 
+def test_a_dropped_partial_last_step_still_gives_its_known_future_value(tmp_path):
+    # Half-hourly rows on an hourly grid; the last step (04:00) holds one row
+    # of two, so it is dropped as an origin, but its Holiday is in the input:
+    # it is step 1 of the origin 03:00. Before, predict refused the input
+    # ("no value at 04:00 ... after the last observed row, 03:00") unless
+    # --allow-partial-last-step was given.
+    bundle = {
+        **PREDICT_BUNDLE,
+        "ingest": {**PREDICT_BUNDLE["ingest"], "aggregate": {"Demand": "mean"}},
+    }
+    seen = pd.date_range("2024-01-01", periods=9, freq="30min", tz="UTC")
+    ahead = pd.date_range("2024-01-01T05:00", periods=3, freq="h", tz="UTC")
+    pd.DataFrame(
+        {
+            "Time": seen.append(ahead).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Demand": [str(i) for i in range(9)] + [""] * 3,
+            "Holiday": ["false"] * 8 + ["true"] + ["false", "true", "true"],
+        }
+    ).to_csv(tmp_path / "in.csv", index=False)
+    table, note = read_input(tmp_path / "in.csv", bundle)
+    assert note is not None and "2024-01-01T04:00:00Z" in note
+    assert history_rows(table) == 4  # 00:00 .. 03:00
+    assert table["time"].iloc[4:].tolist() == list(
+        pd.date_range("2024-01-01T04:00", periods=3, freq="h", tz="UTC")
+    )
+    assert table["Holiday"].iloc[4:].tolist() == [True, False, True]
+
+
+def test_each_series_dropped_partial_step_gives_its_known_future_value(tmp_path):
+    # The same in a long table: shop s ends inside the 04:00 step (one row of
+    # two), shop n at 03:30 (a complete step); each has its own future rows.
+    bundle = {
+        **PREDICT_BUNDLE,
+        "ingest": {
+            **PREDICT_BUNDLE["ingest"],
+            "aggregate": {"Demand": "mean"},
+            "series": ["shop"],
+        },
+    }
+    frames = []
+    for shop, observed in (("n", 8), ("s", 9)):
+        seen = pd.date_range("2024-01-01", periods=observed, freq="30min", tz="UTC")
+        ahead = pd.date_range("2024-01-01T05:00", periods=3, freq="h", tz="UTC")
+        if shop == "n":
+            ahead = ahead.insert(0, pd.Timestamp("2024-01-01T04:00Z"))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "Time": seen.append(ahead).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "shop": shop,
+                    "Demand": [str(i) for i in range(observed)] + [""] * len(ahead),
+                    "Holiday": ["false"] * (observed - 1)
+                    + ["true"]
+                    + ["false"] * len(ahead),
+                }
+            )
+        )
+    pd.concat(frames).to_csv(tmp_path / "in.csv", index=False)
+    table, note = read_input(tmp_path / "in.csv", bundle)
+    assert note is not None and "1 series (first: series 's')" in note
+    assert observed_rows(table).tolist() == ([True] * 4 + [False] * 3) * 2
+    assert table["time"].dt.hour.tolist() == [0, 1, 2, 3, 4, 5, 6] * 2
+    # n: its future rows; s: 04:00 from its dropped step, then its future rows
+    assert table["Holiday"].tolist() == [False] * 3 + [True] + [False] * 3 + [
+        False
+    ] * 4 + [True, False, False]
+
+
 def test_calendar_only_known_future_needs_no_future_rows(tmp_path):
     bundle = {
         **PREDICT_BUNDLE,

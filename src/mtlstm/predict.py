@@ -136,11 +136,14 @@ def read_input(
     typed, _ = ingest.order_rows(typed, src, cfg.sort, cfg.duplicates)
     gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
     if "series" in gridded:
-        table, note = _series_input(gridded, counts, cfg, allow_partial_last_step)
+        table, note, dropped = _series_input(
+            gridded, counts, cfg, allow_partial_last_step
+        )
         if known:
-            table = _append_future(table, future, cfg, bundle, str(path))
+            table = _append_future(table, future, cfg, bundle, str(path), dropped)
         return table, note
     note, complete = None, complete_step_rows(counts)
+    dropped = gridded.iloc[:0]
     if not allow_partial_last_step and counts[-1] < complete:
         note = (
             f"the last grid step ({_iso(pd.DatetimeIndex(gridded['time'][-1:]))[0]}) "
@@ -148,11 +151,11 @@ def read_input(
             f"{complete:g}: dropped it (pass --allow-partial-last-step to "
             "forecast from it anyway)"
         )
-        gridded = gridded.iloc[:-1]
+        gridded, dropped = gridded.iloc[:-1], gridded.iloc[-1:]
     table, _ = ingest.fill_gaps(gridded, cfg)
     table = ingest.restore_kinds(table, cfg)
     if known:
-        table = _append_future(table, future, cfg, bundle, str(path))
+        table = _append_future(table, future, cfg, bundle, str(path), dropped)
     return table, note
 
 
@@ -256,13 +259,19 @@ def _append_future(
     cfg: Ingest,
     bundle: dict[str, Any],
     label: str,
+    dropped: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``table`` and, after its last row (the last origin; in a long table,
     after each series' last row), one row per grid step up to the
     known-future horizon: the known-future columns from the input's future
     rows (of the same series), every other column repeating the last observed
     row (a placeholder: the model reads only the known-future columns of rows
-    after an origin). Future values past the horizon are never read."""
+    after an origin). Future values past the horizon are never read.
+
+    ``dropped``: the gridded rows of incomplete last steps ``read_input``
+    dropped as origins; they are the first step after the origin before them,
+    and their known-future values (from the input's observed rows) are used
+    there where the future rows give none."""
     known = _known_columns(bundle["known_future"], cfg)
     steps = int(bundle["known_future"]["steps"])
     zone, n = bundle["timezone"], len(table)
@@ -281,6 +290,9 @@ def _append_future(
     rows["time"] = times
     if known:
         values = _future_values(future, cfg, known, zone)
+        if dropped is not None and len(dropped):
+            keys = ["series", "time"] if panel else ["time"]
+            values = values.combine_first(dropped.set_index(keys)[known])
         key = pd.MultiIndex.from_arrays([rows["series"], times]) if panel else times
         for column in known:
             at = values[column].reindex(key)
@@ -339,13 +351,14 @@ def _future_values(
 
 def _series_input(
     gridded: pd.DataFrame, counts: np.ndarray, cfg: Ingest, allow_partial: bool
-) -> tuple[pd.DataFrame, str | None]:
+) -> tuple[pd.DataFrame, str | None, pd.DataFrame]:
     """``read_input`` of a long table: each series' last grid step is dropped
     when it holds fewer source rows than a complete step (the median of the
-    other non-empty steps), then every series is filled as ingest does."""
+    other non-empty steps), then every series is filled as ingest does. Also
+    returns the dropped gridded rows."""
     ids = gridded["series"].to_numpy()
     last = np.r_[ids[1:] != ids[:-1], True]
-    note = None
+    note, dropped = None, gridded.iloc[:0]
     if not allow_partial:
         others = counts[~last & (counts > 0)]
         complete = float(np.median(others)) if others.size else 0.0
@@ -357,9 +370,10 @@ def _series_input(
                 f"source rows than a complete step's {complete:g}: dropped it (pass "
                 "--allow-partial-last-step to forecast from it anyway)"
             )
+            dropped = gridded[partial]
             gridded = gridded[~partial].reset_index(drop=True)
     table, _ = ingest.fill_gaps(gridded, cfg)
-    return ingest.restore_kinds(table, cfg), note
+    return ingest.restore_kinds(table, cfg), note, dropped
 
 
 def complete_step_rows(counts: np.ndarray) -> float:
