@@ -529,3 +529,32 @@ def test_pipeline_and_predict_with_known_future(tmp_path_factory):
     )
     assert proc.returncode == 2
     assert "disagree on known-future inputs" in proc.stderr
+
+
+def test_no_origin_with_its_known_future_rows_is_refused_in_one_line(tmp_path):
+    # Lookback 3, horizon 3: hours 0-2, a long gap, hours 6-7 and their three
+    # future rows. The one full lookback (ending at 2) is followed by the gap,
+    # and the rows after it are fewer than a lookback: no origin at all.
+    # Before, predict loaded the model and ran it on no window: an internal
+    # error (Keras' UnboundLocalError), reported as a bug.
+    import argparse
+
+    from mtlstm.cli import _input_windows
+
+    segment = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    with pytest.raises(DataError, match=r"^x\.csv: no forecast origin: the rows"):
+        future_origins(np.array([2]), segment, 3, "x.csv")
+    bundle = {**PREDICT_BUNDLE, "lookback": 3}
+    hours = [0, 1, 2, 6, 7, 8, 9, 10]
+    time = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(hours, unit="h")
+    path = tmp_path / "in.csv"
+    pd.DataFrame(
+        {
+            "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Demand": ["1", "2", "3", "4", "5", "", "", ""],
+            "Holiday": "false",
+        }
+    ).to_csv(path, index=False)
+    args = argparse.Namespace(input=path, allow_partial_last_step=False)
+    with pytest.raises(DataError, match=r"in\.csv: no forecast origin"):
+        _input_windows(args, bundle)

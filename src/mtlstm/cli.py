@@ -332,7 +332,7 @@ def _input_windows(args: argparse.Namespace, bundle: dict) -> tuple:
     ends = at[origins(segment[observed], bundle["lookback"], str(args.input))]
     if bundle.get("known_future"):
         steps = bundle["known_future"]["steps"]
-        ends = future_origins(ends, segment, steps)
+        ends = future_origins(ends, segment, steps, str(args.input))
     if series is not None:
         names = bundle["series"]["names"]
         check_every_series(series, at, ends, names, bundle["lookback"], str(args.input))

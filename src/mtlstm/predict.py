@@ -178,15 +178,26 @@ def observed_rows(table: pd.DataFrame) -> np.ndarray:
     return last[np.searchsorted(last, rows)] - rows >= steps
 
 
-def future_origins(ends: np.ndarray, segment: np.ndarray, steps: int) -> np.ndarray:
+def future_origins(
+    ends: np.ndarray, segment: np.ndarray, steps: int, label: str = "input"
+) -> np.ndarray:
     """The origins whose next ``steps`` rows exist in their own segment (the
-    known-future inputs are read there). The last observed row always
-    qualifies (``read_input`` appended its future rows); an origin just before
-    a long gap inside the input does not, and is left out."""
+    known-future inputs are read there). The last observed row qualifies when
+    it is an origin (``read_input`` appended its future rows); an origin just
+    before a long gap inside the input does not, and is left out. None left (a
+    DataError naming ``label``): the rows after the last long gap are fewer
+    than one lookback, and every earlier origin is too close to a gap."""
     ends = np.asarray(ends, np.int64)
     ahead = ends + steps
     ok = ahead < len(segment)
     ok[ok] = segment[ahead[ok]] == segment[ends[ok]]
+    if not ok.any():
+        raise DataError(
+            f"{label}: no forecast origin: the rows after the last long gap are "
+            f"fewer than one lookback, and every full lookback before it ends "
+            f"less than {steps} step(s) (the known-future horizon) before a gap; "
+            "supply more history after the last gap"
+        )
     return ends[ok]
 
 
