@@ -393,3 +393,49 @@ def test_input_errors_name_the_file_and_where_its_settings_come_from(tmp_path):
     already = pytest.raises(DataError, match=r"^x\.csv line 2: bad \(predict reads")
     with already, about_input(Path("x.csv")):
         raise DataError("x.csv line 2: bad")
+
+
+def test_an_unseen_category_names_the_input_before_the_model_is_loaded(
+    tmp_path, capsys, monkeypatch
+):
+    # The encoders' errors (window.transform) were raised after the model was
+    # loaded and outside about_input: "column 'Weather' holds 'fog' at ...;
+    # move that period into training", naming neither the input file nor the
+    # bundle as where its settings come from. No model file is needed here:
+    # the input is refused first.
+    from mtlstm import ingest, window
+    from mtlstm.cli import main
+    from mtlstm.config import Features, Ingest, Task
+
+    cfg = Ingest(
+        source="data/raw/x.csv",
+        time_column="Time",
+        columns={"Demand": "numeric", "Weather": "categorical"},
+    )
+    times = pd.date_range("2024-01-01", periods=20, freq="h", tz="UTC")
+    train = pd.DataFrame(
+        {
+            "time": times,
+            "Demand": np.arange(20.0) % 7,
+            "Weather": ["sun", "rain"] * 10,
+            "segment": 0,
+        }
+    )
+    features = Features(columns=["Demand", "Weather"])
+    tasks = {"load": Task(type="regression", target="Demand")}
+    bundle = window.fit(train, features, tasks, 3) | {"ingest": ingest.schema(cfg)}
+    (tmp_path / "preprocess.json").write_text(json.dumps(bundle))
+    pd.DataFrame(
+        {
+            "Time": times[:5].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Demand": [1, 2, 3, 4, 5],
+            "Weather": ["sun", "fog", "sun", "rain", "sun"],
+        }
+    ).to_csv(tmp_path / "new.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    argv = ["predict", "--model", "none.keras", "--bundle", "preprocess.json"]
+    assert main([*argv, "--input", "new.csv", "--output", "out.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: predict: new.csv: column 'Weather' holds 'fog'")
+    assert "(predict reads it with the ingest settings and classes saved" in err
+    assert not (tmp_path / "out.csv").exists()

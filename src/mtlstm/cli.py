@@ -273,16 +273,19 @@ def _predict(args: argparse.Namespace) -> None:
 
     from mtlstm.io import write_csv
     from mtlstm.predict import about_input, forecast_frame, read_bundle
-    from mtlstm.window import targets
+    from mtlstm.window import targets, transform
 
     _check_predict_args(args)
     bundle = read_bundle(args.bundle)
     # The input's errors name the file and say that the settings it is read
-    # with are the bundle's (a params.yaml edit needs a retrain first).
+    # with are the bundle's (a params.yaml edit needs a retrain first); the
+    # encoders' (a category never seen in training) come before the model is
+    # loaded, too.
     with about_input(args.input):
         table, series, observed, ends = _input_windows(args, bundle)
         actuals = targets(table, bundle)
-    outputs = _run_model(args, bundle, table, ends, series)
+        scaled = transform(table, bundle)
+    outputs = _run_model(args, bundle, scaled, ends, series)
 
     # Where the input already holds a target time, its value is the actual.
     frame = forecast_frame(
@@ -341,12 +344,11 @@ def _input_windows(args: argparse.Namespace, bundle: dict) -> tuple:
     return table, series, observed, ends
 
 
-def _run_model(args, bundle, table, ends, series) -> dict:
+def _run_model(args, bundle, scaled, ends, series) -> dict:
     # TensorFlow only for this command: `mtlstm check` stays instant.
     from mtlstm.dataset import forecast_windows, input_names
     from mtlstm.predict import check_model_fits_bundle
     from mtlstm.tf_setup import load_model
-    from mtlstm.window import transform
 
     model = load_model(args.model, [t["name"] for t in bundle["tasks"]])
     window = next(t for t in model.inputs if t.name == "features")
@@ -356,7 +358,6 @@ def _run_model(args, bundle, table, ends, series) -> dict:
             f"{args.model} and {args.bundle} disagree on known-future inputs "
             "(features.known_future); use the bundle saved with the model"
         )
-    scaled = transform(table, bundle)
     embedded = series if "series" in input_names(model) else None
     return forecast_windows(model, scaled, ends, bundle, args.batch_size, embedded)
 
