@@ -439,3 +439,65 @@ def test_an_unseen_category_names_the_input_before_the_model_is_loaded(
     assert err.startswith("error: predict: new.csv: column 'Weather' holds 'fog'")
     assert "(predict reads it with the ingest settings and classes saved" in err
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("freq", "zone", "start", "end", "kept"),
+    [
+        # Daily rows on a grid of months: June's 30 days are a complete month
+        # (before: fewer than the 31 of the median month, so dropped), June
+        # 1-15 are not.
+        ("MS", "UTC", "2024-01-01", "2024-06-30", 6),
+        ("MS", "UTC", "2024-01-01", "2024-06-15", 5),
+        # Hourly rows on Berlin's local days: 31 March 2024 has 23 hours, all
+        # of them here (before: fewer than 24, so dropped), then one missing.
+        ("1D", "Europe/Berlin", "2024-03-28", "2024-03-31T23:00", 4),
+        ("1D", "Europe/Berlin", "2024-03-28", "2024-03-31T22:00", 3),
+    ],
+)
+def test_a_complete_last_step_of_another_length_is_kept(
+    tmp_path, freq, zone, start, end, kept
+):
+    step = "D" if freq == "MS" else "h"
+    times = pd.date_range(start, end, freq=step, tz=zone)
+    path = tmp_path / "new.csv"
+    pd.DataFrame(
+        {"Time": times.strftime("%Y-%m-%dT%H:%M:%S%z"), "Demand": 1, "Weather": "sun"}
+    ).to_csv(path, index=False)
+    ingest = BUNDLE["ingest"] | {"freq": freq, "aggregate": {"Demand": "mean"}}
+    table, note = read_input(path, BUNDLE | {"ingest": ingest, "timezone": zone})
+    assert len(table) == kept
+    assert (note is None) == (kept == 4 if freq == "1D" else kept == 6)
+
+
+def test_each_series_last_step_is_compared_by_its_own_length(tmp_path):
+    # A long table on a grid of months: a ends with a complete June (30 days),
+    # b with half a May; the median month (31 days) is not the bar for June.
+    from mtlstm.predict import step_hours
+
+    frames = [
+        pd.DataFrame(
+            {
+                "Time": pd.date_range("2024-01-01", end, freq="D").strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+                "shop": shop,
+                "Demand": 1,
+                "Weather": "sun",
+            }
+        )
+        for shop, end in (("a", "2024-06-30"), ("b", "2024-05-16"))
+    ]
+    path = tmp_path / "new.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    ingest = BUNDLE["ingest"] | {
+        "freq": "MS",
+        "aggregate": {"Demand": "mean"},
+        "series": ["shop"],
+    }
+    table, note = read_input(path, BUNDLE | {"ingest": ingest})
+    assert table.groupby("series").size().to_dict() == {"a": 6, "b": 4}
+    assert "the last grid step of 1 series (first: series 'b')" in note
+    assert "a complete step's 31" in note
+    hours = step_hours(table["time"][:3], "MS", "UTC")
+    assert hours.tolist() == [31 * 24, 29 * 24, 31 * 24]

@@ -137,12 +137,13 @@ def read_input(
     gridded, counts = ingest.to_grid_counted(typed, cfg, bundle["timezone"])
     if "series" in gridded:
         table, note, dropped = _series_input(
-            gridded, counts, cfg, allow_partial_last_step
+            gridded, counts, cfg, bundle["timezone"], allow_partial_last_step
         )
         if known:
             table = _append_future(table, future, cfg, bundle, str(path), dropped)
         return table, note
-    note, complete = None, complete_step_rows(counts)
+    hours = step_hours(gridded["time"], cfg.freq, bundle["timezone"])
+    note, complete = None, complete_step_rows(counts, hours)
     dropped = gridded.iloc[:0]
     if not allow_partial_last_step and counts[-1] < complete:
         note = (
@@ -361,24 +362,32 @@ def _future_values(
 
 
 def _series_input(
-    gridded: pd.DataFrame, counts: np.ndarray, cfg: Ingest, allow_partial: bool
+    gridded: pd.DataFrame,
+    counts: np.ndarray,
+    cfg: Ingest,
+    zone: str,
+    allow_partial: bool,
 ) -> tuple[pd.DataFrame, str | None, pd.DataFrame]:
     """``read_input`` of a long table: each series' last grid step is dropped
-    when it holds fewer source rows than a complete step (the median of the
-    other non-empty steps), then every series is filled as ingest does. Also
+    when it holds fewer source rows than a complete step (the median rate of
+    the other non-empty steps, rows per hour, times its length:
+    ``complete_step_rows``), then every series is filled as ingest does. Also
     returns the dropped gridded rows."""
     ids = gridded["series"].to_numpy()
     last = np.r_[ids[1:] != ids[:-1], True]
     note, dropped = None, gridded.iloc[:0]
     if not allow_partial:
-        others = counts[~last & (counts > 0)]
-        complete = float(np.median(others)) if others.size else 0.0
+        hours = step_hours(gridded["time"], cfg.freq, zone)
+        others = ~last & (counts > 0)
+        rate = float(np.median(counts[others] / hours[others])) if others.any() else 0
+        complete = np.round(rate * hours, 6)
         partial = last & (counts < complete)
         if partial.any():
+            first = np.flatnonzero(partial)[0]
             note = (
                 f"the last grid step of {int(partial.sum())} series (first: "
-                f"{ingest.series_label(ids[np.flatnonzero(partial)[0]])}) holds fewer "
-                f"source rows than a complete step's {complete:g}: dropped it (pass "
+                f"{ingest.series_label(ids[first])}) holds fewer source rows than a "
+                f"complete step's {complete[first]:g}: dropped it (pass "
                 "--allow-partial-last-step to forecast from it anyway)"
             )
             dropped = gridded[partial]
@@ -387,12 +396,27 @@ def _series_input(
     return ingest.restore_kinds(table, cfg), note, dropped
 
 
-def complete_step_rows(counts: np.ndarray) -> float:
-    """Source rows of a complete grid step: the median of the non-empty steps
-    before the last (0 when there are none). A last step holding fewer ends
-    inside the step, so its mean, sum or last value comes from part of it."""
-    earlier = counts[:-1][counts[:-1] > 0]
-    return float(np.median(earlier)) if earlier.size else 0.0
+def complete_step_rows(counts: np.ndarray, hours: np.ndarray) -> float:
+    """Source rows of a complete last grid step: the median of the non-empty
+    steps before the last (0 when there are none), compared per hour, as steps
+    differ in length (``hours``, ``step_hours``: a month's days, a local day of
+    23 or 25 hours across a daylight-saving change). A last step holding fewer
+    ends inside the step, so its mean, sum or last value comes from part of it."""
+    earlier = counts[:-1] > 0
+    if not earlier.any():
+        return 0.0
+    rate = np.median(counts[:-1][earlier] / hours[:-1][earlier])
+    # Rounded: steps of one length give back the median count itself.
+    return float(np.round(rate * hours[-1], 6))
+
+
+def step_hours(times: pd.Series, freq: str, zone: str) -> np.ndarray:
+    """Each grid step's length in hours, from its start (``times``) to the
+    next step's (computed once per distinct time)."""
+    stamps = pd.DatetimeIndex(times).as_unit("ns").asi8
+    distinct, inverse = np.unique(stamps, return_inverse=True)
+    ends = grid.shift(pd.to_datetime(distinct, utc=True), 1, freq, zone)
+    return ((ends.as_unit("ns").asi8 - distinct) / 3.6e12)[inverse]
 
 
 def origins(segment: np.ndarray, lookback: int, label: str) -> np.ndarray:
