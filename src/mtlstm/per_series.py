@@ -8,8 +8,9 @@ the series of each test window, for the model, every baseline and the
 single-task model, and scores the model against the *best baseline of that
 series* (the one with the lowest error there): skill ``1 - model / best`` with
 its 95% moving-block bootstrap interval and Diebold-Mariano p-value on that
-series' windows (``mtlstm.uncertainty``, blocks of ``baselines.season`` windows;
-no interval, NaN, for a series with no more windows than that: one block would
+series' windows (``mtlstm.uncertainty``, blocks of ``baselines.season`` windows,
+or of the task's last step ahead if longer, as for the pooled scores; no
+interval, NaN, for a series with no more windows than that: one block would
 hold them all, and every resample would have their mean).
 
 A series' error is the mean of its windows' losses (``metrics.window_losses``,
