@@ -293,6 +293,28 @@ def test_predict_refuses_missing_future_rows_and_unseen_series(tmp_path, capsys)
     assert not (tmp_path / "b.out").exists()
 
 
+def test_predict_summary_names_the_latest_origin_of_any_series(
+    tmp_path, capsys, monkeypatch
+):
+    # west (the last series in the output) ends 3 hours before north and
+    # south: the summary named west's last origin as the last one.
+    from mtlstm import cli
+
+    bundle = make_bundle()
+    (tmp_path / "preprocess.json").write_text(json.dumps(bundle))
+    hours = {"north": range(40, 48), "south": range(40, 48), "west": range(40, 45)}
+    future = {r: range(h.stop, h.stop + STEPS) for r, h in hours.items()}
+    path = write_input(tmp_path, long_frame(hours, future))
+
+    def run_model(args, bundle, scaled, ends, series):
+        return {"demand": np.zeros((len(ends), STEPS), np.float32)}
+
+    monkeypatch.setattr(cli, "_run_model", run_model)
+    assert _predict(tmp_path, path, "out.csv") == 0
+    out = capsys.readouterr().out
+    assert out.endswith("(last origin 2024-03-02T23:00:00Z)\n"), out
+
+
 # --- backtest on a panel ---------------------------------------------------
 
 

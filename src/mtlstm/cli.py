@@ -270,6 +270,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     import numpy as np
+    import pandas as pd
 
     from mtlstm.io import write_csv
     from mtlstm.predict import about_input, forecast_frame, read_bundle
@@ -298,9 +299,12 @@ def _predict(args: argparse.Namespace) -> None:
         series=series,
     )
     write_csv(args.output, frame)
+    # The latest origin: in a long table the last row's is the last series'.
+    # Every origin has the same number of rows (origin, then task and step).
+    latest = int(np.argmax(pd.DatetimeIndex(table["time"]).asi8[ends]))
     print(
         f"predict: {len(frame)} forecast(s) -> {args.output} (last origin "
-        f"{frame['origin'].iloc[-1]})"
+        f"{frame['origin'].iloc[latest * (len(frame) // len(ends))]})"
     )
 
 
