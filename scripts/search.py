@@ -114,6 +114,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # The regression loss matched to the scored error (MAE instead of MSE) for
     # every regression task, on top of params.yaml:
     "params_mae_loss": {"losses": "regression_mae"},
+    "params_mae_loss_ckpt5": {"losses": "regression_mae", "checkpoint_average": 5},
     # Every classification task's loss weight on top of params.yaml (the
     # regression tasks keep theirs): 0.1 was chosen on the default data with
     # the first round's settings, before one layer, the five-epoch average and
