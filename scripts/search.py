@@ -97,6 +97,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "params_dropout0.3": {"dropout": 0.3},
     "params_bs64": {"batch_size": 64},
     "params_patience10": {"patience": 10},
+    # Twice the epoch cap (the Warsaw example's runs stop at or near 40):
+    "params_epochs80": {"epochs": 80},
     # Smoother training on top of params.yaml (the French example's validation
     # macro-F1 moves by about 0.04 from one epoch to the next):
     "params_ema0.99": {"ema_momentum": 0.99},
