@@ -379,8 +379,7 @@ def _series_input(
     if not allow_partial:
         hours = step_hours(gridded["time"], cfg.freq, zone)
         others = ~last & (counts > 0)
-        rate = float(np.median(counts[others] / hours[others])) if others.any() else 0
-        complete = np.round(rate * hours, 6)
+        complete = complete_rows(counts, hours, others)
         partial = last & (counts < complete)
         if partial.any():
             first = np.flatnonzero(partial)[0]
@@ -402,12 +401,20 @@ def complete_step_rows(counts: np.ndarray, hours: np.ndarray) -> float:
     differ in length (``hours``, ``step_hours``: a month's days, a local day of
     23 or 25 hours across a daylight-saving change). A last step holding fewer
     ends inside the step, so its mean, sum or last value comes from part of it."""
-    earlier = counts[:-1] > 0
-    if not earlier.any():
-        return 0.0
-    rate = np.median(counts[:-1][earlier] / hours[:-1][earlier])
-    # Rounded: steps of one length give back the median count itself.
-    return float(np.round(rate * hours[-1], 6))
+    earlier = np.r_[counts[:-1] > 0, False]
+    return float(complete_rows(counts, hours, earlier)[-1])
+
+
+def complete_rows(
+    counts: np.ndarray, hours: np.ndarray, known: np.ndarray
+) -> np.ndarray:
+    """Source rows a complete step of each length (``hours``) holds: the median
+    rows per hour of the ``known`` complete steps times its length (0 when
+    none is known). Rounded: steps of one length give back the median count."""
+    if not known.any():
+        return np.zeros(len(counts))
+    rate = np.median(counts[known] / hours[known])
+    return np.round(rate * hours, 6)
 
 
 def step_hours(times: pd.Series, freq: str, zone: str) -> np.ndarray:
