@@ -412,6 +412,66 @@ def test_a_dropped_partial_last_step_still_gives_its_known_future_value(tmp_path
     assert table["Holiday"].iloc[4:].tolist() == [True, False, True]
 
 
+def _half_hourly(path: Path, observed: int, future: pd.DatetimeIndex, flags) -> Path:
+    """``observed`` half-hourly rows from 00:00, then future rows at ``future``
+    giving only Holiday (``flags``: one per future row)."""
+    seen = pd.date_range("2024-01-01", periods=observed, freq="30min", tz="UTC")
+    pd.DataFrame(
+        {
+            "Time": seen.append(future).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Demand": [str(i) for i in range(observed)] + [""] * len(future),
+            "Holiday": ["false"] * observed + list(flags),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+HALF_HOURLY_BUNDLE = {
+    **PREDICT_BUNDLE,
+    "ingest": {**PREDICT_BUNDLE["ingest"], "aggregate": {"Demand": "mean"}},
+}
+
+
+def test_future_rows_of_a_finer_source_are_read_up_to_the_horizon_only(tmp_path):
+    # Half-hourly rows on an hourly grid, the last observed one 03:30: the
+    # origin is the 03:00 step, the horizon its 3 steps 04:00-06:00. The rows
+    # of the 07:00 step are past it. Before, the limit was counted from the
+    # last source row (03:30 + 4 h = 07:30), so the 07:00 row was parsed and
+    # its bad value refused the input.
+    future = pd.date_range("2024-01-01T04:00", periods=8, freq="30min", tz="UTC")
+    flags = ["true", "true", "false", "false", "true", "true", "maybe", "maybe"]
+    path = _half_hourly(tmp_path / "in.csv", 8, future, flags)
+    table, note = read_input(path, HALF_HOURLY_BUNDLE)
+    assert note is None and history_rows(table) == 4  # 00:00 .. 03:00
+    assert table["time"].iloc[4:].tolist() == list(
+        pd.date_range("2024-01-01T04:00", periods=3, freq="h", tz="UTC")
+    )
+    assert table["Holiday"].iloc[4:].tolist() == [True, False, True]
+
+
+def test_future_rows_past_the_horizon_of_a_dropped_partial_step_are_not_read(
+    tmp_path,
+):
+    # The last step (04:00) holds one row of two and is dropped: the origin is
+    # 03:00 and the horizon 04:00-06:00, so the 07:00 row is past it. Before,
+    # the limit was counted from the last source row (04:00 + 4 h = 08:00),
+    # so the 07:00 row was parsed and its bad value refused the input.
+    future = pd.date_range("2024-01-01T04:30", periods=6, freq="30min", tz="UTC")
+    flags = ["false", "false", "false", "true", "true", "maybe"]
+    path = _half_hourly(tmp_path / "in.csv", 9, future, flags)
+    table, note = read_input(path, HALF_HOURLY_BUNDLE)
+    assert note is not None and "2024-01-01T04:00:00Z" in note
+    assert history_rows(table) == 4  # 00:00 .. 03:00
+    assert table["time"].iloc[-1] == pd.Timestamp("2024-01-01T06:00Z")
+    # 04:00: the dropped step's own row, then the future rows of 05:00, 06:00
+    assert table["Holiday"].iloc[4:].tolist() == [False, False, True]
+    # Kept on request, the origin is 04:00 and 07:00 its step 3: read, refused.
+    with pytest.raises(
+        DataError, match=r"\(future rows\) line 16: column 'Holiday' .*'maybe'"
+    ):
+        read_input(path, HALF_HOURLY_BUNDLE, allow_partial_last_step=True)
+
+
 def test_each_series_dropped_partial_step_gives_its_known_future_value(tmp_path):
     # The same in a long table: shop s ends inside the 04:00 step (one row of
     # two), shop n at 03:30 (a complete step); each has its own future rows.

@@ -148,6 +148,28 @@ def test_read_input_refuses_a_missing_future_value_naming_series_column_time(
         read_input(write_input(tmp_path, frame), make_bundle())
 
 
+def test_each_series_future_rows_are_read_up_to_its_own_horizon(tmp_path):
+    # south's origin is hour 46, its horizon 47-48; north's and west's is 47,
+    # theirs 48-49. Hour 49 (2024-03-03T01:00Z) is past south's horizon only:
+    # a bad value there is never read for south, and refused for west.
+    future = {r: range(h.start, 50) for r, h in FUTURE.items()}
+
+    def bad_at_hour_49(region: str):
+        frame = long_frame(HISTORY, future)
+        at = (frame["region"] == region) & frame["Time"].str.startswith("2024-03-03T01")
+        frame.loc[at, "Temperature"] = "warm"
+        return write_input(tmp_path, frame)
+
+    table, _ = read_input(bad_at_hour_49("south"), make_bundle())
+    south = table[table["series"] == "south"]
+    assert south["time"].iloc[-1] == pd.Timestamp("2024-03-03T00:00Z")
+    with pytest.raises(
+        DataError,
+        match=r"in\.csv \(future rows\) line \d+: column 'Temperature' .*'warm'",
+    ):
+        read_input(bad_at_hour_49("west"), make_bundle())
+
+
 def test_read_input_refuses_a_series_without_future_rows(tmp_path):
     frame = long_frame(HISTORY, {k: v for k, v in FUTURE.items() if k != "west"})
     with pytest.raises(

@@ -12,8 +12,9 @@ columns' values. ``read_input`` checks them (each known-future column must have
 a value at each of the ``steps`` grid times after the last observed row, or a
 one-line DataError names the column and the time) and appends them to the
 table; ``history_rows`` says how many rows precede them. Calendar features are
-computed from the time, so they need no future rows. Future rows a whole grid
-step or more past the ``steps`` are dropped unparsed (never read).
+computed from the time, so they need no future rows. Future rows in a grid
+step past the horizon (the origin's ``steps``-th step after it) are dropped
+unparsed (never read).
 
 Many series (``ingest.series``, a long table): each series has its own future
 rows, after its own last observed row, and gets its own ``steps`` appended
@@ -124,13 +125,11 @@ def read_input(
     src = ingest.read_table(path, cfg, label=str(path))
     known = bundle.get("known_future")
     if known:
-        columns, steps = _known_columns(known, cfg), int(known["steps"])
+        columns = _known_columns(known, cfg)
         # A static attribute is one value per series: a user fills it in the
         # future rows too, and it says nothing of whether a row was observed.
         constant = tuple(s["column"] for s in bundle.get("static", []))
-        src, future = _split_future(
-            src, cfg, columns, steps, bundle["timezone"], constant
-        )
+        src, future = _split_future(src, cfg, columns, bundle["timezone"], constant)
     # Zone-less dates on a grid of local days are those days, as in ingest.
     typed = ingest.coerce(src, cfg, bundle["timezone"])
     typed, _ = ingest.order_rows(typed, src, cfg.sort, cfg.duplicates)
@@ -211,7 +210,6 @@ def _split_future(
     src: ingest.Source,
     cfg: Ingest,
     known: list[str],
-    steps: int,
     zone: str,
     constant: tuple[str, ...] = (),
 ) -> tuple[ingest.Source, ingest.Source]:
@@ -248,18 +246,15 @@ def _split_future(
     else:
         last_at = np.full(len(frame), stamps[observed].max())
     future = stamps > last_at
-    # A row a whole grid step past the horizon (after the last observed row's
-    # step) is never needed: it is dropped unparsed, whatever it holds.
-    distinct, inverse = np.unique(last_at, return_inverse=True)
-    limit = grid.shift(pd.to_datetime(distinct, utc=True), steps + 1, cfg.freq, zone)
-    needed = future & (stamps < limit.as_unit("ns").asi8[inverse])
+    # Rows past the horizon are left out by ``_append_future``, which knows the
+    # origin: here the last grid step may still be dropped as partial.
     future_columns = [cfg.time_column, *cfg.series, *known]
     label = f"{src.label} (future rows)"
-    ahead = src.subset(needed, future_columns, label)
+    ahead = src.subset(future, future_columns, label)
     # Their times as read in the whole file: a wall time that a daylight-saving
     # change repeats (ingest.source_timezone) is the later instant after its
     # first row, an observed one; read apart, it would be the earlier instant.
-    when = {cfg.time_column: times[needed].reset_index(drop=True)}
+    when = {cfg.time_column: times[future].reset_index(drop=True)}
     return src.subset(~future), dataclasses.replace(
         ahead, frame=ahead.frame.assign(**when)
     )
@@ -278,7 +273,8 @@ def _append_future(
     known-future horizon: the known-future columns from the input's future
     rows (of the same series), every other column repeating the last observed
     row (a placeholder: the model reads only the known-future columns of rows
-    after an origin). Future values past the horizon are never read.
+    after an origin). Future rows past the horizon are never read: they are
+    left out before their values are parsed, whatever they hold.
 
     ``dropped``: the gridded rows of incomplete last steps ``read_input``
     dropped as origins; they are the first step after the origin before them,
@@ -301,6 +297,14 @@ def _append_future(
     rows = pd.DataFrame({c: table[c].iloc[at_row].to_numpy() for c in table})
     rows["time"] = times
     if known:
+        # Counted from the origin's grid step, not from the last source row:
+        # that row lies inside the origin's step on a grid coarser than the
+        # source (half-hourly rows, hourly steps) or after it (a dropped
+        # partial step), and a limit counted from it reached a step past the
+        # horizon, so a bad value there refused the input.
+        end = grid.shift(origin, steps + 1, cfg.freq, zone).as_unit("ns").asi8
+        ids = table["series"].iloc[last] if panel else None
+        future = _before(future, cfg, end, ids)
         values = _future_values(future, cfg, known, zone)
         if dropped is not None and len(dropped):
             keys = ["series", "time"] if panel else ["time"]
@@ -337,6 +341,23 @@ def _append_future(
         out = out.iloc[np.argsort(place, kind="stable")].reset_index(drop=True)
     out.attrs["future_rows"] = steps
     return out
+
+
+def _before(
+    future: ingest.Source, cfg: Ingest, end: np.ndarray, ids: pd.Series | None
+) -> ingest.Source:
+    """The future rows before ``end`` (UTC ns): one instant for the input,
+    or one per series in ``ids`` (a long table; a series not in ``ids`` keeps
+    none of its rows)."""
+    stamps = pd.DatetimeIndex(future.frame[cfg.time_column]).as_unit("ns").asi8
+    if ids is None:
+        return future.subset(stamps < end[0])
+    # int64 throughout: a float NaN for a missing series would round the
+    # nanoseconds of every other one.
+    limit = pd.Series(end, index=ids.to_numpy()).reindex(
+        ingest._parse_series(future, cfg.series), fill_value=np.iinfo(np.int64).min
+    )
+    return future.subset(stamps < limit.to_numpy())
 
 
 def _future_values(
