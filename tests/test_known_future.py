@@ -526,6 +526,37 @@ def test_origins_before_a_gap_are_left_out():
     assert future_origins(np.array([3, 4, 5, 8, 9]), segment, 2).tolist() == [3, 8, 9]
 
 
+def test_origins_left_out_before_the_last_gap_are_noted(tmp_path, capsys):
+    # Lookback 3, horizon 3: hours 0-5, a long gap, hours 9-10 and their
+    # three future rows. Origins 3-5 lie within 3 steps of the gap and the 2
+    # rows after it are fewer than a lookback: the latest origin is 02:00.
+    # Before, predict forecast from 02:00 alone without a word.
+    import argparse
+
+    from mtlstm.cli import _input_windows
+
+    hours = [0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13]
+    time = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(hours, unit="h")
+    path = tmp_path / "in.csv"
+    pd.DataFrame(
+        {
+            "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Demand": [str(h) for h in hours[:8]] + [""] * 3,
+            "Holiday": "false",
+        }
+    ).to_csv(path, index=False)
+    args = argparse.Namespace(input=path, allow_partial_last_step=False)
+    table, _, _, ends = _input_windows(args, {**PREDICT_BUNDLE, "lookback": 3})
+    assert table["time"].iloc[ends].tolist() == [pd.Timestamp("2024-01-01T02:00Z")]
+    assert capsys.readouterr().err == (
+        "predict: note: the 2 row(s) from 2024-01-01T09:00:00Z on, after a long "
+        "gap, are fewer than the lookback of 3 rows, so the latest forecast "
+        "origin is 2024-01-01T02:00:00Z, not the last observed row "
+        "2024-01-01T10:00:00Z; supply the 1 grid step(s) before "
+        "2024-01-01T09:00:00Z (the end of the gap) to forecast from it\n"
+    )
+
+
 # --- end to end: real dvc repro in a temp repo -------------------------------
 
 

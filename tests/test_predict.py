@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from mtlstm.predict import (
     origins,
     read_bundle,
     read_input,
+    short_last_segment_note,
 )
 
 BUNDLE = {
@@ -190,6 +192,91 @@ def test_every_series_of_a_long_table_must_get_a_forecast():
         check_every_series(series, rows, ends, names, 3, "x.csv")
     # Without them every series forecasts: no error.
     check_every_series(series[:4], rows[:4], ends, names, 3, "x.csv")
+
+
+def _hours(hours: list[int], **columns) -> pd.DataFrame:
+    time = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(hours, unit="h")
+    return pd.DataFrame({"time": time, **columns})
+
+
+def test_a_short_last_segment_is_noted_with_the_latest_origin():
+    # Hours 0-3, a long gap, hours 6-7: with lookback 3 the origins are 2 and
+    # 3; the last row (7) is none, as the 2 rows after the gap are fewer.
+    table = _hours([0, 1, 2, 3, 6, 7], segment=[0, 0, 0, 0, 1, 1])
+    observed = np.ones(6, dtype=bool)
+    ends = origins(table["segment"].to_numpy(), 3, "x.csv")
+    np.testing.assert_array_equal(ends, [2, 3])
+    assert short_last_segment_note(table, observed, ends, 3, "UTC") == (
+        "the 2 row(s) from 2024-01-01T06:00:00Z on, after a long gap, are fewer "
+        "than the lookback of 3 rows, so the latest forecast origin is "
+        "2024-01-01T03:00:00Z, not the last observed row 2024-01-01T07:00:00Z; "
+        "supply the 1 grid step(s) before 2024-01-01T06:00:00Z (the end of the "
+        "gap) to forecast from it"
+    )
+    # Times in the bundle's zone, as the forecasts are.
+    assert "from 2024-01-01T17:00:00+11:00 on" in short_last_segment_note(
+        table, observed, ends, 3, "Australia/Sydney"
+    )
+    # The last row an origin (one more row after the gap): nothing to note.
+    table = _hours([0, 1, 2, 3, 6, 7, 8], segment=[0, 0, 0, 0, 1, 1, 1])
+    ends = origins(table["segment"].to_numpy(), 3, "x.csv")
+    assert short_last_segment_note(table, np.ones(7, bool), ends, 3, "UTC") is None
+
+
+def test_a_short_last_segment_of_a_series_names_it_and_how_many_more():
+    # Lookback 2. a: hours 0-2 (origins 1, 2); b: 0-1, gap, 4 (latest origin
+    # 1); c: 0-2, gap, 5 (latest 2); d: 0 only (no origin at all: that is
+    # check_every_series's error, not noted). Future rows (not observed) sit
+    # after each series' last row in its segment and are never origins.
+    table = _hours(
+        [0, 1, 2, 0, 1, 4, 5, 0, 1, 2, 5, 0],
+        series=list("aaabbbbccccd"),
+        segment=[0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 4, 5],
+    )
+    observed = np.array([1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1], dtype=bool)
+    at = np.flatnonzero(observed)
+    ends = at[origins(table["segment"].to_numpy()[observed], 2, "x.csv")]
+    np.testing.assert_array_equal(ends, [1, 2, 4, 8, 9])
+    note = short_last_segment_note(table, observed, ends, 2, "UTC")
+    assert note is not None
+    assert note.startswith(
+        "series 'b' (and 1 more series): the 1 row(s) from 2024-01-01T04:00:00Z "
+        "on, after a long gap, are fewer than the lookback of 2 rows, so the "
+        "latest forecast origin is 2024-01-01T01:00:00Z, not the last observed "
+        "row 2024-01-01T04:00:00Z; supply the 1 grid step(s) before"
+    )
+    # Only a and d: nothing to note.
+    keep = np.isin(table["series"], ["a", "d"])
+    sub = table[keep].reset_index(drop=True)
+    assert short_last_segment_note(sub, observed[keep], [1, 2], 2, "UTC") is None
+
+
+def test_predict_notes_on_stderr_that_the_latest_origin_is_missing(tmp_path, capsys):
+    import argparse
+
+    from mtlstm.cli import _input_windows
+
+    path = tmp_path / "new.csv"
+    path.write_text(
+        "Time,Demand,Weather\n"
+        + "".join(f"2024-01-01T0{h}:00:00Z,{h},sun\n" for h in (0, 1, 2, 3, 6, 7))
+    )
+    args = argparse.Namespace(input=path, allow_partial_last_step=False)
+    _, _, _, ends = _input_windows(args, {**BUNDLE, "lookback": 3})
+    np.testing.assert_array_equal(ends, [2, 3])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line
+    assert re.fullmatch(
+        r"predict: note: the 2 row\(s\) from 2024-01-01T06:00:00Z on, after a "
+        r"long gap, are fewer than the lookback of 3 rows, so the latest forecast "
+        r"origin is 2024-01-01T03:00:00Z, not the last observed row "
+        r"2024-01-01T07:00:00Z; supply the 1 grid step\(s\) before "
+        r"2024-01-01T06:00:00Z \(the end of the gap\) to forecast from it\n",
+        err,
+    )
+    # With a full lookback after the gap, stderr stays empty.
+    _input_windows(args, {**BUNDLE, "lookback": 2})
+    assert capsys.readouterr().err == ""
 
 
 def test_read_input_grids_and_breaks_at_gaps(tmp_path):

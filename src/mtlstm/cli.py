@@ -319,6 +319,7 @@ def _input_windows(args: argparse.Namespace, bundle: dict) -> tuple:
         observed_rows,
         origins,
         read_input,
+        short_last_segment_note,
     )
     from mtlstm.static import check_input as check_static_input
     from mtlstm.window import series_codes
@@ -345,6 +346,13 @@ def _input_windows(args: argparse.Namespace, bundle: dict) -> tuple:
         check_every_series(series, at, ends, names, bundle["lookback"], str(args.input))
     # Static attributes: the model embeds the codes it was trained with.
     check_static_input(table[observed], bundle, str(args.input))
+    # A note, like a dropped partial step's: the forecasts from earlier origins
+    # are still valid, but the newest one the user expects is missing.
+    late = short_last_segment_note(
+        table, observed, ends, bundle["lookback"], bundle["timezone"]
+    )
+    if late:
+        print(f"predict: note: {late}", file=sys.stderr)
     return table, series, observed, ends
 
 

@@ -184,7 +184,9 @@ def future_origins(
     """The origins whose next ``steps`` rows exist in their own segment (the
     known-future inputs are read there). The last observed row qualifies when
     it is an origin (``read_input`` appended its future rows); an origin just
-    before a long gap inside the input does not, and is left out. None left (a
+    before a long gap inside the input does not, and is left out (when that
+    leaves a series' last observed row without a forecast,
+    ``short_last_segment_note`` says so). None left (a
     DataError naming ``label``): the rows after the last long gap are fewer
     than one lookback, and every earlier origin is too close to a gap."""
     ends = np.asarray(ends, np.int64)
@@ -487,6 +489,62 @@ def check_every_series(
         f"after gridding), so it would get no forecast; one forecast needs a full "
         f"lookback of {lookback} rows: supply more history for it, or leave it "
         "out of the input"
+    )
+
+
+def short_last_segment_note(
+    table: pd.DataFrame,
+    observed: np.ndarray,
+    ends: np.ndarray,
+    lookback: int,
+    zone: str,
+) -> str | None:
+    """A note when a series' last observed row is no forecast origin, or None.
+
+    That happens when the rows after its last long gap are fewer than one
+    lookback (``origins`` finds no window there; with known-future inputs
+    ``future_origins`` also leaves out the origins just before the gap): the
+    series is then forecast only from earlier origins, and the newest forecast
+    a user asks for would be missing without a word. Not an error, as those
+    earlier forecasts are valid. A series without any origin is
+    ``check_every_series``'s error, not noted here.
+
+    ``table``: ``read_input``'s (``time``, ``segment``, and ``series`` in a
+    long table); ``observed``: its observed rows (``observed_rows``);
+    ``ends``: the origins (table rows); times are written in ``zone``."""
+    rows = np.flatnonzero(observed)
+    ids = table["series"].to_numpy() if "series" in table else np.zeros(len(table))
+    segment = table["segment"].to_numpy()
+    ends = np.asarray(ends, np.int64)
+    if not rows.size or not ends.size:  # the callers' errors, not a note
+        return None
+    # Vectorized (a panel may hold thousands of series): a series' rows, and a
+    # segment's (numbered through the whole table), are consecutive, and the
+    # origins ascend.
+    seen = ids[rows]
+    last = rows[np.r_[seen[1:] != seen[:-1], True]]  # each series' last observed
+    last = last[~np.isin(last, ends)]
+    before = np.searchsorted(ends, last, side="right") - 1  # its latest origin
+    own = before >= 0
+    own[own] = ids[ends[before[own]]] == ids[last[own]]
+    missed, origin = last[own], ends[before[own]]
+    if not missed.size:
+        return None
+    starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])
+    first = starts[np.searchsorted(starts, missed, side="right") - 1]
+    at = [first[0], missed[0], origin[0]]  # the first such series
+    times = _iso(pd.DatetimeIndex(table["time"].iloc[at]), zone)
+    count = int(missed[0] - first[0] + 1)  # a segment's rows: consecutive steps
+    who = ""
+    if "series" in table:
+        more = f" (and {missed.size - 1} more series)" if missed.size > 1 else ""
+        who = f"{ingest.series_label(ids[missed[0]])}{more}: "
+    return (
+        f"{who}the {count} row(s) from {times[0]} on, after a long gap, are fewer "
+        f"than the lookback of {lookback} rows, so the latest forecast origin is "
+        f"{times[2]}, not the last observed row {times[1]}; supply the "
+        f"{lookback - count} grid step(s) before {times[0]} (the end of the gap) "
+        "to forecast from it"
     )
 
 
