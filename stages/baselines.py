@@ -20,10 +20,10 @@ never refits them. Writes:
   (the classes it names; mtlstm.baselines.decide_hgb).
 
 A panel (data/windows/series.npy, written when ingest.series is declared):
-seasonal naive looks one season back within each series only, and the lag
-model is one global booster per task with the series code as a feature
-(mtlstm.baselines); every score still pools all series (evaluate breaks them
-down per series).
+seasonal naive looks one season back within each series only, the naive
+interval takes each series' own residual quantiles, and the lag model is one
+global booster per task with the series code as a feature (mtlstm.baselines);
+every score still pools all series (evaluate breaks them down per series).
 """
 
 from pathlib import Path

@@ -196,6 +196,76 @@ def test_run_baselines_refuses_codes_of_another_length():
         )
 
 
+# --- the naive interval from each series' own residuals ----------------------------
+
+
+def quantile_spec(name: str = "load") -> dict:
+    return {**regression_spec(name), "horizon": [1, 2], "quantiles": [0.1, 0.5, 0.9]}
+
+
+def test_naive_interval_takes_each_series_own_residual_quantiles():
+    """Series 0 moves by 1 or -1 a step, series 1 by 10 or -30, series 2 has
+    test windows only: each of the first two gets np.quantile of its own
+    training residuals, series 2 (no residual of its own) the pooled ones."""
+    steps = {0: [1, -1, 1, 1, -1, 1, -1, -1, 1, 1], 1: [10, -30, 10, 10, -30, 10]}
+    raw = np.concatenate(
+        [np.cumsum(steps[0]), 100 + np.cumsum(steps[1]), [7.0, 8.0, 9.0]]
+    ).astype(float)
+    codes = np.repeat([0, 1, 2], [10, 6, 3])
+    train = {0: np.arange(0, 6), 1: np.arange(10, 13)}
+    train_ends = np.concatenate([train[0], train[1]])
+    ends = np.array([6, 7, 13, 16])  # two of series 0, one of 1, one of 2
+    spec, q = quantile_spec(), [0.1, 0.5, 0.9]
+
+    def oracle(rows: np.ndarray, step: int) -> np.ndarray:
+        return np.quantile(raw[rows + step] - raw[rows], q)
+
+    levels = baselines.naive_interval(spec, raw, train_ends, ends, codes)
+    assert levels.shape == (4, 2, 3)
+    for i, (end, series) in enumerate(zip(ends, [0, 0, 1, None], strict=True)):
+        for j, step in enumerate((1, 2)):
+            rows = train_ends if series is None else train[series]
+            np.testing.assert_allclose(levels[i, j], raw[end] + oracle(rows, step))
+    # The calm series' 80% interval is a few units wide, the volatile one's
+    # tens: pooled, both would get the same width.
+    width = levels[:, 0, 2] - levels[:, 0, 0]
+    assert width[0] < 3 < 30 < width[2]
+    # One series (no codes): the pooled offsets, as before.
+    pooled = baselines.naive_interval(spec, raw, train_ends, ends)
+    for j, step in enumerate((1, 2)):
+        np.testing.assert_allclose(
+            pooled[:, j], raw[ends, None] + oracle(train_ends, step)
+        )
+
+
+def test_run_baselines_scores_the_naive_interval_of_each_series():
+    """Two ramps, slopes 1 and 10: each series' residual at step s is exactly
+    s (or 10 s), so its own quantiles forecast it perfectly (pinball 0,
+    median MAE 0, every actual covered); pooled they would miss both."""
+    n = 30
+    values = np.concatenate([np.arange(n), 10 * np.arange(n)]).astype(np.float32)
+    codes = np.repeat([0, 1], n)
+
+    def both(lo: int, hi: int) -> np.ndarray:
+        return np.concatenate([np.arange(lo, hi), np.arange(lo, hi) + n])
+
+    splits = {"train": both(3, 18), "val": both(18, 22), "test": both(22, n - 2)}
+    bundle = {"lookback": 4, "tasks": [quantile_spec()]}
+    targets, scaled = {"load": values}, values[:, None] / 100
+
+    def naive(run: baselines.BaselineRun) -> dict[str, float]:
+        return run.test["load"]["naive_interval"]
+
+    run = baselines.run_baselines(bundle, scaled, targets, splits, codes=codes)
+    assert naive(run)["pinball"] == pytest.approx(0.0)
+    assert naive(run)["mae"] == pytest.approx(0.0)
+    assert naive(run)["coverage_80"] == 1.0
+    levels = run.quantiles["load"]["naive_interval"]
+    assert_array_equal(levels[:, :, 1], run.forecasts["load"]["naive_interval"])
+    pooled = baselines.run_baselines(bundle, scaled, targets, splits)
+    assert naive(pooled)["pinball"] > 1.0
+
+
 def test_baselines_stage_on_a_panel(tmp_path, raw_params):
     """stages/baselines.py on three hourly series sharing one clock, each a
     daily cycle at its own level: seasonal naive, which must read its own

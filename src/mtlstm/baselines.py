@@ -15,8 +15,8 @@ own iterations, loss and target (the level, or the change from the window's
 last value) chosen on validation; the majority class is the most frequent
 training target at that step. A task with quantiles also gets ``naive_interval``:
 persistence plus, per step, the empirical quantiles of persistence's residuals
-on the training windows; its pinball loss is what the model's pinball skill is
-measured against.
+on the training windows (in a panel, its own series'); its pinball loss is
+what the model's pinball skill is measured against.
 
 Known-future inputs (``features.known_future``: e.g. a load forecast
 published a day ahead) reach the lag model as the model gets them: their
@@ -25,9 +25,11 @@ row. Without them the trees would forecast from less than the model and the
 comparison would flatter the model.
 
 A panel (``ingest.series``: ``data/windows/series.npy`` holds each row's series
-code) changes two things. Seasonal naive reads the value one season before the
+code) changes three things. Seasonal naive reads the value one season before the
 target only in the SAME series (the row with that series code and that grid
-step; none: persistence, as after a dropped gap). The lag model stays one
+step; none: persistence, as after a dropped gap). The naive interval's offsets
+are the residual quantiles of the window's own series' training windows (a
+series without any: those pooled over every series). The lag model stays one
 global model per task (and step), with the series code as one more feature:
 categorical while the training windows hold at most ``MAX_CATEGORIES`` series
 (scikit-learn's limit), an ordinal number above that. Persistence needs
@@ -668,7 +670,7 @@ def task_forecasts(
             "hgb_lag": forecast_hgb,
         }
         if tasks.quantiles(spec) is not None:
-            levels = naive_interval(spec, raw, train_ends, ends)
+            levels = naive_interval(spec, raw, train_ends, ends, codes)
             out[NAIVE_INTERVAL] = levels[..., tasks.median_index(spec)]
     else:
         n_classes = len(spec["classes"])
@@ -696,16 +698,45 @@ def naive_interval(
     raw: np.ndarray,
     train_ends: np.ndarray,
     ends: np.ndarray,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
     """``n x S x Q`` quantile forecasts of persistence plus, per step, the
     empirical quantiles (``np.quantile``, linear) of persistence's residuals
     ``y[e + step] - y[e]`` over the training windows. Never crosses: the
-    empirical quantiles are non-decreasing in the level."""
+    empirical quantiles are non-decreasing in the level.
+
+    ``codes`` (a panel's per-row series codes): each window's offsets are its
+    own series' (the training windows whose end row has its code), since one
+    series' spread says nothing of another's. A series without training
+    windows gets the offsets pooled over every series."""
     train_ends = np.asarray(train_ends, np.int64)
+    ends = np.asarray(ends, np.int64)
+    levels = tasks.quantiles(spec)
     residuals = tasks.gather(raw, train_ends, spec) - raw[train_ends][:, None]
-    offsets = np.quantile(residuals, tasks.quantiles(spec), axis=0).T  # S x Q
-    origin = raw[np.asarray(ends, np.int64)]
-    return origin[:, None, None] + offsets[None, :, :]
+    pooled = np.quantile(residuals, levels, axis=0).T  # S x Q
+    origin = raw[ends]
+    if codes is None:
+        return origin[:, None, None] + pooled[None, :, :]
+    codes = np.asarray(codes, np.int64)
+    train_codes = codes[train_ends]
+    # Each series' training windows, found by one sort (not a scan per series).
+    order = np.argsort(train_codes, kind="stable")
+    series, first = np.unique(train_codes[order], return_index=True)
+    own = np.stack(
+        [
+            np.quantile(residuals[rows], levels, axis=0).T
+            for rows in np.split(order, first[1:])
+        ]
+    )  # K x S x Q, K = series with training windows
+    end_codes = codes[ends]
+    at = np.minimum(np.searchsorted(series, end_codes), len(series) - 1)
+    found = series[at] == end_codes
+    # A series can have no training window: the split cuts every series at one
+    # time (mtlstm.split), so a series that starts after the train/val cut has
+    # only validation or test windows. No residual of its own exists then;
+    # the pooled offsets are the only estimate that training gives.
+    offsets = np.where(found[:, None, None], own[at], pooled[None, :, :])
+    return origin[:, None, None] + offsets
 
 
 def run_baselines(
@@ -782,7 +813,7 @@ def run_baselines(
                     fallbacks
                 )
             if tasks.quantiles(spec) is not None:
-                levels = naive_interval(spec, raw, splits["train"], ends)
+                levels = naive_interval(spec, raw, splits["train"], ends, codes)
                 scores[split][name][NAIVE_INTERVAL] |= metrics.quantile_scores(
                     spec, actual, levels
                 )
