@@ -9,10 +9,14 @@ baseline, and every fold's dates, scores, baseline scores and skills.
 params.yaml declares no backtest by default. Many series (ingest.series): one
 time cut per fold for every series, windows per series, scalers (per series
 under window.scaling: per_series) refitted on each fold's training time range,
-scores pooled over the series (mtlstm.backtest).
+scores pooled over the series (mtlstm.backtest). Each fold checkpoints its
+training under models/.resume-backtest-<name>-<fold> (resumed after a kill,
+deleted once trained); a finished backtest also deletes those no declared fold
+reads (remove_stale_resume).
 """
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +31,9 @@ from mtlstm.metrics import PRIMARY
 IN_TABLE = Path("data/ingested.parquet")
 IN_SCHEMA = Path("data/ingest_schema.json")  # ingest.freq, for the seasonal naive
 OUT = Path("metrics/backtest")
+# Not DVC outputs (they must survive a kill): a fold's training checkpoints.
+MODELS = Path("models")
+RESUME_PREFIX = ".resume-backtest-"
 
 
 def main() -> None:
@@ -45,6 +52,41 @@ def main() -> None:
     write_json(OUT / f"{name}.json", result)
     for line in report(name, result):
         print(line)
+    declared = {key: value.folds for key, value in params.backtest.items()}
+    for path in remove_stale_resume(MODELS, declared):
+        print(f"backtest@{name}: removed {path}: no declared fold resumes from it")
+
+
+def resume_dir(folder: Path, name: str, fold: int) -> Path:
+    """Where fold ``fold`` (0-based) of backtest ``name`` checkpoints."""
+    return Path(folder) / f"{RESUME_PREFIX}{name}-{fold}"
+
+
+def remove_stale_resume(folder: Path, declared: dict[str, int]) -> list[Path]:
+    """Delete the backtest checkpoint folders in ``folder`` that no declared
+    fold (``declared``: each backtest's folds count) reads; return them, sorted.
+
+    Each fold clears its own folder once trained, so only a killed run leaves
+    one, and a fold's fingerprint makes a rerun ignore a stale one. But a
+    folder no fold reads any more (its backtest renamed or removed, its folds
+    count lowered) would stay forever. The kept set is built from the declared
+    names rather than parsed from folder names: backtest ``a-1``'s fold 0
+    (``a-1-0``) is never taken for one of ``a``'s, and another declared
+    backtest's killed folds stay resumable."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    keep = {
+        resume_dir(folder, name, i)
+        for name, folds in declared.items()
+        for i in range(folds)
+    }
+    stale = sorted(
+        p for p in folder.glob(f"{RESUME_PREFIX}*") if p.is_dir() and p not in keep
+    )
+    for path in stale:
+        shutil.rmtree(path)
+    return stale
 
 
 def report(name: str, result: dict) -> list[str]:
@@ -112,8 +154,7 @@ class FoldTrainer:
         tqdm.write(f"backtest@{self.name}: fold {i + 1}/{self.cfg.folds}: {shown}")
         refit = self.cfg.mode == "refit"
         previous = self.previous if refit else None
-        resume_dir = f"models/.resume-backtest-{self.name}-{i}"
-        dirs = {"live": None, "resume": Path(resume_dir)}
+        dirs = {"live": None, "resume": resume_dir(MODELS, self.name, i)}
         # The replica count changes the global batch (batch_size x replicas).
         replicas = strategy.num_replicas_in_sync
         stamp = resume.fingerprint(

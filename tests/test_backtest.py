@@ -354,3 +354,25 @@ def test_a_multi_worker_backtest_trains_on_one_device_and_says_so(capsys):
     assert strategy is tf.distribute.get_strategy()
     assert strategy.num_replicas_in_sync == 1
     assert "backtest@r: train.distribute is multi_worker" in capsys.readouterr().out
+
+
+def test_a_finished_backtest_removes_only_the_checkpoints_no_fold_reads(tmp_path):
+    """Declared: backtest "a" with 2 folds (it had 3) and "a-1" with 1 fold.
+    Stale: a's third fold and a renamed backtest's fold; kept: both declared
+    backtests' folds (a-1's fold 0 is "a-1-0", never one of a's), and the
+    train and ablation checkpoints, which are not a backtest's."""
+    import runpy
+
+    stage = runpy.run_path(str(ROOT / "stages" / "backtest.py"))
+    models = tmp_path / "models"
+    kept = [".resume", ".resume-backtest-a-0", ".resume-backtest-a-1"]
+    kept += [".resume-backtest-a-1-0", ".resume-single-demand"]
+    stale = [".resume-backtest-a-2", ".resume-backtest-old-0"]
+    for name in kept + stale:
+        (models / name).mkdir(parents=True)
+        (models / name / "state.json").write_text("{}")
+    removed = stage["remove_stale_resume"](models, {"a": 2, "a-1": 1})
+    assert removed == [models / name for name in stale]
+    assert sorted(p.name for p in models.iterdir()) == sorted(kept)
+    assert stage["resume_dir"](models, "a-1", 0) == models / ".resume-backtest-a-1-0"
+    assert stage["remove_stale_resume"](tmp_path / "missing", {"a": 2}) == []

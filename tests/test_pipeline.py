@@ -1069,7 +1069,12 @@ def test_a_declared_backtest_is_one_more_stage(project):
         params["backtest"] = {"quick": {"folds": 2, "mode": "retrain"}}
 
     project.set_params(declare)
+    # Checkpoints no declared fold reads (a killed run of an earlier 3-fold
+    # quick, a renamed backtest): the finished backtest deletes them.
+    for stale in ("quick-2", "renamed-0"):
+        (project.root / f"models/.resume-backtest-{stale}").mkdir(parents=True)
     assert project.repro() == ["backtest@quick"]
+    assert not list((project.root / "models").glob(".resume-backtest-*"))
     result = project.read_json("metrics/backtest/quick.json")
     assert len(result["folds"]) == 2
     assert "ddof=1" in result["std"]
