@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
 
             pd.DataFrame(traces).to_csv(out / f"trace-{label}.csv", index=False)
             traces = []
-    print(table(results, data["bundle"]))
+    print(table(results, data["bundle"], params.base.seed))
 
 
 def check_same_data(out: Path, results: dict[str, Any]) -> None:
@@ -489,9 +489,10 @@ def hgb_val_forecast(spec: dict, data: dict[str, Any], seed: int) -> np.ndarray:
     return task_shape.squeezed(spec, forecast)
 
 
-def table(results: dict[str, Any], bundle: dict) -> str:
+def table(results: dict[str, Any], bundle: dict, base_seed: int | None = None) -> str:
     """One row per recorded run, then per candidate trained with several seeds
-    (``--seeds``) a row of the means over its seeds."""
+    (``--seeds``) a row of the means over its seeds, each seed once.
+    ``base_seed``: the seed of runs recorded before ``--seeds`` (no ``seed``)."""
     tasks = [(t["name"], PRIMARY[t["type"]]) for t in bundle["tasks"]]
     head = ["candidate"]
     for name, key in tasks:
@@ -509,13 +510,18 @@ def table(results: dict[str, Any], bundle: dict) -> str:
     runs = {
         c: _run_scores(e, tasks, sides) for c, e in results.items() if c != "hgb_lag"
     }
-    groups: dict[str, list[str]] = {}
+    # Per candidate its runs by seed: one recorded alone (labelled by the
+    # candidate) and again by --seeds with the same seed (<name>@seed<N>) is
+    # one training of that seed, which the mean must not count twice; the
+    # later record stands for it.
+    groups: dict[str, dict[Any, str]] = {}
     for cand, entry in results.items():
         if cand != "hgb_lag":
-            groups.setdefault(entry.get("candidate", cand), []).append(cand)
+            seed = entry.get("seed", base_seed)
+            groups.setdefault(entry.get("candidate", cand), {})[seed] = cand
     means = {
         f"{group} (mean of {len(members)} seeds)": _mean_scores(
-            [runs[m] for m in members]
+            [runs[m] for m in members.values()]
         )
         for group, members in groups.items()
         if len(members) > 1

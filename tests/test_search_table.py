@@ -45,6 +45,35 @@ def test_table_adds_the_mean_over_seeds_of_a_candidate():
     assert rows["other"] == "| other | 1 | - | - | 5 | 10 |"
 
 
+def test_the_mean_over_seeds_counts_each_seed_once():
+    """A candidate recorded with the params' own seed alone (labelled by its
+    name) and again by --seeds (labelled @seed<N>) is one training of that
+    seed: the mean row counted it twice and said "mean of 4 seeds" for 3."""
+    results = {
+        "hgb_lag": {},
+        "params": _entry(2.0, 4.0, 42, 10),
+        "params@seed42": _entry(2.0, 4.0, 42, 10),
+        "params@seed1": _entry(4.0, 4.0, 1, 20),
+        "params@seed2": _entry(6.0, 4.0, 2, 30),
+    }
+    lines = load_script("search").table(results, BUNDLE).splitlines()
+    # Seeds 42, 1, 2: MTL (2 + 4 + 6) / 3 = 4 against single 4, 20 epochs.
+    assert lines[-1] == "| params (mean of 3 seeds) | 4 | 4 | +0.0% | 20 | 10 |"
+
+
+def test_a_run_recorded_before_seeds_counts_as_the_base_seed():
+    old = _entry(2.0, 4.0, 42, 10)
+    del old["seed"], old["candidate"]  # as recorded before --seeds existed
+    results = {
+        "hgb_lag": {},
+        "params": old,
+        "params@seed42": _entry(2.0, 4.0, 42, 10),
+        "params@seed1": _entry(4.0, 4.0, 1, 20),
+    }
+    lines = load_script("search").table(results, BUNDLE, base_seed=42).splitlines()
+    assert lines[-1] == "| params (mean of 2 seeds) | 3 | 4 | +25.0% | 15 | 10 |"
+
+
 def test_seeds_must_be_integers():
     with pytest.raises(SystemExit, match="--seeds takes comma-separated integers"):
         load_script("search").main(["--seeds", "42,one"])
