@@ -291,6 +291,39 @@ def test_a_folder_without_scores_or_a_run_named_twice_is_refused(tmp_path, monke
         read_runs(["s.json", "x", "s.json"])
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"demand": {"mae": 1', r"bad.json is not valid JSON \(Expecting"),
+        ("[1, 2]", r"bad.json is not a scores file: not an object of tasks"),
+        # metrics/evaluate.json, the file beside it: per task nested reports.
+        (
+            json.dumps({"demand": {"model": {"mae": 1.0}, "skill": {}}}),
+            r"bad.json is not a scores file: task 'demand' holds no score of the "
+            r"model",
+        ),
+    ],
+)
+def test_a_file_that_is_not_a_scores_file_is_refused(
+    tmp_path, monkeypatch, capsys, text, message
+) -> None:
+    """A truncated scores file was reported as an internal error of mtlstm (a
+    bug, with a traceback file), and a JSON file of another shape (such as
+    metrics/evaluate.json) made a table of dashes whose spread counted the
+    model as beating every reference; each is now an error naming the file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.json").write_text(json.dumps(SCORES))
+    (tmp_path / "bad.json").write_text(text)
+    with pytest.raises(MtlstmError, match=message):
+        read_runs(["good.json", "bad.json"])
+    assert cli.main(["compare", "--spread", "good.json", "bad.json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "error: compare: bad.json is not" in captured.err
+    assert "metrics/scores.json" in captured.err
+    assert not (tmp_path / "logs").exists()  # no bug report
+
+
 def test_spread_and_bold_know_the_pinball_loss_is_lower_is_better() -> None:
     """A quantile task's scores.json holds pinball (lower is better) and the
     coverage and width of each interval (no better direction): the model's

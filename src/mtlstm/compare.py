@@ -76,7 +76,37 @@ def is_better(metric: str, old: float, new: float) -> bool | None:
 def read_scores(path: Path = SCORES) -> dict[str, Any]:
     if not path.is_file():
         raise MtlstmError(f"{path} not found; run `dvc repro` first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        scores = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        # A file cut short (an interrupted copy) is the input's fault, not a
+        # bug of mtlstm, which is how an uncaught error would report it.
+        raise MtlstmError(
+            f"{path} is not valid JSON ({err}): name a project folder or its "
+            f"{SCORES} as `dvc repro` writes it (rerun it there)"
+        ) from None
+    _check_scores(path, scores)
+    return scores
+
+
+def _check_scores(path: Path, scores: Any) -> None:
+    """``scores`` must have the shape of ``metrics/scores.json``: per task an
+    object holding the model's own scores. Another file (``evaluate.json``
+    nests them under ``model``) would give a table of dashes, and in a spread
+    every reference's row counted as beaten in every run that had the scores."""
+    fix = f"name a project folder or its {SCORES}"
+    if not isinstance(scores, dict) or not scores:
+        raise MtlstmError(f"{path} is not a scores file: not an object of tasks; {fix}")
+    for task, values in scores.items():
+        numbers = isinstance(values, dict) and any(
+            isinstance(v, int | float) and not isinstance(v, bool)
+            for v in values.values()
+        )
+        if not numbers:
+            raise MtlstmError(
+                f"{path} is not a scores file: task {quote(task)} holds no score "
+                f"of the model (such as its mae); {fix}"
+            )
 
 
 def dvc_exp_show(
