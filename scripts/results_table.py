@@ -196,7 +196,7 @@ def intervals(report: dict) -> list[list[str]]:
                     continue  # an evaluate.json from before the intervals
                 name = key.removeprefix("vs_")
                 shown = name.replace("_", "-") if name == "single_task" else name
-                low, high = number.format(s["ci_low"]), number.format(s["ci_high"])
+                low, high = bound(number, s["ci_low"]), bound(number, s["ci_high"])
                 out.append(
                     [
                         f"`{task}`",
@@ -208,6 +208,19 @@ def intervals(report: dict) -> list[list[str]]:
                     ]
                 )
     return out
+
+
+def bound(number: str, value: float) -> str:
+    """An interval bound in ``number``'s format, with more decimals where that
+    rounds a nonzero bound to 0: "[+0.0%, +6.0%]" beside "sharing helped"
+    quoted an interval touching 0 next to a verdict given only where the
+    interval excludes 0."""
+    decimals = int(re.search(r"\.(\d+)", number).group(1))
+    text = number.format(value)
+    while value != 0 and not re.search("[1-9]", text) and decimals < 12:
+        decimals += 1
+        text = re.sub(r"\.\d+", f".{decimals}", number, count=1).format(value)
+    return text
 
 
 def p_value(p: float | None) -> str:

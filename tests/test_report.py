@@ -355,3 +355,25 @@ def test_results_table_prints_intervals_and_verdicts(tmp_path: Path) -> None:
     (folder / "evaluate.json").write_text(json.dumps(report), encoding="utf-8")
     proc = results_table("--metrics-dir", str(folder))
     assert "| [+0.1%, +5.0%] | 0.300 | sharing helped |" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "low", "high", "shown", "verdict"),
+    [
+        ("skill", 0.0004, 0.06, "[+0.04%, +6.0%]", "sharing helped"),
+        ("skill", -0.05, -0.00004, "[-5.0%, -0.004%]", "sharing hurt"),
+        ("macro_f1_diff", 0.0002, 0.01, "[+0.0002, +0.010]", "sharing helped"),
+        ("skill", 0.0, 0.06, "[+0.0%, +6.0%]", "no clear difference"),
+    ],
+)
+def test_an_interval_bound_near_0_is_never_shown_as_0_beside_a_verdict(
+    kind: str, low: float, high: float, shown: str, verdict: str
+) -> None:
+    """A bound of +0.04% was printed +0.0%: "[+0.0%, +6.0%] | sharing helped"
+    quoted an interval that touches 0 beside a verdict given only where it
+    excludes 0. A bound that rounds to 0 gets the digits that show its sign."""
+    from conftest import load_script
+
+    s = {"value": 0.03, "ci_low": low, "ci_high": high, "dm_p": 0.01}
+    rows = load_script("results_table").intervals({"y": {kind: {"vs_single_task": s}}})
+    assert rows[0][3:] == [shown, "0.010", verdict]
