@@ -167,7 +167,17 @@ report: install
 # once the settings are chosen (on validation), never for choosing them.
 comma := ,
 SEED_RUNS = $(subst $(comma), ,$(if $(SEEDS),$(SEEDS),1$(comma)2$(comma)3))
+# The workspace is the run of params.yaml's base.seed: a seed-N of that seed
+# (or a seed named twice) would be one run counted twice in the spread.
 seeds: install
+	@own=$$(python -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["base"]["seed"])') \
+		|| exit 1; seen=; for seed in $(SEED_RUNS); do \
+		if [ "$$seed" = "$$own" ]; then echo "error: SEEDS=$(SEEDS): $$seed is" \
+			"params.yaml's base.seed, the workspace's own run, which the spread" \
+			"would count twice; give other seeds (SEEDS=1,2,3)" >&2; exit 1; fi; \
+		case " $$seen " in *" $$seed "*) echo "error: SEEDS=$(SEEDS): $$seed is" \
+			"named twice" >&2; exit 1;; esac; seen="$$seen $$seed"; \
+	done
 	dvc repro
 	for seed in $(SEED_RUNS); do \
 		dvc exp remove seed-$$seed >/dev/null 2>&1; \

@@ -181,3 +181,60 @@ def test_bad_seeds_are_refused(text, message):
 
 def test_seeds_parse_in_order():
     assert seed_runs.parse_seeds("3, 1,2") == [3, 1, 2]
+
+
+def make_seeds(folder: Path, seeds: str) -> subprocess.CompletedProcess:
+    """``make seeds SEEDS=<seeds>`` on the project's Makefile in ``folder``,
+    installed (a stamp newer than what it is built from) and with ``dvc`` and
+    ``mtlstm`` that only log their arguments to ``calls``."""
+    shutil.copy(ROOT / "Makefile", folder)
+    for name in ("pyproject.toml", "requirements.lock", "requirements-lint.txt"):
+        (folder / name).touch()
+    (folder / "params.yaml").write_text("base:\n  seed: 42\n", encoding="utf-8")
+    bin_dir = folder / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    for tool in ("dvc", "mtlstm"):
+        (bin_dir / tool).write_text(
+            f'#!/bin/sh\necho "{tool} $*" >> "{folder}/calls"\n', encoding="utf-8"
+        )
+        (bin_dir / tool).chmod(0o755)
+    (folder / ".venv" / ".installed").touch()
+    cmd = ["make", "-s", "--no-print-directory", "seeds", f"SEEDS={seeds}"]
+    return subprocess.run(
+        [*cmd, f"PYTHON={sys.executable}"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ("42,1,2", r"SEEDS=42,1,2: 42 is params.yaml's base.seed, the workspace's"),
+        ("1,2,1", r"SEEDS=1,2,1: 1 is named twice"),
+    ],
+)
+def test_make_seeds_refuses_the_workspace_s_seed_or_one_twice(tmp_path, seeds, message):
+    """`make seeds SEEDS=42,1,2` (the form `make search` takes) ran seed-42,
+    the workspace's own run again, and the spread counted it twice: 4 runs
+    for 3 seeds, its scores double-weighted in every mean and k/N. Refused
+    before anything runs, as scripts/seed_runs.py refuses it."""
+    proc = make_seeds(tmp_path, seeds)
+    assert proc.returncode != 0
+    assert re.search(message, proc.stderr), proc.stderr
+    assert not (tmp_path / "calls").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_make_seeds_runs_other_seeds(tmp_path):
+    proc = make_seeds(tmp_path, "1,2")
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
+    assert calls[0] == "dvc repro"
+    assert "dvc exp run --temp -n seed-2 -S base.seed=2" in calls
+    assert calls[-1] == "mtlstm compare --spread workspace seed-1 seed-2"
