@@ -19,6 +19,7 @@ from conftest import ROOT, missing_params
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import memory
+import numpy as np
 import panel
 import run_all
 import scaling
@@ -232,3 +233,42 @@ def test_the_panel_written_as_ingested_is_what_ingest_writes(tmp_path):
             pd.testing.assert_frame_equal(
                 pd.read_parquet(direct), pd.read_parquet(stage)
             )
+
+
+def test_train_steps_loads_and_builds_as_the_train_stage_does(
+    tmp_path, raw_params, monkeypatch
+):
+    """memory, scaling and panel report the train stage's peak RSS from this
+    helper: it must map the per-task targets as stages/train.py does (it read
+    them whole, 8 bytes a row more) and train the stage's model (make_model:
+    uncertainty weighting, task losses, class weights), not a bare one."""
+    import train_steps
+    from conftest import make_project, run_stage_cli, synthetic_table, write_ingested
+
+    from mtlstm.config import load_params
+    from mtlstm.model import make_model, training_class_weights
+
+    project = make_project(tmp_path, raw_params)
+    table = synthetic_table(24 * 20)
+    table["segment"] = np.zeros(len(table), dtype=np.int32)  # no gap: one segment
+    write_ingested(project, table)
+    for stage in ("window", "split"):
+        proc = run_stage_cli(stage, project)
+        assert proc.returncode == 0, proc.stderr
+    monkeypatch.chdir(project)
+    params, bundle, arrays = train_steps.load()
+    assert params.train.loss_balancing == "uncertainty"
+    assert params.train.class_weighting == "balanced"
+    assert {type(v) for v in arrays["targets"].values()} == {np.memmap}
+    model, _ = train_steps.build(params, bundle, arrays)
+    cfg = load_params().train
+    weights = training_class_weights(cfg, bundle, arrays["targets"], arrays["train"])
+    stage = make_model(cfg, bundle, arrays["scaled"].shape[1], weights)
+    assert type(model) is type(stage)
+    assert model.count_params() == stage.count_params()
+    # Loss objects compare by identity: their kinds, task by task.
+    assert {k: type(v) for k, v in model.loss.items()} == {
+        k: type(v) for k, v in stage.loss.items()
+    }
+    # And the capped fit runs on that model: 2 steps, then 1 validation step.
+    assert train_steps.main(steps=2, val_steps=1)["steps"] == 2
