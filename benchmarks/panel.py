@@ -175,12 +175,11 @@ def measure(
         windowed = (project / "data/windows/preprocess.json").exists()
         n_inputs = len(_bundle(project)["feature_names"]) if windowed else None
     materialized = rows * LOOKBACK * n_inputs * 4 if n_inputs else None
-    # A verdict needs every stage at the full size, from the raw panel on.
-    judged = n_series >= FULL_SERIES and stages_run == STAGES and not ingested
+    is_judged = judged(n_series, days, stages_run, ingested)
     for stage in stages.values():
         met = stage["peak_rss_gb"] <= TARGET_PEAK_GB
-        stage["meets_target"] = met if judged else None
-    if judged:  # the same stages on ~1M rows, for the time-per-row target
+        stage["meets_target"] = met if is_judged else None
+    if is_judged:  # the same stages on ~1M rows, for the time-per-row target
         reference = measure(REFERENCE_SERIES, days, steps)["stages"]
         add_time_ratios(stages, reference)
     return {
@@ -200,11 +199,21 @@ def measure(
         "target_time_ratio_vs_1m_rows": TARGET_TIME_RATIO,
         "stages": stages,
         "target_met": all(s["meets_target"] for s in stages.values())
-        if judged
+        if is_judged
         else None,
-        "verdict": verdict(judged, stages),
+        "verdict": verdict(is_judged, stages),
         "notes": "peak_rss = kernel ru_maxrss of the stage process (GB = 1e9 B)",
     }
+
+
+def judged(
+    n_series: int, days: int, stages_run: tuple[str, ...], ingested: bool
+) -> bool:
+    """Whether a run gets a verdict: every stage, from the raw panel on, at the
+    full size in both series and days (the absolute 6 GB target is met more
+    easily by a full count of series over fewer days)."""
+    full = n_series >= FULL_SERIES and days >= DAYS
+    return full and stages_run == STAGES and not ingested
 
 
 def add_time_ratios(
@@ -223,7 +232,8 @@ def add_time_ratios(
 def verdict(judged: bool, stages: dict[str, dict[str, Any]]) -> str:
     """ "met" / "not met" at the full size; below it, no verdict."""
     if not judged:
-        return f"{NOT_MEASURED} (the target is set at {FULL_SERIES:,} series)"
+        size = f"{FULL_SERIES:,} series x {DAYS:,} days"
+        return f"{NOT_MEASURED} (the target is set at {size})"
     return "met" if all(s["meets_target"] for s in stages.values()) else "not met"
 
 

@@ -164,7 +164,7 @@ def test_the_benchmarks_params_hold_every_key_dvc_yaml_names():
 def test_panel_gives_no_verdict_below_the_m5_size():
     stages = {"ingest": {"meets_target": None}, "train": {"meets_target": None}}
     assert panel.verdict(False, stages) == (
-        f"{NOT_MEASURED} (the target is set at 30,490 series)"
+        f"{NOT_MEASURED} (the target is set at 30,490 series x 1,941 days)"
     )
     stages = {"ingest": {"meets_target": True}, "train": {"meets_target": False}}
     assert panel.verdict(True, stages) == "not met"
@@ -300,3 +300,14 @@ def test_the_readme_describes_the_throughput_figure_the_script_reports():
     fields = re.findall(r"`([a-z_]+)`", note)
     assert "ratio_ours_vs_materialized" in fields
     assert [f for f in fields if f not in out] == []
+
+
+def test_panel_judges_only_the_full_m5_panel_from_the_raw_file():
+    """The 6 GB target is set at 30,490 series x 1,941 days: a full count of
+    series on fewer days (``--days``) is a smaller panel and gets no verdict."""
+    full = (panel.FULL_SERIES, panel.DAYS, panel.STAGES, False)
+    assert panel.judged(*full) is True
+    assert panel.judged(panel.FULL_SERIES, 100, panel.STAGES, False) is False
+    assert panel.judged(300, panel.DAYS, panel.STAGES, False) is False
+    assert panel.judged(panel.FULL_SERIES, panel.DAYS, panel.STAGES[1:], True) is False
+    assert panel.judged(panel.FULL_SERIES, panel.DAYS, panel.STAGES, True) is False
