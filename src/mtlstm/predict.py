@@ -173,9 +173,15 @@ def observed_rows(table: pd.DataFrame) -> np.ndarray:
     rows = np.arange(n)
     if "series" not in table:
         return rows < n - steps
-    ids = table["series"].to_numpy()
-    last = np.flatnonzero(np.r_[ids[1:] != ids[:-1], True])  # each series' end
+    last = run_ends(table["series"].to_numpy())  # each series' end
     return last[np.searchsorted(last, rows)] - rows >= steps
+
+
+def run_ends(values: np.ndarray) -> np.ndarray:
+    """The positions of the last element of each run of equal consecutive
+    ``values``: each series' last row in a long table (its rows consecutive)."""
+    values = np.asarray(values)
+    return np.flatnonzero(np.r_[values[1:] != values[:-1], len(values) > 0])
 
 
 def future_origins(
@@ -287,7 +293,7 @@ def _append_future(
     zone, n = bundle["timezone"], len(table)
     panel = "series" in table
     ids = table["series"].to_numpy() if panel else np.zeros(n)
-    last = np.flatnonzero(np.r_[ids[1:] != ids[:-1], True])  # each series' end
+    last = run_ends(ids)  # each series' end
     origin = pd.DatetimeIndex(table["time"].iloc[last])
     # Step k of every series, then reordered: row (series i, step k) of the
     # future block sits at i * steps + k - 1.
@@ -521,8 +527,7 @@ def short_last_segment_note(
     # Vectorized (a panel may hold thousands of series): a series' rows, and a
     # segment's (numbered through the whole table), are consecutive, and the
     # origins ascend.
-    seen = ids[rows]
-    last = rows[np.r_[seen[1:] != seen[:-1], True]]  # each series' last observed
+    last = rows[run_ends(ids[rows])]  # each series' last observed
     last = last[~np.isin(last, ends)]
     before = np.searchsorted(ends, last, side="right") - 1  # its latest origin
     own = before >= 0
