@@ -24,7 +24,7 @@ NO_PYTHON := error: no working Python 3.11, 3.12 or 3.13 found: tried python3.13
 # Stops with what to do unless $(PYTHON) is set and runs a Python >= 3.11.
 define check_python
 	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)" >&2; exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	@"$(PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 		echo "error: PYTHON=$(PYTHON) does not run, or is older than 3.11; give a" \
 		"working python3.11, 3.12 or 3.13: make PYTHON=/path/to/python3.12" >&2; exit 1; }
 endef
@@ -32,7 +32,7 @@ endef
 # Which interpreter make would build the venv with.
 check-python:
 	$(check_python)
-	@$(PYTHON) -c 'import sys; print(sys.argv[1], sys.version.split()[0])' "$(PYTHON)"
+	@"$(PYTHON)" -c 'import sys; print(sys.argv[1], sys.version.split()[0])' "$(PYTHON)"
 
 # Exactly the versions and files of requirements.lock (pip's hash-checking mode:
 # a package, version or file that the lock does not name is refused), then the
@@ -41,7 +41,7 @@ check-python:
 # only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
 $(STAMP): pyproject.toml $(LOCK) requirements-lint.txt
 	$(check_python)
-	$(PYTHON) -m venv $(VENV)
+	"$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: \
@@ -58,7 +58,7 @@ install: $(STAMP)
 LOCK_VENV := .venv-lock
 $(LOCK_VENV)/.installed: requirements-uv.txt
 	$(check_python)
-	$(PYTHON) -m venv $(LOCK_VENV)
+	"$(PYTHON)" -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps --only-binary=:all: \
 		--require-hashes -r requirements-uv.txt
 	touch $@

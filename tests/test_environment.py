@@ -227,6 +227,19 @@ def test_make_python_given_is_checked_and_used(tmp_path):
     assert proc.stdout.split() == [str(mine), sys.version.split()[0]]
 
 
+@needs_make
+def test_make_takes_a_python_in_a_folder_with_a_space(tmp_path):
+    """find_python.sh finds it (it runs); the recipes ran it unquoted, so make
+    then said it "does not run"."""
+    bin_dir = tmp_path / "Python 3.12" / "bin"
+    bin_dir.mkdir(parents=True)
+    found = fake_python(bin_dir, "python3.12", works=True)
+    for args in ((), (f"PYTHON={found}",)):
+        proc = make_check_python(bin_dir, *args)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"{found} {sys.version.split()[0]}\n"
+
+
 # --- quiet TensorFlow -----------------------------------------------------------
 
 NOISE = (
