@@ -39,9 +39,12 @@ check-python:
 # project itself without dependencies, built with the locked setuptools. Linters
 # with native binaries (actionlint, shellcheck) come from hash-pinned wheels
 # only: pip refuses any wheel whose sha256 is not in requirements-lint.txt.
+# Each install starts from an emptied venv (--clear), as on a fresh machine:
+# over the old one, a package the lock no longer names would stay installed,
+# and a venv first made by another Python would keep that Python's bin/python.
 $(STAMP): pyproject.toml $(LOCK) requirements-lint.txt
 	$(check_python)
-	"$(PYTHON)" -m venv $(VENV)
+	"$(PYTHON)" -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: \

@@ -240,6 +240,69 @@ def test_make_takes_a_python_in_a_folder_with_a_space(tmp_path):
         assert proc.stdout == f"{found} {sys.version.split()[0]}\n"
 
 
+# --- the Makefile's venv ----------------------------------------------------------
+
+
+def venv_maker(directory: Path) -> Path:
+    """A ``python`` for ``make install``: ``-m venv`` runs this interpreter's
+    venv (without pip), and the new venv's ``bin/python`` then logs the pip
+    installs it is given to ``pip.log`` instead of running them."""
+    path = directory / "python"
+    path.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1 $2" = "-m venv" ]; then\n'
+        f'    "{sys.executable}" "$@" --without-pip || exit 1\n'
+        "    rm -f .venv/bin/python\n"
+        "    printf '#!/bin/sh\\necho \"$*\" >> pip.log\\n' > .venv/bin/python\n"
+        "    chmod +x .venv/bin/python\n"
+        "    exit 0\n"
+        "fi\n"
+        f'exec "{sys.executable}" "$@"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+    return path
+
+
+@needs_make
+def test_a_reinstall_starts_from_an_empty_venv(tmp_path):
+    """A newer lock (or pyproject.toml) reinstalls into a cleared venv, as on a
+    fresh machine. Installed over the old one, a package the lock no longer
+    names stayed, and a venv first made by another Python kept that Python's
+    bin/python (venv does not replace it) while make named the new one."""
+    shutil.copy(ROOT / "Makefile", tmp_path)
+    for name in ("pyproject.toml", "requirements.lock", "requirements-lint.txt"):
+        (tmp_path / name).touch()
+    dropped = tmp_path / ".venv" / "lib" / "dropped-from-the-lock"
+    dropped.mkdir(parents=True)
+    stamp = tmp_path / ".venv" / ".installed"
+    stamp.touch()
+    os.utime(stamp, (0, 0))  # older than the lock: the install is due
+    proc = subprocess.run(
+        [
+            MAKE,
+            "-s",
+            "--no-print-directory",
+            "install",
+            f"PYTHON={venv_maker(tmp_path)}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert stamp.stat().st_mtime > 0
+    assert not dropped.exists()
+    log = (tmp_path / "pip.log").read_text(encoding="utf-8").splitlines()
+    assert [line.split()[-1] for line in log] == [
+        "requirements.lock",
+        ".",
+        "requirements-lint.txt",
+    ]
+
+
 # --- quiet TensorFlow -----------------------------------------------------------
 
 NOISE = (
