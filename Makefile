@@ -42,6 +42,14 @@ check-python:
 # Each install starts from an emptied venv (--clear), as on a fresh machine:
 # over the old one, a package the lock no longer names would stay installed,
 # and a venv first made by another Python would keep that Python's bin/python.
+# The stamp holds the folder the venv was made in: a venv names itself by its
+# absolute path (its scripts' #! lines; mtlstm installed editable from src/),
+# so a copy of the folder with its .venv would run the original's venv and code.
+ifneq "$(shell cat $(STAMP) 2>/dev/null)" "$(CURDIR)"
+$(STAMP): FORCE
+endif
+FORCE:
+
 $(STAMP): pyproject.toml $(LOCK) requirements-lint.txt
 	$(check_python)
 	"$(PYTHON)" -m venv --clear $(VENV)
@@ -49,7 +57,7 @@ $(STAMP): pyproject.toml $(LOCK) requirements-lint.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: \
 		--require-hashes -r requirements-lint.txt
-	touch $(STAMP)
+	pwd -P > $(STAMP)
 
 install: $(STAMP)
 

@@ -264,34 +264,40 @@ def venv_maker(directory: Path) -> Path:
     return path
 
 
+def make_install(folder: Path) -> subprocess.CompletedProcess:
+    """``make install`` in ``folder`` (a copy of the Makefile and of what the
+    install is built from), with venv_maker's python."""
+    return subprocess.run(
+        [MAKE, "-s", "--no-print-directory", "install", f"PYTHON={venv_maker(folder)}"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def install_sources(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Makefile", folder)
+    for name in ("pyproject.toml", "requirements.lock", "requirements-lint.txt"):
+        (folder / name).touch()
+    return folder
+
+
 @needs_make
 def test_a_reinstall_starts_from_an_empty_venv(tmp_path):
     """A newer lock (or pyproject.toml) reinstalls into a cleared venv, as on a
     fresh machine. Installed over the old one, a package the lock no longer
     names stayed, and a venv first made by another Python kept that Python's
     bin/python (venv does not replace it) while make named the new one."""
-    shutil.copy(ROOT / "Makefile", tmp_path)
-    for name in ("pyproject.toml", "requirements.lock", "requirements-lint.txt"):
-        (tmp_path / name).touch()
+    install_sources(tmp_path)
     dropped = tmp_path / ".venv" / "lib" / "dropped-from-the-lock"
     dropped.mkdir(parents=True)
     stamp = tmp_path / ".venv" / ".installed"
-    stamp.touch()
+    stamp.write_text(f"{os.path.realpath(tmp_path)}\n", encoding="utf-8")
     os.utime(stamp, (0, 0))  # older than the lock: the install is due
-    proc = subprocess.run(
-        [
-            MAKE,
-            "-s",
-            "--no-print-directory",
-            "install",
-            f"PYTHON={venv_maker(tmp_path)}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = make_install(tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert stamp.stat().st_mtime > 0
     assert not dropped.exists()
@@ -301,6 +307,27 @@ def test_a_reinstall_starts_from_an_empty_venv(tmp_path):
         ".",
         "requirements-lint.txt",
     ]
+
+
+@needs_make
+def test_a_copy_of_the_folder_gets_a_venv_of_its_own(tmp_path):
+    """A venv holds absolute paths: its scripts' #! lines and mtlstm installed
+    editable from the folder's src/. In a copy of the folder (cp -a) with its
+    .venv, make test and make repro ran the original's venv and imported the
+    original's code, silently. The stamp records the folder it was made in."""
+    first = install_sources(tmp_path / "first")
+    assert make_install(first).returncode == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy, symlinks=True)
+    (copy / "pip.log").unlink()
+    proc = make_install(copy)
+    assert proc.returncode == 0, proc.stderr
+    assert (copy / "pip.log").is_file(), "the copy kept the first folder's venv"
+    # Installed once, in each folder: nothing is due a second time.
+    for folder in (first, copy):
+        (folder / "pip.log").unlink()
+        assert make_install(folder).returncode == 0
+        assert not (folder / "pip.log").exists()
 
 
 # --- quiet TensorFlow -----------------------------------------------------------

@@ -5,6 +5,7 @@ read ``base.seed`` rerun, and the spread table over both runs."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -201,7 +202,9 @@ def make_seeds(folder: Path, seeds: str) -> subprocess.CompletedProcess:
             f'#!/bin/sh\necho "{tool} $*" >> "{folder}/calls"\n', encoding="utf-8"
         )
         (bin_dir / tool).chmod(0o755)
-    (folder / ".venv" / ".installed").touch()
+    # Made in this folder (the Makefile rebuilds a venv stamped for another).
+    stamp = folder / ".venv" / ".installed"
+    stamp.write_text(f"{os.path.realpath(folder)}\n", encoding="utf-8")
     cmd = ["make", "-s", "--no-print-directory", "seeds", f"SEEDS={seeds}"]
     return subprocess.run(
         [*cmd, f"PYTHON={sys.executable}"],
