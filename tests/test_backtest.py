@@ -125,6 +125,34 @@ def test_a_fold_refuses_a_class_its_training_range_never_saw(params):
         backtest.run(rows, params, Backtest(folds=3), persistence_scores, freq="1h")
 
 
+def test_a_fold_refuses_a_category_its_training_range_never_saw(params):
+    """A categorical input whose value first occurs in fold 1's test period
+    (inside the main split's training range, so the window stage accepts
+    it): the fold's refusal names the fold and the fix, fewer folds. It was
+    the window stage's message alone ("never seen in the training time
+    range ... move that period into training"), naming no fold, although
+    the main split's training range holds that period already."""
+    import dataclasses
+
+    ingest = dataclasses.replace(
+        params.ingest, columns={**params.ingest.columns, "Kind": "categorical"}
+    )
+    columns = [*params.features.columns, "Kind"]
+    features = dataclasses.replace(params.features, columns=columns)
+    params = dataclasses.replace(params, ingest=ingest, features=features)
+    ranges = backtest.fold_ranges(300, 0.7, 0.15, 3)
+    assert ranges[0]["test"] == (165, 210)
+    rows = table()
+    rows["Kind"] = np.where(np.arange(300) < 180, "a", "b")  # "b" from row 180
+    backtest.prepare_fold(rows, params, ranges[2])  # the main split: accepted
+    with pytest.raises(
+        DataError,
+        match=r"^backtest fold 1: column 'Kind' holds 'b' at 2024-01-08 12:00:00"
+        r".*; or use fewer backtest folds \(folds: 3\)$",
+    ):
+        backtest.run(rows, params, Backtest(folds=3), persistence_scores, freq="1h")
+
+
 def test_fold_windows_stay_inside_their_ranges(params):
     ranges = backtest.fold_ranges(300, 0.7, 0.15, 3)[1]
     fold = backtest.prepare_fold(table(), params, ranges)

@@ -183,12 +183,22 @@ def run(
         ranges_per_fold, desc="folds", unit="fold", leave=False, disable=None
     )
     for i, ranges in enumerate(progress):
-        if panel:
-            fold = prepare_panel_fold(table, params, ranges, times, names)
-            rows = fold["rows"]
-        else:
-            fold = prepare_fold(table, params, ranges)
-            rows = slice(0, ranges["test"][1])
+        try:
+            if panel:
+                fold = prepare_panel_fold(table, params, ranges, times, names)
+                rows = fold["rows"]
+            else:
+                fold = prepare_fold(table, params, ranges)
+                rows = slice(0, ranges["test"][1])
+        except DataError as error:
+            # The window stage's checks (a category, a static attribute or an
+            # overflow unseen in the training range, a period without a window)
+            # applied to the fold's shorter training range, which the main
+            # split may pass: name the fold and its own fix.
+            raise DataError(
+                f"backtest fold {i + 1}: {error}; or use fewer backtest folds "
+                f"(folds: {cfg.folds})"
+            ) from error
         # As the window stage refuses it for the main split: an earlier fold's
         # shorter training range may lack a class (the baselines then failed
         # on the fold's validation windows, naming the main split's file).
