@@ -31,6 +31,8 @@ from mtlstm.io import load_npy, load_npz, load_series, read_json, write_json, wr
 WINDOWS = Path("data/windows")
 SPLIT = Path("data/split")
 OUT = Path("metrics/ablation")
+# Not a DVC output (it must survive a kill): the training checkpoints.
+MODELS = Path("models")
 OUT_FORECASTS = Path("predictions/single_task")
 INPUTS = [WINDOWS / n for n in ("scaled.npy", "targets.npz", "preprocess.json")] + [
     SPLIT / n for n in ("train.npy", "val.npy", "test.npy")
@@ -99,7 +101,7 @@ def train_and_score(
         "replicas": strategy.num_replicas_in_sync,  # changes the global batch
     }
     fingerprint = resume.fingerprint(settings, INPUTS)
-    dirs = {"live": None, "resume": Path(f"models/.resume-single-{task}")}
+    dirs = {"live": None, "resume": resume.single_task_dir(MODELS, task)}
     groups = fit_member_groups(
         lambda _: make_single_task_model(cfg, bundle, n_features, weights),
         cfg,

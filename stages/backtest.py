@@ -16,7 +16,6 @@ reads (remove_stale_resume).
 """
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -73,20 +72,14 @@ def remove_stale_resume(folder: Path, declared: dict[str, int]) -> list[Path]:
     names rather than parsed from folder names: backtest ``a-1``'s fold 0
     (``a-1-0``) is never taken for one of ``a``'s, and another declared
     backtest's killed folds stay resumable."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
+    from mtlstm import resume  # TensorFlow: the folds have trained by now
+
     keep = {
         resume_dir(folder, name, i)
         for name, folds in declared.items()
         for i in range(folds)
     }
-    stale = sorted(
-        p for p in folder.glob(f"{RESUME_PREFIX}*") if p.is_dir() and p not in keep
-    )
-    for path in stale:
-        shutil.rmtree(path)
-    return stale
+    return resume.remove_stale(folder, RESUME_PREFIX, keep)
 
 
 def report(name: str, result: dict) -> list[str]:

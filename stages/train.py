@@ -116,6 +116,17 @@ def main() -> None:
         with strategy.scope():
             model = average_groups(groups)
         save_outputs(model, bundle)
+        remove_stale_single_task(bundle)
+
+
+def remove_stale_single_task(bundle: dict) -> None:
+    """Delete the checkpoints a killed ablation left for a task no longer
+    declared: no ablation stage resumes from them any more. Here, as train is
+    the stage that reads every task (an ablation reads its own task only)."""
+    folder = RESUME_DIR.parent
+    keep = {resume.single_task_dir(folder, t["name"]) for t in bundle["tasks"]}
+    for path in resume.remove_stale(folder, resume.SINGLE_TASK_PREFIX, keep):
+        print(f"train: removed {path}: no declared task's ablation resumes from it")
 
 
 def save_outputs(model, bundle: dict) -> None:

@@ -348,7 +348,18 @@ def test_loss_weight_and_selection_changes_rerun_only_train_and_evaluate(project
     project.set_params(change)
     status = project.status()
     assert set(status) == {"train"}, f"only train's params changed: {status}"
+    # What killed ablations left: of a task since removed from params.yaml
+    # (train deletes it: no ablation stage resumes from it), of a declared
+    # task whose name extends it (kept: its ablation may resume).
+    models = project.root / "models"
+    tasks = list(project.params()["tasks"])
+    planted = [f".resume-single-{tasks[0]}_old", f".resume-single-{tasks[0]}"]
+    for name in planted:
+        (models / name).mkdir()
     assert project.repro() == ["train", "evaluate"]
+    assert not (models / planted[0]).exists()
+    assert (models / planted[1]).is_dir()
+    (models / planted[1]).rmdir()  # not resumable: leave the project as it was
     report = project.read_json("metrics/evaluate.json")
     assert all(np.isfinite(v) for t in report.values() for v in t["model"].values())
     assert not (project.root / "models/.resume").exists()

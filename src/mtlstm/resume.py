@@ -112,6 +112,34 @@ def clear(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+# The ablation stage's checkpoints: one folder per task, beside the model.
+SINGLE_TASK_PREFIX = ".resume-single-"
+
+
+def single_task_dir(folder: Path, task: str) -> Path:
+    """Where the single-task model of ``task`` (ablation@task) checkpoints."""
+    return Path(folder) / f"{SINGLE_TASK_PREFIX}{task}"
+
+
+def remove_stale(folder: Path, prefix: str, keep: set[Path]) -> list[Path]:
+    """Delete the checkpoint folders ``folder/<prefix>*`` not in ``keep``;
+    return them, sorted.
+
+    A finished run clears its own folder, so only a killed run leaves one, and
+    its fingerprint makes a rerun ignore it if the run changed. But a folder
+    that no declared run reads any more (its task or backtest removed or
+    renamed) would stay forever. ``keep`` is built from the declared names
+    rather than parsed from folder names, so a name that extends another
+    (task ``a_b`` beside ``a``) is never mistaken for it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(p for p in folder.glob(f"{prefix}*") if p.is_dir() and p not in keep)
+    for path in stale:
+        shutil.rmtree(path)
+    return stale
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Save what a resumed run needs after each epoch; restore early stopping."""
 
