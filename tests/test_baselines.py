@@ -344,6 +344,36 @@ def test_hgb_early_stopping_reads_validation_never_test():
     assert moved.n_iter > fit.n_iter
 
 
+def test_chosen_hgb_stops_early_on_validation_never_test():
+    """choose_hgb (what run_baselines and the stage call) hands fit_hgb the
+    validation windows for early stopping: its iterations are those fit_hgb
+    finds on validation, and test rows do not move them. Catches choose_hgb
+    passing splits["test"] as fit_hgb's validation windows."""
+    _, series, scaled, splits = noisy_problem()
+    spec = regression_spec()
+    chosen = baselines.choose_hgb(spec, series, scaled, splits, 3, seed=0)
+    # Oracle: the chosen option fitted directly on the validation windows.
+    direct = baselines.fit_hgb(
+        spec,
+        series,
+        scaled,
+        splits["train"],
+        splits["val"],
+        3,
+        seed=0,
+        loss=chosen.loss,
+        target=chosen.target,
+    )
+    assert chosen.n_iter == direct.n_iter
+    assert chosen.model.n_iter_ == direct.model.n_iter_
+    # Every row after the last validation target replaced: nothing chosen moves.
+    test_rows = np.arange(splits["val"][-1] + 2, len(series))
+    other = series.copy()
+    other[test_rows] = np.random.default_rng(7).normal(scale=5.0, size=test_rows.size)
+    again = baselines.choose_hgb(spec, other, scaled, splits, 3, seed=0)
+    assert again.summary() == chosen.summary()
+
+
 def test_hgb_fitted_on_train_windows_only():
     _, series, scaled, splits = ar_problem()
     spec = regression_spec()
