@@ -333,6 +333,33 @@ def test_per_step_fallbacks_and_scores_in_run_baselines():
     assert run.forecasts["load"]["persistence"].shape == (18, 2)
 
 
+def test_run_baselines_naive_interval_offsets_come_from_training_windows_only():
+    # Slope 1 up to row 21, slope 5 after: the training windows (targets up to
+    # row 21) see residuals of exactly 1 and 2 at steps 1 and 2, the validation
+    # and test windows 5 and 10. The stored test interval is persistence plus
+    # the training offsets (every quantile equal), not the later residuals'.
+    s = {**spec([1, 2], quantiles=[0.1, 0.5, 0.9]), "name": "load"}
+    s |= {"mean": 0.0, "std": 1.0}
+    rows = np.arange(60)
+    series = np.where(rows <= 21, rows, 21 + 5 * (rows - 21)).astype(np.float32)
+    bundle = {"lookback": 4, "tasks": [s]}
+    splits = {
+        "train": np.arange(3, 20),
+        "val": np.arange(22, 28),
+        "test": np.arange(32, 50),
+    }
+    run = baselines.run_baselines(
+        bundle, series[:, None], {"load": series}, splits, season=24
+    )
+    origin = series[splits["test"]].astype(np.float64)
+    expected = origin[:, None, None] + np.array([1.0, 2.0])[None, :, None]
+    assert_array_equal(
+        run.quantiles["load"]["naive_interval"], np.repeat(expected, 3, axis=2)
+    )
+    # Test residuals are 5 and 10: the training offsets miss them by 4 and 8.
+    assert run.test["load"]["naive_interval"]["mae"] == pytest.approx(6.0)
+
+
 def test_the_day_ahead_example_declares_24_steps_with_an_80_percent_interval():
     from conftest import ROOT
 
