@@ -240,6 +240,45 @@ def test_a_panel_backtest_fold_before_a_series_starts():
         fold_model(params, last, model)
 
 
+def test_a_panel_backtest_fold_refuses_a_value_first_seen_after_its_training_range():
+    """A fold fits the static categories on its own training rows: a series
+    that starts in the fold's validation period with a value no series holds
+    before it is refused, although the fold's rows hold that value. Catches
+    prepare_panel_fold fitting static.fit on every row of the fold."""
+    import dataclasses
+
+    from mtlstm import backtest
+    from mtlstm.config import load_params as load
+
+    names = ["north", "south", "west"]
+    parts = []
+    for i, region in enumerate(names):
+        part = synthetic_table(200, seed=i).assign(kind="depot" if i == 1 else "shop")
+        part.insert(1, "series", region)
+        part["segment"] = i
+        parts.append(part.iloc[115:] if region == "south" else part)  # late
+    table = pd.concat(parts, ignore_index=True)
+    params = load(ROOT / "params.yaml")
+    ingest = params.ingest
+    params = dataclasses.replace(
+        params,
+        ingest=dataclasses.replace(
+            ingest, series=["region"], columns={**ingest.columns, "kind": "categorical"}
+        ),
+        features=dataclasses.replace(params.features, static=["kind"]),
+        window=dataclasses.replace(params.window, lookback=6),
+    )
+    times = backtest.period_times(table)
+    ranges = backtest.fold_ranges(len(times), 0.7, 0.15, 2)
+    assert ranges[0]["val"] == (110, 140)  # south (depot) starts at step 115
+    with pytest.raises(
+        DataError,
+        match=r"^features\.static: series 'south' has kind 'depot', which no series "
+        r"holds in the training time range \(seen: \['shop'\]\)",
+    ):
+        backtest.prepare_panel_fold(table, params, ranges[0], times, names)
+
+
 def test_without_series_is_refused():
     with pytest.raises(DataError, match=r"the table has no series column"):
         static.fit(hand_panel(), TRAIN, ["kind"], None)
@@ -410,6 +449,28 @@ def test_window_stage_refuses_a_varying_attribute(tmp_path, raw_params):
     assert (
         "features.static: column 'kind' is not constant within series 'south': "
         "'rural' at 2024-03-01 00:00:00+00:00 but 'city' at 2024-03-04 00:00:00+00:00"
+    ) in proc.stderr
+    assert not (project / "data" / "windows" / "preprocess.json").exists()
+
+
+def test_window_stage_refuses_a_static_value_first_seen_after_training(
+    tmp_path, raw_params
+):
+    """The stage hands static.fit the training time range's rows only: west
+    starts after it (hour 90 of 120; training: the first 84 hours) with a
+    kind no series holds in it. Catches the stage fitting the static
+    categories on every row."""
+    frame = panel_frame().assign(
+        kind=lambda f: f["region"].map({"north": "city", "south": "rural"})
+    )
+    west = frame["region"] == "west"
+    frame.loc[west, "kind"] = "depot"
+    frame = frame[~west | (frame["Time"] >= "2024-03-04T18:00:00Z")]
+    project, proc = static_panel(tmp_path, raw_params, frame)
+    assert proc.returncode != 0
+    assert (
+        "features.static: series 'west' has kind 'depot', which no series holds in "
+        "the training time range (seen: ['city', 'rural'])"
     ) in proc.stderr
     assert not (project / "data" / "windows" / "preprocess.json").exists()
 
