@@ -158,3 +158,49 @@ def test_single_task_model_gets_the_same_class_loss():
     loss = model.loss["level"]
     assert isinstance(loss, ClassLoss)
     assert (loss.class_weights, loss.gamma) == ([1.5, 0.75, 1.0], 0.5)
+
+
+def test_train_stage_weighs_classes_by_its_training_windows_only(tmp_path, raw_params):
+    """stages/train.py compiles the balanced weights of the training windows'
+    labels, not of any later window's. The validation and test periods run
+    5 degrees hotter, so weights counted with them differ. Catches the stage
+    passing more than data/split/train.npy to training_class_weights."""
+    import json
+    import zipfile
+
+    from conftest import make_project, run_stage_cli, synthetic_table, write_ingested
+
+    raw_params["train"].update(
+        layers=[4],
+        epochs=1,
+        batch_size=64,
+        class_weighting="balanced",
+        ensemble=1,
+        checkpoint_average=1,
+    )
+    project = make_project(tmp_path, raw_params)
+    table = synthetic_table(24 * 20)
+    table.loc[24 * 14 :, "Temperature"] += 5.0  # from the first validation row
+    table["segment"] = np.zeros(len(table), dtype=np.int32)
+    write_ingested(project, table)
+    for stage in ("window", "split", "train"):
+        proc = run_stage_cli(stage, project)
+        assert proc.returncode == 0, (stage, proc.stderr)
+    bundle = json.loads((project / "data/windows/preprocess.json").read_text())
+    (task,) = [t for t in bundle["tasks"] if t["type"] == "classification"]
+    labels = np.load(project / "data/windows/targets.npz")[task["name"]]
+    ends = {s: np.load(project / f"data/split/{s}.npy") for s in ("train", "val")}
+
+    def balanced(windows: np.ndarray) -> np.ndarray:
+        counts = np.bincount(labels[windows + task["horizon"]], minlength=3)
+        assert np.all(counts > 0), counts
+        return counts.sum() / (len(counts) * counts)
+
+    expected = balanced(ends["train"])
+    later = balanced(np.concatenate([ends["train"], ends["val"]]))
+    assert not np.allclose(expected, later, rtol=1e-3)  # the check has teeth
+    with zipfile.ZipFile(project / "models/model.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    loss = config["compile_config"]["loss"][task["name"]]
+    assert loss["registered_name"] == "mtlstm>ClassLoss"
+    np.testing.assert_allclose(loss["config"]["class_weights"], expected, rtol=1e-12)
