@@ -164,7 +164,9 @@ def test_train_stage_weighs_classes_by_its_training_windows_only(tmp_path, raw_p
     """stages/train.py compiles the balanced weights of the training windows'
     labels, not of any later window's. The validation and test periods run
     5 degrees hotter, so weights counted with them differ. Catches the stage
-    passing more than data/split/train.npy to training_class_weights."""
+    passing more than data/split/train.npy to training_class_weights; it
+    runs without data/split/test.npy, so it also catches the stage reading
+    the test split (e.g. as its validation windows for early stopping)."""
     import json
     import zipfile
 
@@ -184,6 +186,8 @@ def test_train_stage_weighs_classes_by_its_training_windows_only(tmp_path, raw_p
     table["segment"] = np.zeros(len(table), dtype=np.int32)
     write_ingested(project, table)
     for stage in ("window", "split", "train"):
+        if stage == "train":  # training never reads the test split
+            (project / "data/split/test.npy").unlink()
         proc = run_stage_cli(stage, project)
         assert proc.returncode == 0, (stage, proc.stderr)
     bundle = json.loads((project / "data/windows/preprocess.json").read_text())
