@@ -103,6 +103,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # macro-F1 moves by about 0.04 from one epoch to the next):
     "params_ema0.99": {"ema_momentum": 0.99},
     "params_lr0.002": {"learning_rate": 0.002},
+    # Half the step with twice the epochs (Warsaw's lr0.002 runs end at the cap):
+    "params_lr0.002_epochs80": {"learning_rate": 0.002, "epochs": 80},
     "params_head16": {"head_units": 16},
     # A seed ensemble on top of params.yaml (N x the training time):
     "params_ensemble3": {"ensemble": 3},
