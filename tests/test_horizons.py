@@ -307,19 +307,25 @@ def test_per_step_persistence_seasonal_naive_and_naive_interval():
     assert_allclose(out["naive_interval"], levels[..., 1])
 
 
-def test_per_step_fallbacks_and_scores_in_run_baselines():
+def run_two_step_baselines(series: np.ndarray, splits: dict) -> baselines.BaselineRun:
+    """run_baselines on one series, task "load" at steps 1 and 2 with an 80%
+    interval, lookback 4, season 24."""
     s = {**spec([1, 2], quantiles=[0.1, 0.5, 0.9]), "name": "load"}
     s |= {"mean": 0.0, "std": 1.0}
-    series = np.arange(60, dtype=np.float32)  # a ramp: persistence off by step
     bundle = {"lookback": 4, "tasks": [s]}
+    return baselines.run_baselines(
+        bundle, series[:, None], {"load": series}, splits, season=24
+    )
+
+
+def test_per_step_fallbacks_and_scores_in_run_baselines():
+    series = np.arange(60, dtype=np.float32)  # a ramp: persistence off by step
     splits = {
         "train": np.arange(3, 20),
         "val": np.arange(22, 30),
         "test": np.arange(32, 50),
     }
-    run = baselines.run_baselines(
-        bundle, series[:, None], {"load": series}, splits, season=24
-    )
+    run = run_two_step_baselines(series, splits)
     test = run.test["load"]
     # persistence misses step 1 by 1, step 2 by 2: pooled MAE 1.5
     assert test["persistence"]["mae"] == pytest.approx(1.5)
@@ -338,19 +344,14 @@ def test_run_baselines_naive_interval_offsets_come_from_training_windows_only():
     # row 21) see residuals of exactly 1 and 2 at steps 1 and 2, the validation
     # and test windows 5 and 10. The stored test interval is persistence plus
     # the training offsets (every quantile equal), not the later residuals'.
-    s = {**spec([1, 2], quantiles=[0.1, 0.5, 0.9]), "name": "load"}
-    s |= {"mean": 0.0, "std": 1.0}
     rows = np.arange(60)
     series = np.where(rows <= 21, rows, 21 + 5 * (rows - 21)).astype(np.float32)
-    bundle = {"lookback": 4, "tasks": [s]}
     splits = {
         "train": np.arange(3, 20),
         "val": np.arange(22, 28),
         "test": np.arange(32, 50),
     }
-    run = baselines.run_baselines(
-        bundle, series[:, None], {"load": series}, splits, season=24
-    )
+    run = run_two_step_baselines(series, splits)
     origin = series[splits["test"]].astype(np.float64)
     expected = origin[:, None, None] + np.array([1.0, 2.0])[None, :, None]
     assert_array_equal(

@@ -193,19 +193,22 @@ def test_a_series_without_rows_gets_a_valid_code():
     }
 
 
-def test_a_panel_backtest_fold_before_a_series_starts():
+def late_series_panel(depot: str, late_from: int):
+    """Three series of 200 rows (north, south, west), series ``depot`` of kind
+    'depot' and the others 'shop', south starting at row ``late_from``; the
+    params with ``kind`` static and lookback 6; the series names."""
     import dataclasses
 
-    from mtlstm import backtest
     from mtlstm.config import load_params as load
 
     names = ["north", "south", "west"]
     parts = []
     for i, region in enumerate(names):
-        part = synthetic_table(200, seed=i).assign(kind="depot" if i == 2 else "shop")
+        kind = "depot" if region == depot else "shop"
+        part = synthetic_table(200, seed=i).assign(kind=kind)
         part.insert(1, "series", region)
         part["segment"] = i
-        parts.append(part.iloc[180:] if region == "south" else part)  # late
+        parts.append(part.iloc[late_from:] if region == "south" else part)
     table = pd.concat(parts, ignore_index=True)
     params = load(ROOT / "params.yaml")
     ingest = params.ingest
@@ -217,6 +220,15 @@ def test_a_panel_backtest_fold_before_a_series_starts():
         features=dataclasses.replace(params.features, static=["kind"]),
         window=dataclasses.replace(params.window, lookback=6),
     )
+    return table, params, names
+
+
+def test_a_panel_backtest_fold_before_a_series_starts():
+    import dataclasses
+
+    from mtlstm import backtest
+
+    table, params, names = late_series_panel(depot="west", late_from=180)
     times = backtest.period_times(table)
     ranges = backtest.fold_ranges(len(times), 0.7, 0.15, 2)
     assert ranges[0]["test"] == (140, 170)  # south starts at step 180
@@ -245,29 +257,9 @@ def test_a_panel_backtest_fold_refuses_a_value_first_seen_after_its_training_ran
     that starts in the fold's validation period with a value no series holds
     before it is refused, although the fold's rows hold that value. Catches
     prepare_panel_fold fitting static.fit on every row of the fold."""
-    import dataclasses
-
     from mtlstm import backtest
-    from mtlstm.config import load_params as load
 
-    names = ["north", "south", "west"]
-    parts = []
-    for i, region in enumerate(names):
-        part = synthetic_table(200, seed=i).assign(kind="depot" if i == 1 else "shop")
-        part.insert(1, "series", region)
-        part["segment"] = i
-        parts.append(part.iloc[115:] if region == "south" else part)  # late
-    table = pd.concat(parts, ignore_index=True)
-    params = load(ROOT / "params.yaml")
-    ingest = params.ingest
-    params = dataclasses.replace(
-        params,
-        ingest=dataclasses.replace(
-            ingest, series=["region"], columns={**ingest.columns, "kind": "categorical"}
-        ),
-        features=dataclasses.replace(params.features, static=["kind"]),
-        window=dataclasses.replace(params.window, lookback=6),
-    )
+    table, params, names = late_series_panel(depot="south", late_from=115)
     times = backtest.period_times(table)
     ranges = backtest.fold_ranges(len(times), 0.7, 0.15, 2)
     assert ranges[0]["val"] == (110, 140)  # south (depot) starts at step 115
@@ -444,12 +436,20 @@ def test_window_stage_refuses_a_varying_attribute(tmp_path, raw_params):
     frame.loc[
         (frame["region"] == "south") & (frame["Time"] >= "2024-03-04"), "kind"
     ] = "city"
+    assert_window_stage_refuses(
+        tmp_path,
+        raw_params,
+        frame,
+        "features.static: column 'kind' is not constant within series 'south': "
+        "'rural' at 2024-03-01 00:00:00+00:00 but 'city' at 2024-03-04 00:00:00+00:00",
+    )
+
+
+def assert_window_stage_refuses(tmp_path, raw_params, frame, message: str) -> None:
+    """The window stage on ``frame`` fails with ``message`` and writes no bundle."""
     project, proc = static_panel(tmp_path, raw_params, frame)
     assert proc.returncode != 0
-    assert (
-        "features.static: column 'kind' is not constant within series 'south': "
-        "'rural' at 2024-03-01 00:00:00+00:00 but 'city' at 2024-03-04 00:00:00+00:00"
-    ) in proc.stderr
+    assert message in proc.stderr
     assert not (project / "data" / "windows" / "preprocess.json").exists()
 
 
@@ -466,13 +466,13 @@ def test_window_stage_refuses_a_static_value_first_seen_after_training(
     west = frame["region"] == "west"
     frame.loc[west, "kind"] = "depot"
     frame = frame[~west | (frame["Time"] >= "2024-03-04T18:00:00Z")]
-    project, proc = static_panel(tmp_path, raw_params, frame)
-    assert proc.returncode != 0
-    assert (
+    assert_window_stage_refuses(
+        tmp_path,
+        raw_params,
+        frame,
         "features.static: series 'west' has kind 'depot', which no series holds in "
-        "the training time range (seen: ['city', 'rural'])"
-    ) in proc.stderr
-    assert not (project / "data" / "windows" / "preprocess.json").exists()
+        "the training time range (seen: ['city', 'rural'])",
+    )
 
 
 def test_train_and_predict_use_the_stored_codes(tmp_path, raw_params):
