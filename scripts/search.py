@@ -109,6 +109,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # A seed ensemble on top of params.yaml (N x the training time):
     "params_ensemble3": {"ensemble": 3},
     "params_ensemble5": {"ensemble": 5},
+    # Both levers that moved Warsaw's no2 towards the booster, together:
+    "params_lr0.002_ensemble3": {"learning_rate": 0.002, "ensemble": 3},
     # A checkpoint ensemble on top of params.yaml (no extra training):
     "params_ckpt3": {"checkpoint_average": 3},
     "params_ckpt5": {"checkpoint_average": 5},
