@@ -172,9 +172,9 @@ report: install
 
 # Training noise on the test split: the pipeline once more per seed of SEEDS
 # (default 1,2,3), each a `dvc exp run --temp` named seed-N with base.seed=N
-# (4 to 5 min each on the default data; the workspace is left as it is), then
-# `mtlstm compare --spread` over the workspace and those runs: each score's mean
-# and range, and in how many runs the model beat each reference. For reporting
+# (run times in README, "Training noise"; the workspace is left as it is),
+# then `mtlstm compare --spread` over the workspace and those runs: each score's
+# mean and range, and in how many runs the model beat each reference. For reporting
 # once the settings are chosen (on validation), never for choosing them.
 comma := ,
 SEED_RUNS = $(subst $(comma), ,$(if $(SEEDS),$(SEEDS),1$(comma)2$(comma)3))
@@ -200,8 +200,8 @@ seeds: install
 # `dvc exp`): EXAMPLE=warsaw_air (epf_fr, epf_fr_be, day_ahead) runs the example,
 # then the pipeline once more per seed of SEEDS, each in a copy of its work
 # folder (examples/<name>/work-seeds/seed-N) sharing its DVC cache
-# (scripts/seed_runs.py; on 2 cores the Warsaw example 4 to 5 min per seed, the
-# French ones 7 to 9), then the spread tables.
+# (scripts/seed_runs.py; run times in README, "Training noise"), then the spread
+# tables.
 EXAMPLES := $(notdir $(patsubst %/run.sh,%,$(wildcard examples/*/run.sh)))
 example-seeds: install
 	@test -n "$(filter $(EXAMPLES),$(EXAMPLE))" || { echo "error: EXAMPLE=$(EXAMPLE)" \
