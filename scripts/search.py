@@ -57,6 +57,7 @@ OFF = {
     "lr_schedule": "constant",
     "ema_momentum": 0.0,
     "head_units": 0,
+    "task_lstm": 0,
     "class_weighting": "none",
     "focal_gamma": 0.0,
 }
@@ -106,6 +107,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # Half the step with twice the epochs (Warsaw's lr0.002 runs end at the cap):
     "params_lr0.002_epochs80": {"learning_rate": 0.002, "epochs": 80},
     "params_head16": {"head_units": 16},
+    # Each task's own LSTM layer over the shared trunk's sequence (README,
+    # "Each task's own LSTM layer").
+    "params_task_lstm32": {"task_lstm": 32},
+    "params_task_lstm32_class_w0.3": {
+        "task_lstm": 32,
+        "loss_weights": ("classification", 0.3),
+    },
     # A seed ensemble on top of params.yaml (N x the training time):
     "params_ensemble3": {"ensemble": 3},
     "params_ensemble5": {"ensemble": 5},

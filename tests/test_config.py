@@ -564,6 +564,8 @@ def test_losses_and_metrics_name_existing_tasks(
         ("head_units", -1, r"train\.head_units: must be >= 0 \(0: no task-specific"),
         ("head_units", 8.5, r"train\.head_units: expected an integer, got 8\.5"),
         ("head_units", True, r"train\.head_units: expected an integer, got True"),
+        ("task_lstm", -1, r"train\.task_lstm: must be >= 0 \(0: no task-specific LSTM"),
+        ("task_lstm", 4.5, r"train\.task_lstm: expected an integer, got 4\.5"),
         (
             "lr_schedule",
             "cosin",
@@ -583,17 +585,21 @@ def test_train_numbers(tmp_path, raw_params, key, value, message):
 
 
 def test_head_units_and_selection_default_to_todays_model(tmp_path, raw_params):
-    for key in ("head_units", "selection", "lr_schedule"):
+    for key in ("head_units", "task_lstm", "selection", "lr_schedule"):
         raw_params["train"].pop(key, None)
     train = load(tmp_path, raw_params).train
-    assert (train.head_units, train.selection) == (0, "total")
+    assert (train.head_units, train.task_lstm, train.selection) == (0, 0, "total")
     assert train.lr_schedule == "constant"
 
 
 def test_head_units_and_selection_are_read(tmp_path, raw_params):
-    raw_params["train"].update(head_units=16, selection="task_ratio")
+    raw_params["train"].update(head_units=16, task_lstm=8, selection="task_ratio")
     train = load(tmp_path, raw_params).train
-    assert (train.head_units, train.selection) == (16, "task_ratio")
+    assert (train.head_units, train.task_lstm, train.selection) == (
+        16,
+        8,
+        "task_ratio",
+    )
 
 
 @pytest.mark.parametrize(

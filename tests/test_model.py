@@ -95,6 +95,63 @@ def test_layers_param_stacks_lstms_all_but_last_returning_sequences(layers):
     assert len(dropouts) == len(layers)
 
 
+@pytest.mark.parametrize("layers", [[8], [8, 6]])
+def test_task_lstm_gives_each_task_its_own_lstm_over_the_trunks_sequence(layers):
+    tasks = [REG, CLS3]
+    model = build_model(N_FEATURES, LOOKBACK, tasks, layers, 0.1, task_lstm=5)
+    trunk = [model.get_layer(f"trunk_lstm_{i}") for i in range(len(layers))]
+    # Every trunk layer returns its sequence: the tasks' layers read every step.
+    assert [layer.return_sequences for layer in trunk] == [True] * len(layers)
+    for task in tasks:
+        own = model.get_layer(f"{task['name']}_lstm")
+        assert (own.units, own.return_sequences) == (5, False)
+        # Its input is the last trunk layer's (dropped-out) sequence.
+        assert tuple(own.input.shape) == (None, LOOKBACK, layers[-1])
+        kernel, recurrent, bias = (w.shape for w in own.get_weights())
+        assert (kernel, recurrent, bias) == ((layers[-1], 20), (5, 20), (20,))
+    # Nothing else is recurrent: the shared layers and one per task.
+    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    assert len(lstms) == len(layers) + len(tasks)
+    compile_model(model, tasks, _weights(tasks), 0.01)
+    out = model.predict(np.zeros((2, LOOKBACK, N_FEATURES), np.float32), verbose=0)
+    assert out["demand"].shape == (2, 1) and out["temp_class"].shape == (2, 3)
+
+
+def test_task_lstm_zero_builds_the_model_without_it():
+    """task_lstm 0 is the shared-trunk model, layer for layer and weight for
+    weight (the same seed draws the same initial weights)."""
+    keras.utils.set_random_seed(3)
+    plain = build_model(N_FEATURES, LOOKBACK, [REG, CLS3], [8], 0.0)
+    keras.utils.set_random_seed(3)
+    zero = build_model(N_FEATURES, LOOKBACK, [REG, CLS3], [8], 0.0, task_lstm=0)
+    assert [layer.name for layer in zero.layers] == [
+        layer.name for layer in plain.layers
+    ]
+    assert not any(layer.name.endswith("_lstm") for layer in zero.layers)
+    for a, b in zip(plain.get_weights(), zero.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_task_lstm_joins_the_known_future_inputs_to_each_tasks_own_output():
+    tasks = [REG, CLS3]
+    model = build_model(
+        N_FEATURES, LOOKBACK, tasks, [8], 0.0, known_future=(1, 2), task_lstm=4
+    )
+    for task in tasks:
+        joined = model.get_layer(f"{task['name']}_and_known")
+        # 4 from the task's own LSTM, 1 step x 2 known-future columns.
+        assert tuple(joined.output.shape) == (None, 6)
+    assert "trunk_and_known" not in [layer.name for layer in model.layers]
+    out = model.predict(
+        {
+            "features": np.zeros((2, LOOKBACK, N_FEATURES), np.float32),
+            "known_future": np.zeros((2, 1, 2), np.float32),
+        },
+        verbose=0,
+    )
+    assert out["temp_class"].shape == (2, 3)
+
+
 def test_no_dropout_layers_when_dropout_is_zero():
     model = _model([REG], layers=[8, 4], dropout=0.0)
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)

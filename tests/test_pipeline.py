@@ -367,13 +367,15 @@ def test_loss_weight_and_selection_changes_rerun_only_train_and_evaluate(project
 
 
 def test_model_keys_retrain_the_single_task_models_too(project):
-    """A task-specific layer, the learning-rate schedule, weight averaging, the
-    classification loss (class weights, focal gamma) and an ordinal head are
-    part of the model and its budget: the ablation trains with the same ones.
+    """A task-specific layer (dense and recurrent), the learning-rate schedule,
+    weight averaging, the classification loss (class weights, focal gamma) and
+    an ordinal head are part of the model and its budget: the ablation trains
+    with the same ones.
     All change in one repro (each is a budget key on its own: the per-key
     status check below); the saved model holds each of them."""
     keys = (
         "head_units",
+        "task_lstm",
         "lr_schedule",
         "ema_momentum",
         "class_weighting",
@@ -385,6 +387,7 @@ def test_model_keys_retrain_the_single_task_models_too(project):
         # Every key changes, whatever the project's current settings are.
         train = params["train"]
         train["head_units"] = 2 if train.get("head_units", 0) == 3 else 3
+        train["task_lstm"] = 2 if train.get("task_lstm", 0) == 3 else 3
         schedule = train.get("lr_schedule", "constant")
         train["lr_schedule"] = "cosine" if schedule == "constant" else "constant"
         train["ema_momentum"] = 0.5 if train.get("ema_momentum", 0.0) == 0 else 0.0
@@ -420,6 +423,12 @@ def test_model_keys_retrain_the_single_task_models_too(project):
     assert hidden == {
         f"{task}_hidden": train["head_units"] for task in tasks_of(project)
     }
+    own = {
+        name: layer["config"]["units"]
+        for name, layer in layers.items()
+        if layer["class_name"] == "LSTM" and not name.startswith("trunk_")
+    }
+    assert own == {f"{task}_lstm": train["task_lstm"] for task in tasks_of(project)}
     rates_file = project.root / "dvclive/plots/metrics/train/learning_rate.tsv"
     if train["lr_schedule"] == "cosine":  # epoch e: lr * (1 + cos(pi e / epochs)) / 2
         rates = pd.read_csv(rates_file, sep="\t")["learning_rate"].to_numpy()

@@ -72,6 +72,8 @@ TASK_LAYER_SUFFIXES = (
     "_ordinal",
     "_logits",
     "_steps",
+    "_lstm",
+    "_and_known",
 )
 _MODEL_LAYER = re.compile(
     "|".join(
@@ -90,6 +92,7 @@ TRAIN_BUDGET = tuple(
     for key in (
         "layers",
         "head_units",
+        "task_lstm",
         "dropout",
         "batch_size",
         "epochs",
@@ -234,6 +237,9 @@ class Train:
     shard: Literal["data", "series"] = "data"
     layers: list[int] = field(default_factory=lambda: [64, 32])
     head_units: int = 0  # > 0: a task-specific Dense(head_units, relu) per head
+    # > 0: each task's own LSTM(task_lstm) over every step of the shared trunk's
+    # output (the top recurrent layer per task, the lower ones shared); 0: off.
+    task_lstm: int = 0
     dropout: float = 0.1
     batch_size: int = 256
     epochs: int = 20
@@ -1298,6 +1304,11 @@ def _check_train(t: Train, tasks: dict[str, Task]) -> None:
         problems.append(
             f"train.head_units: must be >= 0 (0: no task-specific layer), "
             f"got {t.head_units}"
+        )
+    if t.task_lstm < 0:
+        problems.append(
+            f"train.task_lstm: must be >= 0 (0: no task-specific LSTM layer), "
+            f"got {t.task_lstm}"
         )
     if not 0 <= t.ema_momentum < 1:
         problems.append(

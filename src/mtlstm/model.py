@@ -39,6 +39,7 @@ def build_model(
     series: tuple[int, int] | None = None,
     static: list[StaticSpec] | None = None,
     ordinal: Collection[str] = (),
+    task_lstm: int = 0,
 ) -> keras.Model:
     """``Input(lookback, n_features)`` -> stacked LSTM trunk -> one head per task.
 
@@ -47,6 +48,11 @@ def build_model(
 
     ``head_units`` > 0 gives each head a task-specific ``Dense(head_units, relu)``
     layer (``<task>_hidden``) between the shared trunk and its output layer.
+
+    ``task_lstm`` > 0 gives each task its own ``LSTM(task_lstm)`` (``<task>_lstm``)
+    over every step of the shared trunk's output: the trunk's last layer returns
+    its whole sequence, and each task reads it with its own recurrent state (the
+    lower layers shared, the top one per task).
 
     ``known_future`` ``(steps, K)`` adds an input ``known_future`` of the known
     columns at the next ``steps`` rows, flattened and concatenated to the
@@ -57,28 +63,46 @@ def build_model(
     looked up through the attribute's constant table of codes (``SeriesLookup``).
     Without any the model is exactly the single-input one."""
     inputs = keras.Input(shape=(lookback, n_features), name="features")
-    x = _trunk(inputs, layers, dropout)
+    x = _trunk(inputs, layers, dropout, sequences=task_lstm > 0)
     if known_future is None and series is None and not static:
         model_inputs: Any = inputs
+        extras: list[keras.KerasTensor] = []
     else:
-        model_inputs, x = _with_extra_inputs(inputs, x, known_future, series, static)
-    outputs = {
-        t["name"]: _head(_hidden(x, t, head_units), t, inputs, t["name"] in ordinal)
-        for t in tasks
-    }
+        model_inputs, extras = _extra_inputs(inputs, known_future, series, static)
+    if not task_lstm:
+        x = _joined(x, extras, name="trunk_and_known")
+    outputs = {}
+    for t in tasks:
+        name = t["name"]
+        top = x
+        if task_lstm:
+            # The task's own recurrent layer, then the extra inputs beside it.
+            top = keras.layers.LSTM(task_lstm, name=f"{name}_lstm")(x)
+            top = _joined(top, extras, name=f"{name}_and_known")
+        outputs[name] = _head(_hidden(top, t, head_units), t, inputs, name in ordinal)
     return keras.Model(inputs=model_inputs, outputs=outputs, name="mtlstm")
 
 
-def _with_extra_inputs(
+def _joined(
+    x: keras.KerasTensor, extras: list[keras.KerasTensor], name: str
+) -> keras.KerasTensor:
+    """``x`` concatenated with the extra inputs' vectors (``x`` if none)."""
+    if not extras:
+        return x
+    return keras.layers.Concatenate(name=name)([x, *extras])
+
+
+def _extra_inputs(
     features: keras.KerasTensor,
-    trunk: keras.KerasTensor,
     known_future: tuple[int, int] | None,
     series: tuple[int, int] | None,
     static: list[StaticSpec] | None = None,
-) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
-    """The model's inputs by name, and the trunk output joined with the
-    flattened known-future block and/or the series and static embeddings."""
-    inputs, parts = {"features": features}, [trunk]
+) -> tuple[dict[str, keras.KerasTensor], list[keras.KerasTensor]]:
+    """The model's inputs by name, and the vectors joined to the trunk's (or
+    each task's) output: the flattened known-future block and/or the series and
+    static embeddings."""
+    inputs: dict[str, keras.KerasTensor] = {"features": features}
+    parts: list[keras.KerasTensor] = []
     if known_future is not None:
         steps, width = known_future
         future = keras.Input(shape=(steps, width), name="known_future")
@@ -97,16 +121,17 @@ def _with_extra_inputs(
         name = f"static_{i}_{re.sub(r'[^A-Za-z0-9_]', '_', column)}"
         value = SeriesLookup(codes, name=f"{name}_code")(code)
         parts.append(keras.layers.Embedding(n_values, dim, name=name)(value))
-    joined = keras.layers.Concatenate(name="trunk_and_known")(parts)
-    return inputs, joined
+    return inputs, parts
 
 
 def _trunk(
-    inputs: keras.KerasTensor, layers: list[int], dropout: float
+    inputs: keras.KerasTensor, layers: list[int], dropout: float, sequences: bool
 ) -> keras.KerasTensor:
+    """The shared LSTM layers; the last returns its final state only, or every
+    step (``sequences``) for the tasks' own recurrent layers."""
     x = inputs
     for i, units in enumerate(layers):
-        last = i == len(layers) - 1
+        last = i == len(layers) - 1 and not sequences
         x = keras.layers.LSTM(units, return_sequences=not last, name=f"trunk_lstm_{i}")(
             x
         )
@@ -373,6 +398,7 @@ def _compiled(
         series_shape(cfg, bundle),
         static_shapes(cfg, bundle),
         cfg.ordinal,
+        cfg.task_lstm,
     )
     if uncertainty:
         model = uncertainty_weighted(model)
