@@ -1243,7 +1243,23 @@ def test_task_layer_cannot_be_a_model_layer_name(tmp_path, raw_params):
         load(tmp_path, raw_params)
 
 
-@pytest.mark.parametrize("suffix", ["_hidden", "_last_value", "_logits", "_change"])
+def test_a_task_named_trunk_is_no_model_layer(tmp_path, raw_params):
+    # Its trunk_and_known (train.task_lstm > 0) and the trunk's own join
+    # (train.task_lstm 0) are never in one model: the name is free.
+    rename_task(raw_params, "demand", "trunk")
+    assert "trunk" in load(tmp_path, raw_params).tasks
+    rename_task(raw_params, "trunk", "trunk_and_known")
+    with pytest.raises(
+        ConfigError,
+        match=r"tasks\.trunk_and_known: the model names one of its own layers "
+        r"'trunk_and_known'",
+    ):
+        load(tmp_path, raw_params)
+
+
+@pytest.mark.parametrize(
+    "suffix", ["_hidden", "_last_value", "_logits", "_change", "_lstm", "_and_known"]
+)
 def test_task_name_cannot_be_another_tasks_layer(tmp_path, raw_params, suffix):
     raw_params["tasks"][f"demand{suffix}"] = dict(raw_params["tasks"]["demand"])
     raw_params["train"]["loss_weights"][f"demand{suffix}"] = 1.0

@@ -152,6 +152,20 @@ def test_task_lstm_joins_the_known_future_inputs_to_each_tasks_own_output():
     assert out["temp_class"].shape == (2, 3)
 
 
+@pytest.mark.parametrize("task_lstm", [0, 4])
+def test_a_task_named_trunk_builds_with_or_without_task_lstm(task_lstm):
+    """config lets a task be named trunk: its trunk_and_known (task_lstm > 0)
+    and the trunk's own join (task_lstm 0) are never in one model."""
+    tasks = [{**REG, "name": "trunk"}, CLS3]
+    model = build_model(
+        N_FEATURES, LOOKBACK, tasks, [8], 0.0, known_future=(1, 2), task_lstm=task_lstm
+    )
+    joined = model.get_layer("trunk_and_known")
+    # The trunk's 8 (task_lstm 0) or the task's own 4, and 1 x 2 known columns.
+    assert tuple(joined.output.shape) == (None, (task_lstm or 8) + 2)
+    assert model.get_layer("trunk").output.shape == (None, 1)
+
+
 def test_no_dropout_layers_when_dropout_is_zero():
     model = _model([REG], layers=[8, 4], dropout=0.0)
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)

@@ -75,6 +75,12 @@ TASK_LAYER_SUFFIXES = (
     "_lstm",
     "_and_known",
 )
+# train.task_lstm > 0 adds a task's <task>_lstm and <task>_and_known and drops
+# the trunk's join, trunk_and_known (mtlstm.model.build_model): no model holds
+# both, so a task named trunk (whose trunk_and_known only exists with
+# task_lstm) clashes with none of the model's layers.
+TASK_LSTM_SUFFIXES = ("_lstm", "_and_known")
+WITHOUT_TASK_LSTM = ("trunk_and_known",)
 _MODEL_LAYER = re.compile(
     "|".join(
         re.sub(r"<(\w+)>", lambda m: r"\d+" if m[1] == "i" else r"\w+", p)
@@ -1016,7 +1022,11 @@ def layer_clash(name: str, owners: dict[str, str]) -> str | None:
     fail in train only: 'The name "features" is used 2 times in the model'."""
     layers = task_layers(name)
     for layer in layers:
-        if reserved_layer(layer):
+        apart = (
+            layer in WITHOUT_TASK_LSTM
+            and layer.removeprefix(name) in TASK_LSTM_SUFFIXES
+        )
+        if reserved_layer(layer) and not apart:
             reserved = ", ".join((*MODEL_LAYER_NAMES, *MODEL_LAYER_PATTERNS))
             return (
                 f"the model names one of its own layers {layer!r}; rename the task "
