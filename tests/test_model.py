@@ -132,6 +132,52 @@ def test_task_lstm_zero_builds_the_model_without_it():
         np.testing.assert_array_equal(a, b)
 
 
+def test_task_lstm_zero_joins_the_extra_inputs_to_the_trunk_as_before():
+    """With extra inputs too, task_lstm 0 is the model built before task_lstm
+    existed: these layers and weights, in this order (read off that model), so
+    the saved file and the seed's initial weights stay as they were."""
+    model = build_model(
+        N_FEATURES,
+        LOOKBACK,
+        [REG, CLS3],
+        [8],
+        0.1,
+        4,
+        known_future=(1, 2),
+        series=(3, 2),
+        task_lstm=0,
+    )
+    assert [layer.name for layer in model.layers] == [
+        "features",
+        "trunk_lstm_0",
+        "known_future",
+        "series",
+        "trunk_dropout_0",
+        "known_future_flat",
+        "series_embedding",
+        "trunk_and_known",
+        "demand_hidden",
+        "temp_class_hidden",
+        "demand",
+        "temp_class",
+    ]
+    assert [w.path for w in model.weights] == [
+        "trunk_lstm_0/lstm_cell/kernel",
+        "trunk_lstm_0/lstm_cell/recurrent_kernel",
+        "trunk_lstm_0/lstm_cell/bias",
+        "series_embedding/embeddings",
+        "demand_hidden/kernel",
+        "demand_hidden/bias",
+        "temp_class_hidden/kernel",
+        "temp_class_hidden/bias",
+        "demand/kernel",
+        "demand/bias",
+        "temp_class/kernel",
+        "temp_class/bias",
+    ]
+    assert model.get_layer("trunk_and_known").output.shape == (None, 8 + 2 + 2)
+
+
 def test_task_lstm_joins_the_known_future_inputs_to_each_tasks_own_output():
     tasks = [REG, CLS3]
     model = build_model(
