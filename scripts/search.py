@@ -107,8 +107,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # Half the step with twice the epochs (Warsaw's lr0.002 runs end at the cap):
     "params_lr0.002_epochs80": {"learning_rate": 0.002, "epochs": 80},
     "params_head16": {"head_units": 16},
-    # Each task's own LSTM layer over the shared trunk's sequence (README,
-    # "Each task's own LSTM layer").
+    # Each task's own LSTM layer over the shared trunk's sequence (README, "How
+    # the defaults were chosen", sixteenth round).
     "params_task_lstm32": {"task_lstm": 32},
     "params_task_lstm32_class_w0.3": {
         "task_lstm": 32,

@@ -56,11 +56,12 @@ def build_model(
 
     ``known_future`` ``(steps, K)`` adds an input ``known_future`` of the known
     columns at the next ``steps`` rows, flattened and concatenated to the
-    trunk's output; ``series`` ``(n_series, dim)`` adds an input ``series`` (one
-    integer code per window) through ``Embedding(n_series, dim)``, concatenated
-    likewise; ``static`` (``static_shapes``) adds, from the same ``series``
-    input, one ``Embedding`` per static attribute of the window's series,
-    looked up through the attribute's constant table of codes (``SeriesLookup``).
+    trunk's output (with ``task_lstm``, to each task's own); ``series``
+    ``(n_series, dim)`` adds an input ``series`` (one integer code per window)
+    through ``Embedding(n_series, dim)``, concatenated likewise; ``static``
+    (``static_shapes``) adds, from the same ``series`` input, one ``Embedding``
+    per static attribute of the window's series, looked up through the
+    attribute's constant table of codes (``SeriesLookup``).
     Without any the model is exactly the single-input one."""
     inputs = keras.Input(shape=(lookback, n_features), name="features")
     x = _trunk(inputs, layers, dropout, sequences=task_lstm > 0)
