@@ -98,6 +98,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "params_dropout0.3": {"dropout": 0.3},
     "params_bs64": {"batch_size": 64},
     "params_patience10": {"patience": 10},
+    # Upward (the rounds above only measured smaller trunks) and without dropout:
+    "params_layers128": {"layers": [128]},
+    "params_dropout0": {"dropout": 0.0},
     # Twice the epoch cap (the Warsaw example's runs stop at or near 40):
     "params_epochs80": {"epochs": 80},
     # Smoother training on top of params.yaml (the French example's validation
