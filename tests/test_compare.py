@@ -106,6 +106,8 @@ def test_directions() -> None:
     assert direction("temp_class.baselines.hgb_lag.accuracy") == "higher"
     assert direction("demand.skill.hgb_lag") == "higher"
     assert direction("demand.skill.hgb_lag.ci_low") == "higher"
+    assert direction("demand.skill_low.hgb_lag") == "higher"
+    assert direction("demand.skill_high.single_task") == "higher"
     assert direction("step") is None
     assert is_better("demand.mae", 2.0, 1.0) is True
     assert is_better("demand.mae", 1.0, 2.0) is False
@@ -133,6 +135,8 @@ def test_task_summary_puts_the_primary_error_first() -> None:
             "accuracy": 0.9,
             "macro_f1": 0.85,
             "skill": {"majority": 0.97, "single_task": 0.5},
+            "skill_low": {"majority": 0.9, "single_task": 0.4},
+            "skill_high": {"majority": 0.99, "single_task": 0.6},
             "single_task": {"log_loss": 0.5, "accuracy": 0.8, "macro_f1": 0.7},
             "baselines": {
                 "majority": {"log_loss": 8.0, "accuracy": 0.5, "macro_f1": 0.2}
@@ -157,6 +161,9 @@ def test_task_summary_puts_the_primary_error_first() -> None:
         "seasonal_naive": {"mae": 2.0, "rmse": 3.0, "smape": 4.0}
     }
     assert "single_task" not in summary  # the ablation was switched off
+    # A skill given as a point only (no bootstrap) has no bounds to show.
+    assert summary["skill"] == {"seasonal_naive": 0.5}
+    assert "skill_low" not in summary and "skill_high" not in summary
 
 
 def exp_show(scores_by_name: dict[str, dict | None]) -> list[dict]:

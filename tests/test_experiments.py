@@ -39,8 +39,8 @@ EXPERIMENTS = {  # names as long as DVC's own (adjective-noun, 10 characters)
 }
 
 
-def readme_exp_show_line() -> list[str]:
-    """The README's `dvc exp show` line for per-task test scores, as argv."""
+def readme_exp_show_lines() -> list[list[str]]:
+    """The README's `dvc exp show` lines (with ``--drop``), each as argv."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## Experiments and sweeps") :]
     lines = [
@@ -49,7 +49,30 @@ def readme_exp_show_line() -> list[str]:
         if line.startswith("dvc exp show ") and "--drop" in line
     ]
     assert lines, "no `dvc exp show ... --drop ...` line in README's Experiments"
-    return shlex.split(lines[0])
+    return [shlex.split(line) for line in lines]
+
+
+def readme_exp_show_line() -> list[str]:
+    """The README's `dvc exp show` line for per-task test scores, as argv."""
+    return readme_exp_show_lines()[0]
+
+
+def exp_show_table(project: Project, argv: list[str]) -> list[str]:
+    """A README `dvc exp show` line's table at its natural width (not squeezed
+    by a narrow terminal), its non-blank lines right-stripped."""
+    assert argv[:3] == ["dvc", "exp", "show"]
+    env = {**project.env, "COLUMNS": "1000"}
+    proc = subprocess.run(
+        [str(DVC), *argv[1:]],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert "…" not in proc.stdout, proc.stdout
+    return [line.rstrip() for line in proc.stdout.splitlines() if line.strip()]
 
 
 def commit(project: Project, message: str) -> None:
@@ -145,24 +168,11 @@ def test_exp_run_reruns_train_and_evaluate_and_records_the_scores(two_experiment
 
 
 def test_readme_exp_show_line_fits_120_columns(two_experiments):
-    argv = readme_exp_show_line()
-    assert argv[:3] == ["dvc", "exp", "show"]
-    # Its natural width, not squeezed by a narrow terminal.
     project, _ = two_experiments
-    env = {**project.env, "COLUMNS": "1000"}
-    proc = subprocess.run(
-        [str(DVC), *argv[1:]],
-        cwd=project.root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=True,
-    )
-    table = [line.rstrip() for line in proc.stdout.splitlines() if line.strip()]
+    table = exp_show_table(project, readme_exp_show_line())
+    shown = "\n".join(table)
     width = max(map(len, table))
-    assert width <= 120, f"{width} columns:\n{proc.stdout}"
-    assert "…" not in proc.stdout, proc.stdout
+    assert width <= 120, f"{width} columns:\n{shown}"
     header = table[1].split()
     # Each task's primary test score, then the params the experiments changed.
     assert header == [
@@ -171,9 +181,48 @@ def test_readme_exp_show_line_fits_120_columns(two_experiments):
         "temp_class.log_loss",
         "train.learning_rate",
         "train.loss_weights.demand",
-    ], proc.stdout
+    ], shown
     names = [row.split("[")[1].split("]")[0] for row in table if "[" in row]
     assert sorted(names) == sorted(EXPERIMENTS)
+
+
+def test_exp_show_gives_each_skill_its_95_percent_interval(two_experiments):
+    """scores.json holds the bounds of every skill's interval (evaluate.json's
+    ci_low and ci_high), and the README's interval line shows a skill with its
+    bounds for every experiment: a verdict is readable in `dvc exp show`."""
+    project, _ = two_experiments
+    scores = project.read_json("metrics/scores.json")
+    report = project.read_json("metrics/evaluate.json")
+    for task, summary in scores.items():
+        skills = report[task]["skill"]
+        assert (
+            set(summary["skill_low"])
+            == set(summary["skill"])
+            == {ref.removeprefix("vs_") for ref in skills}
+        )
+        for ref, s in skills.items():
+            name = ref.removeprefix("vs_")
+            assert summary["skill"][name] == s["value"]
+            assert summary["skill_low"][name] == s["ci_low"] <= s["value"]
+            assert summary["skill_high"][name] == s["ci_high"] >= s["value"]
+    lines = [argv for argv in readme_exp_show_lines() if "_low" in " ".join(argv)]
+    assert len(lines) == 1, "no README `dvc exp show` line for a skill's interval"
+    table = exp_show_table(project, lines[0])
+    shown = "\n".join(table)
+    assert max(map(len, table)) <= 120, shown
+    assert table[1].split() == [
+        "Experiment",
+        "demand.skill.hgb_lag",
+        "demand.skill_low.hgb_lag",
+        "demand.skill_high.hgb_lag",
+    ], shown
+    rows = {row.split("]")[0].split("[")[1]: row for row in table if "[" in row}
+    assert sorted(rows) == sorted(EXPERIMENTS)
+    # The workspace holds the last experiment's results: its row shows them.
+    cells = [float(x) for x in rows["brisk-oats"].split("]")[1].split()]
+    summary = scores["demand"]
+    want = [summary[k]["hgb_lag"] for k in ("skill", "skill_low", "skill_high")]
+    assert cells == pytest.approx(want, rel=1e-4), shown
 
 
 def test_mtlstm_compare_two_experiments(two_experiments):

@@ -39,6 +39,8 @@ from mtlstm.errors import MtlstmError, quote
 SCORES = Path("metrics/scores.json")
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "smape", "log_loss", "pinball"})
 HIGHER_IS_BETTER = frozenset({"accuracy", "macro_f1", "skill"})
+# scores.json's skill and the bounds of its interval: higher is better for each.
+SKILL_KEYS = frozenset({"skill", "skill_low", "skill_high"})
 ARROW = {"lower": "↓", "higher": "↑"}
 LEGEND = (
     "↓ lower is better, ↑ higher is better, **bold**: the best in its column.\n"
@@ -56,7 +58,7 @@ def direction(metric: str) -> str | None:
     """'lower' or 'higher' is better for a metric (a dotted key such as
     ``demand.mae`` or ``demand.skill.hgb_lag``); None when unknown."""
     parts = metric.split(".")
-    if "skill" in parts:
+    if SKILL_KEYS.intersection(parts):
         return "higher"
     if parts[-1] in LOWER_IS_BETTER:
         return "lower"

@@ -315,19 +315,28 @@ def task_report(
 def task_summary(spec: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     """One task's part of ``metrics/scores.json``, the pipeline's one DVC metric
     (what a person compares): the model's scores, primary error first; its skill
-    against each reference (``skill.<reference>``, point value); then the same
-    scores of the single-task model and of each baseline (``task_report``'s
-    intervals, tests and counters stay in ``metrics/evaluate.json``)."""
+    against each reference (``skill.<reference>``, point value) and the bounds
+    of that skill's 95% interval (``skill_low.<reference>``,
+    ``skill_high.<reference>``: columns of `dvc exp show`, so an experiment's
+    verdict can be read there); then the same scores of the single-task model
+    and of each baseline (``task_report``'s tests and counters stay in
+    ``metrics/evaluate.json``)."""
     primary = PRIMARY[spec["type"]]
     names = [primary, *(k for k in report["model"] if k != primary)]
 
     def pick(scores: dict[str, Any]) -> dict[str, Any]:
         return {k: scores[k] for k in names if k in scores}
 
+    def per_reference(key: str) -> dict[str, Any]:
+        skill = report["skill"].items()
+        return {ref.removeprefix("vs_"): s[key] for ref, s in skill if key in s}
+
     out: dict[str, Any] = pick(report["model"])
-    out["skill"] = {
-        ref.removeprefix("vs_"): s["value"] for ref, s in report["skill"].items()
-    }
+    out["skill"] = per_reference("value")
+    for name, key in (("skill_low", "ci_low"), ("skill_high", "ci_high")):
+        bounds = per_reference(key)
+        if bounds:  # none without a bootstrap (a skill given as a point only)
+            out[name] = bounds
     if "single_task" in report:
         out["single_task"] = pick(report["single_task"])
     out["baselines"] = {b: pick(v) for b, v in report["baselines"].items()}
