@@ -38,7 +38,9 @@ series with its interval; plots/per_series.csv draws that skill.
 metrics/scores.json, the DVC metric people compare, summarises evaluate.json
 for people and `dvc exp show` (metrics.task_summary): per task the model's
 scores, primary error first, its skill against each reference with the bounds
-of its 95% interval (skill_low, skill_high), then the references' scores.
+of its 95% interval (skill_low, skill_high), for a classification task its
+macro-F1 difference from each likewise (macro_f1_diff, _low, _high), then the
+references' scores.
 
 Files of tasks no longer in params.yaml are deleted from metrics/ablation/ and
 predictions/single_task/ (no stage owns them any more): this stage depends on

@@ -108,6 +108,8 @@ def test_directions() -> None:
     assert direction("demand.skill.hgb_lag.ci_low") == "higher"
     assert direction("demand.skill_low.hgb_lag") == "higher"
     assert direction("demand.skill_high.single_task") == "higher"
+    assert direction("temp_class.macro_f1_diff.hgb_lag") == "higher"
+    assert direction("temp_class.macro_f1_diff_low.hgb_lag") == "higher"
     assert direction("step") is None
     assert is_better("demand.mae", 2.0, 1.0) is True
     assert is_better("demand.mae", 1.0, 2.0) is False
@@ -127,6 +129,10 @@ def test_task_summary_puts_the_primary_error_first() -> None:
             "vs_majority": {"value": 0.97, "ci_low": 0.9, "ci_high": 0.99},
             "vs_single_task": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6},
         },
+        "macro_f1_diff": {
+            "vs_majority": {"value": 0.65, "ci_low": 0.6, "ci_high": 0.7},
+            "vs_single_task": {"value": 0.15, "ci_low": -0.01, "ci_high": 0.3},
+        },
     }
     summary = task_summary({"type": "classification"}, report)
     assert json.dumps(summary) == json.dumps(
@@ -137,6 +143,9 @@ def test_task_summary_puts_the_primary_error_first() -> None:
             "skill": {"majority": 0.97, "single_task": 0.5},
             "skill_low": {"majority": 0.9, "single_task": 0.4},
             "skill_high": {"majority": 0.99, "single_task": 0.6},
+            "macro_f1_diff": {"majority": 0.65, "single_task": 0.15},
+            "macro_f1_diff_low": {"majority": 0.6, "single_task": -0.01},
+            "macro_f1_diff_high": {"majority": 0.7, "single_task": 0.3},
             "single_task": {"log_loss": 0.5, "accuracy": 0.8, "macro_f1": 0.7},
             "baselines": {
                 "majority": {"log_loss": 8.0, "accuracy": 0.5, "macro_f1": 0.2}

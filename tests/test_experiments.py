@@ -187,24 +187,33 @@ def test_readme_exp_show_line_fits_120_columns(two_experiments):
 
 
 def test_exp_show_gives_each_skill_its_95_percent_interval(two_experiments):
-    """scores.json holds the bounds of every skill's interval (evaluate.json's
-    ci_low and ci_high), and the README's interval line shows a skill with its
-    bounds for every experiment: a verdict is readable in `dvc exp show`."""
+    """scores.json holds the bounds of every skill's interval, and of every
+    class task's macro-F1 difference (evaluate.json's ci_low and ci_high), and
+    the README's interval line shows a skill with its bounds for every
+    experiment: a verdict is readable in `dvc exp show`."""
     project, _ = two_experiments
     scores = project.read_json("metrics/scores.json")
     report = project.read_json("metrics/evaluate.json")
-    for task, summary in scores.items():
-        skills = report[task]["skill"]
+    compared = [
+        (task, key)
+        for task in scores
+        for key in ("skill", "macro_f1_diff")
+        if key in report[task]
+    ]
+    assert [key for _, key in compared].count("macro_f1_diff") == 1, compared
+    for task, key in compared:
+        summary, refs = scores[task], report[task][key]
         assert (
-            set(summary["skill_low"])
-            == set(summary["skill"])
-            == {ref.removeprefix("vs_") for ref in skills}
+            set(summary[f"{key}_low"])
+            == set(summary[f"{key}_high"])
+            == set(summary[key])
+            == {ref.removeprefix("vs_") for ref in refs}
         )
-        for ref, s in skills.items():
+        for ref, s in refs.items():
             name = ref.removeprefix("vs_")
-            assert summary["skill"][name] == s["value"]
-            assert summary["skill_low"][name] == s["ci_low"] <= s["value"]
-            assert summary["skill_high"][name] == s["ci_high"] >= s["value"]
+            assert summary[key][name] == s["value"]
+            assert summary[f"{key}_low"][name] == s["ci_low"] <= s["value"]
+            assert summary[f"{key}_high"][name] == s["ci_high"] >= s["value"]
     lines = [argv for argv in readme_exp_show_lines() if "_low" in " ".join(argv)]
     assert len(lines) == 1, "no README `dvc exp show` line for a skill's interval"
     table = exp_show_table(project, lines[0])

@@ -39,8 +39,13 @@ from mtlstm.errors import MtlstmError, quote
 SCORES = Path("metrics/scores.json")
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "smape", "log_loss", "pinball"})
 HIGHER_IS_BETTER = frozenset({"accuracy", "macro_f1", "skill"})
-# scores.json's skill and the bounds of its interval: higher is better for each.
-SKILL_KEYS = frozenset({"skill", "skill_low", "skill_high"})
+# scores.json's skills and macro-F1 differences with the bounds of their
+# intervals (metrics.with_interval): higher is better for each.
+SKILL_KEYS = frozenset(
+    name + suffix
+    for name in ("skill", "macro_f1_diff")
+    for suffix in ("", "_low", "_high")
+)
 ARROW = {"lower": "↓", "higher": "↑"}
 LEGEND = (
     "↓ lower is better, ↑ higher is better, **bold**: the best in its column.\n"

@@ -312,14 +312,30 @@ def task_report(
     return report
 
 
+def with_interval(name: str, compared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``{name: {ref: value}, name_low: {ref: ci_low}, name_high: {ref: ci_high}}``
+    from ``{"vs_<ref>": {value, ci_low, ci_high, ...}}``; a bound given for no
+    reference (a point only, no bootstrap) is left out."""
+    out: dict[str, Any] = {}
+    for suffix, key in (("", "value"), ("_low", "ci_low"), ("_high", "ci_high")):
+        found = {
+            ref.removeprefix("vs_"): s[key] for ref, s in compared.items() if key in s
+        }
+        if found or key == "value":
+            out[name + suffix] = found
+    return out
+
+
 def task_summary(spec: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     """One task's part of ``metrics/scores.json``, the pipeline's one DVC metric
     (what a person compares): the model's scores, primary error first; its skill
     against each reference (``skill.<reference>``, point value) and the bounds
     of that skill's 95% interval (``skill_low.<reference>``,
     ``skill_high.<reference>``: columns of `dvc exp show`, so an experiment's
-    verdict can be read there); then the same scores of the single-task model
-    and of each baseline (``task_report``'s tests and counters stay in
+    verdict can be read there); for a classification task the same for its
+    macro-F1 minus each reference's (``macro_f1_diff``, ``macro_f1_diff_low``,
+    ``macro_f1_diff_high``); then the same scores of the single-task model and
+    of each baseline (``task_report``'s tests and counters stay in
     ``metrics/evaluate.json``)."""
     primary = PRIMARY[spec["type"]]
     names = [primary, *(k for k in report["model"] if k != primary)]
@@ -327,16 +343,10 @@ def task_summary(spec: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]
     def pick(scores: dict[str, Any]) -> dict[str, Any]:
         return {k: scores[k] for k in names if k in scores}
 
-    def per_reference(key: str) -> dict[str, Any]:
-        skill = report["skill"].items()
-        return {ref.removeprefix("vs_"): s[key] for ref, s in skill if key in s}
-
     out: dict[str, Any] = pick(report["model"])
-    out["skill"] = per_reference("value")
-    for name, key in (("skill_low", "ci_low"), ("skill_high", "ci_high")):
-        bounds = per_reference(key)
-        if bounds:  # none without a bootstrap (a skill given as a point only)
-            out[name] = bounds
+    out.update(with_interval("skill", report["skill"]))
+    if "macro_f1_diff" in report:
+        out.update(with_interval("macro_f1_diff", report["macro_f1_diff"]))
     if "single_task" in report:
         out["single_task"] = pick(report["single_task"])
     out["baselines"] = {b: pick(v) for b, v in report["baselines"].items()}
